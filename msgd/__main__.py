@@ -1,0 +1,5 @@
+import sys
+
+from msgd.cli import main
+
+sys.exit(main())

@@ -1,0 +1,318 @@
+"""RabbitMQ through kombu: quorum queues, pipelined publisher confirms, batch acks.
+
+One ``AmqpBroker`` belongs to one thread (py-amqp connections are not
+thread-safe); ``msgd run all`` gives every stage its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import amqp
+import structlog
+from kombu.connection import Connection
+from kombu.entity import Exchange, Queue
+from kombu.messaging import Consumer
+from kombu.message import Message
+from kombu.transport import native_delayed_delivery as ndd
+
+from msgd import topology as topo
+from msgd.broker.base import BatchHandler, Broker, Delivery, Outgoing, PublishError
+from msgd.redact import redact_url
+from msgd.settings import Settings
+
+log = structlog.get_logger("msgd.broker")
+
+CONFIRM_TIMEOUT = 30.0
+# One delay ladder (28 quorum queues) per vhost, shared by every namespace:
+# internal routing keys carry the namespace, so delayed messages cannot cross over.
+DELAY_PREFIX = "msgd"
+RECONNECT_MAX_DELAY = 30.0
+
+
+class AmqpBroker(Broker):
+    embedded = False
+
+    def __init__(self, settings: Settings) -> None:
+        self.s = settings
+        self.ns = settings.namespace
+        self._conn: Connection | None = None
+        self._pub: Any = None
+        self._pending: set[int] = set()
+        self._failed: list[str] = []
+        self._next_tag = 1
+        probe = Connection(settings.broker_url)
+        self._conn_errors: tuple[type[BaseException], ...] = (
+            *probe.connection_errors, *probe.channel_errors, OSError,
+        )
+
+    # -- connection -------------------------------------------------------
+    @property
+    def conn(self) -> Connection:
+        if self._conn is None:
+            conn = Connection(self.s.broker_url, heartbeat=self.s.heartbeat, connect_timeout=10)
+            conn.ensure_connection(max_retries=3)
+            self._conn = conn
+        return self._conn
+
+    def _publisher(self) -> Any:
+        if self._pub is None:
+            ch = self.conn.channel()
+            ch.confirm_select()
+            ch.events["basic_ack"].add(self._on_ack)
+            ch.events["basic_nack"].add(self._on_nack)
+            ch.events["basic_return"].add(self._on_return)
+            self._pub, self._next_tag = ch, 1
+            self._pending.clear()
+        return self._pub
+
+    def _reset(self) -> None:
+        conn, self._conn, self._pub = self._conn, None, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # already broken; nothing to save
+                conn.release()
+
+    def close(self) -> None:
+        self._reset()
+
+    def describe(self) -> str:
+        return f"RabbitMQ at {redact_url(self.s.broker_url)}"
+
+    # -- topology ---------------------------------------------------------
+    def _queue_args(self) -> dict[str, Any]:
+        return {
+            "x-queue-type": "quorum",
+            "x-delivery-limit": self.s.delivery_limit,
+            "x-dead-letter-exchange": topo.parking_exchange(self.ns),
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        }
+
+    def setup(self, channels: list[str]) -> None:
+        ns, conn = self.ns, self.conn
+        ch = conn.channel()
+        try:
+            parking_x = Exchange(topo.parking_exchange(ns), "fanout", durable=True, channel=ch)
+            parking_x.declare()
+            Queue(
+                topo.parking_queue(ns), parking_x, durable=True, channel=ch,
+                queue_arguments={"x-queue-type": "quorum"},
+            ).declare()
+            fallback = Exchange(topo.events_fallback_exchange(ns), "fanout", durable=True, channel=ch)
+            fallback.declare()
+            events = Exchange(
+                topo.events_exchange(ns), "topic", durable=True, channel=ch,
+                arguments={"alternate-exchange": fallback.name},
+            )
+            events.declare()
+            args = self._queue_args()
+            Queue(
+                topo.queue_for_route(ns, topo.router_route("bulk")), fallback,
+                durable=True, channel=ch, queue_arguments=args,
+            ).declare()
+            tx_queue = Queue(
+                topo.queue_for_route(ns, topo.router_route("tx")), durable=True,
+                channel=ch, queue_arguments=args,
+            )
+            tx_queue.declare()
+            for event_type in self.s.transactional_types:
+                tx_queue.bind_to(events, routing_key=event_type)
+            internal = Exchange(topo.internal_exchange(ns), "topic", durable=True, channel=ch)
+            internal.declare()
+            ndd.declare_native_delayed_delivery_exchanges_and_queues(conn, "quorum", prefix=DELAY_PREFIX)
+            for route in topo.internal_routes(channels):
+                name = topo.queue_for_route(ns, route)
+                q = Queue(name, internal, routing_key=name, durable=True, channel=ch, queue_arguments=args)
+                q.declare()
+                ndd.bind_queue_to_native_delayed_delivery_exchange(conn, q, prefix=DELAY_PREFIX)
+        finally:
+            ch.close()
+
+    # -- publishing with pipelined confirms --------------------------------
+    def _on_ack(self, tag: int, multiple: bool) -> None:
+        if multiple:
+            self._pending.difference_update([t for t in self._pending if t <= tag])
+        else:
+            self._pending.discard(tag)
+
+    def _on_nack(self, tag: int, multiple: bool) -> None:
+        self._failed.append(f"broker refused message {tag} (queue full or not replicated)")
+        self._on_ack(tag, multiple)
+
+    def _on_return(self, exc: Exception, exchange: str, routing_key: str, message: Any) -> None:
+        self._failed.append(f"no queue is bound to {exchange!r} for route {routing_key!r}")
+
+    def _target(self, item: Outgoing) -> tuple[str, str]:
+        if item.exchange == "events":
+            return topo.events_exchange(self.ns), item.route
+        if item.exchange == "parking":
+            return topo.parking_exchange(self.ns), item.route
+        key = topo.queue_for_route(self.ns, item.route)
+        if item.delay > 0:
+            level = ndd.level_name(ndd.MAX_LEVEL, DELAY_PREFIX)
+            return level, ndd.calculate_routing_key(max(1, math.ceil(item.delay)), key)
+        return topo.internal_exchange(self.ns), key
+
+    def publish(self, items: Sequence[Outgoing]) -> None:
+        if not items:
+            return
+        try:
+            ch = self._publisher()
+            self._failed.clear()
+            for item in items:
+                exchange, key = self._target(item)
+                msg = amqp.Message(
+                    item.body, content_type=item.content_type, delivery_mode=2,
+                    application_headers=item.headers or None,
+                )
+                ch.basic_publish(msg, exchange=exchange, routing_key=key,
+                                 mandatory=item.exchange == "internal")
+                self._pending.add(self._next_tag)
+                self._next_tag += 1
+            deadline = time.monotonic() + CONFIRM_TIMEOUT
+            while self._pending:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise PublishError(f"{len(self._pending)} publishes not confirmed in time")
+                try:
+                    self.conn.drain_events(timeout=min(left, 1.0))
+                except TimeoutError:
+                    self.conn.heartbeat_check()
+        except PublishError:
+            self._reset()
+            raise
+        except self._conn_errors as exc:
+            self._reset()
+            raise PublishError(f"broker connection lost while publishing: {exc}") from exc
+        if self._failed:
+            reasons = "; ".join(sorted(set(self._failed)))
+            self._failed.clear()
+            raise PublishError(reasons)
+
+    # -- consuming ----------------------------------------------------------
+    def consume(
+        self,
+        queues: Sequence[str],
+        handler: BatchHandler,
+        stop: threading.Event,
+        batch_size: int = 100,
+        batch_wait: float = 0.02,
+    ) -> None:
+        delay = 1.0
+        while not stop.is_set():
+            try:
+                self._consume_connected(queues, handler, stop, batch_size, batch_wait)
+                delay = 1.0
+            except (*self._conn_errors, PublishError) as exc:  # type: ignore[misc]
+                log.warning("broker connection problem; reconnecting", error=str(exc), retry_in=delay)
+                self._reset()
+                stop.wait(delay)
+                delay = min(delay * 2, RECONNECT_MAX_DELAY)
+
+    def _consume_connected(
+        self,
+        queues: Sequence[str],
+        handler: BatchHandler,
+        stop: threading.Event,
+        batch_size: int,
+        batch_wait: float,
+    ) -> None:
+        conn = self.conn
+        buffers: dict[str, list[Message]] = {q: [] for q in queues}
+        consumers = []
+        for name in queues:
+            ch = conn.channel()
+
+            def on_message(message: Message, _buf: list[Message] = buffers[name]) -> None:
+                _buf.append(message)
+
+            consumer = Consumer(ch, queues=[Queue(name, channel=ch, no_declare=True)],
+                                on_message=on_message, prefetch_count=batch_size, no_ack=False)
+            consumer.consume()
+            consumers.append(consumer)
+        first_at: float | None = None
+        try:
+            while not stop.is_set():
+                waiting = sum(len(b) for b in buffers.values())
+                if waiting and first_at is None:
+                    first_at = time.monotonic()
+                if waiting >= batch_size or (
+                    waiting and first_at is not None and time.monotonic() - first_at >= batch_wait
+                ):
+                    self._process(buffers, handler, batch_size)
+                    first_at = None
+                    continue
+                timeout = batch_wait if waiting else 0.25
+                try:
+                    conn.drain_events(timeout=timeout)
+                except TimeoutError:
+                    conn.heartbeat_check()
+        finally:
+            for consumer in consumers:
+                with contextlib.suppress(Exception):  # closing anyway
+                    consumer.cancel()
+
+    def _process(self, buffers: dict[str, list[Message]], handler: BatchHandler, limit: int) -> None:
+        taken: list[tuple[str, Message]] = []
+        for name, buf in buffers.items():  # transactional lane first
+            n = min(len(buf), limit - len(taken))
+            taken.extend((name, m) for m in buf[:n])
+            del buf[:n]
+        batch = [
+            Delivery(
+                body=m.body if isinstance(m.body, bytes) else str(m.body).encode(),
+                queue=name,
+                routing_key=m.delivery_info.get("routing_key", ""),
+                headers=dict(m.headers or {}),
+                redelivered=bool(m.delivery_info.get("redelivered")),
+                content_type=m.content_type,
+                tag=m,
+            )
+            for name, m in taken
+        ]
+        out = self._handle_until_done(handler, batch)
+        self.publish(out)
+        # Each queue has its own channel and we took a prefix of its buffer,
+        # so one multiple-ack per channel acks exactly this batch.
+        last: dict[int, Message] = {}
+        for _, m in taken:
+            last[id(m.channel)] = m
+        for m in last.values():
+            m.channel.basic_ack(m.delivery_tag, multiple=True)
+
+    def _handle_until_done(self, handler: BatchHandler, batch: list[Delivery]) -> Sequence[Outgoing]:
+        """Retry in place when the handler's own dependencies (the store) fail.
+
+        The stage isolates bad messages itself, so an exception here means an
+        outage; redelivering would only burn the queue's delivery limit.
+        """
+        wait = 0.5
+        while True:
+            try:
+                return handler(batch)
+            except self._conn_errors:
+                raise
+            except Exception as exc:  # noqa: BLE001 - outage: keep the batch, back off
+                log.error("stage cannot process a batch; retrying", error=str(exc), retry_in=wait)
+                end = time.monotonic() + wait
+                while time.monotonic() < end:
+                    time.sleep(min(0.5, max(0.0, end - time.monotonic())))
+                    self.conn.heartbeat_check()
+                wait = min(wait * 2, 5.0)
+
+    def queue_depths(self, queues: Sequence[str]) -> dict[str, int]:
+        ch = self.conn.channel()
+        try:
+            out = {}
+            for name in queues:
+                ok = ch.queue_declare(queue=name, passive=True)
+                out[name] = int(ok.message_count)
+            return out
+        finally:
+            ch.close()
+

@@ -1,0 +1,193 @@
+"""The ``msgd`` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from msgd.settings import Settings
+
+
+def _store(settings: Settings, migrate: bool = False) -> None:
+    from msgd import store
+
+    store.setup(settings.effective_database_url)
+    if migrate:
+        store.migrate()
+
+
+def _read_events(source: str) -> list[dict[str, Any]]:
+    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    text = text.strip()
+    if not text:
+        raise SystemExit("no event given")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        try:  # JSON lines: one event per line
+            data = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as exc:
+            raise SystemExit(f"{source}: not JSON: {exc}") from exc
+    events = data if isinstance(data, list) else [data]
+    if not all(isinstance(e, dict) for e in events):
+        raise SystemExit(f"{source}: expected a JSON object, a list of objects or JSON lines")
+    return events
+
+
+def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
+    from msgd.broker import Outgoing, make_broker
+    from msgd.envelope import dumps
+    from msgd.schemas import validate_event
+    from services.senders import live_channels
+
+    events = _read_events(args.file)
+    problems = [(i, validate_event(e)) for i, e in enumerate(events)]
+    bad = [(i, errs) for i, errs in problems if errs]
+    if bad and not args.no_validate:
+        for i, errs in bad:
+            print(f"event #{i + 1} is invalid:", *(f"  - {e}" for e in errs), sep="\n", file=sys.stderr)
+        return 2
+    broker = make_broker(settings)
+    try:
+        broker.setup(live_channels())
+        broker.publish([Outgoing(route=str(e.get("type", "")), body=dumps(e), exchange="events") for e in events])
+    finally:
+        broker.close()
+    for e in events:
+        print(f"published {e.get('type')} event {e.get('event_id')} to {broker.describe()}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from msgd import logs, metrics, runner
+
+    logs.configure(settings.log_format, settings.log_level)
+    import structlog
+
+    log = structlog.get_logger("msgd")
+    _store(settings, migrate=settings.embedded or args.migrate)
+    if settings.embedded:
+        log.warning(
+            "embedded mode: no MSGD_BROKER_URL, using the SQLite broker",
+            file=str(settings.embedded_broker_path),
+            promises="messages survive a restart of this process; delays and retries work",
+            not_promised="one machine only, no replication, no scaling out, modest throughput;"
+            " set MSGD_BROKER_URL=amqp://... for production",
+        )
+    if not settings.enabled:
+        log.warning("sending is switched off (MSGD_ENABLED=0): messages are recorded as suppressed")
+    metrics.serve(settings.metrics_port)
+    stop = threading.Event()
+    runner.install_signal_handlers(stop)
+    if args.stage == "all":
+        runner.run_all(settings, stop)
+    else:
+        runner.run_stage(args.stage, settings, stop, args.channel)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    _store(settings, migrate=True)
+    print(f"database is up to date: {settings.effective_database_url.split('@')[-1]}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
+    _store(settings, migrate=settings.embedded)
+    from msgd.config_file import ConfigError, dump_config, load_config
+
+    if args.action == "load":
+        check = None
+        try:
+            from services.renderer.render import check_template
+
+            check = check_template
+        except ImportError:  # pragma: no cover
+            pass
+        try:
+            report = load_config(Path(args.file), check_template=check)
+        except ConfigError as exc:
+            print(f"{args.file}: not loaded, nothing changed:\n{exc}", file=sys.stderr)
+            return 2
+        print(report)
+        return 0
+    sys.stdout.write(dump_config(include_secrets=args.include_secrets))
+    return 0
+
+
+def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
+    _store(settings, migrate=settings.embedded)
+    from msgd.store.models import Message
+
+    qs = Message.objects.all().order_by("-created_at")
+    if args.event:
+        qs = qs.filter(event_id=args.event)
+    if args.abonent:
+        qs = qs.filter(abonent_id=args.abonent)
+    if args.state:
+        qs = qs.filter(state=args.state)
+    rows = list(qs[: args.limit])
+    if args.json:
+        print(json.dumps([
+            {"id": str(m.id), "event_id": m.event_id, "type": m.event_type, "operator": m.operator_code,
+             "abonent": m.abonent_id, "channel": m.channel, "recipient": m.recipient, "state": m.state,
+             "attempts": m.attempts, "reason": m.reason, "subject": m.subject, "body": m.body,
+             "created_at": m.created_at.isoformat()} for m in rows
+        ], ensure_ascii=False, indent=2))
+        return 0
+    for m in reversed(rows):
+        print(f"{m.created_at:%Y-%m-%d %H:%M:%S} {m.event_type:<18} {m.channel or '-':<8} "
+              f"{m.recipient or '-':<24} {m.state:<11} {m.reason[:80]}")
+    if not rows:
+        print("no messages yet")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="msgd", description="Notification pipeline for ISP billing systems")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a stage, or all of them in one process")
+    run.add_argument("stage", choices=["router", "renderer", "sender", "recorder", "all"])
+    run.add_argument("--channel", help="for sender: the channel to send (sms, email, ...)")
+    run.add_argument("--migrate", action="store_true", help="apply database migrations first")
+    run.set_defaults(func=cmd_run)
+
+    pub = sub.add_parser("publish", help="publish billing events from a JSON file (- for stdin)")
+    pub.add_argument("file")
+    pub.add_argument("--no-validate", action="store_true", help="publish even if the schema check fails")
+    pub.set_defaults(func=cmd_publish)
+
+    mig = sub.add_parser("migrate", help="create or upgrade the database tables")
+    mig.set_defaults(func=cmd_migrate)
+
+    cfg = sub.add_parser("config", help="load or dump operators, channel settings and templates")
+    cfg_sub = cfg.add_subparsers(dest="action", required=True)
+    load = cfg_sub.add_parser("load", help="load a YAML file (all or nothing)")
+    load.add_argument("file")
+    dump = cfg_sub.add_parser("dump", help="print the configuration as YAML (secrets masked)")
+    dump.add_argument("--include-secrets", action="store_true")
+    cfg.set_defaults(func=cmd_config)
+
+    lg = sub.add_parser("log", help="show the message log")
+    lg.add_argument("--event")
+    lg.add_argument("--abonent")
+    lg.add_argument("--state")
+    lg.add_argument("--limit", type=int, default=50)
+    lg.add_argument("--json", action="store_true")
+    lg.set_defaults(func=cmd_log)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = Settings.from_env()
+    return int(args.func(args, settings) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Messages on the wire between stages: encoding, ids, states.
+
+Bodies are JSON objects with ``"v": 1``; their JSON Schemas are in ``schemas/``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+NAMESPACE = uuid.UUID("6f1d8a52-3c4e-4d7e-9a51-5b0c2f1e7a10")
+
+# Final states: every message ends in exactly one of these.
+SENT = "sent"
+FAILED = "failed"
+SUPPRESSED = "suppressed"
+UNSUPPORTED = "unsupported"
+NO_CONTACT = "no-contact"
+FILTERED = "filtered"
+FINAL_STATES = (SENT, FAILED, SUPPRESSED, UNSUPPORTED, NO_CONTACT, FILTERED)
+
+# Passing states, in the order a message moves through them.
+QUEUED = "queued"
+DELAYED = "delayed"
+RETRYING = "retrying"
+PASSING_STATES = (QUEUED, DELAYED, RETRYING)
+
+# Later beats earlier when status reports arrive out of order.
+STATE_RANK = {QUEUED: 0, DELAYED: 1, RETRYING: 1, **{s: 9 for s in FINAL_STATES}}
+
+
+def dumps(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+
+
+def loads(raw: bytes) -> Any:
+    return json.loads(raw)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def message_id(event_id: str, template_id: int | None, channel: str | None, recipient: str) -> str:
+    """The idempotency key: one message per event, template, channel and recipient."""
+    return str(uuid.uuid5(NAMESPACE, f"{event_id}|{template_id}|{channel}|{recipient}"))
+
+
+def outcome_id(event_id: str, template_id: int | None, channel: str | None, why: str) -> str:
+    """Id of a log row that records why an event produced no message."""
+    return str(uuid.uuid5(NAMESPACE, f"{event_id}|{template_id}|{channel}|-|{why}"))
+
+RENDER_JOB_KIND = "render"
+OUTBOUND_KIND = "outbound"
+STATUS_KIND = "status"

@@ -1,0 +1,101 @@
+"""Start stages: each in its own process (``msgd run router``) or all in one (``msgd run all``)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from msgd import metrics, topology
+from msgd.broker import make_broker
+from msgd.settings import Settings
+from msgd.stage import Stage, batch_handler
+
+log = structlog.get_logger("msgd.runner")
+
+STAGE_NAMES = ("router", "renderer", "sender", "recorder")
+
+
+def build(name: str, settings: Settings, channel: str | None = None) -> tuple[Stage, list[str]]:
+    ns = settings.namespace
+    if name == "router":
+        from services.router.stage import RouterStage
+
+        return RouterStage(settings), topology.router_queues(ns)
+    if name == "renderer":
+        from services.renderer.stage import RendererStage
+
+        return RendererStage(settings), topology.render_queues(ns)
+    if name == "recorder":
+        from services.recorder.stage import RecorderStage
+
+        return RecorderStage(), [topology.status_queue(ns)]
+    if name == "sender":
+        from services.senders import registry
+        from services.senders.stage import SenderStage
+
+        if channel not in registry():
+            raise SystemExit(f"--channel must be one of {', '.join(registry())}, not {channel!r}")
+        return SenderStage(settings, channel), topology.sender_queues(ns, channel)
+    raise SystemExit(f"unknown stage {name!r}: choose from {', '.join(STAGE_NAMES)} or all")
+
+
+def run_stage(name: str, settings: Settings, stop: threading.Event, channel: str | None = None) -> None:
+    from services.senders import live_channels
+
+    stage, queues = build(name, settings, channel)
+    broker = make_broker(settings)
+    try:
+        broker.setup(live_channels())
+        log.info("stage started", stage=stage.name, queues=queues, broker=broker.describe())
+        parked = metrics.PARKED.labels(stage.name)
+        broker.consume(queues, batch_handler(stage, on_parked=parked.inc), stop,
+                       batch_size=settings.batch_size, batch_wait=settings.batch_wait_ms / 1000)
+    finally:
+        close: Callable[[], Any] | None = getattr(stage, "close", None)
+        if close is not None:
+            close()
+        broker.close()
+        log.info("stage stopped", stage=stage.name)
+
+
+def stages_for_all() -> list[tuple[str, str | None]]:
+    from services.senders import live_channels
+
+    return [("router", None), ("renderer", None), ("recorder", None),
+            *(("sender", ch) for ch in live_channels())]
+
+
+def run_all(settings: Settings, stop: threading.Event) -> None:
+    """Every stage as a thread of this process, each with its own broker connection."""
+    threads = []
+    failures: list[BaseException] = []
+
+    def guarded(name: str, channel: str | None) -> None:
+        try:
+            run_stage(name, settings, stop, channel)
+        except BaseException as exc:  # a stage that cannot start stops the whole process
+            failures.append(exc)
+            log.error("stage failed; stopping", stage=name, channel=channel, error=str(exc))
+            stop.set()
+
+    for name, channel in stages_for_all():
+        t = threading.Thread(target=guarded, args=(name, channel), name=f"{name}-{channel or ''}", daemon=True)
+        t.start()
+        threads.append(t)
+    for t in threads:
+        t.join()
+    if failures:
+        raise SystemExit(1)
+
+
+def install_signal_handlers(stop: threading.Event) -> None:
+    def handler(signum: int, _frame: Any) -> None:
+        log.info("stopping after the current batch", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)

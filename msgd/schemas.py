@@ -1,0 +1,240 @@
+"""JSON Schemas of the messages msgd accepts and passes between stages.
+
+The schemas live in ``<repo>/schemas/`` (draft 2020-12):
+
+- ``event.v1.json`` -- the public contract billing publishes;
+- ``render-job.v1.json``, ``outbound.v1.json``, ``status.v1.json`` -- internal
+  wire messages between stages.
+
+Validators are compiled once per process and cached.  Errors come back as
+plain strings that name the place, e.g.
+``abonent.contacts.sms: 123 is not of type 'string', 'array'`` or
+``data.psw_token: required field is missing (required when type is 'password_reset')``.
+Values under secret-looking keys (``psw_token``, ``gen_pwd``...) are never
+quoted in errors.
+
+Format checking covers ``date-time`` (RFC 3339 with an offset), ``date``,
+``email``, ``uri`` and ``uuid`` without optional third-party format packages.
+A subschema may carry ``errorMessage`` (the ajv-errors convention): when one of
+its keywords fails, that text replaces the generic message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+from referencing import Registry, Resource
+
+from msgd.redact import MASK, is_secret_key
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+# kind -> file; "render-job" and "render" name the same schema.
+SCHEMA_FILES = {
+    "event": "event.v1.json",
+    "render": "render-job.v1.json",
+    "render-job": "render-job.v1.json",
+    "outbound": "outbound.v1.json",
+    "status": "status.v1.json",
+}
+
+_MAX_SHOWN = 80
+_FORMAT_HINTS = {
+    "date-time": "an RFC 3339 date-time with a time-zone offset (e.g. 2024-05-01T09:30:00+03:00)",
+    "date": "a date (YYYY-MM-DD)",
+    "email": "an e-mail address",
+    "uri": "an absolute URI",
+    "uuid": "a UUID",
+}
+_DATETIME_RE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.(\d+))?(?:[Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+def _is_datetime(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    match = _DATETIME_RE.match(value)
+    if not match:
+        return False
+    text = value.upper().replace("Z", "+00:00")
+    if match.group(1) and len(match.group(1)) > 6:  # fromisoformat takes microseconds at most
+        text = text.replace(match.group(1), match.group(1)[:6], 1)
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_uri(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if not value or any(c.isspace() for c in value):
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return bool(parts.scheme and (parts.netloc or parts.path))
+
+
+@cache
+def format_checker() -> FormatChecker:
+    checker = FormatChecker()  # the formats jsonschema checks without extras (date, email, uuid...)
+    checker.checks("date-time")(_is_datetime)
+    checker.checks("uri")(_is_uri)
+    return checker
+
+
+@cache
+def _load_file(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
+    return data
+
+
+def load_schema(kind: str) -> dict[str, Any]:
+    """The parsed schema for ``kind`` (event, render, outbound, status); do not modify it."""
+    try:
+        name = SCHEMA_FILES[kind]
+    except KeyError:
+        raise ValueError(
+            f"unknown schema kind {kind!r}; known: {', '.join(SCHEMA_FILES)}"
+        ) from None
+    return _load_file(name)
+
+
+@cache
+def _registry() -> Registry:
+    """Every schema by its $id, so render jobs can $ref the event schema."""
+    schemas = [_load_file(name) for name in sorted(set(SCHEMA_FILES.values()))]
+    return Registry().with_resources(
+        (schema["$id"], Resource.from_contents(schema)) for schema in schemas
+    )
+
+
+@cache
+def validator(kind: str) -> Draft202012Validator:
+    """A compiled validator for ``kind``, shared by every caller of this process."""
+    schema = load_schema(kind)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, registry=_registry(), format_checker=format_checker())
+
+
+def validate(kind: str, obj: Any) -> list[str]:
+    """Readable errors of ``obj`` against the ``kind`` schema; empty when valid."""
+    errors = validator(kind).iter_errors(obj)
+    return _unique(describe(error, load_schema(kind)) for error in sorted(errors, key=_order))
+
+
+def validate_event(obj: Any) -> list[str]:
+    """Readable errors of a billing event; empty when valid."""
+    return validate("event", obj)
+
+
+def is_valid(kind: str, obj: Any) -> bool:
+    """Cheaper than ``validate`` when the reasons are not needed."""
+    return bool(validator(kind).is_valid(obj))
+
+
+# -- error formatting ---------------------------------------------------------
+
+
+def _order(error: ValidationError) -> tuple[str, str]:
+    return (json_path(error.absolute_path), error.message)
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def json_path(path: Iterable[Any]) -> str:
+    """``['abonent', 'contacts', 'sms', 1]`` -> ``abonent.contacts.sms[1]``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _secret_path(path: Iterable[Any]) -> bool:
+    return any(isinstance(p, str) and is_secret_key(p) for p in path)
+
+
+def _show(value: Any, secret: bool) -> str:
+    if secret:
+        return MASK
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
+def _condition(error: ValidationError, root: dict[str, Any]) -> str:
+    """For errors inside ``allOf[i].then``: which event type the rule is for."""
+    node: Any = root
+    resolver = _registry().resolver(root.get("$id", ""))
+    try:
+        for step in error.absolute_schema_path:
+            if step == "then":
+                return f" (for type {node['if']['properties']['type']['const']!r})"
+            if step == "$ref" or (isinstance(node, dict) and step not in node and "$ref" in node):
+                # the path may or may not name the $ref it went through
+                resolved = resolver.lookup(node["$ref"])
+                node, resolver = resolved.contents, resolved.resolver
+                if step == "$ref":
+                    continue
+            node = node[step]
+    except (KeyError, IndexError, TypeError, LookupError):
+        return ""
+    return ""
+
+
+def describe(error: ValidationError, root: dict[str, Any] | None = None) -> str:
+    """One readable line: ``<path>: <what is wrong>``."""
+    path = list(error.absolute_path)
+    secret = _secret_path(path)
+    shown = _show(error.instance, secret)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    custom = schema.get("errorMessage")
+    when = _condition(error, root) if root else ""
+
+    if error.validator == "required":
+        instance = error.instance if isinstance(error.instance, dict) else {}
+        missing = [
+            name
+            for name in error.validator_value
+            if name not in instance and repr(name) in error.message
+        ]
+        place = json_path([*path, missing[0]]) if missing else json_path(path) or "(root)"
+        return f"{place}: required field is missing{when}"
+    if error.validator == "additionalProperties":
+        allowed = set(schema.get("properties", {}))
+        extra = sorted(k for k in error.instance if k not in allowed)
+        names = ", ".join(repr(k) for k in extra)
+        return f"{json_path(path) or '(root)'}: unknown field(s) {names}{when}"
+    if isinstance(custom, str):
+        got = "" if isinstance(error.instance, dict | list) else f" (got {shown})"
+        return f"{json_path(path) or '(root)'}: {custom}{got}{when}"
+    if error.validator == "format" and error.validator_value in _FORMAT_HINTS:
+        return f"{json_path(path)}: {shown} is not {_FORMAT_HINTS[error.validator_value]}{when}"
+    if error.validator in {"anyOf", "oneOf"} and error.context:
+        reasons = _unique(describe(sub).split(": ", 1)[-1] for sub in error.context)
+        message = f"{shown} is not valid: " + "; or ".join(reasons)
+    else:
+        message = error.message
+        original = repr(error.instance)
+        if message.startswith(original):
+            message = shown + message[len(original) :]
+        elif secret:
+            message = f"{MASK} fails {error.validator!r}"
+    return f"{json_path(path) or '(root)'}: {message}{when}"

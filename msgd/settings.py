@@ -1,0 +1,106 @@
+"""Process settings, built once from the environment (arq style).
+
+Everything an operator tunes per deployment lives here; everything an operator
+tunes per tenant (gateways, templates, quiet hours) lives in the store.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULT_TRANSACTIONAL = ("password_reset", "manual", "helpdesk_ticket", "test_message")
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "")
+    return int(raw) if raw.strip() else default
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "")
+    return float(raw) if raw.strip() else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Deployment settings; see the README's configuration reference."""
+
+    broker_url: str = ""
+    database_url: str = ""
+    namespace: str = "msgd"
+    var_dir: Path = ROOT / "var"
+    enabled: bool = True
+    domain: str = field(default_factory=socket.getfqdn)
+    transactional_types: tuple[str, ...] = DEFAULT_TRANSACTIONAL
+    batch_size: int = 100
+    batch_wait_ms: int = 20
+    sender_concurrency: int = 32
+    http_timeout: float = 15.0
+    retry_base_seconds: float = 30.0
+    retry_max_seconds: float = 3600.0
+    claim_lease_seconds: float = 300.0
+    delivery_limit: int = 10
+    heartbeat: int = 30
+    log_format: str = "console"
+    log_level: str = "INFO"
+    metrics_port: int = 0
+    config_refresh_seconds: float = 2.0
+
+    @property
+    def embedded(self) -> bool:
+        """True when no AMQP broker is configured: the SQLite broker is used."""
+        return not self.broker_url.startswith(("amqp://", "amqps://", "pyamqp://"))
+
+    @property
+    def embedded_broker_path(self) -> Path:
+        if self.broker_url.startswith("sqlite:///"):
+            return Path(self.broker_url[len("sqlite:///") :])
+        return self.var_dir / "broker.sqlite3"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.var_dir / 'msgd.sqlite3'}"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.var_dir / "outbox"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        e = dict(os.environ if env is None else env)
+        var_dir = Path(e.get("MSGD_VAR_DIR") or ROOT / "var")
+        tx = e.get("MSGD_TRANSACTIONAL_TYPES", "")
+        return cls(
+            broker_url=e.get("MSGD_BROKER_URL", "").strip(),
+            database_url=e.get("MSGD_DATABASE_URL", "").strip(),
+            namespace=e.get("MSGD_NAMESPACE", "msgd").strip() or "msgd",
+            var_dir=var_dir,
+            enabled=_bool(e.get("MSGD_ENABLED"), True),
+            domain=e.get("MSGD_DOMAIN") or socket.getfqdn(),
+            transactional_types=tuple(t.strip() for t in tx.split(",") if t.strip())
+            or DEFAULT_TRANSACTIONAL,
+            batch_size=_int(e, "MSGD_BATCH_SIZE", 100),
+            batch_wait_ms=_int(e, "MSGD_BATCH_WAIT_MS", 20),
+            sender_concurrency=_int(e, "MSGD_SENDER_CONCURRENCY", 32),
+            http_timeout=_float(e, "MSGD_HTTP_TIMEOUT", 15.0),
+            retry_base_seconds=_float(e, "MSGD_RETRY_BASE_SECONDS", 30.0),
+            retry_max_seconds=_float(e, "MSGD_RETRY_MAX_SECONDS", 3600.0),
+            claim_lease_seconds=_float(e, "MSGD_CLAIM_LEASE_SECONDS", 300.0),
+            delivery_limit=_int(e, "MSGD_DELIVERY_LIMIT", 10),
+            heartbeat=_int(e, "MSGD_HEARTBEAT", 30),
+            log_format=e.get("MSGD_LOG_FORMAT", "console"),
+            log_level=e.get("MSGD_LOG_LEVEL", "INFO").upper(),
+            metrics_port=_int(e, "MSGD_METRICS_PORT", 0),
+            config_refresh_seconds=_float(e, "MSGD_CONFIG_REFRESH_SECONDS", 2.0),
+        )

@@ -1,0 +1,103 @@
+"""Turn a stage's handler into a broker batch handler that never dies on one message.
+
+Cross-cutting concerns live here (dramatiq's middleware habit): decoding,
+parking undecodable messages, isolating a message that crashes its handler,
+and telling an outage (the store is down: retry the batch) from a bad message
+(park it with the reason).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import structlog
+
+from msgd.broker.base import BatchHandler, Delivery, Outgoing
+from msgd.envelope import now_iso
+from msgd.redact import redact_text
+
+log = structlog.get_logger("msgd.stage")
+
+
+class Outage(Exception):
+    """A dependency is down; the batch must be retried, not parked."""
+
+
+@dataclass
+class Received:
+    delivery: Delivery
+    payload: dict[str, Any]
+
+
+class Stage(Protocol):
+    name: str
+
+    def handle(self, items: list[Received]) -> Sequence[Outgoing]: ...
+
+
+def park(delivery: Delivery, stage: str, reason: str) -> Outgoing:
+    """A parked copy keeps the original body and headers plus why it was parked."""
+    headers = dict(delivery.headers)
+    headers.update({
+        "x-msgd-reason": redact_text(reason)[:2000],
+        "x-msgd-stage": stage,
+        "x-msgd-source-queue": delivery.queue,
+        "x-msgd-parked-at": now_iso(),
+    })
+    log.warning("message parked", stage=stage, queue=delivery.queue, reason=headers["x-msgd-reason"])
+    return Outgoing(
+        route=delivery.routing_key, body=delivery.body, exchange="parking",
+        headers=headers, content_type=delivery.content_type or "application/octet-stream",
+    )
+
+
+def _is_outage(exc: BaseException) -> bool:
+    if isinstance(exc, Outage):
+        return True
+    try:
+        from django.db import InterfaceError, OperationalError
+    except ImportError:  # pragma: no cover - django is a dependency
+        return False
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
+def batch_handler(stage: Stage, on_parked: Any = None) -> BatchHandler:
+    def handle(batch: list[Delivery]) -> list[Outgoing]:
+        out: list[Outgoing] = []
+        good: list[Received] = []
+        for d in batch:
+            try:
+                payload = json.loads(d.body)
+            except (ValueError, UnicodeDecodeError) as exc:
+                out.append(park(d, stage.name, f"body is not valid JSON: {exc}"))
+                continue
+            if not isinstance(payload, dict):
+                out.append(park(d, stage.name, f"body must be a JSON object, got {type(payload).__name__}"))
+                continue
+            good.append(Received(d, payload))
+        if good:
+            try:
+                out.extend(stage.handle(good))
+            except Exception as exc:
+                if _is_outage(exc):
+                    raise
+                log.warning("batch failed; retrying one by one to isolate the bad message",
+                            stage=stage.name, error=redact_text(str(exc)))
+                for item in good:
+                    try:
+                        out.extend(stage.handle([item]))
+                    except Exception as one_exc:
+                        if _is_outage(one_exc):
+                            raise
+                        reason = f"{stage.name} failed on this message: {type(one_exc).__name__}: {one_exc}"
+                        out.append(park(item.delivery, stage.name, reason))
+        if on_parked is not None:
+            parked = sum(1 for o in out if o.exchange == "parking")
+            if parked:
+                on_parked(parked)
+        return out
+
+    return handle

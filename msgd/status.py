@@ -1,0 +1,54 @@
+"""Status reports: every stage tells the recorder what happened to a message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from msgd import topology as topo
+from msgd.broker.base import Outgoing
+from msgd.envelope import dumps, now_iso
+from msgd.redact import redact_text
+
+# Fields of a message the recorder copies into the log row.
+MESSAGE_FIELDS = (
+    "event_id", "event_type", "operator_code", "abonent_id", "abonent_name", "template_id",
+    "channel", "recipient", "sender", "subject", "body", "lane", "created_at",
+)
+
+
+def status(
+    message_id: str,
+    state: str,
+    *,
+    message: dict[str, Any],
+    reason: str = "",
+    attempt: int = 0,
+    gateway_message_id: str = "",
+    seconds: float | None = None,
+) -> Outgoing:
+    body = {
+        "v": 1,
+        "kind": "status",
+        "message_id": message_id,
+        "state": state,
+        "reason": redact_text(reason),
+        "attempt": attempt,
+        "at": now_iso(),
+        "gateway_message_id": gateway_message_id,
+        "seconds": seconds,
+        "message": {k: message[k] for k in MESSAGE_FIELDS if message.get(k) is not None},
+    }
+    return Outgoing(route=topo.STATUS_ROUTE, body=dumps(body))
+
+
+def event_fields(event: dict[str, Any]) -> dict[str, Any]:
+    """The message-log fields an event alone determines."""
+    ab = event.get("abonent") or {}
+    return {
+        "event_id": str(event.get("event_id", "")),
+        "event_type": str(event.get("type", "")),
+        "operator_code": str((event.get("operator") or {}).get("code", "")),
+        "abonent_id": str(ab.get("id", "")),
+        "abonent_name": str(ab.get("name", "")),
+        "created_at": now_iso(),
+    }

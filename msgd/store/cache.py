@@ -1,0 +1,123 @@
+"""In-memory snapshot of the configuration, reloaded when its revision changes.
+
+Stages read operators, channel settings and templates on every message; the
+snapshot makes that free, and a change in the store (CLI, admin) is seen
+within ``config_refresh_seconds`` without a restart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from msgd.redact import register_secrets
+from services.senders.base import ChannelConfig
+
+
+@dataclass(frozen=True)
+class OperatorView:
+    id: int
+    code: str
+    name: str
+    email: str
+    timezone: ZoneInfo
+    quiet_start: dt.time | None
+    quiet_end: dt.time | None
+    attempts: int
+    default_subject: str
+    warn_days: int | None
+    channels: dict[str, list[ChannelConfig]] = field(default_factory=dict)
+
+    def as_context(self) -> dict[str, object]:
+        return {
+            "id": self.id, "code": self.code, "name": self.name, "email": self.email,
+            "timezone": str(self.timezone), "default_subject": self.default_subject,
+            "warn_days": self.warn_days,
+        }
+
+
+@dataclass(frozen=True)
+class TemplateView:
+    id: int
+    owner_id: int | None
+    owner_code: str | None
+    name: str
+    event_type: str
+    channel: str | None
+    subject: str
+    body: str
+    enabled: bool
+    every_day: bool
+    status_filter: tuple[str, ...]
+    contract_type: str | None
+    use_django: bool
+
+
+class ConfigCache:
+    def __init__(self, refresh_seconds: float = 2.0) -> None:
+        self.refresh_seconds = refresh_seconds
+        self._checked_at = 0.0
+        self._revision = -1
+        self._operators: dict[str, OperatorView] = {}
+        self._by_type: dict[str, list[TemplateView]] = {}
+        self._by_id: dict[int, TemplateView] = {}
+
+    def refresh(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._checked_at < self.refresh_seconds:
+            return
+        from msgd.store.models import Revision
+
+        self._checked_at = now
+        revision = Revision.current()
+        if revision != self._revision or force:
+            self._load()
+            self._revision = revision
+
+    def _load(self) -> None:
+        from msgd.store.models import ChannelSettings, Operator, Template
+
+        channels: dict[int, dict[str, list[ChannelConfig]]] = defaultdict(lambda: defaultdict(list))
+        for cs in ChannelSettings.objects.filter(enabled=True).order_by("position"):
+            register_secrets(v for v in (cs.secrets or {}).values() if isinstance(v, str | int))
+            channels[cs.operator_id][cs.channel].append(
+                ChannelConfig(cs.channel, dict(cs.params or {}), dict(cs.secrets or {}), cs.outbox, cs.position)
+            )
+        operators = {}
+        codes: dict[int, str] = {}
+        for op in Operator.objects.all():
+            codes[op.id] = op.code
+            operators[op.code] = OperatorView(
+                id=op.id, code=op.code, name=op.name, email=op.email,
+                timezone=ZoneInfo(op.timezone or "UTC"), quiet_start=op.quiet_start,
+                quiet_end=op.quiet_end, attempts=max(1, op.attempts), default_subject=op.default_subject,
+                warn_days=op.warn_days, channels={k: list(v) for k, v in channels[op.id].items()},
+            )
+        by_type: dict[str, list[TemplateView]] = defaultdict(list)
+        by_id = {}
+        for t in Template.objects.all().order_by("id"):
+            view = TemplateView(
+                id=t.id, owner_id=t.owner_id, owner_code=codes.get(t.owner_id) if t.owner_id else None,
+                name=t.name, event_type=t.event_type, channel=t.channel or None, subject=t.subject,
+                body=t.body, enabled=t.enabled, every_day=t.every_day,
+                status_filter=tuple(str(s) for s in (t.status_filter or [])),
+                contract_type=t.contract_type or None, use_django=t.use_django,
+            )
+            by_type[t.event_type].append(view)
+            by_id[t.id] = view
+        self._operators, self._by_type, self._by_id = operators, dict(by_type), by_id
+
+    def operator(self, code: str) -> OperatorView | None:
+        self.refresh()
+        return self._operators.get(code)
+
+    def templates_for(self, event_type: str) -> list[TemplateView]:
+        self.refresh()
+        return self._by_type.get(event_type, [])
+
+    def template(self, template_id: int) -> TemplateView | None:
+        self.refresh()
+        return self._by_id.get(template_id)

@@ -1,0 +1,167 @@
+"""Store models.  Names follow the original manual's concepts (see README)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import models
+
+CONTRACT_TYPES = [("individual", "individual"), ("legal", "legal entity")]
+
+
+class Operator(models.Model):
+    """A telecom operator (branch, agent) the billing serves; events name it by ``code``."""
+
+    code = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    email = models.CharField("sender e-mail", max_length=254, blank=True, default="")
+    timezone = models.CharField(max_length=64, default="Europe/Moscow")
+    quiet_start = models.TimeField("quiet hours start", null=True, blank=True)
+    quiet_end = models.TimeField("quiet hours end", null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField("send attempts", default=3)
+    default_subject = models.CharField("default subject/header", max_length=200, blank=True, default="")
+    warn_days = models.PositiveSmallIntegerField("warn N days before blocking", null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+
+class ChannelSettings(models.Model):
+    """How one operator sends on one channel.  ``params`` is channel-specific
+    (see each sender module); ``secrets`` holds passwords, keys and tokens and is
+    never logged or shown.  ``outbox`` writes messages to files instead of sending."""
+
+    operator = models.ForeignKey(Operator, on_delete=models.CASCADE, related_name="channels")
+    channel = models.CharField(max_length=32)
+    position = models.PositiveSmallIntegerField(default=1, help_text="1 = main gateway, 2 = fallback")
+    enabled = models.BooleanField(default=True)
+    outbox = models.BooleanField(default=False)
+    params = models.JSONField(default=dict, blank=True)
+    secrets = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["operator", "channel", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["operator", "channel", "position"], name="one_setting_per_slot"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operator.code}/{self.channel}#{self.position}"
+
+
+class Template(models.Model):
+    """A message template, as in the original: owner none = every operator."""
+
+    owner = models.ForeignKey(
+        Operator, null=True, blank=True, on_delete=models.CASCADE, related_name="templates"
+    )
+    name = models.CharField(max_length=200, blank=True, default="")
+    event_type = models.CharField(max_length=64, db_index=True)
+    channel = models.CharField(max_length=32, null=True, blank=True, help_text="empty = every channel")
+    subject = models.TextField("header/subject", blank=True, default="")
+    body = models.TextField()
+    enabled = models.BooleanField("send message", default=True)
+    every_day = models.BooleanField("send every day", default=False)
+    status_filter = models.JSONField(default=list, blank=True, help_text="subscriber statuses; empty = any")
+    contract_type = models.CharField(max_length=16, null=True, blank=True, choices=CONTRACT_TYPES)
+    use_django = models.BooleanField("use Django templating", default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["event_type", "id"]
+
+    def __str__(self) -> str:
+        owner = self.owner.code if self.owner_id and self.owner else "all"
+        return self.name or f"{self.event_type}/{self.channel or 'any'}/{owner}"
+
+
+class Message(models.Model):
+    """The message log: one row per message (or per event that produced none)."""
+
+    id = models.UUIDField(primary_key=True)
+    event_id = models.CharField(max_length=128, db_index=True)
+    event_type = models.CharField(max_length=64, blank=True, default="")
+    operator_code = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    abonent_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    abonent_name = models.CharField(max_length=300, blank=True, default="")
+    template = models.ForeignKey(Template, null=True, blank=True, on_delete=models.SET_NULL)
+    channel = models.CharField(max_length=32, blank=True, default="", db_index=True)
+    recipient = models.CharField(max_length=500, blank=True, default="", db_index=True)
+    sender = models.CharField(max_length=254, blank=True, default="")
+    subject = models.TextField(blank=True, default="")
+    body = models.TextField(blank=True, default="")
+    lane = models.CharField(max_length=8, blank=True, default="")
+    state = models.CharField(max_length=16, db_index=True)
+    reason = models.TextField(blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    gateway_message_id = models.CharField(max_length=200, blank=True, default="")
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+    updated_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.channel} -> {self.recipient}: {self.state}"
+
+
+class Attempt(models.Model):
+    """One try at delivery (or one delay): the log shows every attempt."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="history")
+    number = models.PositiveSmallIntegerField()
+    state = models.CharField(max_length=16)
+    reason = models.TextField(blank=True, default="")
+    at = models.DateTimeField()
+    seconds = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "number", "state"], name="one_row_per_attempt_state"),
+        ]
+
+
+class Claim(models.Model):
+    """The atomic per-message claim that stops a message being sent twice.
+
+    ``state``: ``sending`` while a sender works on attempt ``attempt``;
+    ``retry`` when that attempt failed transiently and the next is scheduled;
+    ``done`` with the final ``outcome``.
+    """
+
+    message_id = models.UUIDField(primary_key=True)
+    state = models.CharField(max_length=8)
+    attempt = models.PositiveSmallIntegerField()
+    owner = models.CharField(max_length=64)
+    outcome = models.CharField(max_length=16, blank=True, default="")
+    reason = models.TextField(blank=True, default="")
+    gateway_message_id = models.CharField(max_length=200, blank=True, default="")
+    updated_at = models.DateTimeField()
+
+    def age(self, now: dt.datetime) -> float:
+        return float((now - self.updated_at).total_seconds())
+
+
+class Revision(models.Model):
+    """A counter bumped on every configuration change, so caches reload without a restart."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    value = models.BigIntegerField(default=0)
+
+    @classmethod
+    def current(cls) -> int:
+        row = cls.objects.filter(id=1).values_list("value", flat=True).first()
+        return int(row or 0)
+
+
+def snapshot(obj: models.Model, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {f.name: getattr(obj, f.attname) for f in obj._meta.concrete_fields if f.name not in exclude}

@@ -1,0 +1,1 @@
+"""msgd pipeline stages: router, renderer, senders (one module per channel), recorder."""

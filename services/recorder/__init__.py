@@ -1,0 +1,1 @@
+"""Recorder: status reports -> the message log in the store."""

@@ -1,0 +1,1 @@
+"""Renderer: fill templates (standard %-style or Django) and address messages."""

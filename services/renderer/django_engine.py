@@ -1,0 +1,246 @@
+"""Django templates ("use Django templating"), sandboxed.
+
+Two engines share one tag/filter set: ``PLAIN`` (autoescape off: SMS,
+Telegram, subjects, plain-text bodies) and ``HTML`` (autoescape on: HTML
+e-mail bodies).  A raw ``django.template.Template`` escapes according to its
+``Context``, not its engine, so :func:`render_django` always passes the
+engine's setting into the Context.
+
+What a template sees:
+
+* every standard variable at top level (``{{ text }}``, ``{{ total_abonpay }}``,
+  ``{{ BALANCE }}`` -- see ``services.renderer.context``), plus the event's
+  ``data`` related-record lists;
+* ``abonent``: every field the event's subscriber carries, attribute style;
+  each list of records (``abonent_id_users``, ...) is a read-only manager
+  with ``.all``, ``.count``, ``.first``, ``.last``, ``.exists``, iteration and
+  ``.0``, so ``{% for user in abonent.abonent_id_users.all %}`` works;
+* ``operator`` (also ``Operator``, as the manual spells it): the stored
+  operator (non-secret fields) over the event's.
+
+Sandbox -- a template reaches nothing outside its context:
+
+* built-ins are a curated copy of Django's: every default filter, the default
+  tags except ``debug`` (dumps the context and loaded modules), ``url``,
+  ``csrf_token``, ``querystring``; no loader tags.  ``include``, ``extends``,
+  ``block`` and the excluded tags fail at compile time with a plain message;
+* ``{% load %}`` knows only ``mathfilters``; the engines have no template
+  loaders and no directories;
+* names starting with ``_`` are refused by Django at compile time;
+* every value is data: read-only records (no dict/list methods a template
+  could call to mutate the event, e.g. ``.clear``/``.pop``), tuples, strings,
+  numbers; nothing touches the database or files.
+
+A variable missing from the context renders empty (``string_if_invalid=""``),
+as in the original and in Django generally; ``{{ x|default:"..." }}`` works.
+(Refusing instead would break ``default`` and ``{% if abonent.field %}``
+idioms; a misspelt name is caught by reading the test send.)
+
+Compiled templates are kept in an LRU cache keyed by source text, so an edited
+template is compiled afresh and an unchanged one never twice.  Parsing does
+not depend on escaping, so one compiled template serves both engines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from functools import lru_cache
+from typing import Any
+
+from django.template import (
+    Context,
+    Engine,
+    Library,
+    Template,
+    TemplateSyntaxError,
+    defaultfilters,
+    defaulttags,
+)
+
+from msgd.redact import redact_text
+from services.renderer.context import RenderError, is_related_list, normalize, operator_fields
+
+ALLOWED_TAGS = (
+    "autoescape", "comment", "cycle", "filter", "firstof", "for", "if", "ifchanged", "load",
+    "lorem", "now", "regroup", "resetcycle", "spaceless", "templatetag", "verbatim",
+    "widthratio", "with",
+)
+FORBIDDEN_TAGS = ("include", "extends", "block", "debug", "url", "csrf_token", "querystring", "ssi")
+LIBRARIES = {"mathfilters": "mathfilters.templatetags.mathfilters"}
+
+register = Library()
+for _name in ALLOWED_TAGS:
+    register.tags[_name] = defaulttags.register.tags[_name]
+register.filters.update(defaultfilters.register.filters)
+
+
+def _forbidden(parser: Any, token: Any) -> Any:
+    name = token.split_contents()[0]
+    raise TemplateSyntaxError(
+        f"{{% {name} %}} is not allowed in message templates: a template may use only "
+        f"its own variables and {{% load mathfilters %}}"
+    )
+
+
+for _name in FORBIDDEN_TAGS:
+    register.tag(_name, _forbidden)
+
+
+def _engine(autoescape: bool) -> Engine:
+    engine = Engine(
+        dirs=[], app_dirs=False, loaders=[], context_processors=[], debug=False,
+        libraries=LIBRARIES, builtins=[], autoescape=autoescape, string_if_invalid="",
+    )
+    # Replace Django's default built-ins (debug, include, extends, url, ...) with
+    # the curated set above; the parser reads only this attribute.
+    engine.builtins = []
+    engine.template_builtins = [register]
+    return engine
+
+
+PLAIN = _engine(autoescape=False)
+HTML = _engine(autoescape=True)
+
+
+class Record(Mapping[str, Any]):
+    """A read-only record: ``rec.field`` and ``rec["field"]``; no mutating methods."""
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, fields: Mapping[str, Any]) -> None:
+        object.__setattr__(self, "_fields", {str(k): readonly(str(k), v) for k, v in fields.items()})
+
+    def __getitem__(self, key: str) -> Any:
+        return self._fields[key]
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._fields[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("template data is read-only")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __repr__(self) -> str:
+        return f"Record({self._fields!r})"
+
+    def __str__(self) -> str:
+        return str({k: str(v) if not isinstance(v, str) else v for k, v in self._fields.items()})
+
+
+class Related:
+    """Related records as a read-only manager: ``.all``, ``.count``, ``.first``, iteration, ``.0``."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Any) -> None:
+        self._items: tuple[Record, ...] = tuple(Record(item) for item in items)
+
+    def all(self) -> tuple[Record, ...]:
+        return self._items
+
+    def count(self) -> int:
+        return len(self._items)
+
+    def exists(self) -> bool:
+        return bool(self._items)
+
+    def first(self) -> Record | None:
+        return self._items[0] if self._items else None
+
+    def last(self) -> Record | None:
+        return self._items[-1] if self._items else None
+
+    def __getitem__(self, index: int) -> Record:
+        if not isinstance(index, int):
+            raise TypeError("related records are indexed by number")
+        return self._items[index]
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def __str__(self) -> str:
+        return ", ".join(str(item) for item in self._items)
+
+
+def readonly(key: str | None, value: Any) -> Any:
+    """``value`` as template data: records, managers and tuples instead of dicts and lists."""
+    if isinstance(value, Record | Related):
+        return value
+    if isinstance(value, Mapping):
+        return Record(value)
+    if is_related_list(value) and not isinstance(value, tuple):
+        return Related(value)
+    if isinstance(value, list | tuple | set | frozenset):
+        return tuple(readonly(None, item) for item in value)
+    return normalize(key, value)
+
+
+def template_context(event: Mapping[str, Any], operator: Any, flat: Mapping[str, Any]) -> dict[str, Any]:
+    """What a Django template sees (see the module docstring)."""
+    ctx = {key: readonly(key, value) for key, value in flat.items()}
+    data = event.get("data")
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            if is_related_list(value):
+                ctx.setdefault(str(key), Related(value))
+    abonent = event.get("abonent")
+    ctx["abonent"] = Record(abonent if isinstance(abonent, Mapping) else {})
+    ctx["operator"] = ctx["Operator"] = Record(operator_fields(event, operator))
+    return ctx
+
+
+@lru_cache(maxsize=1024)
+def compile_django(source: str) -> Template:
+    """The compiled template for ``source`` (cached); TemplateSyntaxError if it is refused."""
+    return PLAIN.from_string(source)
+
+
+def check_django(source: str) -> str | None:
+    """None if ``source`` compiles in the sandbox, else Django's message (unknown tag, unclosed block...)."""
+    try:
+        compile_django(source)
+    except TemplateSyntaxError as exc:
+        return str(exc)
+    return None
+
+
+def render_django(source: str, context: Mapping[str, Any], *, label: str = "template",
+                  html: bool = False) -> str:
+    """Render ``source``; ``html=True`` escapes values for an HTML body."""
+    from django.conf import settings
+
+    if not settings.configured:
+        raise RenderError("Django is not configured in this process: call msgd.store.setup() first")
+    try:
+        template = compile_django(source)
+    except TemplateSyntaxError as exc:
+        raise RenderError(f"{label}: {exc}") from None
+    engine = HTML if html else PLAIN
+    try:
+        return str(template.render(Context(dict(context), autoescape=engine.autoescape)))
+    except Exception as exc:  # a filter or tag failed on this event's data
+        raise RenderError(f"{label}: rendering failed: {_explain(exc)}") from None
+
+
+def _explain(exc: Exception) -> str:
+    if isinstance(exc, ZeroDivisionError):
+        return "division by zero"
+    if isinstance(exc, ArithmeticError):
+        return "invalid arithmetic on this event's numbers"
+    return f"{type(exc).__name__}: {redact_text(str(exc))}"

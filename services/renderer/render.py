@@ -1,0 +1,192 @@
+"""Render one template for one event: subject and body, plain text and (for e-mail) HTML.
+
+Rules:
+
+* subject and body use the template's syntax (standard %-style, or Django
+  when "use Django templating" is on);
+* the subject is one line: line breaks (e.g. left by Django tags) become one
+  space; leading/trailing spaces are dropped.  An empty result stays empty
+  (the stage falls back to the operator's default subject);
+* the body loses only its leading and trailing *blank lines* (the lines
+  Django tag lines leave at the edges cost SMS segments); every line with
+  text, including its padding (``%(sum)5.2f`` -> " 3.50"), is exactly what
+  the template produced;
+* plain-text channels (``html=False``: SMS, Telegram, push) are never
+  HTML-escaped: ``&``, ``<``, quotes, emoji and Cyrillic pass through;
+* ``html=True`` (e-mail) and the body *source* looks like HTML (after leading
+  ``{% %}``/``{# #}`` tags and whitespace it starts with a tag, or it contains
+  ``<html``, ``<body``, ``<p``, ``<br``, ``<div``, ``<table`` or
+  ``<!doctype``): ``html`` is the render with every variable escaped, and
+  ``body`` is the plain-text alternative made from that HTML (tags dropped,
+  paragraphs and ``<br>`` as line breaks, links as "text (url)", entities
+  decoded).  The decision is made on the template, not the data, so text a
+  subscriber typed can never switch a message to HTML.  Otherwise ``html``
+  is None and the body is plain text.
+"""
+
+from __future__ import annotations
+
+import html as htmllib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from typing import Any
+
+from services.renderer.context import RenderError, build_context
+from services.renderer.django_engine import check_django, render_django, template_context
+from services.renderer.standard import check_standard, render_standard
+
+__all__ = ["RenderError", "Rendered", "check_template", "html_to_text", "looks_like_html", "render"]
+
+
+@dataclass
+class Rendered:
+    subject: str
+    body: str
+    html: str | None = None
+
+
+@dataclass(frozen=True)
+class _Fields:
+    id: Any
+    name: str
+    subject: str
+    body: str
+    use_django: bool
+
+    @classmethod
+    def of(cls, template: Any) -> _Fields:
+        def get(name: str, default: Any) -> Any:
+            if isinstance(template, Mapping):
+                return template.get(name, default)
+            return getattr(template, name, default)
+
+        return cls(
+            id=get("id", None), name=str(get("name", "") or ""), subject=str(get("subject", "") or ""),
+            body=str(get("body", "") or ""), use_django=bool(get("use_django", False)),
+        )
+
+    @property
+    def label(self) -> str:
+        where = f" (id {self.id})" if self.id is not None else ""
+        return f'template "{self.name}"{where}' if self.name else f"template{where}"
+
+
+_LEADING_TAGS = re.compile(r"(?:\s+|\{%.*?%\}|\{#.*?#\})*", re.S)
+_STARTS_WITH_TAG = re.compile(r"<[A-Za-z!/]")
+_HTML_MARKERS = re.compile(r"<(?:html|body|p|br|div|table|!doctype)\b", re.I)
+
+
+def looks_like_html(source: str) -> bool:
+    """Whether a body template is HTML (see the module docstring)."""
+    lead = _LEADING_TAGS.match(source)
+    rest = source[lead.end() if lead else 0 :]
+    return bool(_STARTS_WITH_TAG.match(rest) or _HTML_MARKERS.search(source))
+
+
+class _TextExtractor(HTMLParser):
+    BLOCKS = frozenset({
+        "p", "div", "tr", "li", "ul", "ol", "table", "blockquote", "pre", "hr", "section",
+        "article", "header", "footer", "address", "dl", "dt", "dd",
+        "h1", "h2", "h3", "h4", "h5", "h6",
+    })
+    SKIP = frozenset({"script", "style", "head", "title"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+        self._pre = 0
+        self._links: list[tuple[str | None, int]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.SKIP:
+            self._skip += 1
+        elif tag == "br":
+            self.parts.append("\n")
+        elif tag in self.BLOCKS:
+            self.parts.append("\n\n" if tag == "p" else "\n")
+            if tag == "li":
+                self.parts.append("- ")
+            if tag == "pre":
+                self._pre += 1
+        elif tag == "a":
+            self._links.append((dict(attrs).get("href"), len(self.parts)))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP:
+            self._skip = max(0, self._skip - 1)
+        elif tag in self.BLOCKS:
+            self.parts.append("\n\n" if tag == "p" else "\n")
+            if tag == "pre" and self._pre:
+                self._pre -= 1
+        elif tag == "a" and self._links:
+            href, start = self._links.pop()
+            text = "".join(self.parts[start:]).strip()
+            if href and not href.startswith(("#", "javascript:")) and href.removeprefix("mailto:") != text:
+                self.parts.append(f" ({href})")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data if self._pre else re.sub(r"\s+", " ", data))
+
+
+def html_to_text(markup: str) -> str:
+    """A readable plain-text version of an HTML body."""
+    parser = _TextExtractor()
+    parser.feed(markup)
+    parser.close()
+    lines = (line.strip() for line in "".join(parser.parts).split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def trim_blank_lines(text: str) -> str:
+    """``text`` without whitespace-only lines at its start and end; other lines untouched."""
+    lines = text.split("\n")
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return "\n".join(lines)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
+def render(template: Any, event: Mapping[str, Any], operator: Any = None, *, html: bool = False) -> Rendered:
+    """Render ``template`` (a dict or an object with id, name, subject, body, use_django)."""
+    t = _Fields.of(template)
+    flat = build_context(event, operator)
+    if t.use_django:
+        ctx = template_context(event, operator, flat)
+
+        def fill(source: str, part: str, escape: bool = False) -> str:
+            return render_django(source, ctx, label=_label(t, part), html=escape)
+    else:
+
+        def fill(source: str, part: str, escape: bool = False) -> str:
+            return render_standard(source, flat, label=_label(t, part),
+                                   escape=htmllib.escape if escape else None)
+
+    subject = _one_line(fill(t.subject, "subject")) if t.subject else ""
+    if html and looks_like_html(t.body):
+        markup = trim_blank_lines(fill(t.body, "body", escape=True))
+        return Rendered(subject=subject, body=html_to_text(markup), html=markup)
+    return Rendered(subject=subject, body=trim_blank_lines(fill(t.body, "body")), html=None)
+
+
+def _label(t: _Fields, part: str) -> str:
+    return t.label if part == "body" else f"{t.label} {part}"
+
+
+def check_template(template: Any) -> str | None:
+    """None if the template's subject and body are valid in its syntax, else why not (for save/load)."""
+    t = _Fields.of(template)
+    check = check_django if t.use_django else check_standard
+    for part, source in (("subject", t.subject), ("body", t.body)):
+        problem = check(source) if source else None
+        if problem:
+            return f"{part}: {problem}"
+    return None

@@ -1,0 +1,1 @@
+"""Router: validate billing events and match them to templates."""

@@ -1,0 +1,69 @@
+"""Router stage: billing event -> render jobs (one per template and channel)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+
+from msgd import metrics
+from msgd import topology as topo
+from msgd.broker.base import Outgoing
+from msgd.envelope import RENDER_JOB_KIND, dumps, outcome_id
+from msgd.schemas import validate_event
+from msgd.settings import Settings
+from msgd.stage import Received, park
+from msgd.status import event_fields, status
+from msgd.store.cache import ConfigCache
+from services.router.matching import RENDER, decide
+from services.senders import registry
+
+log = structlog.get_logger("msgd.router")
+
+
+class RouterStage:
+    name = "router"
+
+    def __init__(self, settings: Settings, cache: ConfigCache | None = None) -> None:
+        self.settings = settings
+        self.cache = cache or ConfigCache(settings.config_refresh_seconds)
+        self.senders = registry()
+
+    def handle(self, items: list[Received]) -> Sequence[Outgoing]:
+        out: list[Outgoing] = []
+        for item in items:
+            out.extend(self.route(item))
+        return out
+
+    def route(self, item: Received) -> list[Outgoing]:
+        event = item.payload
+        errors = validate_event(event)
+        if errors:
+            return [park(item.delivery, self.name, "event does not match schemas/event.v1.json: " + "; ".join(errors[:10]))]
+        etype = event["type"]
+        metrics.EVENTS_RECEIVED.labels(etype).inc()
+        code = event["operator"]["code"]
+        op = self.cache.operator(code)
+        if op is None:
+            return [park(item.delivery, self.name,
+                         f"operator {code!r} is not configured: add it (msgd config load) and replay this event")]
+        lane = topo.lane_for(etype, self.settings.transactional_types)
+        base = event_fields(event)
+        out: list[Outgoing] = []
+        for d in decide(event, op, self.cache.templates_for(etype), self.senders):
+            tid = d.template.id if d.template else None
+            if d.outcome == RENDER:
+                job: dict[str, Any] = {
+                    "v": 1, "kind": RENDER_JOB_KIND, "event": event, "template_id": tid,
+                    "channel": d.channel, "lane": lane,
+                }
+                out.append(Outgoing(route=topo.render_route(lane), body=dumps(job)))
+                metrics.EVENTS_ROUTED.labels(etype).inc()
+            else:
+                mid = outcome_id(base["event_id"], tid, d.channel, d.outcome)
+                fields = {**base, "template_id": tid, "channel": d.channel or "", "lane": lane}
+                out.append(status(mid, d.outcome, message=fields, reason=d.reason))
+                log.info("event produced no message", event_id=base["event_id"], operator=code,
+                         channel=d.channel, outcome=d.outcome, reason=d.reason)
+        return out

@@ -1,0 +1,114 @@
+"""What a channel module provides, and the outcomes it reports.
+
+A channel is one module in this package that defines ``SENDER``: a subclass of
+``ChannelSender``.  The sender stage discovers it; nothing else changes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from msgd.settings import Settings
+from msgd.topology import Lane
+
+
+class SendError(Exception):
+    """Delivery failed; ``reason`` is shown to operators, in plain words, without secrets."""
+
+    permanent: ClassVar[bool] = True
+
+    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class PermanentError(SendError):
+    """Retrying cannot help (bad credentials, invalid number, unknown user)."""
+
+
+class TransientError(SendError):
+    """The far side may accept later (timeout, refused connection, 5xx, 4xx SMTP, 429)."""
+
+    permanent = False
+
+
+@dataclass
+class SendResult:
+    gateway_message_id: str = ""
+    detail: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outbound:
+    """A rendered message ready to send (the ``outbound`` wire body, schemas/outbound.v1.json)."""
+
+    message_id: str
+    event_id: str
+    event_type: str
+    operator_code: str
+    channel: str
+    recipient: str
+    body: str
+    subject: str = ""
+    sender: str = ""
+    html: str | None = None
+    attempt: int = 1
+    lane: Lane = "bulk"
+    template_id: int | None = None
+    abonent_id: str = ""
+    abonent_name: str = ""
+    created_at: str = ""
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> Outbound:
+        names = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def to_wire(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["v"] = 1
+        out["kind"] = "outbound"
+        return out
+
+
+@dataclass
+class ChannelConfig:
+    """One operator's settings for one channel, as stored (params + secrets)."""
+
+    channel: str
+    params: dict[str, Any]
+    secrets: dict[str, Any]
+    outbox: bool = False
+    position: int = 1
+
+
+class ChannelSender(ABC):
+    """One channel.  One instance per sender process, shared by its worker threads,
+    so ``send`` must be thread-safe (keep per-thread connections if needed)."""
+
+    channel: ClassVar[str]
+    # Key under ``abonent.contacts`` in the event that holds this channel's address(es).
+    contact_key: ClassVar[str]
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @classmethod
+    def recipients(cls, contacts: dict[str, Any]) -> list[str]:
+        """Addresses for this channel from the event's contacts (string or list)."""
+        value = contacts.get(cls.contact_key)
+        if value in (None, ""):
+            return []
+        values = value if isinstance(value, list) else [value]
+        return [str(v).strip() for v in values if str(v).strip()]
+
+    @abstractmethod
+    def send(self, message: Outbound, config: ChannelConfig) -> SendResult:
+        """Deliver one message or raise PermanentError / TransientError."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most senders keep no connections
+        """Release connections."""

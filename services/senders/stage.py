@@ -1,0 +1,214 @@
+"""Sender stage for one channel: quiet hours, claim, send concurrently, retry or finish.
+
+Per batch: messages inside quiet hours go back to the broker delayed to the
+window's end; the rest are claimed in one transaction; claimed ones are sent
+on a bounded thread pool (gateway latency overlaps); outcomes are written to
+the claims and reported to the recorder; transient failures come back through
+the broker after a backoff until the operator's attempt count is used up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+import structlog
+from django.utils import timezone
+
+from msgd import metrics
+from msgd import topology as topo
+from msgd.broker.base import Outgoing
+from msgd.envelope import DELAYED, FAILED, RETRYING, SENT, SUPPRESSED, dumps
+from msgd.quiet import quiet_delay
+from msgd.retry import backoff
+from msgd.settings import Settings
+from msgd.stage import Received
+from msgd.status import status
+from msgd.store.cache import ConfigCache, OperatorView
+from msgd.store.models import Claim
+from services.senders import claims, registry
+from services.senders.base import (
+    ChannelConfig,
+    ChannelSender,
+    Outbound,
+    PermanentError,
+    SendError,
+    SendResult,
+)
+from services.senders.outbox import write_outbox
+
+log = structlog.get_logger("msgd.sender")
+
+UNKNOWN_OUTCOME = (
+    "outcome unknown: the sender stopped while the gateway was handling this message;"
+    " not sent again so the subscriber does not get it twice"
+)
+
+
+@dataclass
+class Job:
+    msg: Outbound
+    op: OperatorView
+    config: ChannelConfig
+
+
+@dataclass
+class Result:
+    job: Job
+    ok: SendResult | None
+    error: SendError | None
+    seconds: float
+
+
+class SenderStage:
+    def __init__(self, settings: Settings, channel: str, cache: ConfigCache | None = None,
+                 sender: ChannelSender | None = None) -> None:
+        self.settings = settings
+        self.channel = channel
+        self.name = f"sender:{channel}"
+        self.cache = cache or ConfigCache(settings.config_refresh_seconds)
+        self.sender = sender or registry()[channel](settings)
+        self.pool = ThreadPoolExecutor(max_workers=settings.sender_concurrency,
+                                       thread_name_prefix=f"send-{channel}")
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        self.sender.close()
+
+    # -- routing helpers ----------------------------------------------------
+    def _again(self, msg: Outbound, delay: float) -> Outgoing:
+        return Outgoing(route=topo.send_route(msg.channel, msg.lane), body=dumps(msg.to_wire()), delay=delay)
+
+    def _final(self, msg: Outbound, state: str, reason: str, **kw: object) -> Outgoing:
+        metrics.MESSAGES_FINAL.labels(msg.channel, state).inc()
+        return status(msg.message_id, state, message=msg.to_wire(), reason=reason,
+                      attempt=msg.attempt, **kw)  # type: ignore[arg-type]
+
+    # -- the batch ------------------------------------------------------------
+    def handle(self, items: list[Received]) -> Sequence[Outgoing]:
+        now = timezone.now()
+        out: list[Outgoing] = []
+        jobs: dict[str, Job] = {}
+        for item in items:
+            msg = Outbound.from_wire(item.payload)
+            if msg.message_id in jobs:  # the same message twice in one batch
+                metrics.DUPLICATES.labels(msg.channel).inc()
+                continue
+            op = self.cache.operator(msg.operator_code)
+            if op is None:
+                out.append(self._final(msg, FAILED, f"operator {msg.operator_code!r} is no longer configured"))
+                continue
+            wait = quiet_delay(op.quiet_start, op.quiet_end, op.timezone, now)
+            if wait is not None:
+                metrics.QUIET_DELAYS.labels(msg.channel).inc()
+                until = (now + dt.timedelta(seconds=wait)).astimezone(op.timezone)
+                out.append(self._again(msg, wait))
+                out.append(status(msg.message_id, DELAYED, message=msg.to_wire(), attempt=msg.attempt,
+                                  reason=f"quiet hours: held until {until:%Y-%m-%d %H:%M:%S} {op.timezone}"))
+                continue
+            configs = op.channels.get(msg.channel) or []
+            if not configs:
+                out.append(self._final(msg, FAILED, f"operator {op.code} has no {msg.channel} settings:"
+                                                    " configure the channel, then replay"))
+                continue
+            jobs[msg.message_id] = Job(msg, op, configs[0])
+        if not jobs:
+            return out
+        owner, rows = claims.claim([(mid, j.msg.attempt) for mid, j in jobs.items()])
+        mine: list[Job] = []
+        for mid, job in jobs.items():
+            row = rows.get(mid)
+            if row is not None and row.owner == owner:
+                mine.append(job)
+            else:
+                out.extend(self._not_claimed(job, row, now))
+        out.extend(self._send_all(mine))
+        return out
+
+    def _not_claimed(self, job: Job, row: Claim | None, now: dt.datetime) -> list[Outgoing]:
+        """Someone holds or held this message: never send it again."""
+        msg = job.msg
+        metrics.DUPLICATES.labels(msg.channel).inc()
+        if row is None:
+            return []
+        if row.state == claims.DONE:
+            # Report the recorded outcome again: the first report may have been lost in a crash.
+            return [status(msg.message_id, row.outcome, message=msg.to_wire(), reason=row.reason,
+                           attempt=row.attempt, gateway_message_id=row.gateway_message_id)]
+        if row.state == claims.SENDING and row.attempt >= msg.attempt:
+            age = row.age(now)
+            lease = self.settings.claim_lease_seconds
+            if age < lease:
+                # Its holder may still be working: look again when the lease ends.
+                return [self._again(msg, lease - age + 1)]
+            claims.finish([claims.Finish(msg.message_id, claims.DONE, FAILED, UNKNOWN_OUTCOME)])
+            log.warning("delivery outcome unknown after a sender stopped", message_id=msg.message_id,
+                        channel=msg.channel)
+            return [self._final(msg, FAILED, UNKNOWN_OUTCOME)]
+        return []  # an older attempt's stray copy; the current attempt is elsewhere
+
+    def _send_one(self, job: Job) -> Result:
+        started = time.monotonic()
+        metrics.IN_FLIGHT.labels(self.channel).inc()
+        try:
+            if not self.settings.enabled:
+                return Result(job, None, None, 0.0)
+            if job.config.outbox:
+                path = write_outbox(self.settings.outbox_dir, job.msg)
+                return Result(job, SendResult(gateway_message_id=path.name, detail=f"written to {path}"), None,
+                              time.monotonic() - started)
+            return Result(job, self.sender.send(job.msg, job.config), None, time.monotonic() - started)
+        except SendError as exc:
+            return Result(job, None, exc, time.monotonic() - started)
+        except Exception as exc:  # noqa: BLE001 - a bug in a channel must not lose the message
+            err = PermanentError(f"{self.channel} sender failed: {type(exc).__name__}: {exc}")
+            log.exception("sender crashed on a message", message_id=job.msg.message_id)
+            return Result(job, None, err, time.monotonic() - started)
+        finally:
+            metrics.IN_FLIGHT.labels(self.channel).dec()
+
+    def _send_all(self, jobs: list[Job]) -> list[Outgoing]:
+        results = list(self.pool.map(self._send_one, jobs)) if len(jobs) > 1 else [self._send_one(j) for j in jobs]
+        out: list[Outgoing] = []
+        finished: list[claims.Finish] = []
+        for r in results:
+            msg, op = r.job.msg, r.job.op
+            log_ctx = {"event_id": msg.event_id, "message_id": msg.message_id, "operator": op.code,
+                       "channel": msg.channel, "attempt": msg.attempt}
+            if r.ok is None and r.error is None:
+                reason = "sending is switched off (MSGD_ENABLED=0): recorded, not sent"
+                finished.append(claims.Finish(msg.message_id, claims.DONE, SUPPRESSED, reason))
+                out.append(self._final(msg, SUPPRESSED, reason))
+                continue
+            metrics.SEND_SECONDS.labels(msg.channel).observe(r.seconds)
+            if r.ok is not None:
+                finished.append(claims.Finish(msg.message_id, claims.DONE, SENT, r.ok.detail,
+                                              r.ok.gateway_message_id))
+                out.append(self._final(msg, SENT, r.ok.detail, gateway_message_id=r.ok.gateway_message_id,
+                                       seconds=round(r.seconds, 4)))
+                log.info("message sent", recipient_hint=msg.recipient[-4:], **log_ctx)
+                continue
+            err = r.error
+            assert err is not None
+            if not err.permanent and msg.attempt < op.attempts:
+                delay = backoff(msg.attempt, self.settings.retry_base_seconds,
+                                self.settings.retry_max_seconds, err.retry_after)
+                metrics.RETRIES.labels(msg.channel, "transient").inc()
+                finished.append(claims.Finish(msg.message_id, claims.RETRY, RETRYING, err.reason))
+                out.append(self._again(replace(msg, attempt=msg.attempt + 1), delay))
+                out.append(status(msg.message_id, RETRYING, message=msg.to_wire(), attempt=msg.attempt,
+                                  seconds=round(r.seconds, 4),
+                                  reason=f"{err.reason} (attempt {msg.attempt} of {op.attempts};"
+                                         f" next in {delay:.0f} s)"))
+                log.warning("delivery failed, will retry", reason=err.reason, retry_in=round(delay, 1), **log_ctx)
+                continue
+            kind = "permanent error" if err.permanent else f"gave up after {msg.attempt} attempt(s)"
+            reason = f"{err.reason} ({kind})"
+            finished.append(claims.Finish(msg.message_id, claims.DONE, FAILED, reason))
+            out.append(self._final(msg, FAILED, reason, seconds=round(r.seconds, 4)))
+            log.warning("delivery failed", reason=reason, **log_ctx)
+        claims.finish(finished)
+        return out

@@ -1,0 +1,127 @@
+"""Shared fixtures: real RabbitMQ, real PostgreSQL or SQLite, real local servers.
+
+Services that are missing skip their tests locally; with MSGD_REQUIRE_SERVICES=1
+(CI) a missing service is a failure instead.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import PG_DSN, RABBIT_URL, pg_reachable, rabbit_reachable
+
+REQUIRE = os.environ.get("MSGD_REQUIRE_SERVICES") == "1"
+TEST_DB = os.environ.get("MSGD_TEST_DATABASE", "postgres")
+
+
+def need(available: bool, what: str) -> None:
+    if available:
+        return
+    if REQUIRE:
+        pytest.fail(f"{what} is required (MSGD_REQUIRE_SERVICES=1) but not reachable")
+    pytest.skip(f"{what} not reachable")
+
+
+@pytest.fixture(scope="session")
+def rabbit_url() -> str:
+    need(rabbit_reachable(), f"RabbitMQ at {RABBIT_URL}")
+    return RABBIT_URL
+
+
+@pytest.fixture
+def namespace(rabbit_url: str) -> Iterator[str]:
+    """A private set of exchanges and queues for one test; deleted afterwards."""
+    ns = f"t{uuid.uuid4().hex[:10]}"
+    yield ns
+    from tests.support import delete_namespace
+
+    delete_namespace(rabbit_url, ns)
+
+
+def _create_pg_database(name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(PG_DSN + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def _drop_pg_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_DSN + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def store_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The database this test process's store uses (MSGD_TEST_DATABASE=postgres|sqlite)."""
+    if TEST_DB == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'msgd.sqlite3'}"
+        return
+    need(pg_reachable(), "PostgreSQL at 127.0.0.1:5432")
+    name = f"msgd_test_{os.getpid()}"
+    url = _create_pg_database(name)
+    yield url
+    from django.db import connections
+
+    connections.close_all()
+    _drop_pg_database(name)
+
+
+@pytest.fixture(scope="session")
+def _configured_store(store_url: str) -> str:
+    from msgd import store
+
+    store.setup(store_url)
+    store.migrate()
+    return store_url
+
+
+@pytest.fixture
+def db(_configured_store: str) -> Iterator[str]:
+    """An empty store for each test."""
+    from msgd.store.models import (
+        Attempt,
+        ChannelSettings,
+        Claim,
+        Message,
+        Operator,
+        Revision,
+        Template,
+    )
+
+    for model in (Attempt, Message, Claim, Template, ChannelSettings, Operator, Revision):
+        model.objects.all().delete()
+    yield _configured_store
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for stages that run as separate processes."""
+    need(pg_reachable(), "PostgreSQL at 127.0.0.1:5432")
+    name = f"msgd_e2e_{uuid.uuid4().hex[:10]}"
+    url = _create_pg_database(name)
+    yield url
+    _drop_pg_database(name)
+
+
+@pytest.fixture
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def var_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "var"
+    d.mkdir()
+    return d

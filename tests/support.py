@@ -1,0 +1,299 @@
+"""Real local counterparts and helpers for the tests (no mocks)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+RABBIT_URL = os.environ.get("MSGD_TEST_RABBIT_URL", "amqp://guest:guest@127.0.0.1:5672//")
+PG_DSN = os.environ.get("MSGD_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432")
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def rabbit_reachable() -> bool:
+    return _port_open("127.0.0.1", 5672)
+
+
+def pg_reachable() -> bool:
+    if not _port_open("127.0.0.1", 5432):
+        return False
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_DSN + "/postgres", connect_timeout=3):
+            return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    """Wait until ``predicate()`` is truthy (polls a condition; never a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        pause.wait(0.05)
+
+
+def pika_params(url: str) -> Any:
+    """kombu writes the default vhost as a trailing "//"; pika wants "/%2F"."""
+    import pika
+
+    return pika.URLParameters(url[:-2] + "/%2F" if url.endswith("//") else url)
+
+
+def delete_namespace(url: str, ns: str) -> None:
+    import pika
+
+    from msgd import topology as topo
+
+    conn = pika.BlockingConnection(pika_params(url))
+    try:
+        ch = conn.channel()
+        queues = [*topo.router_queues(ns), *topo.render_queues(ns), topo.status_queue(ns), topo.parking_queue(ns)]
+        for channel in ("sms", "email", "telegram", "push"):
+            queues += topo.sender_queues(ns, channel)
+        for q in queues:
+            ch.queue_delete(q)
+        for x in (topo.events_exchange(ns), topo.events_fallback_exchange(ns), topo.internal_exchange(ns),
+                  topo.parking_exchange(ns)):
+            ch.exchange_delete(x)
+    finally:
+        conn.close()
+
+
+# -- a real HTTP server that plays an SMS gateway ------------------------------------
+@dataclass
+class GatewayRequest:
+    method: str
+    path: str
+    params: dict[str, str]
+    headers: dict[str, str]
+    at: float
+
+
+@dataclass
+class Gateway:
+    """Records requests; answers from ``script`` (status, body) then ``default``.
+
+    ``hold`` makes it accept requests and keep them waiting (to kill a sender mid-send).
+    """
+
+    default: tuple[int, str] = (200, "OK")
+    script: list[tuple[int, str]] = field(default_factory=list)
+    hold: threading.Event | None = None
+    requests: list[GatewayRequest] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    changed: threading.Condition = field(default_factory=threading.Condition)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}/send"
+
+    def received(self, key: str = "mes") -> list[str]:
+        with self.lock:
+            return [r.params.get(key, "") for r in self.requests]
+
+    def wait_count(self, n: int, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while len(self.requests) < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"gateway got {len(self.requests)} requests, expected {n}")
+                self.changed.wait(left)
+
+    def start(self) -> Gateway:
+        gw = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _answer(self, params: dict[str, str]) -> None:
+                req = GatewayRequest(self.command, self.path, params, dict(self.headers), time.time())
+                with gw.lock:
+                    gw.requests.append(req)
+                    status, body = gw.script.pop(0) if gw.script else gw.default
+                with gw.changed:
+                    gw.changed.notify_all()
+                if gw.hold is not None:
+                    gw.hold.wait()
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:  # noqa: N802
+                q = parse_qs(urlsplit(self.path).query)
+                self._answer({k: v[0] for k, v in q.items()})
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length", 0))
+                raw = self.rfile.read(length).decode()
+                self._answer({k: v[0] for k, v in parse_qs(raw).items()})
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        self.server = server
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.hold is not None:
+            self.hold.set()
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+# -- a real SMTP server -------------------------------------------------------------------
+class SmtpSink:
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[Any] = []
+        self.changed = threading.Condition()
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+                import email
+                from email import policy
+
+                msg = email.message_from_bytes(envelope.content, policy=policy.default)
+                with sink.changed:
+                    sink.messages.append((envelope.rcpt_tos, msg))
+                    sink.changed.notify_all()
+                return "250 OK"
+
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=0)
+
+    def start(self) -> SmtpSink:
+        self.controller.start()
+        return self
+
+    @property
+    def port(self) -> int:
+        return int(self.controller.server.sockets[0].getsockname()[1])
+
+    def wait_count(self, n: int, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while len(self.messages) < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"SMTP server got {len(self.messages)} messages, expected {n}")
+                self.changed.wait(left)
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+# -- stages as real processes ----------------------------------------------------------------
+def stage_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MSGD_")}
+    env.update({"MSGD_LOG_FORMAT": "json", "MSGD_BATCH_WAIT_MS": "10", "MSGD_CONFIG_REFRESH_SECONDS": "0.2"})
+    env.update(overrides)
+    return env
+
+
+def msgd(*args: str, env: dict[str, str], check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "msgd", *args], env=env, cwd=ROOT, text=True,
+                          capture_output=True, check=check, input=stdin, timeout=120)
+
+
+class StageProcess:
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.args, self.env, self.log_path = args, env, log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> StageProcess:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "msgd", "run", *self.args], env=self.env,
+                                     cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        return self
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def event(n: int = 1, *, etype: str = "low_balance", sms: str | None = "+79121234567",
+          email: str | None = None, operator: str = "best", **extra: Any) -> dict[str, Any]:
+    contacts: dict[str, Any] = {}
+    if sms:
+        contacts["sms"] = sms
+    if email:
+        contacts["email"] = email
+    body: dict[str, Any] = {
+        "event_id": f"ev-{n}-{time.time_ns()}",
+        "type": etype,
+        "occurred_at": "2026-11-27T10:00:00+03:00",
+        "operator": {"code": operator},
+        "abonent": {"id": 1000 + n, "name": f"Абонент {n}", "contract_number": f"C{n}", "balance": -12.5,
+                    "currency": "руб.", "status": "active", "contract_type": "individual",
+                    "contacts": contacts},
+        "data": {},
+    }
+    body.update(extra)
+    return body
+
+
+def publish_with_pika(url: str, ns: str, events: list[dict[str, Any]], raw: list[bytes] | None = None) -> None:
+    """Publish as billing would: a plain AMQP client, persistent, with confirms."""
+    import pika
+
+    conn = pika.BlockingConnection(pika_params(url))
+    try:
+        ch = conn.channel()
+        ch.confirm_delivery()
+        props = pika.BasicProperties(content_type="application/json", delivery_mode=2)
+        for body in raw or []:
+            ch.basic_publish(f"{ns}.events", "low_balance", body, props)
+        for e in events:
+            ch.basic_publish(f"{ns}.events", e["type"], json.dumps(e, ensure_ascii=False).encode(), props)
+    finally:
+        conn.close()

@@ -1,0 +1,261 @@
+"""End to end: billing publishes with plain pika; stages run as separate processes.
+
+Real RabbitMQ, the store under test (PostgreSQL, or SQLite on the second run),
+a real local HTTP server as the SMS gateway and aiosmtpd as the SMTP server.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import seed
+from tests.support import (
+    Gateway,
+    SmtpSink,
+    StageProcess,
+    event,
+    pika_params,
+    publish_with_pika,
+    stage_env,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.store]
+
+
+class Pipeline:
+    """Stage processes sharing one broker namespace and one store."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env, self.logs = env, logs
+        self.procs: dict[str, StageProcess] = {}
+
+    def start(self, *names: str, **env: str) -> None:
+        for name in names:
+            args = ["sender", "--channel", name.split(":")[1]] if name.startswith("sender:") else [name]
+            proc = StageProcess(args, {**self.env, **env}, self.logs / f"{name.replace(':', '-')}.log")
+            self.procs[name] = proc.start()
+
+    def stop(self) -> None:
+        for p in self.procs.values():
+            p.stop()
+
+    def logs_text(self) -> str:
+        return "\n".join(p.log_text() for p in self.procs.values())
+
+
+@pytest.fixture
+def gateway() -> Iterator[Gateway]:
+    gw = Gateway().start()
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture
+def pipeline(db: str, rabbit_url: str, namespace: str, tmp_path: Path) -> Iterator[Pipeline]:
+    env = stage_env(MSGD_BROKER_URL=rabbit_url, MSGD_NAMESPACE=namespace, MSGD_DATABASE_URL=db,
+                    MSGD_VAR_DIR=str(tmp_path / "var"))
+    p = Pipeline(env, tmp_path)
+    yield p
+    p.stop()
+
+
+def messages(**filters: Any) -> list[Any]:
+    from msgd.store.models import Message
+
+    return list(Message.objects.filter(**filters).order_by("created_at"))
+
+
+def final_count(n: int, **filters: Any) -> Any:
+    from msgd.envelope import FINAL_STATES
+
+    return lambda: len(messages(state__in=FINAL_STATES, **filters)) >= n
+
+
+def test_sms_and_email_delivered_through_separate_processes(
+    pipeline: Pipeline, gateway: Gateway, rabbit_url: str, namespace: str
+) -> None:
+    smtp = SmtpSink().start()
+    try:
+        op = seed.operator()
+        seed.sms_gateway(op, gateway.url)
+        seed.smtp(op, smtp.port)
+        seed.template(channel="sms", body="%(name)s: баланс %(balance).2f %(currecy)s")
+        seed.template(channel="email", subject="Низкий баланс", body="Уважаемый %(name)s, пополните счёт.")
+        pipeline.start("router", "renderer", "recorder", "sender:sms", "sender:email")
+        events = [event(i, email=f"user{i}@example.net", abonent_name=None) for i in range(3)]
+        for i, e in enumerate(events):
+            e["abonent"]["name"] = f'ООО "Рога & Копыта" {i} 🚀'
+        publish_with_pika(rabbit_url, namespace, events)
+
+        gateway.wait_count(3)
+        smtp.wait_count(3)
+        wait_for(final_count(6), what="6 messages recorded as final")
+    finally:
+        smtp.stop()
+    assert sorted(gateway.received()) == [f'ООО "Рога & Копыта" {i} 🚀: баланс -12.50 руб.' for i in range(3)]
+    rcpts = sorted(r[0] for r, _ in smtp.messages)
+    assert rcpts == [f"user{i}@example.net" for i in range(3)]
+    mail = smtp.messages[0][1]
+    assert mail["Subject"] == "Низкий баланс" and "noc@best.example" in mail["From"]
+    assert "пополните счёт" in mail.get_body(("plain",)).get_content()
+    log = messages()
+    assert {(m.channel, m.state) for m in log} == {("sms", "sent"), ("email", "sent")}
+    assert all(m.attempts == 1 and m.body for m in log)
+
+
+def test_garbage_is_parked_with_reason_and_the_next_event_goes_through(
+    pipeline: Pipeline, gateway: Gateway, rabbit_url: str, namespace: str
+) -> None:
+    import pika
+
+    seed.sms_gateway(seed.operator(), gateway.url)
+    seed.template()
+    pipeline.start("router", "renderer", "recorder", "sender:sms")
+    invalid = event(1)
+    del invalid["event_id"]
+    unknown_operator = event(2, operator="nobody")
+    good = event(3)
+    publish_with_pika(rabbit_url, namespace, [invalid, unknown_operator, good],
+                      raw=[b"\x00\x01 definitely not json", b'"a string"'])
+    gateway.wait_count(1)
+    assert len(gateway.requests) == 1
+    wait_for(final_count(1, event_id=good["event_id"]), what="the good event recorded")
+
+    conn = pika.BlockingConnection(pika_params(rabbit_url))
+    parked: dict[bytes, dict[str, Any]] = {}
+    try:
+        ch = conn.channel()
+
+        def take() -> bool:
+            method, props, body = ch.basic_get(f"{namespace}.parking", auto_ack=True)
+            if method is not None:
+                parked[body] = props.headers
+            return len(parked) >= 4
+
+        wait_for(take, what="4 parked messages")
+    finally:
+        conn.close()
+    reasons = {body[:20]: h["x-msgd-reason"] for body, h in parked.items()}
+    assert "not valid JSON" in reasons[b"\x00\x01 definitely not js"]
+    assert "must be a JSON object" in reasons[b'"a string"']
+    invalid_reason = next(h["x-msgd-reason"] for b, h in parked.items() if b.startswith(b"{") and b"nobody" not in b)
+    assert "event_id" in invalid_reason and "schemas/event.v1.json" in invalid_reason
+    nobody = next(h for b, h in parked.items() if b"nobody" in b)
+    assert "operator 'nobody' is not configured" in nobody["x-msgd-reason"]
+    assert all(h["x-msgd-stage"] == "router" for h in parked.values())
+
+
+def test_sigkilled_sender_restarts_and_every_message_is_delivered_once(
+    pipeline: Pipeline, gateway: Gateway, rabbit_url: str, namespace: str
+) -> None:
+    """The gateway answers 8 requests, then holds the next ones; we SIGKILL the sender
+    while they are held.  After a restart each message reached the gateway exactly once:
+    the held ones are not resent (their outcome is unknown to msgd and recorded so)."""
+    seed.sms_gateway(seed.operator(), gateway.url)
+    seed.template(body="msg %(contract_number)s")
+    hold = threading.Event()
+    answered = 8
+    gateway.script = [(200, "OK")] * answered
+    gateway.default = (200, "OK")
+    gateway.hold = None
+    release = threading.Event()
+
+    original_default = gateway.default
+
+    def held_after_script() -> None:
+        gateway.hold = release
+
+    pipeline.start("router", "renderer", "recorder")
+    sender_env = {"MSGD_SENDER_CONCURRENCY": "4", "MSGD_BATCH_SIZE": "4", "MSGD_CLAIM_LEASE_SECONDS": "2"}
+    n = 20
+    publish_with_pika(rabbit_url, namespace, [event(i) for i in range(n)])
+    wait_for(lambda: len(messages(state="queued")) >= n, what="all messages rendered and queued")
+    held_after_script()
+    # The scripted answers go out at once; the hold applies from the next request on.
+    gateway.hold = None
+    gateway_hold_from = answered
+
+    class HoldAfter:
+        def __init__(self) -> None:
+            self.count = 0
+
+    del hold, original_default, HoldAfter
+    gateway.hold_after = gateway_hold_from  # type: ignore[attr-defined]
+    gateway.hold = release
+    pipeline.start("sender:sms", **sender_env)
+    gateway.wait_count(answered + 4)  # 8 answered + one batch of 4 held in flight
+    pipeline.procs["sender:sms"].kill()
+    release.set()
+
+    pipeline.start("sender:sms", **sender_env)
+    wait_for(final_count(n), timeout=60, what=f"all {n} messages final")
+    texts = gateway.received()
+    assert sorted(texts) == sorted(f"msg C{i}" for i in range(n)), "each message reached the gateway exactly once"
+    log = messages()
+    unknown = [m for m in log if m.state == "failed"]
+    assert all("outcome unknown" in m.reason for m in unknown)
+    assert len(unknown) <= 4
+    assert len([m for m in log if m.state == "sent"]) == n - len(unknown)
+
+
+def test_retry_and_quiet_hours_are_delivered_after_their_delay(
+    pipeline: Pipeline, gateway: Gateway, rabbit_url: str, namespace: str
+) -> None:
+    from msgd.store.models import Attempt
+
+    op = seed.operator(code="best")
+    seed.sms_gateway(op, gateway.url)
+    seed.template(body="retry %(contract_number)s")
+    quiet = seed.operator(code="night", timezone="Asia/Vladivostok")
+    seed.sms_gateway(quiet, gateway.url)
+    seed.template(owner=quiet, body="quiet %(contract_number)s")
+    seed.quiet_now(quiet, seconds_left=3)
+    gateway.script = [(503, "try later")]
+    pipeline.start("router", "renderer", "recorder", "sender:sms", MSGD_RETRY_BASE_SECONDS="2")
+    publish_with_pika(rabbit_url, namespace, [event(1), event(2, operator="night")])
+    wait_for(final_count(2), timeout=40, what="both messages final")
+
+    by_text: dict[str, list[float]] = {}
+    for r in gateway.requests:
+        by_text.setdefault(r.params["mes"], []).append(r.at)
+    first, second = by_text["retry C1"]
+    assert second - first >= 1.5, "the retry came back before its backoff"
+    assert len(by_text["quiet C2"]) == 1
+    retried = messages(event_id__startswith="ev-1-")[0]
+    assert (retried.state, retried.attempts) == ("sent", 2)
+    assert list(Attempt.objects.filter(message=retried).values_list("state", flat=True)) == ["retrying", "sent"]
+    held = messages(event_id__startswith="ev-2-")[0]
+    assert held.state == "sent"
+    delayed = Attempt.objects.get(message=held, state="delayed")
+    sent_at = Attempt.objects.get(message=held, state="sent").at
+    assert "quiet hours" in delayed.reason
+    assert (sent_at - delayed.at).total_seconds() >= 2
+
+
+def test_make_run_path_embedded_mode(tmp_path: Path) -> None:
+    """No broker configured: `msgd run all` on SQLite; an example event ends as an outbox file and a log row."""
+    from tests.support import ROOT, msgd
+
+    var = tmp_path / "var"
+    env = stage_env(MSGD_VAR_DIR=str(var))
+    msgd("migrate", env=env)
+    msgd("config", "load", str(ROOT / "examples/config.yaml"), env=env)
+    proc = StageProcess(["all"], env, tmp_path / "all.log").start()
+    try:
+        out = msgd("publish", str(ROOT / "examples/events/low_balance.json"), env=env)
+        assert "published low_balance event" in out.stdout
+        files = wait_for(lambda: list((var / "outbox").glob("*-sms-*.txt")), what="an SMS file in the outbox")
+        text = files[0].read_text(encoding="utf-8")
+        assert "+79121234567" in text
+        log = wait_for(lambda: json.loads(msgd("log", "--json", env=env).stdout), what="a row in the log")
+        assert any(row["state"] == "sent" and row["channel"] == "sms" for row in log)
+    finally:
+        proc.stop()
+    assert "embedded mode" in proc.log_text()

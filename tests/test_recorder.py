@@ -1,0 +1,58 @@
+"""The recorder merges status reports idempotently, in any order."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from msgd.broker.base import Delivery
+from msgd.stage import Received
+
+pytestmark = pytest.mark.store
+
+
+def report(mid: str, state: str, attempt: int = 0, reason: str = "", **msg: Any) -> dict[str, Any]:
+    base = {"event_id": "ev1", "event_type": "low_balance", "operator_code": "best", "channel": "sms",
+            "recipient": "+79121234567", "body": "Баланс -12.50"}
+    base.update(msg)
+    return {"v": 1, "kind": "status", "message_id": mid, "state": state, "reason": reason,
+            "attempt": attempt, "at": "2026-11-27T10:00:00+00:00", "gateway_message_id": "",
+            "seconds": None, "message": base}
+
+
+def received(payload: Any) -> Received:
+    return Received(Delivery(body=json.dumps(payload).encode(), queue="q", routing_key="status", headers={}),
+                    payload)
+
+
+def test_states_merge_in_any_order_and_final_state_sticks(db: str) -> None:
+    from msgd.store.models import Attempt, Message
+    from services.recorder.stage import RecorderStage
+
+    mid = str(uuid.uuid4())
+    stage = RecorderStage()
+    stage.record([report(mid, "sent", 2, "OK id=5"), report(mid, "queued")])
+    stage.record([report(mid, "retrying", 1, "HTTP 503")])
+    stage.record([report(mid, "sent", 2, "OK id=5")])  # duplicate report
+    m = Message.objects.get(id=mid)
+    assert (m.state, m.reason, m.attempts, m.body) == ("sent", "OK id=5", 2, "Баланс -12.50")
+    assert m.finished_at is not None
+    history = list(Attempt.objects.filter(message=m).values_list("number", "state"))
+    assert sorted(history) == [(1, "retrying"), (2, "sent")]
+
+
+def test_invalid_reports_are_parked_not_recorded(db: str) -> None:
+    from msgd.store.models import Message
+    from services.recorder.stage import RecorderStage
+
+    out = RecorderStage().handle([
+        received({"kind": "status", "state": "sent", "message_id": "nope"}),
+        received({"kind": "other"}),
+        received(report(str(uuid.uuid4()), "teleported")),
+    ])
+    assert [o.exchange for o in out] == ["parking"] * 3
+    assert "not a UUID" in out[0].headers["x-msgd-reason"]
+    assert Message.objects.count() == 0

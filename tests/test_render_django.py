@@ -1,0 +1,219 @@
+"""Django templates: the manual's examples, escaping, the sandbox, the compile cache."""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+
+import pytest
+
+from services.renderer.django_engine import HTML, PLAIN, check_django, compile_django
+from services.renderer.render import RenderError, check_template, render
+from tests.support import pg_reachable
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _django(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Configure Django once per process if nobody has (see test_render_standard: same rule).
+
+    ``store.setup`` refuses a second, different URL, so we use the session
+    store's URL whenever a store test could run in this process.
+    """
+    from django.conf import settings
+
+    if settings.configured:
+        return
+    from msgd import store
+
+    if os.environ.get("MSGD_TEST_DATABASE", "postgres") == "sqlite" or pg_reachable():
+        url = request.getfixturevalue("store_url")
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('render')}/x.sqlite3"
+    store.setup(url)
+
+
+OPERATOR = {"code": "best", "name": "ООО Лучший провайдер", "email": "noc@best.example",
+            "timezone": "Europe/Moscow", "smtp_password": "hunter22", "api_token": "t0ken"}
+
+
+def event(abonent: dict[str, Any] | None = None, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    ab: dict[str, Any] = {
+        "id": 1319, "name": "Новый абонент", "login": "user1", "contract_number": "10001319",
+        "balance": -12.5, "status": "active", "contract_type": "individual", "currency": "руб.",
+        "tarif_name": "Анлим 30мб", "total_abonpay": 500, "tarif_abonpay": 450,
+        "recomend_pay_sum": 512.5, "enough_to_date": "2026-12-01 00:00:00",
+        "contacts": {"sms": "+79121234567", "email": "a@example.net"},
+        "abonent_id_users": [{"login": "user1", "gen_pwd": "secret1", "service_type_id": 1},
+                             {"login": "tv1", "gen_pwd": "secret2", "service_type_id": 2}],
+    }
+    ab.update(abonent or {})
+    return {"event_id": "e1", "type": "low_balance", "occurred_at": "2026-11-27T10:00:00+03:00",
+            "operator": {"code": "best", "name": "Имя из события"}, "abonent": ab,
+            "data": {"text": "Плановые работы", "psw_token": "123456", "days_left": 3, **(data or {})}}
+
+
+def tpl(body: str, subject: str = "", **kw: Any) -> dict[str, Any]:
+    return {"id": 12, "name": "Приостановка", "subject": subject, "body": body, "use_django": True, **kw}
+
+
+def body(template_body: str, ev: dict[str, Any] | None = None, *, html: bool = False) -> str:
+    return render(tpl(template_body), ev or event(), OPERATOR, html=html).body
+
+
+# --- the manual's examples -------------------------------------------------------------
+
+SUSPENDED = ("{% load mathfilters %}Обслуживание по л/с {{ abonent.contract_number }} приостановлено. "
+             "Внесите не менее {% if total_abonpay <= BALANCE %}0{% else %}"
+             "{{ total_abonpay|sub:BALANCE }}{% endif %} руб.")
+
+
+@pytest.mark.parametrize(("balance", "total", "owed"), [
+    (-12.5, 500, "512.5"),
+    (600, 500, "0"),
+    (500, 500, "0"),
+    ("100.10", "500", "399.90"),
+    (450.05, 500.1, "50.05"),
+])
+def test_manual_suspended_service_example(balance: Any, total: Any, owed: str) -> None:
+    ev = event({"balance": balance, "total_abonpay": total})
+    assert body(SUSPENDED, ev) == \
+        f"Обслуживание по л/с 10001319 приостановлено. Внесите не менее {owed} руб."
+
+
+def test_manual_slice_date_example() -> None:
+    assert body('Денег хватит до {{ enough_to_date|slice:":-9" }}') == "Денег хватит до 2026-12-01"
+
+
+def test_manual_accounts_loop_example() -> None:
+    loop = ("{% for user in abonent.abonent_id_users.all %}\n"
+            "{% if user.service_type_id == 1 %}\n"
+            "Ваш логин: {{ user.login }}\n"
+            "Ваш новый пароль: {{ user.gen_pwd }}\n"
+            "{% endif %}\n"
+            "{% endfor %}\n")
+    assert body(loop) == "Ваш логин: user1\nВаш новый пароль: secret1"
+
+
+def test_manual_operator_contract_and_text_examples() -> None:
+    assert body("{{ operator.name }}") == "ООО Лучший провайдер"
+    assert body("{{ Operator.name }}") == "ООО Лучший провайдер"
+    assert body("{{ abonent.contract_number }}") == "10001319"
+    assert body("{{ text }}") == "Плановые работы"
+
+
+def test_standard_variables_are_top_level() -> None:
+    out = body("{{ name }}|{{ operator_name }}|{{ nontarif_abonpay }}|{{ currecy }}|{{ gen_pwd }}|"
+               "{{ abonent_id }}|{{ psw_token }}|{{ days_left }}|{{ BALANCE }}|{{ balance }}")
+    assert out == "Новый абонент|ООО Лучший провайдер|50|руб.|secret1|1319|123456|3|-12.5|-12.5"
+
+
+def test_related_records_behave_like_a_manager() -> None:
+    out = body("{{ abonent.abonent_id_users.count }} {{ abonent.abonent_id_users.first.login }} "
+               "{{ abonent.abonent_id_users.0.login }} {{ abonent.abonent_id_users.last.login }} "
+               "{% for u in abonent.abonent_id_users %}{{ u.login }};{% endfor %} "
+               "{{ abonent.contacts.sms }} {% if abonent.abonent_id_users.exists %}есть{% endif %}")
+    assert out == "2 user1 user1 tv1 user1;tv1; +79121234567 есть"
+    empty = event({"abonent_id_users": []})
+    assert body("{% for u in abonent.abonent_id_users.all %}x{% empty %}нет{% endfor %}", empty) == "нет"
+
+
+def test_money_in_django_rounds_half_up() -> None:
+    ev = event({"balance": 2.675, "recomend_pay_sum": -0.4})
+    assert body("{{ balance|floatformat:2 }} {{ recomend_pay_sum|floatformat:0 }}", ev) == "2.68 0"
+
+
+def test_missing_variables_render_empty() -> None:
+    assert body("[{{ abonent.nonexistent }}][{{ nothing.at.all }}][{{ nothing|default:'нет' }}]") == \
+        "[][][нет]"
+
+
+# --- escaping ---------------------------------------------------------------------------
+
+TRICKY = "O'Brien & \"Sons\" <ООО> 🚀"
+
+
+def test_plain_text_channels_are_never_escaped() -> None:
+    ev = event({"name": TRICKY}, {"text": "a < b && c > d"})
+    out = render(tpl("{{ abonent.name }}: {{ text }}", subject="Для {{ name }}"), ev, OPERATOR)
+    assert (out.subject, out.body, out.html) == (f"Для {TRICKY}", f"{TRICKY}: a < b && c > d", None)
+    assert render(tpl("{{ name }}"), ev, OPERATOR, html=True).body == TRICKY  # not HTML: plain e-mail
+
+
+def test_html_email_is_escaped_and_has_a_text_part() -> None:
+    ev = event({"name": TRICKY})
+    t = tpl("{% load mathfilters %}\n<html><body><p>Здравствуйте, {{ abonent.name }}!</p>"
+            "<p>Внесите {{ total_abonpay|sub:BALANCE }} руб.<br>Оператор: {{ operator.name }}</p>"
+            "<ul><li>{{ text }}</li></ul></body></html>",
+            subject="{{ abonent.name }}: баланс")
+    out = render(t, ev, OPERATOR, html=True)
+    assert out.subject == f"{TRICKY}: баланс"
+    assert out.html is not None and out.html.startswith("<html>")
+    assert "O&#x27;Brien &amp; &quot;Sons&quot; &lt;ООО&gt; 🚀" in out.html
+    assert TRICKY not in out.html
+    assert out.body == (f"Здравствуйте, {TRICKY}!\n\nВнесите 512.5 руб.\n"
+                        "Оператор: ООО Лучший провайдер\n\n- Плановые работы")
+
+
+def test_safe_filter_is_the_operators_explicit_choice() -> None:
+    ev = event(data={"text": "<b>важно</b>"})
+    out = render(tpl("<p>{{ text|safe }} {{ text }}</p>"), ev, OPERATOR, html=True)
+    assert out.html == "<p><b>важно</b> &lt;b&gt;важно&lt;/b&gt;</p>"
+
+
+# --- sandbox ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("source", "fragment"), [
+    ('{% include "/etc/passwd" %}', "{% include %} is not allowed"),
+    ('{% extends "base.html" %}', "{% extends %} is not allowed"),
+    ("{% debug %}", "{% debug %} is not allowed"),
+    ("{% url 'admin:index' %}", "{% url %} is not allowed"),
+    ("{% load static %}{% static 'x' %}", "'static' is not a registered tag library"),
+    ("{% load i18n %}", "'i18n' is not a registered tag library"),
+    ("{{ abonent._secret }}", "may not begin with underscores"),
+    ("{{ abonent.__class__ }}", "may not begin with underscores"),
+    ("{% if x %}да", "Unclosed tag on line 1: 'if'"),
+    ("{{ x|nosuchfilter }}", "Invalid filter: 'nosuchfilter'"),
+    ("{% nosuchtag %}", "Invalid block tag on line 1: 'nosuchtag'"),
+])
+def test_sandbox_refuses_at_compile_time(source: str, fragment: str) -> None:
+    problem = check_django(source)
+    assert problem is not None and fragment in problem, problem
+    assert check_template(tpl(source)) == f"body: {problem}"
+    with pytest.raises(RenderError, match=r'^template "Приостановка" \(id 12\): '):
+        render(tpl(source), event({"_secret": "x"}), OPERATOR)
+
+
+def test_mathfilters_is_the_only_loadable_library() -> None:
+    assert check_django("{% load mathfilters %}{{ 3|sub:1 }}{{ 2|mul:3 }}") is None
+    assert check_django("{% load sub from mathfilters %}{{ 3|sub:1 }}") is None
+    assert PLAIN.autoescape is False and HTML.autoescape is True
+
+
+def test_templates_cannot_mutate_the_event_or_see_operator_secrets() -> None:
+    ev = event()
+    before = copy.deepcopy(ev)
+    out = body("[{{ abonent.abonent_id_users.clear }}{{ abonent.clear }}{{ abonent.popitem }}"
+               "{{ abonent.contacts.clear }}{{ operator.smtp_password }}{{ operator.api_token }}]"
+               "{{ abonent.abonent_id_users.count }}", ev)
+    assert out == "[]2"
+    assert ev == before
+    assert "hunter22" not in body("{{ operator }}{% for k, v in operator.items %}{{ k }}={{ v }};{% endfor %}")
+
+
+def test_arithmetic_failure_is_a_render_error() -> None:
+    with pytest.raises(RenderError, match=r"\(id 12\): rendering failed: division by zero"):
+        body("{% load mathfilters %}{{ balance|div:0 }}")
+
+
+# --- cache ------------------------------------------------------------------------------
+
+def test_compiled_templates_are_cached_by_source() -> None:
+    assert compile_django("{{ text }} кэш") is compile_django("{{ text }} кэш")
+    t = tpl("v1 {{ text }}")
+    assert render(t, event(), OPERATOR).body == "v1 Плановые работы"
+    t["body"] = "v2 {{ text }}"  # the operator edited the template: same id, new source
+    assert render(t, event(), OPERATOR).body == "v2 Плановые работы"
+    hits = compile_django.cache_info().hits
+    assert render(t, event(), OPERATOR).body == "v2 Плановые работы"
+    assert compile_django.cache_info().hits == hits + 1

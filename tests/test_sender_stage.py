@@ -1,0 +1,150 @@
+"""The sender stage in-process against a real local HTTP gateway: claims, retries, quiet hours."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from msgd.broker.base import Delivery, Outgoing
+from msgd.settings import Settings
+from msgd.stage import Received
+from tests import seed
+from tests.support import Gateway
+
+pytestmark = pytest.mark.store
+
+
+@pytest.fixture
+def gateway() -> Iterator[Gateway]:
+    gw = Gateway().start()
+    yield gw
+    gw.stop()
+
+
+def outbound(n: int = 1, attempt: int = 1, **kw: Any) -> dict[str, Any]:
+    from msgd.envelope import message_id
+    from services.senders.base import Outbound
+
+    msg = Outbound(message_id=message_id(f"ev{n}", 1, "sms", "+79121234567"), event_id=f"ev{n}",
+                   event_type="low_balance", operator_code="best", channel="sms", recipient="+79121234567",
+                   body=f"Сообщение №{n} & <ok>", attempt=attempt, template_id=None)
+    return dataclasses.replace(msg, **kw).to_wire()
+
+
+def item(payload: dict[str, Any]) -> Received:
+    return Received(Delivery(body=json.dumps(payload).encode(), queue="q", routing_key="send.sms.bulk",
+                             headers={}), payload)
+
+
+def states(out: list[Outgoing]) -> list[str]:
+    return [json.loads(o.body)["state"] for o in out if o.route == "status"]
+
+
+def resends(out: list[Outgoing]) -> list[tuple[int, float]]:
+    return [(json.loads(o.body)["attempt"], o.delay) for o in out if o.route.startswith("send.")]
+
+
+def make_stage(tmp_path: Path, **env: str) -> Any:
+    from services.senders.stage import SenderStage
+
+    settings = Settings.from_env({"MSGD_VAR_DIR": str(tmp_path), "MSGD_RETRY_BASE_SECONDS": "10", **env})
+    return SenderStage(settings, "sms")
+
+
+def test_sends_and_reports_sent_with_gateway_text(db: str, gateway: Gateway, tmp_path: Path) -> None:
+    gateway.default = (200, "OK - 1 SMS, ID - 777")
+    seed.sms_gateway(seed.operator(), gateway.url)
+    out = make_stage(tmp_path).handle([item(outbound(1)), item(outbound(2))])
+    assert states(out) == ["sent", "sent"]
+    assert sorted(gateway.received()) == ["Сообщение №1 & <ok>", "Сообщение №2 & <ok>"]
+    report = json.loads(out[0].body)
+    assert report["gateway_message_id"] == "777"
+
+
+def test_redelivered_message_is_not_sent_twice(db: str, gateway: Gateway, tmp_path: Path) -> None:
+    seed.sms_gateway(seed.operator(), gateway.url)
+    stage = make_stage(tmp_path)
+    stage.handle([item(outbound(1))])
+    again = stage.handle([item(outbound(1)), item(outbound(1))])
+    assert len(gateway.requests) == 1
+    assert states(again) == ["sent"], "the recorded outcome is reported again, nothing is resent"
+
+
+def test_transient_failure_is_retried_later_then_gives_up(db: str, gateway: Gateway, tmp_path: Path) -> None:
+    gateway.default = (503, "busy")
+    seed.sms_gateway(seed.operator(attempts=2), gateway.url)
+    stage = make_stage(tmp_path)
+    first = stage.handle([item(outbound(1))])
+    assert states(first) == ["retrying"]
+    [(attempt, delay)] = resends(first)
+    assert attempt == 2 and 8 <= delay <= 12
+    last = stage.handle([item(outbound(1, attempt=2))])
+    assert states(last) == ["failed"] and resends(last) == []
+    assert "gave up after 2 attempt(s)" in json.loads(last[0].body)["reason"]
+    assert len(gateway.requests) == 2
+
+
+def test_permanent_failure_is_not_retried(db: str, gateway: Gateway, tmp_path: Path) -> None:
+    gateway.default = (401, "bad login")
+    seed.sms_gateway(seed.operator(attempts=5), gateway.url)
+    out = make_stage(tmp_path).handle([item(outbound(1))])
+    assert states(out) == ["failed"] and resends(out) == []
+    assert "permanent" in json.loads(out[0].body)["reason"]
+
+
+def test_quiet_hours_delay_to_the_end_of_the_window(db: str, gateway: Gateway, tmp_path: Path) -> None:
+    op = seed.operator()
+    seed.sms_gateway(op, gateway.url)
+    seed.quiet_now(op, seconds_left=600)
+    out = make_stage(tmp_path).handle([item(outbound(1))])
+    assert states(out) == ["delayed"]
+    [(attempt, delay)] = resends(out)
+    assert attempt == 1 and 590 <= delay <= 601
+    assert gateway.requests == []
+
+
+def test_global_switch_records_suppressed(db: str, gateway: Gateway, tmp_path: Path) -> None:
+    seed.sms_gateway(seed.operator(), gateway.url)
+    out = make_stage(tmp_path, MSGD_ENABLED="0").handle([item(outbound(1))])
+    assert states(out) == ["suppressed"]
+    assert gateway.requests == []
+
+
+def test_outbox_writes_a_readable_file(db: str, tmp_path: Path) -> None:
+    seed.sms_gateway(seed.operator(), "https://gateway.invalid/", outbox=True)
+    out = make_stage(tmp_path).handle([item(outbound(1))])
+    assert states(out) == ["sent"]
+    [path] = list((tmp_path / "outbox").iterdir())
+    assert "Сообщение №1 & <ok>" in path.read_text(encoding="utf-8")
+
+
+def test_claim_left_by_a_dead_sender_ends_as_unknown_outcome(db: str, gateway: Gateway, tmp_path: Path) -> None:
+    from msgd.store.models import Claim
+    from services.senders import claims
+
+    seed.sms_gateway(seed.operator(), gateway.url)
+    msg = outbound(1)
+    claims.claim([(msg["message_id"], 1)])  # a sender claimed it and died mid-send
+    stage = make_stage(tmp_path, MSGD_CLAIM_LEASE_SECONDS="60")
+    recheck = stage.handle([item(msg)])
+    assert states(recheck) == [] and resends(recheck)[0][1] > 50, "within the lease: look again later"
+    Claim.objects.filter(message_id=msg["message_id"]).update(
+        updated_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=120))
+    out = stage.handle([item(msg)])
+    assert states(out) == ["failed"]
+    assert "outcome unknown" in json.loads(out[0].body)["reason"]
+    assert gateway.requests == []
+
+
+def test_unconfigured_channel_fails_with_a_plain_reason(db: str, tmp_path: Path) -> None:
+    seed.operator()
+    out = make_stage(tmp_path).handle([item(outbound(1, message_id=str(uuid.uuid4())))])
+    assert states(out) == ["failed"]
+    assert "has no sms settings" in json.loads(out[0].body)["reason"]
