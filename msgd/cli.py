@@ -96,6 +96,20 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
+    from msgd.broker import make_broker
+    from services.senders import live_channels
+
+    _store(settings, migrate=True)
+    broker = make_broker(settings)
+    try:
+        broker.setup(live_channels())
+    finally:
+        broker.close()
+    print(f"database migrated; exchanges and queues declared on {broker.describe()}")
+    return 0
+
+
 def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     _store(settings, migrate=settings.embedded)
     from msgd.config_file import ConfigError, dump_config, load_config
@@ -164,6 +178,9 @@ def parser() -> argparse.ArgumentParser:
 
     mig = sub.add_parser("migrate", help="create or upgrade the database tables")
     mig.set_defaults(func=cmd_migrate)
+
+    setup = sub.add_parser("setup", help="migrate the database and declare the broker's exchanges and queues")
+    setup.set_defaults(func=cmd_setup)
 
     cfg = sub.add_parser("config", help="load or dump operators, channel settings and templates")
     cfg_sub = cfg.add_subparsers(dest="action", required=True)

@@ -125,3 +125,10 @@ def var_dir(tmp_path: Path) -> Path:
     d = tmp_path / "var"
     d.mkdir()
     return d
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses the store runs again on SQLite (make test: -m store)."""
+    for item in items:
+        if "db" in getattr(item, "fixturenames", ()) or "_configured_store" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.store)

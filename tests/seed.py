@@ -39,11 +39,13 @@ def template(event_type: str = "low_balance", channel: str | None = "sms",
     return Template.objects.create(event_type=event_type, channel=channel, body=body, **fields)
 
 
-def quiet_now(op: Any, seconds_left: int) -> None:
-    """Put ``op`` inside quiet hours that end ``seconds_left`` seconds from now."""
+def quiet_now(op: Any, seconds_left: int) -> dt.datetime:
+    """Put ``op`` inside quiet hours that end about ``seconds_left`` seconds from now; return the end."""
     from zoneinfo import ZoneInfo
 
     now = dt.datetime.now(ZoneInfo(op.timezone))
+    end = (now + dt.timedelta(seconds=seconds_left)).replace(microsecond=0)
     op.quiet_start = (now - dt.timedelta(hours=1)).time().replace(microsecond=0)
-    op.quiet_end = (now + dt.timedelta(seconds=seconds_left)).time().replace(microsecond=0)
+    op.quiet_end = end.time()
     op.save()
+    return end

@@ -99,12 +99,14 @@ class GatewayRequest:
 class Gateway:
     """Records requests; answers from ``script`` (status, body) then ``default``.
 
-    ``hold`` makes it accept requests and keep them waiting (to kill a sender mid-send).
+    With ``hold`` set, every request after the first ``hold_after`` is recorded
+    and then kept waiting until ``hold`` is set (to kill a sender mid-send).
     """
 
     default: tuple[int, str] = (200, "OK")
     script: list[tuple[int, str]] = field(default_factory=list)
     hold: threading.Event | None = None
+    hold_after: int = 0
     requests: list[GatewayRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     changed: threading.Condition = field(default_factory=threading.Condition)
@@ -141,10 +143,11 @@ class Gateway:
                 req = GatewayRequest(self.command, self.path, params, dict(self.headers), time.time())
                 with gw.lock:
                     gw.requests.append(req)
+                    held = gw.hold is not None and len(gw.requests) > gw.hold_after
                     status, body = gw.script.pop(0) if gw.script else gw.default
                 with gw.changed:
                     gw.changed.notify_all()
-                if gw.hold is not None:
+                if held and gw.hold is not None:
                     gw.hold.wait()
                 data = body.encode()
                 self.send_response(status)
@@ -177,10 +180,22 @@ class Gateway:
 
 
 # -- a real SMTP server -------------------------------------------------------------------
+def port_zero_controller() -> type[Any]:
+    from aiosmtpd.controller import Controller
+
+    class PortZeroController(Controller):  # type: ignore[misc]
+        """aiosmtpd Controller that can listen on port 0 (it triggers itself on the real port)."""
+
+        def _trigger_server(self) -> None:
+            server: Any = self.server
+            self.port = server.sockets[0].getsockname()[1]
+            super()._trigger_server()
+
+    return PortZeroController
+
+
 class SmtpSink:
     def __init__(self) -> None:
-        from aiosmtpd.controller import Controller
-
         self.messages: list[Any] = []
         self.changed = threading.Condition()
         sink = self
@@ -196,7 +211,7 @@ class SmtpSink:
                     sink.changed.notify_all()
                 return "250 OK"
 
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=0)
+        self.controller = port_zero_controller()(Handler(), hostname="127.0.0.1", port=0)
 
     def start(self) -> SmtpSink:
         self.controller.start()

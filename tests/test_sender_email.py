@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 import structlog
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from msgd.settings import Settings
 from services.senders import registry
 from services.senders.base import ChannelConfig, Outbound, PermanentError, TransientError
 from services.senders.email import EmailSender
+from tests.support import port_zero_controller
 
 SUBJECT = "Напоминание об оплате — договор №42"
 BODY = "Здравствуйте, Иван!\n\nБаланс: -15 руб.\n/etc/hostname\n<b>не HTML</b>\n  отступ сохранён\n"
@@ -74,13 +74,7 @@ class Sink:
         return "250 2.0.0 Ok: queued as ABC123"
 
 
-class _Controller(Controller):
-    """Controller that can listen on port 0 (it triggers itself on the real port)."""
-
-    def _trigger_server(self) -> None:
-        server: Any = self.server
-        self.port = server.sockets[0].getsockname()[1]
-        super()._trigger_server()  # type: ignore[no-untyped-call]
+_Controller = port_zero_controller()
 
 
 @dataclass
