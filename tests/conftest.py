@@ -17,6 +17,7 @@ import pytest
 from tests.support import PG_DSN, RABBIT_URL, pg_reachable, rabbit_reachable
 
 REQUIRE = os.environ.get("MSGD_REQUIRE_SERVICES") == "1"
+STORE_URL = pytest.StashKey[str]()
 TEST_DB = os.environ.get("MSGD_TEST_DATABASE", "postgres")
 
 
@@ -60,27 +61,54 @@ def _drop_pg_database(name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="session")
-def store_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The database this test process's store uses (MSGD_TEST_DATABASE=postgres|sqlite)."""
+def _decide_store_url(tmp: Path) -> str:
+    """One database per test process, chosen before any test imports Django models."""
     if TEST_DB == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'msgd.sqlite3'}"
-        return
-    need(pg_reachable(), "PostgreSQL at 127.0.0.1:5432")
-    name = f"msgd_test_{os.getpid()}"
-    url = _create_pg_database(name)
-    yield url
-    from django.db import connections
+        return f"sqlite:///{tmp / 'msgd.sqlite3'}"
+    if not pg_reachable():
+        if REQUIRE:
+            raise pytest.UsageError("PostgreSQL is required (MSGD_REQUIRE_SERVICES=1) but not reachable")
+        return ""
+    return _create_pg_database(f"msgd_test_{os.getpid()}")
 
-    connections.close_all()
-    _drop_pg_database(name)
+
+def pytest_configure(config: pytest.Config) -> None:
+    import tempfile
+
+    from msgd import store
+
+    tmp = Path(tempfile.mkdtemp(prefix="msgd-test-store-"))
+    url = _decide_store_url(tmp)
+    config.stash[STORE_URL] = url
+    # Django is configured for the whole process: rendering needs it even without a database.
+    store.setup(url or f"sqlite:///{tmp / 'no-postgres.sqlite3'}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    url = config.stash.get(STORE_URL, "")
+    if url.startswith("postgresql://"):
+        from django.db import connections
+
+        connections.close_all()
+        _drop_pg_database(url.rsplit("/", 1)[1])
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    url = config.stash.get(STORE_URL, "")
+    return f"msgd store under test: {url or 'none (PostgreSQL not reachable: store tests skip)'}"
+
+
+@pytest.fixture(scope="session")
+def store_url(pytestconfig: pytest.Config) -> str:
+    url = pytestconfig.stash.get(STORE_URL, "")
+    need(bool(url), "PostgreSQL at 127.0.0.1:5432")
+    return url
 
 
 @pytest.fixture(scope="session")
 def _configured_store(store_url: str) -> str:
     from msgd import store
 
-    store.setup(store_url)
     store.migrate()
     return store_url
 

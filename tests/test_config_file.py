@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,36 +24,6 @@ KNOWN_TYPES = {
     "payment_received",
     "test_message",
 }
-
-
-@pytest.fixture(scope="session")
-def _config_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Configure the store once per process unless already done, then migrate.
-
-    Django is configured once per process, so when tests/conftest.py offers the
-    suite's store (``_configured_store``) it is used: configuring a private
-    database first would make the suite's later ``store.setup()`` fail.  Without
-    it, or when its database is not reachable here, a private SQLite file is used.
-    """
-    from django.conf import settings
-
-    from msgd import store
-
-    if not settings.configured:
-        with contextlib.suppress(pytest.FixtureLookupError, pytest.skip.Exception):
-            request.getfixturevalue("_configured_store")
-    if not settings.configured:
-        store.setup(f"sqlite:///{tmp_path_factory.mktemp('config-store') / 'msgd.sqlite3'}")
-    store.migrate()
-
-
-@pytest.fixture
-def config_store(_config_store: None) -> Iterator[None]:
-    from msgd.store.models import ChannelSettings, Operator, Template
-
-    for model in (Template, ChannelSettings, Operator):
-        model.objects.all().delete()
-    yield
 
 
 def state() -> dict[str, Any]:
@@ -155,7 +123,7 @@ FULL = textwrap.dedent(
 # -- the example ---------------------------------------------------------------
 
 
-def test_example_loads_into_a_fresh_store(config_store: None) -> None:
+def test_example_loads_into_a_fresh_store(db: str) -> None:
     from msgd.store.models import ChannelSettings, Operator, Template
 
     report = load_config(EXAMPLE)
@@ -190,7 +158,7 @@ def test_example_loads_into_a_fresh_store(config_store: None) -> None:
     assert (manual.channel, manual.body) == (None, "%(text)s")
 
 
-def test_loading_the_example_twice_changes_nothing(config_store: None) -> None:
+def test_loading_the_example_twice_changes_nothing(db: str) -> None:
     load_config(EXAMPLE)
     before, rev = state(), revision()
 
@@ -202,7 +170,7 @@ def test_loading_the_example_twice_changes_nothing(config_store: None) -> None:
     assert revision() == rev  # nothing was even saved: caches are not told to reload
 
 
-def test_report_reads_as_counts(config_store: None) -> None:
+def test_report_reads_as_counts(db: str) -> None:
     text = str(load_config(EXAMPLE))
     assert "operators: 1 created, 0 updated, 0 unchanged" in text
     assert "templates: 11 created" in text
@@ -211,7 +179,7 @@ def test_report_reads_as_counts(config_store: None) -> None:
 # -- what a full file stores ---------------------------------------------------
 
 
-def test_full_file_is_stored_field_by_field(config_store: None) -> None:
+def test_full_file_is_stored_field_by_field(db: str) -> None:
     from msgd.store.models import ChannelSettings, Operator, Template
 
     report = load_config(FULL)
@@ -240,7 +208,7 @@ def test_full_file_is_stored_field_by_field(config_store: None) -> None:
     assert load_config(FULL).changed is False  # the generated name keeps it matched
 
 
-def test_secrets_are_registered_for_redaction(config_store: None) -> None:
+def test_secrets_are_registered_for_redaction(db: str) -> None:
     load_config(FULL)
     assert redact_text("login failed for basic-s3cret at smtp") == "login failed for *** at smtp"
     assert "Gw7-smsc-pass" not in redact_text("GET /send.php?x=Gw7-smsc-pass")
@@ -249,7 +217,7 @@ def test_secrets_are_registered_for_redaction(config_store: None) -> None:
 # -- dump ----------------------------------------------------------------------
 
 
-def test_dump_masks_secrets(config_store: None) -> None:
+def test_dump_masks_secrets(db: str) -> None:
     load_config(FULL)
 
     text = dump_config()
@@ -263,7 +231,7 @@ def test_dump_masks_secrets(config_store: None) -> None:
     assert "basic-s3cret" in shown and "Gw7-smsc-pass" in shown
 
 
-def test_loading_a_masked_dump_keeps_the_stored_secrets(config_store: None) -> None:
+def test_loading_a_masked_dump_keeps_the_stored_secrets(db: str) -> None:
     load_config(FULL)
     before = state()
 
@@ -273,7 +241,7 @@ def test_loading_a_masked_dump_keeps_the_stored_secrets(config_store: None) -> N
     assert state() == before
 
 
-def test_dump_load_round_trip_is_exact(config_store: None) -> None:
+def test_dump_load_round_trip_is_exact(db: str) -> None:
     load_config(EXAMPLE)
     load_config(FULL)
     before = state()
@@ -290,7 +258,7 @@ def test_dump_load_round_trip_is_exact(config_store: None) -> None:
     assert dump_config(include_secrets=True) == dumped
 
 
-def test_a_changed_secret_replaces_the_stored_one(config_store: None) -> None:
+def test_a_changed_secret_replaces_the_stored_one(db: str) -> None:
     from msgd.store.models import ChannelSettings
 
     load_config(FULL)
@@ -306,7 +274,7 @@ def test_a_changed_secret_replaces_the_stored_one(config_store: None) -> None:
     assert stored.secrets == {"login": "noc@best.example", "password": "new-mail-pass"}
 
 
-def test_masked_secret_without_a_stored_one_is_refused(config_store: None) -> None:
+def test_masked_secret_without_a_stored_one_is_refused(db: str) -> None:
     errors = refused(
         "operators:\n  - code: best\n    name: Best\n    channels:\n      sms: {url: 'https://x.example', password: '***'}\n"
     )
@@ -318,7 +286,7 @@ def test_masked_secret_without_a_stored_one_is_refused(config_store: None) -> No
 # -- updates and deletions -----------------------------------------------------
 
 
-def test_changes_are_updates_not_duplicates(config_store: None) -> None:
+def test_changes_are_updates_not_duplicates(db: str) -> None:
     from msgd.store.models import Operator, Template
 
     load_config(EXAMPLE)
@@ -340,7 +308,7 @@ def test_changes_are_updates_not_duplicates(config_store: None) -> None:
     )
 
 
-def test_channels_listed_are_the_complete_list(config_store: None) -> None:
+def test_channels_listed_are_the_complete_list(db: str) -> None:
     from msgd.store.models import ChannelSettings
 
     load_config(FULL)
@@ -356,7 +324,7 @@ def test_channels_listed_are_the_complete_list(config_store: None) -> None:
     ) == [1]
 
 
-def test_without_channels_key_stored_channels_are_left_alone(config_store: None) -> None:
+def test_without_channels_key_stored_channels_are_left_alone(db: str) -> None:
     from msgd.store.models import ChannelSettings
 
     load_config(EXAMPLE)
@@ -368,7 +336,7 @@ def test_without_channels_key_stored_channels_are_left_alone(config_store: None)
 # -- strictness ----------------------------------------------------------------
 
 
-def test_unknown_channel_key_names_the_place(config_store: None) -> None:
+def test_unknown_channel_key_names_the_place(db: str) -> None:
     text = EXAMPLE.read_text(encoding="utf-8").replace(
         "        outbox: true                  # false = really send through the gateway below",
         "        outbox: true\n        request_typo: post",
@@ -457,12 +425,12 @@ def test_unknown_channel_key_names_the_place(config_store: None) -> None:
         ("version: 2\n", "version: unsupported version 2"),
     ],
 )
-def test_strict_errors_name_the_place(config_store: None, yaml_text: str, expected: str) -> None:
+def test_strict_errors_name_the_place(db: str, yaml_text: str, expected: str) -> None:
     errors = refused(yaml_text)
     assert any(e.startswith(expected) or expected in e for e in errors), errors
 
 
-def test_every_problem_is_reported_at_once(config_store: None) -> None:
+def test_every_problem_is_reported_at_once(db: str) -> None:
     errors = refused(
         textwrap.dedent(
             """\
@@ -483,7 +451,7 @@ def test_every_problem_is_reported_at_once(config_store: None) -> None:
     ]
 
 
-def test_template_owner_must_exist(config_store: None) -> None:
+def test_template_owner_must_exist(db: str) -> None:
     errors = refused("templates:\n  - {owner: nobody, event: low_balance, body: x}\n")
     assert errors == [
         "templates[0].owner: no operator with code 'nobody' (in this file or the store)"
@@ -498,7 +466,7 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 # -- all or nothing ------------------------------------------------------------
 
 
-def test_a_bad_template_at_the_end_leaves_nothing_loaded(config_store: None) -> None:
+def test_a_bad_template_at_the_end_leaves_nothing_loaded(db: str) -> None:
     from msgd.store.models import ChannelSettings, Operator, Template
 
     seen: list[str] = []
@@ -520,7 +488,7 @@ def test_a_bad_template_at_the_end_leaves_nothing_loaded(config_store: None) -> 
     assert Template.objects.count() == 0
 
 
-def test_a_refused_reload_keeps_the_previous_state(config_store: None) -> None:
+def test_a_refused_reload_keeps_the_previous_state(db: str) -> None:
     load_config(EXAMPLE)
     before, rev = state(), revision()
     changed = EXAMPLE.read_text(encoding="utf-8").replace("attempts: 3", "attempts: 4")
@@ -533,7 +501,7 @@ def test_a_refused_reload_keeps_the_previous_state(config_store: None) -> None:
     assert revision() == rev
 
 
-def test_check_template_sees_the_final_fields(config_store: None) -> None:
+def test_check_template_sees_the_final_fields(db: str) -> None:
     bodies: dict[str, str] = {}
 
     def check_template(template: Any) -> str | None:
@@ -546,7 +514,7 @@ def test_check_template_sees_the_final_fields(config_store: None) -> None:
     assert bodies["Ручная отправка"] == "%(text)s"
 
 
-def test_a_masked_dump_cannot_seed_an_empty_store(config_store: None) -> None:
+def test_a_masked_dump_cannot_seed_an_empty_store(db: str) -> None:
     load_config(FULL)
     masked = dump_config()
     from msgd.store.models import ChannelSettings, Operator, Template
@@ -566,6 +534,6 @@ def test_a_masked_dump_cannot_seed_an_empty_store(config_store: None) -> None:
     assert Operator.objects.count() == 0
 
 
-def test_yaml_text_on_one_long_line_is_not_taken_for_a_file_name(config_store: None) -> None:
+def test_yaml_text_on_one_long_line_is_not_taken_for_a_file_name(db: str) -> None:
     one_line = "operators: [{code: best, name: '" + "Лучший провайдер " * 10 + "'}]"
     assert load_config(one_line).created["operators"] == 1

@@ -3,35 +3,12 @@
 from __future__ import annotations
 
 import copy
-import os
 from typing import Any
 
 import pytest
 
 from services.renderer.django_engine import HTML, PLAIN, check_django, compile_django
 from services.renderer.render import RenderError, check_template, render
-from tests.support import pg_reachable
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _django(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Configure Django once per process if nobody has (see test_render_standard: same rule).
-
-    ``store.setup`` refuses a second, different URL, so we use the session
-    store's URL whenever a store test could run in this process.
-    """
-    from django.conf import settings
-
-    if settings.configured:
-        return
-    from msgd import store
-
-    if os.environ.get("MSGD_TEST_DATABASE", "postgres") == "sqlite" or pg_reachable():
-        url = request.getfixturevalue("store_url")
-    else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('render')}/x.sqlite3"
-    store.setup(url)
-
 
 OPERATOR = {"code": "best", "name": "ООО Лучший провайдер", "email": "noc@best.example",
             "timezone": "Europe/Moscow", "smtp_password": "hunter22", "api_token": "t0ken"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import os
 from types import SimpleNamespace
 from typing import Any
 
@@ -12,30 +11,6 @@ import pytest
 from services.renderer.context import Money, build_context
 from services.renderer.render import RenderError, check_template, render
 from services.renderer.standard import check_standard, render_standard, variables
-from tests.support import pg_reachable
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _django(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Configure Django once per process if nobody has.
-
-    ``store.setup`` refuses a second, different URL, so when the session's
-    store fixture can exist we configure with *its* URL (the db tests then
-    reuse it); only when PostgreSQL mode has no server -- so no store test can
-    run -- do we use a private SQLite file.  No database is touched here.
-    """
-    from django.conf import settings
-
-    if settings.configured:
-        return
-    from msgd import store
-
-    if os.environ.get("MSGD_TEST_DATABASE", "postgres") == "sqlite" or pg_reachable():
-        url = request.getfixturevalue("store_url")
-    else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('render')}/x.sqlite3"
-    store.setup(url)
-
 
 OPERATOR = {"code": "best", "name": "ООО Лучший провайдер", "email": "noc@best.example",
             "timezone": "Europe/Moscow"}
