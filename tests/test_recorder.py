@@ -56,3 +56,17 @@ def test_invalid_reports_are_parked_not_recorded(db: str) -> None:
     assert [o.exchange for o in out] == ["parking"] * 3
     assert "not a UUID" in out[0].headers["x-msgd-reason"]
     assert Message.objects.count() == 0
+
+
+def test_report_for_a_deleted_template_is_recorded_without_it(db: str) -> None:
+    from msgd.store.models import Message
+    from services.recorder.stage import RecorderStage
+    from tests import seed
+
+    gone = seed.template()
+    gone_id = gone.id
+    gone.delete()
+    mid = str(uuid.uuid4())
+    RecorderStage().record([report(mid, "sent", 1, template_id=gone_id)])
+    m = Message.objects.get(id=mid)
+    assert (m.state, m.template_id) == ("sent", None)

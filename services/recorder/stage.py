@@ -16,15 +16,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from msgd.broker.base import Outgoing
-from msgd.envelope import FINAL_STATES, PASSING_STATES, STATE_RANK, STATUS_KIND
+from msgd.envelope import DELAYED, FINAL_STATES, PASSING_STATES, RETRYING, STATUS_KIND
 from msgd.stage import Received, park
-from msgd.store.models import Attempt, Message
+from msgd.store import sql
 
 STATES = set(FINAL_STATES) | set(PASSING_STATES)
 COPIED = ("event_id", "event_type", "operator_code", "abonent_id", "abonent_name", "channel",
           "recipient", "sender", "subject", "body", "lane")
-UPDATED = [*COPIED, "template_id", "state", "reason", "attempts", "gateway_message_id",
-           "updated_at", "finished_at", "created_at"]
+# Column widths of the log (see models.Message) so an oversized field cannot fail the batch.
+LIMITS = {"event_id": 128, "event_type": 64, "operator_code": 64, "abonent_id": 64, "abonent_name": 300,
+          "channel": 32, "recipient": 500, "sender": 254, "lane": 8}
 
 
 def _when(value: Any, default: dt.datetime) -> dt.datetime:
@@ -47,6 +48,38 @@ def _problem(report: dict[str, Any]) -> str | None:
     return None
 
 
+def _rank(col: str) -> str:
+    return f"(CASE {col} WHEN 'queued' THEN 0 WHEN 'delayed' THEN 1 WHEN 'retrying' THEN 1 ELSE 9 END)"
+
+
+_APPLY = f"({_rank('m.state')} < 9 AND {_rank('excluded.state')} >= {_rank('m.state')})"
+_FINAL = "(" + " OR ".join(f"excluded.state = '{s}'" for s in FINAL_STATES) + ")"
+COLUMNS = ("id", *COPIED, "template_id", "state", "reason", "attempts", "gateway_message_id", "details",
+           "created_at", "updated_at", "finished_at")
+# A template deleted since the message was rendered leaves the log row without one.
+VALUES = ["(SELECT id FROM msgd_template WHERE id = %s)" if c == "template_id" else "%s" for c in COLUMNS]
+# One statement merges a report into its row, whatever arrived before it:
+# empty fields are filled, a later state beats an earlier one, the first final state stays.
+UPSERT = (
+    f"INSERT INTO msgd_message AS m ({', '.join(COLUMNS)}) VALUES ({', '.join(VALUES)})"
+    " ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{c} = CASE WHEN m.{c} = '' THEN excluded.{c} ELSE m.{c} END" for c in COPIED if c != "event_id")
+    + ", event_id = CASE WHEN m.event_id IN ('', '?') THEN excluded.event_id ELSE m.event_id END"
+    + ", template_id = COALESCE(m.template_id, excluded.template_id)"
+    + f", state = CASE WHEN {_APPLY} THEN excluded.state ELSE m.state END"
+    + f", reason = CASE WHEN {_APPLY} THEN excluded.reason ELSE m.reason END"
+    + f", finished_at = CASE WHEN {_APPLY} AND {_FINAL} THEN excluded.finished_at ELSE m.finished_at END"
+    + ", attempts = CASE WHEN excluded.attempts > m.attempts THEN excluded.attempts ELSE m.attempts END"
+    + ", gateway_message_id = CASE WHEN excluded.gateway_message_id <> '' THEN excluded.gateway_message_id"
+    " ELSE m.gateway_message_id END"
+    + ", updated_at = excluded.updated_at"
+)
+INSERT_ATTEMPT = (
+    "INSERT INTO msgd_attempt (message_id, number, state, reason, at, seconds) VALUES (%s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (message_id, number, state) DO NOTHING"
+)
+
+
 class RecorderStage:
     name = "recorder"
 
@@ -65,48 +98,23 @@ class RecorderStage:
 
     def record(self, reports: list[dict[str, Any]]) -> None:
         now = timezone.now()
-        ids = list(dict.fromkeys(str(r["message_id"]) for r in reports))
+        rows, attempts = [], []
+        for report in reports:
+            msg = report.get("message") or {}
+            at = _when(report.get("at"), now)
+            state = report["state"]
+            mid = sql.uid(report["message_id"])
+            tid = msg.get("template_id")
+            rows.append((
+                mid, *(str(msg.get(c) or "")[:LIMITS.get(c, 100_000)] for c in COPIED),
+                int(tid) if tid is not None else None, state, str(report.get("reason") or ""),
+                int(report.get("attempt") or 0), str(report.get("gateway_message_id") or "")[:200], "{}",
+                sql.when(_when(msg.get("created_at"), at)), sql.when(now),
+                sql.when(at) if state in FINAL_STATES else None,
+            ))
+            if state in (DELAYED, RETRYING) or (state in FINAL_STATES and report.get("attempt")):
+                attempts.append((mid, int(report.get("attempt") or 0), state, str(report.get("reason") or ""),
+                                 sql.when(at), report.get("seconds")))
         with transaction.atomic():
-            Message.objects.bulk_create(
-                [Message(id=mid, event_id="", state=reports[0]["state"], created_at=now, updated_at=now)
-                 for mid in ids],
-                ignore_conflicts=True,
-            )
-            rows = {str(m.id): m for m in Message.objects.select_for_update().filter(id__in=ids)}
-            fresh = {mid for mid, m in rows.items() if not m.event_id}
-            attempts: list[Attempt] = []
-            for report in reports:
-                mid = str(report["message_id"])
-                attempts.extend(self._merge(rows[mid], report, now, mid in fresh))
-                fresh.discard(mid)
-            Message.objects.bulk_update(list(rows.values()), UPDATED)
-            Attempt.objects.bulk_create(attempts, ignore_conflicts=True)
-
-    def _merge(self, row: Message, report: dict[str, Any], now: dt.datetime, fresh: bool) -> list[Attempt]:
-        msg = report.get("message") or {}
-        at = _when(report.get("at"), now)
-        for name in COPIED:
-            value = msg.get(name)
-            if value not in (None, "") and not getattr(row, name):
-                setattr(row, name, str(value))
-        if msg.get("template_id") is not None and row.template_id is None:
-            row.template_id = int(msg["template_id"])
-        if fresh and msg.get("created_at"):
-            row.created_at = _when(msg["created_at"], at)
-        state = report["state"]
-        current_final = row.state in FINAL_STATES and not fresh
-        if fresh or (not current_final and STATE_RANK[state] >= STATE_RANK.get(row.state, 0)):
-            row.state = state
-            row.reason = str(report.get("reason") or "")
-            if state in FINAL_STATES:
-                row.finished_at = at
-        row.attempts = max(row.attempts, int(report.get("attempt") or 0))
-        if report.get("gateway_message_id"):
-            row.gateway_message_id = str(report["gateway_message_id"])[:200]
-        row.updated_at = now
-        if not row.event_id:
-            row.event_id = "?"  # a report without its message: keep the row findable by id
-        if state in PASSING_STATES[1:] or (state in FINAL_STATES and report.get("attempt")):
-            return [Attempt(message=row, number=int(report.get("attempt") or 0), state=state,
-                            reason=str(report.get("reason") or ""), at=at, seconds=report.get("seconds"))]
-        return []
+            sql.executemany(UPSERT, rows)
+            sql.executemany(INSERT_ATTEMPT, attempts)

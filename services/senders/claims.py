@@ -7,12 +7,12 @@ so a redelivered message or a duplicate publish is never sent twice.
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
 
+from msgd.store import sql
 from msgd.store.models import Claim
 
 SENDING, RETRY, DONE = "sending", "retry", "done"
@@ -27,38 +27,38 @@ class Finish:
     gateway_message_id: str = ""
 
 
+CLAIM_FIRST = (
+    "INSERT INTO msgd_claim (message_id, state, attempt, owner, outcome, reason, gateway_message_id, updated_at)"
+    " VALUES (%s, 'sending', 1, %s, '', '', '', %s) ON CONFLICT (message_id) DO NOTHING"
+)
+CLAIM_NEXT = (
+    "UPDATE msgd_claim SET state = 'sending', attempt = %s, owner = %s, updated_at = %s"
+    " WHERE message_id = %s AND state = 'retry' AND attempt = %s"
+)
+FINISH = (
+    "UPDATE msgd_claim SET state = %s, outcome = %s, reason = %s, gateway_message_id = %s, updated_at = %s"
+    " WHERE message_id = %s"
+)
+
+
 def claim(wanted: list[tuple[str, int]]) -> tuple[str, dict[str, Claim]]:
     """Try to claim (message_id, attempt) pairs; returns our owner token and every row.
 
-    A pair is ours when its row's owner is the returned token.
+    A pair is ours when its row's owner is the returned token: attempt 1 by
+    inserting the row, attempt N by moving it from ``retry`` of attempt N-1.
     """
     owner = uuid.uuid4().hex
-    now = timezone.now()
-    by_attempt: dict[int, list[str]] = defaultdict(list)
-    for mid, attempt in wanted:
-        by_attempt[attempt].append(mid)
+    now = sql.when(timezone.now())
     with transaction.atomic():
-        firsts = by_attempt.pop(1, [])
-        if firsts:
-            Claim.objects.bulk_create(
-                [Claim(message_id=m, state=SENDING, attempt=1, owner=owner, updated_at=now) for m in firsts],
-                ignore_conflicts=True,
-            )
-        for attempt, mids in by_attempt.items():
-            Claim.objects.filter(message_id__in=mids, state=RETRY, attempt=attempt - 1).update(
-                state=SENDING, attempt=attempt, owner=owner, updated_at=now
-            )
+        sql.executemany(CLAIM_FIRST, [(sql.uid(m), owner, now) for m, a in wanted if a == 1])
+        sql.executemany(CLAIM_NEXT, [(a, owner, now, sql.uid(m), a - 1) for m, a in wanted if a > 1])
     rows = Claim.objects.filter(message_id__in=[m for m, _ in wanted])
     return owner, {str(r.message_id): r for r in rows}
 
 
 def finish(done: list[Finish]) -> None:
-    if not done:
-        return
-    now = timezone.now()
-    rows = [
-        Claim(message_id=f.message_id, state=f.state, outcome=f.outcome, reason=f.reason[:4000],
-              gateway_message_id=f.gateway_message_id[:200], updated_at=now)
+    now = sql.when(timezone.now())
+    sql.executemany(FINISH, [
+        (f.state, f.outcome, f.reason[:4000], f.gateway_message_id[:200], now, sql.uid(f.message_id))
         for f in done
-    ]
-    Claim.objects.bulk_update(rows, ["state", "outcome", "reason", "gateway_message_id", "updated_at"])
+    ])
