@@ -161,6 +161,34 @@ class Run:
             c.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
 
 
+def cpu_seconds() -> dict[str, float]:
+    """CPU time so far of each process that takes part, by role (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if "msgd run" in cmd:
+            role = cmd.split("msgd run", 1)[1].strip().replace("--channel ", "")
+        elif "beam.smp" in cmd:
+            role = "rabbitmq"
+        elif cmd.startswith("postgres"):
+            role = "postgresql"
+        elif "bench.gateway" in cmd:
+            role = "gateway"
+        elif "bench.pipeline" in cmd:
+            role = "publisher"
+        else:
+            continue
+        out[role] = out.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def analyse(rows: list[dict[str, Any]], first: int, last: int) -> tuple[float, float, float, int]:
     picked = []
     for r in rows:
@@ -187,8 +215,10 @@ def scenario(name: str, n: int, latency: float, senders: int, paced: bool) -> No
             run.publish(200, 0, None)  # warm-up: connections, caches, imports
             if not run.wait(200, 120):
                 raise SystemExit(f"warm-up did not complete; see {tmp}/stages.log")
+            cpu_before = cpu_seconds()
             run.publish(n, 1000, None)
             complete = run.wait(200 + n, 600)
+            cpu_used = {k: v - cpu_before.get(k, 0.0) for k, v in cpu_seconds().items()}
             if complete and paced:
                 run.publish(PACED_N, 100_000, PACED_RATE)
                 complete = run.wait(200 + n + PACED_N, 120)
@@ -199,6 +229,9 @@ def scenario(name: str, n: int, latency: float, senders: int, paced: bool) -> No
     flag = "" if complete else "  [INCOMPLETE]"
     print(f"{name}: {got}/{n} SMS delivered at {rate:,.0f} msg/s; latency p50 {p50 * 1000:,.0f} ms,"
           f" p99 {p99 * 1000:,.0f} ms (burst: includes waiting behind the burst){flag}")
+    per_msg = ", ".join(f"{role} {sec / max(got, 1) * 1e6:,.0f}" for role, sec in
+                        sorted(cpu_used.items(), key=lambda kv: -kv[1]) if sec > 0)
+    print(f"  CPU per delivered message (us): {per_msg}")
     if paced:
         _, p50, p99, got = analyse(rows, 100_000, 100_000 + PACED_N)
         print(f"{name}, steady {PACED_RATE:.0f} events/s: {got}/{PACED_N} delivered; latency"

@@ -55,3 +55,4 @@ def outcome_id(event_id: str, template_id: int | None, channel: str | None, why:
 RENDER_JOB_KIND = "render"
 OUTBOUND_KIND = "outbound"
 STATUS_KIND = "status"
+STATUS_BATCH_KIND = "status-batch"

@@ -45,6 +45,7 @@ SCHEMA_FILES = {
     "render-job": "render-job.v1.json",
     "outbound": "outbound.v1.json",
     "status": "status.v1.json",
+    "status-batch": "status-batch.v1.json",
 }
 
 _MAX_SHOWN = 80

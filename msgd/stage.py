@@ -18,6 +18,7 @@ import structlog
 from msgd.broker.base import BatchHandler, Delivery, Outgoing
 from msgd.envelope import now_iso
 from msgd.redact import redact_text
+from msgd.topology import STATUS_ROUTE
 
 log = structlog.get_logger("msgd.stage")
 
@@ -52,6 +53,19 @@ def park(delivery: Delivery, stage: str, reason: str) -> Outgoing:
         route=delivery.routing_key, body=delivery.body, exchange="parking",
         headers=headers, content_type=delivery.content_type or "application/octet-stream",
     )
+
+
+def batch_statuses(out: list[Outgoing]) -> list[Outgoing]:
+    """All status reports of a batch travel as one broker message (schemas/status-batch.v1.json).
+
+    The reports are already JSON; they are joined, not decoded and encoded again.
+    """
+    reports = [o.body for o in out if o.route == STATUS_ROUTE and o.exchange == "internal" and not o.delay]
+    if len(reports) < 2:
+        return out
+    body = b'{"v":1,"kind":"status-batch","reports":[' + b",".join(reports) + b"]}"
+    rest = [o for o in out if not (o.route == STATUS_ROUTE and o.exchange == "internal" and not o.delay)]
+    return [*rest, Outgoing(route=STATUS_ROUTE, body=body)]
 
 
 def _is_outage(exc: BaseException) -> bool:
@@ -98,6 +112,6 @@ def batch_handler(stage: Stage, on_parked: Any = None) -> BatchHandler:
             parked = sum(1 for o in out if o.exchange == "parking")
             if parked:
                 on_parked(parked)
-        return out
+        return batch_statuses(out)
 
     return handle

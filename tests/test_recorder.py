@@ -70,3 +70,30 @@ def test_report_for_a_deleted_template_is_recorded_without_it(db: str) -> None:
     RecorderStage().record([report(mid, "sent", 1, template_id=gone_id)])
     m = Message.objects.get(id=mid)
     assert (m.state, m.template_id) == ("sent", None)
+
+
+def test_status_batch_records_good_reports_and_parks_only_the_bad_one(db: str) -> None:
+    from msgd.store.models import Message
+    from services.recorder.stage import RecorderStage
+
+    good, queued_first = str(uuid.uuid4()), str(uuid.uuid4())
+    batch = {"v": 1, "kind": "status-batch", "reports": [
+        report(good, "queued"), report(good, "sent", 1, "OK"),
+        {"kind": "status", "state": "sent", "message_id": "broken"},
+        report(queued_first, "retrying", 1, "503"), report(queued_first, "queued"),
+    ]}
+    out = RecorderStage().handle([received(batch)])
+    assert len(out) == 1 and out[0].exchange == "parking"
+    assert json.loads(out[0].body)["message_id"] == "broken"
+    states = dict(Message.objects.values_list("id", "state"))
+    assert states == {uuid.UUID(good): "sent", uuid.UUID(queued_first): "retrying"}
+
+
+def test_stage_middleware_sends_a_batch_of_reports_as_one_message() -> None:
+    from msgd.broker.base import Outgoing
+    from msgd.stage import batch_statuses
+
+    out = batch_statuses([Outgoing(route="status", body=b'{"a":1}'), Outgoing(route="send.sms.bulk", body=b"{}"),
+                          Outgoing(route="status", body=b'{"b":2}')])
+    assert [o.route for o in out] == ["send.sms.bulk", "status"]
+    assert json.loads(out[1].body) == {"v": 1, "kind": "status-batch", "reports": [{"a": 1}, {"b": 2}]}

@@ -17,8 +17,8 @@ import amqp
 import structlog
 from kombu.connection import Connection
 from kombu.entity import Exchange, Queue
-from kombu.messaging import Consumer
 from kombu.message import Message
+from kombu.messaging import Consumer
 from kombu.transport import native_delayed_delivery as ndd
 
 from msgd import topology as topo

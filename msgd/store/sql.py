@@ -26,6 +26,19 @@ def when(value: dt.datetime | None) -> Any:
     return None if value is None else connection.ops.adapt_datetimefield_value(value)
 
 
+def insert_many(head: str, placeholders: list[str], tail: str, rows: list[Sequence[Any]],
+                chunk: int = 500) -> None:
+    """One multi-row INSERT per ``chunk`` rows: ``head`` VALUES (...), (...) ``tail``.
+
+    Rows must not repeat a conflict key within one statement.
+    """
+    one = "(" + ", ".join(placeholders) + ")"
+    with connection.cursor() as cur:
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk]
+            cur.execute(head + ", ".join([one] * len(part)) + tail, [v for row in part for v in row])
+
+
 def executemany(sql: str, rows: Sequence[Sequence[Any]]) -> None:
     if rows:
         with connection.cursor() as cur:

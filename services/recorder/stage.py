@@ -10,13 +10,22 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from msgd.broker.base import Outgoing
-from msgd.envelope import DELAYED, FINAL_STATES, PASSING_STATES, RETRYING, STATUS_KIND
+from msgd.envelope import (
+    DELAYED,
+    FINAL_STATES,
+    PASSING_STATES,
+    RETRYING,
+    STATUS_BATCH_KIND,
+    STATUS_KIND,
+    dumps,
+)
 from msgd.stage import Received, park
 from msgd.store import sql
 
@@ -60,8 +69,8 @@ COLUMNS = ("id", *COPIED, "template_id", "state", "reason", "attempts", "gateway
 VALUES = ["(SELECT id FROM msgd_template WHERE id = %s)" if c == "template_id" else "%s" for c in COLUMNS]
 # One statement merges a report into its row, whatever arrived before it:
 # empty fields are filled, a later state beats an earlier one, the first final state stays.
-UPSERT = (
-    f"INSERT INTO msgd_message AS m ({', '.join(COLUMNS)}) VALUES ({', '.join(VALUES)})"
+UPSERT_HEAD = f"INSERT INTO msgd_message AS m ({', '.join(COLUMNS)}) VALUES "
+UPSERT_TAIL = (
     " ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(f"{c} = CASE WHEN m.{c} = '' THEN excluded.{c} ELSE m.{c} END" for c in COPIED if c != "event_id")
     + ", event_id = CASE WHEN m.event_id IN ('', '?') THEN excluded.event_id ELSE m.event_id END"
@@ -74,10 +83,8 @@ UPSERT = (
     " ELSE m.gateway_message_id END"
     + ", updated_at = excluded.updated_at"
 )
-INSERT_ATTEMPT = (
-    "INSERT INTO msgd_attempt (message_id, number, state, reason, at, seconds) VALUES (%s, %s, %s, %s, %s, %s)"
-    " ON CONFLICT (message_id, number, state) DO NOTHING"
-)
+ATTEMPT_HEAD = "INSERT INTO msgd_attempt (message_id, number, state, reason, at, seconds) VALUES "
+ATTEMPT_TAIL = " ON CONFLICT (message_id, number, state) DO NOTHING"
 
 
 class RecorderStage:
@@ -87,34 +94,70 @@ class RecorderStage:
         out: list[Outgoing] = []
         reports: list[dict[str, Any]] = []
         for item in items:
-            why = _problem(item.payload)
-            if why:
-                out.append(park(item.delivery, self.name, why))
-            else:
-                reports.append(item.payload)
+            payload = item.payload
+            if payload.get("kind") != STATUS_BATCH_KIND:
+                why = _problem(payload)
+                if why:
+                    out.append(park(item.delivery, self.name, why))
+                else:
+                    reports.append(payload)
+                continue
+            batch = payload.get("reports")
+            if not isinstance(batch, list):
+                out.append(park(item.delivery, self.name, "status batch without a list of reports"))
+                continue
+            for report in batch:
+                why = _problem(report) if isinstance(report, dict) else "a report is not a JSON object"
+                if why:  # park just the bad report, keep the rest of the batch
+                    out.append(park(replace(item.delivery, body=dumps(report)), self.name, why))
+                else:
+                    reports.append(report)
         if reports:
             self.record(reports)
         return out
 
     def record(self, reports: list[dict[str, Any]]) -> None:
         now = timezone.now()
-        rows, attempts = [], []
+        rows: dict[str, list[Any]] = {}
+        attempts: dict[tuple[Any, int, str], tuple[Any, ...]] = {}
         for report in reports:
             msg = report.get("message") or {}
             at = _when(report.get("at"), now)
-            state = report["state"]
+            state, reason = report["state"], str(report.get("reason") or "")
             mid = sql.uid(report["message_id"])
+            attempt = int(report.get("attempt") or 0)
             tid = msg.get("template_id")
-            rows.append((
+            row = [
                 mid, *(str(msg.get(c) or "")[:LIMITS.get(c, 100_000)] for c in COPIED),
-                int(tid) if tid is not None else None, state, str(report.get("reason") or ""),
-                int(report.get("attempt") or 0), str(report.get("gateway_message_id") or "")[:200], "{}",
+                int(tid) if tid is not None else None, state, reason, attempt,
+                str(report.get("gateway_message_id") or "")[:200], "{}",
                 sql.when(_when(msg.get("created_at"), at)), sql.when(now),
                 sql.when(at) if state in FINAL_STATES else None,
-            ))
-            if state in (DELAYED, RETRYING) or (state in FINAL_STATES and report.get("attempt")):
-                attempts.append((mid, int(report.get("attempt") or 0), state, str(report.get("reason") or ""),
-                                 sql.when(at), report.get("seconds")))
+            ]
+            key = str(report["message_id"])
+            rows[key] = _fold(rows[key], row) if key in rows else row
+            if state in (DELAYED, RETRYING) or (state in FINAL_STATES and attempt):
+                attempts.setdefault((mid, attempt, state), (mid, attempt, state, reason, sql.when(at),
+                                                            report.get("seconds")))
         with transaction.atomic():
-            sql.executemany(UPSERT, rows)
-            sql.executemany(INSERT_ATTEMPT, attempts)
+            sql.insert_many(UPSERT_HEAD, VALUES, UPSERT_TAIL, list(rows.values()))
+            sql.insert_many(ATTEMPT_HEAD, ["%s"] * 6, ATTEMPT_TAIL, list(attempts.values()))
+
+
+_STATE, _REASON, _ATTEMPTS, _GATEWAY, _FINISHED = (COLUMNS.index(c) for c in (
+    "state", "reason", "attempts", "gateway_message_id", "finished_at"))
+_RANK = {"queued": 0, "delayed": 1, "retrying": 1}
+
+
+def _fold(old: list[Any], new: list[Any]) -> list[Any]:
+    """Merge two reports of one message in a batch by the rules the upsert applies to stored rows."""
+    out = [o if o not in ("", None) else n for o, n in zip(old, new, strict=True)]
+    cur, nxt = _RANK.get(old[_STATE], 9), _RANK.get(new[_STATE], 9)
+    applied = old
+    if cur < 9 and nxt >= cur:
+        applied = new
+    for i in (_STATE, _REASON, _FINISHED):
+        out[i] = applied[i]
+    out[_ATTEMPTS] = max(old[_ATTEMPTS], new[_ATTEMPTS])
+    out[_GATEWAY] = new[_GATEWAY] or old[_GATEWAY]
+    return out

@@ -58,7 +58,8 @@ def claim(wanted: list[tuple[str, int]]) -> tuple[str, dict[str, Claim]]:
 
 def finish(done: list[Finish]) -> None:
     now = sql.when(timezone.now())
-    sql.executemany(FINISH, [
-        (f.state, f.outcome, f.reason[:4000], f.gateway_message_id[:200], now, sql.uid(f.message_id))
-        for f in done
-    ])
+    with transaction.atomic():  # one commit for the batch, not one per message
+        sql.executemany(FINISH, [
+            (f.state, f.outcome, f.reason[:4000], f.gateway_message_id[:200], now, sql.uid(f.message_id))
+            for f in done
+        ])
