@@ -25,20 +25,22 @@ class Finish:
     outcome: str = ""
     reason: str = ""
     gateway_message_id: str = ""
+    attempt: int = 1
 
 
-CLAIM_FIRST = (
-    "INSERT INTO msgd_claim (message_id, state, attempt, owner, outcome, reason, gateway_message_id, updated_at)"
-    " VALUES (%s, 'sending', 1, %s, '', '', '', %s) ON CONFLICT (message_id) DO NOTHING"
-)
+COLUMNS = "(message_id, state, attempt, owner, outcome, reason, gateway_message_id, updated_at)"
+CLAIM_FIRST = (f"INSERT INTO msgd_claim {COLUMNS} VALUES ", " ON CONFLICT (message_id) DO NOTHING")
 CLAIM_NEXT = (
     "UPDATE msgd_claim SET state = 'sending', attempt = %s, owner = %s, updated_at = %s"
     " WHERE message_id = %s AND state = 'retry' AND attempt = %s"
 )
+# The rows exist (we hold their claims): the upsert is a multi-row UPDATE both backends accept.
 FINISH = (
-    "UPDATE msgd_claim SET state = %s, outcome = %s, reason = %s, gateway_message_id = %s, updated_at = %s"
-    " WHERE message_id = %s"
+    f"INSERT INTO msgd_claim {COLUMNS} VALUES ",
+    " ON CONFLICT (message_id) DO UPDATE SET state = excluded.state, outcome = excluded.outcome,"
+    " reason = excluded.reason, gateway_message_id = excluded.gateway_message_id, updated_at = excluded.updated_at",
 )
+PLACEHOLDERS = ["%s"] * 8
 
 
 def claim(wanted: list[tuple[str, int]]) -> tuple[str, dict[str, Claim]]:
@@ -49,8 +51,9 @@ def claim(wanted: list[tuple[str, int]]) -> tuple[str, dict[str, Claim]]:
     """
     owner = uuid.uuid4().hex
     now = sql.when(timezone.now())
+    firsts = {sql.uid(m): (sql.uid(m), SENDING, 1, owner, "", "", "", now) for m, a in wanted if a == 1}
     with transaction.atomic():
-        sql.executemany(CLAIM_FIRST, [(sql.uid(m), owner, now) for m, a in wanted if a == 1])
+        sql.insert_many(CLAIM_FIRST[0], PLACEHOLDERS, CLAIM_FIRST[1], list(firsts.values()))
         sql.executemany(CLAIM_NEXT, [(a, owner, now, sql.uid(m), a - 1) for m, a in wanted if a > 1])
     rows = Claim.objects.filter(message_id__in=[m for m, _ in wanted])
     return owner, {str(r.message_id): r for r in rows}
@@ -58,8 +61,10 @@ def claim(wanted: list[tuple[str, int]]) -> tuple[str, dict[str, Claim]]:
 
 def finish(done: list[Finish]) -> None:
     now = sql.when(timezone.now())
+    rows = {
+        sql.uid(f.message_id): (sql.uid(f.message_id), f.state, f.attempt, "", f.outcome, f.reason[:4000],
+                                f.gateway_message_id[:200], now)
+        for f in done
+    }
     with transaction.atomic():  # one commit for the batch, not one per message
-        sql.executemany(FINISH, [
-            (f.state, f.outcome, f.reason[:4000], f.gateway_message_id[:200], now, sql.uid(f.message_id))
-            for f in done
-        ])
+        sql.insert_many(FINISH[0], PLACEHOLDERS, FINISH[1], list(rows.values()))
