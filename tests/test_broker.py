@@ -148,3 +148,50 @@ def test_batch_is_not_acked_when_the_handler_fails(broker: Broker, settings: Set
     Collector(settings, [topo.status_queue(ns)], 1, handler=flaky).run()
     assert len(calls) >= 2
     assert broker.queue_depths([topo.status_queue(ns)])[topo.status_queue(ns)] == 0
+
+
+def test_rabbitmq_parks_a_message_that_keeps_coming_back(rabbit_url: str, namespace: str) -> None:
+    """A consumer that dies on a message every time (here: rejects it) does not loop forever:
+    the quorum queue's delivery limit dead-letters it into the parking queue."""
+    import pika
+
+    from tests.support import pika_params, wait_for
+
+    settings = Settings.from_env({"MSGD_BROKER_URL": rabbit_url, "MSGD_NAMESPACE": namespace,
+                                  "MSGD_DELIVERY_LIMIT": "2"})
+    broker = make_broker(settings)
+    broker.setup(["sms"])
+    broker.publish([Outgoing(route="low_balance", body=b'{"poison":1}', exchange="events")])
+    conn = pika.BlockingConnection(pika_params(rabbit_url))
+    try:
+        ch = conn.channel()
+        bounces = 0
+
+        def parked() -> Any:
+            nonlocal bounces
+            method, _, _ = ch.basic_get(f"{namespace}.router.bulk")
+            if method is not None:
+                bounces += 1
+                ch.basic_nack(method.delivery_tag, requeue=True)
+            return ch.basic_get(f"{namespace}.parking", auto_ack=True)[0] is not None
+
+        wait_for(parked, what="the poison message in the parking queue")
+    finally:
+        conn.close()
+    assert bounces == 3, "delivered once plus the two redeliveries the limit allows"
+
+
+def test_embedded_parks_a_message_whose_consumer_keeps_dying(tmp_path: Path) -> None:
+    from msgd.broker.embedded import EmbeddedBroker
+
+    settings = Settings.from_env({"MSGD_VAR_DIR": str(tmp_path), "MSGD_DELIVERY_LIMIT": "2"})
+    broker = EmbeddedBroker(settings)
+    broker.publish([Outgoing(route="low_balance", body=b'{"poison":1}', exchange="events")])
+    queue = topo.queue_for_route(settings.namespace, "router.bulk")
+    for _ in range(3):  # taken, then the process dies before acking: the lease runs out
+        assert broker._claim([queue], 10)
+        broker._db.execute("UPDATE messages SET lease_until = 0")
+    assert broker._claim([queue], 10) == []
+    [parked] = broker.messages(topo.parking_queue(settings.namespace))
+    assert parked.body == b'{"poison":1}'
+    assert "delivery limit reached" in parked.headers["x-msgd-reason"]

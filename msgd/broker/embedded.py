@@ -124,10 +124,11 @@ class EmbeddedBroker(Broker):
                     (now + LEASE_SECONDS, queue, now, now, limit - len(rows)),
                 ).fetchall()
             rows.sort(key=lambda r: (list(queues).index(r[1]), r[0]))
-            over = [r for r in rows if r[6] > self.s.delivery_limit]
+            # Like x-delivery-limit: the first delivery plus ``delivery_limit`` redeliveries.
+            over = [r for r in rows if r[6] > self.s.delivery_limit + 1]
             if over:
                 self._park_over_limit(over, now)
-                rows = [r for r in rows if r[6] <= self.s.delivery_limit]
+                rows = [r for r in rows if r[6] <= self.s.delivery_limit + 1]
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
@@ -140,7 +141,7 @@ class EmbeddedBroker(Broker):
         for _id, queue, key, body, headers, ctype, deliveries in rows:
             h = json.loads(headers)
             h.update({
-                "x-msgd-reason": f"delivery limit reached: delivered {deliveries - 1} times"
+                "x-msgd-reason": f"delivery limit reached: taken {deliveries - 1} times"
                 " without being acknowledged (a consumer kept crashing on it)",
                 "x-msgd-source-queue": queue,
             })

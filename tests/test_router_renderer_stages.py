@@ -1,0 +1,132 @@
+"""Router and renderer stages in-process: what they publish for a given event."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from msgd.broker.base import Delivery, Outgoing
+from msgd.settings import Settings
+from msgd.stage import Received, batch_handler
+from tests import seed
+from tests.support import event
+
+
+def item(payload: dict[str, Any]) -> Received:
+    return Received(Delivery(body=json.dumps(payload).encode(), queue="msgd.router.bulk",
+                             routing_key=str(payload.get("type")), headers={}), payload)
+
+
+def settings(tmp_path: Path) -> Settings:
+    return Settings.from_env({"MSGD_VAR_DIR": str(tmp_path), "MSGD_DOMAIN": "billing.example"})
+
+
+def bodies(out: list[Outgoing], prefix: str) -> list[dict[str, Any]]:
+    return [json.loads(o.body) for o in out if o.route.startswith(prefix)]
+
+
+def route(tmp_path: Path, *events: dict[str, Any]) -> list[Outgoing]:
+    from services.router.stage import RouterStage
+
+    return list(RouterStage(settings(tmp_path)).handle([item(e) for e in events]))
+
+
+def render(tmp_path: Path, jobs: list[dict[str, Any]]) -> list[Outgoing]:
+    from services.renderer.stage import RendererStage
+
+    return list(RendererStage(settings(tmp_path)).handle([item(j) for j in jobs]))
+
+
+def test_router_turns_an_event_into_render_jobs_in_its_lane(db: str, tmp_path: Path) -> None:
+    seed.operator()
+    sms = seed.template(channel="sms")
+    reset = seed.template(event_type="password_reset", channel=None, body="Код: %(psw_token)s")
+    out = route(tmp_path, event(1, email="a@b.c"),
+                event(2, etype="password_reset", email="a@b.c", data={"psw_token": "123456"}))
+    jobs = bodies(out, "render.")
+    assert sorted((j["template_id"], j["channel"], j["lane"]) for j in jobs) == sorted([
+        (sms.id, "sms", "bulk"), (reset.id, "sms", "tx"), (reset.id, "email", "tx")])
+    assert {o.route for o in out if o.route.startswith("render.")} == {"render.bulk", "render.tx"}
+
+
+def test_router_records_why_an_event_produced_nothing(db: str, tmp_path: Path) -> None:
+    seed.operator()
+    seed.template(channel="email")
+    out = route(tmp_path, event(1), event(2, etype="payment_received"))
+    reports = bodies(out, "status")
+    assert sorted((r["state"], r["message"]["event_type"]) for r in reports) == [
+        ("filtered", "payment_received"), ("no-contact", "low_balance")]
+    assert all(r["reason"] for r in reports)
+
+
+def test_router_parks_invalid_events_and_unknown_operators(db: str, tmp_path: Path) -> None:
+    from services.router.stage import RouterStage
+
+    seed.operator()
+    bad = event(1)
+    bad["abonent"]["contacts"]["sms"] = 79121234567
+    handle = batch_handler(RouterStage(settings(tmp_path)))
+    out = handle([item(bad).delivery, item(event(2, operator="ghost")).delivery])
+    reasons = [o.headers["x-msgd-reason"] for o in out if o.exchange == "parking"]
+    assert len(reasons) == 2
+    assert "abonent.contacts.sms" in reasons[0]
+    assert "operator 'ghost' is not configured" in reasons[1]
+
+
+def job(tid: int, channel: str, e: dict[str, Any], lane: str = "bulk") -> dict[str, Any]:
+    return {"v": 1, "kind": "render", "event": e, "template_id": tid, "channel": channel, "lane": lane}
+
+
+def test_renderer_addresses_one_message_per_recipient(db: str, tmp_path: Path) -> None:
+    op = seed.operator(default_subject="Сообщение от провайдера")
+    t = seed.template(channel="email", subject="", body="Баланс %(balance).2f %(currecy)s")
+    e = event(1, sms=None, email=None)
+    e["abonent"]["contacts"]["email"] = ["one@example.net", "two@example.net"]
+    out = render(tmp_path, [job(t.id, "email", e)])
+    msgs = bodies(out, "send.email.bulk")
+    assert sorted(m["recipient"] for m in msgs) == ["one@example.net", "two@example.net"]
+    assert {m["body"] for m in msgs} == {"Баланс -12.50 руб."}
+    assert {m["subject"] for m in msgs} == {"Сообщение от провайдера"}, "falls back to the operator's header"
+    assert {m["sender"] for m in msgs} == {op.email}
+    assert len({m["message_id"] for m in msgs}) == 2
+    assert [r["state"] for r in bodies(out, "status")] == ["queued", "queued"]
+
+
+def test_sender_address_rules(db: str, tmp_path: Path) -> None:
+    seed.operator(code="noemail", email="")
+    seed.operator(code="best", email="noc@best.example")
+    t = seed.template(event_type="manual", channel="email", body="%(text)s")
+    system = event(1, sms=None, email="a@b.c", operator="best", data={"text": "hi"})
+    manual = event(2, sms=None, email="a@b.c", etype="manual", data={"text": "hi"},
+                   manual={"template_id": t.id, "admin_email": "admin@best.example"})
+    fallback = event(3, sms=None, email="a@b.c", operator="noemail", data={"text": "hi"})
+    out = render(tmp_path, [job(t.id, "email", e) for e in (system, manual, fallback)])
+    senders = {m["event_id"]: m["sender"] for m in bodies(out, "send.email")}
+    assert senders[system["event_id"]] == "noc@best.example"
+    assert senders[manual["event_id"]] == "admin@best.example"
+    assert senders[fallback["event_id"]] == "root@billing.example"
+
+
+def test_render_failure_is_recorded_with_the_variable_and_template(db: str, tmp_path: Path) -> None:
+    seed.operator()
+    t = seed.template(body="Договор %(contract_numbr)s", name="Низкий баланс")
+    out = render(tmp_path, [job(t.id, "sms", event(1))])
+    [report] = bodies(out, "status")
+    assert report["state"] == "failed"
+    assert "contract_numbr" in report["reason"] and "Низкий баланс" in report["reason"]
+    assert bodies(out, "send.") == []
+
+
+@pytest.mark.parametrize("second_event_same_day", [True, False])
+def test_n_day_warning_is_keyed_per_subscriber_and_day(db: str, tmp_path: Path, second_event_same_day: bool) -> None:
+    seed.operator(warn_days=3)
+    t = seed.template(event_type="days_before_block")
+    first = event(1, etype="days_before_block", data={"days_left": 3})
+    second = event(1, etype="days_before_block", data={"days_left": 3})
+    if not second_event_same_day:
+        second["occurred_at"] = "2026-11-28T10:00:00+03:00"
+    ids = [bodies(render(tmp_path, [job(t.id, "sms", e)]), "send.")[0]["message_id"] for e in (first, second)]
+    assert (ids[0] == ids[1]) is second_event_same_day
