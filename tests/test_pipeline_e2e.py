@@ -197,14 +197,17 @@ def test_retry_and_quiet_hours_are_delivered_after_their_delay(
 ) -> None:
     from msgd.store.models import Attempt
 
+    secret = "TopSecret-42"
     op = seed.operator(code="best")
-    seed.sms_gateway(op, gateway.url)
+    seed.sms_gateway(op, gateway.url, params=f"login=best&psw={secret}&phones=%sms%&mes=%text%",
+                     secrets={"login": "best", "password": "BasicAuthPass-7"})
     seed.template(body="retry %(contract_number)s")
     quiet = seed.operator(code="night", timezone="Asia/Vladivostok")
     seed.sms_gateway(quiet, gateway.url)
     seed.template(owner=quiet, body="quiet %(contract_number)s")
     quiet_end = seed.quiet_now(quiet, seconds_left=4)
-    gateway.script = [(503, "try later")]
+    # Gateways echo requests in their errors: the reason must not carry the password on.
+    gateway.script = [(503, f"try later; request was login=best&psw={secret}")]
     pipeline.start("router", "renderer", "recorder", "sender:sms", MSGD_RETRY_BASE_SECONDS="2")
     first_event, quiet_event = event(1), event(2, operator="night")
     publish_with_pika(rabbit_url, namespace, [first_event, quiet_event])
@@ -222,6 +225,10 @@ def test_retry_and_quiet_hours_are_delivered_after_their_delay(
     retried = messages(event_id=first_event["event_id"])[0]
     assert (retried.state, retried.attempts) == ("sent", 2)
     assert list(Attempt.objects.filter(message=retried).values_list("state", flat=True)) == ["retrying", "sent"]
+    assert "HTTP 503" in Attempt.objects.get(message=retried, state="retrying").reason
+    assert "psw=***" in pipeline.logs_text() and '"operator": "best"' in pipeline.logs_text()
+    for text in [pipeline.logs_text(), *(a.reason for a in Attempt.objects.all()), *(m.reason for m in messages())]:
+        assert secret not in text and "BasicAuthPass-7" not in text
     held = messages(event_id=quiet_event["event_id"], state="sent")[0]
     assert held.state == "sent"
     delayed = Attempt.objects.get(message=held, state="delayed")

@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from msgd.redact import register_secrets
+from msgd.redact import is_secret_key, register_secrets
 from services.senders.base import ChannelConfig
 
 
@@ -82,7 +82,8 @@ class ConfigCache:
 
         channels: dict[int, dict[str, list[ChannelConfig]]] = defaultdict(lambda: defaultdict(list))
         for cs in ChannelSettings.objects.filter(enabled=True).order_by("position"):
-            register_secrets(v for v in (cs.secrets or {}).values() if isinstance(v, str | int))
+            # A login is not a secret (it often is the sender address); passwords, keys, tokens are.
+            register_secrets(v for k, v in (cs.secrets or {}).items() if is_secret_key(k) and isinstance(v, str | int))
             channels[cs.operator_id][cs.channel].append(
                 ChannelConfig(cs.channel, dict(cs.params or {}), dict(cs.secrets or {}), cs.outbox, cs.position)
             )
