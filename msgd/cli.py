@@ -45,6 +45,11 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     from services.senders import live_channels
 
     events = _read_events(args.file)
+    if args.new_id:  # the event id is the idempotency key: a reused one is delivered once only
+        import uuid
+
+        for e in events:
+            e["event_id"] = f"{e.get('type', 'event')}-{uuid.uuid4().hex[:12]}"
     problems = [(i, validate_event(e)) for i, e in enumerate(events)]
     bad = [(i, errs) for i, errs in problems if errs]
     if bad and not args.no_validate:
@@ -174,6 +179,8 @@ def parser() -> argparse.ArgumentParser:
     pub = sub.add_parser("publish", help="publish billing events from a JSON file (- for stdin)")
     pub.add_argument("file")
     pub.add_argument("--no-validate", action="store_true", help="publish even if the schema check fails")
+    pub.add_argument("--new-id", action="store_true",
+                     help="give each event a fresh event_id (to send an example again)")
     pub.set_defaults(func=cmd_publish)
 
     mig = sub.add_parser("migrate", help="create or upgrade the database tables")

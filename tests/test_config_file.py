@@ -149,7 +149,7 @@ def test_example_loads_into_a_fresh_store(db: str) -> None:
     assert sms.owner is None and sms.name == "Низкий баланс (SMS)"
     assert (
         sms.body
-        == "Уважаемый абонент %(name)s! Ваш баланс %(balance).2f %(currecy)s. Пополните счёт."
+        == "Уважаемый абонент %(name)s! Ваш баланс %(balance).2f %(currecy)s — пополните счёт."
     )
     assert Template.objects.get(event_type="password_reset", channel="sms").body == (
         "Код для сброса пароля: %(psw_token)s"

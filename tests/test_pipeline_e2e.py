@@ -61,13 +61,9 @@ def gateway() -> Iterator[Gateway]:
 def pipeline(db: str, rabbit_url: str, namespace: str, tmp_path: Path) -> Iterator[Pipeline]:
     env = stage_env(MSGD_BROKER_URL=rabbit_url, MSGD_NAMESPACE=namespace, MSGD_DATABASE_URL=db,
                     MSGD_VAR_DIR=str(tmp_path / "var"))
-    from msgd.broker import make_broker
-    from msgd.settings import Settings
-    from services.senders import live_channels
+    from tests.support import msgd
 
-    broker = make_broker(Settings.from_env(env))
-    broker.setup(live_channels())  # what `msgd setup` does at deployment, before billing publishes
-    broker.close()
+    msgd("setup", env=env)  # at deployment, before billing publishes: exchanges and queues exist
     p = Pipeline(env, tmp_path)
     yield p
     p.stop()
