@@ -7,7 +7,6 @@ Services that are missing skip their tests locally; with MSGD_REQUIRE_SERVICES=1
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,18 +140,20 @@ def pg_database() -> Iterator[str]:
     _drop_pg_database(name)
 
 
-@pytest.fixture
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@pytest.fixture(scope="session")
+def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1/localhost (TLS servers in tests): (cert, key)."""
+    import subprocess
 
-
-@pytest.fixture
-def var_dir(tmp_path: Path) -> Path:
-    d = tmp_path / "var"
-    d.mkdir()
-    return d
+    folder = tmp_path_factory.mktemp("tls")
+    key, crt = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(crt), "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True,
+    )
+    return crt, key
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

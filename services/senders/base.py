@@ -6,12 +6,17 @@ A channel is one module in this package that defines ``SENDER``: a subclass of
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from msgd.settings import Settings
 from msgd.topology import Lane
+
+K = TypeVar("K")
+R = TypeVar("R")
 
 
 class SendError(Exception):
@@ -112,3 +117,43 @@ class ChannelSender(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, most senders keep no connections
         """Release connections."""
+
+
+class PerThread(Generic[K, R]):
+    """Connections kept per worker thread and key (connection reuse without sharing
+    a non-thread-safe client), all closed together when the sender stops."""
+
+    def __init__(self, close: Callable[[R], None]) -> None:
+        self._close = close
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all: list[R] = []
+
+    def _mine(self) -> dict[K, R]:
+        mine: dict[K, R] | None = getattr(self._local, "items", None)
+        if mine is None:
+            mine = self._local.items = {}
+        return mine
+
+    def get(self, key: K) -> R | None:
+        return self._mine().get(key)
+
+    def put(self, key: K, item: R) -> R:
+        self._mine()[key] = item
+        with self._lock:
+            self._all.append(item)
+        return item
+
+    def drop(self, key: K) -> None:
+        item = self._mine().pop(key, None)
+        if item is not None:
+            with self._lock:
+                self._all = [i for i in self._all if i is not item]
+            self._close(item)
+
+    def close_all(self) -> None:
+        with self._lock:
+            items, self._all = self._all, []
+        for item in items:
+            self._close(item)
+        self._local = threading.local()

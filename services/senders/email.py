@@ -30,8 +30,6 @@ import re
 import smtplib
 import socket
 import ssl
-import threading
-import weakref
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -49,6 +47,7 @@ from services.senders.base import (
     ChannelSender,
     Outbound,
     PermanentError,
+    PerThread,
     SendError,
     SendResult,
     TransientError,
@@ -212,22 +211,12 @@ class EmailSender(ChannelSender):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._all: weakref.WeakSet[_Conn] = weakref.WeakSet()
-
-    # -- connections: one per thread per (host, port, login) -------------------------
-
-    def _conns(self) -> dict[tuple[str, int, str], _Conn]:
-        conns: dict[tuple[str, int, str], _Conn] | None = getattr(self._local, "conns", None)
-        if conns is None:
-            conns = self._local.conns = {}
-        return conns
+        # connections: one per thread per (host, port, login)
+        self._conns: PerThread[tuple[str, int, str], _Conn] = PerThread(lambda c: c.close())
 
     def _connect(self, t: _Target) -> tuple[_Conn, bool]:
         """(connection, reused): an open connection for this thread, opened if needed."""
-        conns = self._conns()
-        conn = conns.get(t.key)
+        conn = self._conns.get(t.key)
         if (
             conn is not None
             and conn.fingerprint == t.fingerprint
@@ -264,24 +253,13 @@ class EmailSender(ChannelSender):
         except BaseException:
             _Conn(client, "").close()
             raise
-        conn = _Conn(client, t.fingerprint)
-        conns[t.key] = conn
-        with self._lock:
-            self._all.add(conn)
-        return conn, False
+        return self._conns.put(t.key, _Conn(client, t.fingerprint)), False
 
     def _drop(self, t: _Target) -> None:
-        conn = self._conns().pop(t.key, None)
-        if conn is not None:
-            conn.close()
+        self._conns.drop(t.key)
 
     def close(self) -> None:
-        with self._lock:
-            conns = list(self._all)
-            self._all.clear()
-        for conn in conns:
-            conn.close()
-        self._local = threading.local()
+        self._conns.close_all()
 
     # -- sending -----------------------------------------------------------------------
 

@@ -21,8 +21,6 @@ import os
 import re
 import socket
 import ssl
-import threading
-import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -39,6 +37,7 @@ from services.senders.base import (
     ChannelSender,
     Outbound,
     PermanentError,
+    PerThread,
     SendError,
     SendResult,
     TransientError,
@@ -193,31 +192,22 @@ class SmsSender(ChannelSender):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._sessions: weakref.WeakSet[requests.Session] = weakref.WeakSet()
+        self._sessions: PerThread[str, requests.Session] = PerThread(lambda s: s.close())
 
     def _session(self) -> requests.Session:
         """One session per worker thread: its pool keeps connections to the gateway open."""
-        session: requests.Session | None = getattr(self._local, "session", None)
+        session = self._sessions.get("")
         if session is None:
             session = requests.Session()
             # No proxies, .netrc credentials or CA bundle from the environment:
             # the operator's settings alone decide (basic auth only with login+password).
             session.trust_env = False
             session.headers["User-Agent"] = "msgd-sms/1"
-            self._local.session = session
-            with self._lock:
-                self._sessions.add(session)
+            self._sessions.put("", session)
         return session
 
     def close(self) -> None:
-        with self._lock:
-            sessions = list(self._sessions)
-            self._sessions.clear()
-        for session in sessions:
-            session.close()
-        self._local = threading.local()
+        self._sessions.close_all()
 
     def send(self, message: Outbound, config: ChannelConfig) -> SendResult:
         params, secrets = config.params, config.secrets
