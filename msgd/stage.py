@@ -69,13 +69,20 @@ def batch_statuses(out: list[Outgoing]) -> list[Outgoing]:
 
 
 def _is_outage(exc: BaseException) -> bool:
+    """True for a dependency failure: the batch is retried, not parked.
+
+    A broken database connection is closed here so that the retry reconnects
+    (Django only checks connections between web requests, and stages make none).
+    """
     if isinstance(exc, Outage):
         return True
-    try:
-        from django.db import InterfaceError, OperationalError
-    except ImportError:  # pragma: no cover - django is a dependency
-        return False
-    return isinstance(exc, OperationalError | InterfaceError)
+    from django.db import InterfaceError, OperationalError, connections
+
+    if isinstance(exc, OperationalError | InterfaceError):
+        for conn in connections.all(initialized_only=True):
+            conn.close_if_unusable_or_obsolete()
+        return True
+    return False
 
 
 def batch_handler(stage: Stage, on_parked: Any = None) -> BatchHandler:

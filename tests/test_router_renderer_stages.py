@@ -130,3 +130,29 @@ def test_n_day_warning_is_keyed_per_subscriber_and_day(db: str, tmp_path: Path, 
         second["occurred_at"] = "2026-11-28T10:00:00+03:00"
     ids = [bodies(render(tmp_path, [job(t.id, "sms", e)]), "send.")[0]["message_id"] for e in (first, second)]
     assert (ids[0] == ids[1]) is second_event_same_day
+
+
+def test_a_stage_survives_a_database_restart(db: str, tmp_path: Path) -> None:
+    """The store drops the connection (restart, failover): the batch fails as an outage
+    (kept, not parked) and the retry runs on a new connection."""
+    from django.db import connection
+
+    from services.router.stage import RouterStage
+
+    if connection.vendor != "postgresql":
+        pytest.skip("terminating a server connection needs PostgreSQL")
+    import psycopg
+
+    from tests.support import PG_DSN
+
+    seed.operator()
+    seed.template()
+    stage = RouterStage(Settings.from_env({"MSGD_VAR_DIR": str(tmp_path), "MSGD_CONFIG_REFRESH_SECONDS": "0"}))
+    handle = batch_handler(stage)
+    assert bodies(list(handle([item(event(1)).delivery])), "render.")
+    with psycopg.connect(PG_DSN + "/postgres", autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (connection.connection.info.backend_pid,))
+    with pytest.raises(Exception) as outage:
+        handle([item(event(2)).delivery])
+    assert type(outage.value).__name__ in {"OperationalError", "InterfaceError"}
+    assert bodies(list(handle([item(event(2)).delivery])), "render."), "the retry reconnected"
