@@ -25,6 +25,7 @@ def status(
     attempt: int = 0,
     gateway_message_id: str = "",
     seconds: float | None = None,
+    details: dict[str, Any] | None = None,
 ) -> Outgoing:
     body = {
         "v": 1,
@@ -36,6 +37,7 @@ def status(
         "at": now_iso(),
         "gateway_message_id": gateway_message_id,
         "seconds": seconds,
+        "details": details or {},
         "message": {k: message[k] for k in MESSAGE_FIELDS if message.get(k) is not None},
     }
     return Outgoing(route=topo.STATUS_ROUTE, body=dumps(body))

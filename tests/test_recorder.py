@@ -97,3 +97,15 @@ def test_stage_middleware_sends_a_batch_of_reports_as_one_message() -> None:
                           Outgoing(route="status", body=b'{"b":2}')])
     assert [o.route for o in out] == ["send.sms.bulk", "status"]
     assert json.loads(out[1].body) == {"v": 1, "kind": "status-batch", "reports": [{"a": 1}, {"b": 2}]}
+
+
+def test_channel_details_are_kept_on_the_message(db: str) -> None:
+    from msgd.store.models import Message
+    from services.recorder.stage import RecorderStage
+
+    mid = str(uuid.uuid4())
+    sent = report(mid, "sent", 1, "OK")
+    sent["details"] = {"segments": 2, "gateway": 2}
+    RecorderStage().record([report(mid, "queued"), sent])
+    RecorderStage().record([report(mid, "sent", 1, "OK")])  # a repeated report without details
+    assert Message.objects.get(id=mid).details == {"segments": 2, "gateway": 2}

@@ -148,3 +148,34 @@ def test_unconfigured_channel_fails_with_a_plain_reason(db: str, tmp_path: Path)
     out = make_stage(tmp_path).handle([item(outbound(1, message_id=str(uuid.uuid4())))])
     assert states(out) == ["failed"]
     assert "has no sms settings" in json.loads(out[0].body)["reason"]
+
+
+def test_transient_failure_fails_over_to_the_second_gateway(db: str, gateway: Gateway, tmp_path: Path) -> None:
+    from msgd.store.models import ChannelSettings
+
+    backup = Gateway().start()
+    try:
+        gateway.default = (503, "down")
+        op = seed.operator()
+        seed.sms_gateway(op, gateway.url)
+        ChannelSettings.objects.create(operator=op, channel="sms", position=2,
+                                       params={"url": backup.url, "request_type": "post",
+                                               "params": "phones=%sms%&mes=%text%"})
+        out = make_stage(tmp_path).handle([item(outbound(1))])
+        assert states(out) == ["sent"]
+        report = json.loads(out[0].body)
+        assert "via fallback gateway #2" in report["reason"] and report["details"]["gateway"] == 2
+        assert len(gateway.requests) == 1 and backup.received() == ["Сообщение №1 & <ok>"]
+    finally:
+        backup.stop()
+
+
+def test_permanent_failure_does_not_try_the_second_gateway(db: str, gateway: Gateway, tmp_path: Path) -> None:
+    from msgd.store.models import ChannelSettings
+
+    gateway.default = (400, "invalid number")
+    op = seed.operator()
+    seed.sms_gateway(op, gateway.url)
+    ChannelSettings.objects.create(operator=op, channel="sms", position=2, params={"url": "http://127.0.0.1:9/"})
+    out = make_stage(tmp_path).handle([item(outbound(1))])
+    assert states(out) == ["failed"]

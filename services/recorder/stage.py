@@ -8,6 +8,7 @@ state is kept, and each attempt is recorded once.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
@@ -65,6 +66,8 @@ _APPLY = f"({_rank('m.state')} < 9 AND {_rank('excluded.state')} >= {_rank('m.st
 _FINAL = "(" + " OR ".join(f"excluded.state = '{s}'" for s in FINAL_STATES) + ")"
 COLUMNS = ("id", *COPIED, "template_id", "state", "reason", "attempts", "gateway_message_id", "details",
            "created_at", "updated_at", "finished_at")
+# What a channel adds about a delivery (SMS segments, the gateway used): the latest report's wins.
+_NO_DETAILS = "excluded.details = '{}'"
 # A template deleted since the message was rendered leaves the log row without one.
 VALUES = ["(SELECT id FROM msgd_template WHERE id = %s)" if c == "template_id" else "%s" for c in COLUMNS]
 # One statement merges a report into its row, whatever arrived before it:
@@ -81,6 +84,7 @@ UPSERT_TAIL = (
     + ", attempts = CASE WHEN excluded.attempts > m.attempts THEN excluded.attempts ELSE m.attempts END"
     + ", gateway_message_id = CASE WHEN excluded.gateway_message_id <> '' THEN excluded.gateway_message_id"
     " ELSE m.gateway_message_id END"
+    + f", details = CASE WHEN {_NO_DETAILS} THEN m.details ELSE excluded.details END"
     + ", updated_at = excluded.updated_at"
 )
 ATTEMPT_HEAD = "INSERT INTO msgd_attempt (message_id, number, state, reason, at, seconds) VALUES "
@@ -130,7 +134,7 @@ class RecorderStage:
             row = [
                 mid, *(str(msg.get(c) or "")[:LIMITS.get(c, 100_000)] for c in COPIED),
                 int(tid) if tid is not None else None, state, reason, attempt,
-                str(report.get("gateway_message_id") or "")[:200], "{}",
+                str(report.get("gateway_message_id") or "")[:200], json.dumps(report.get("details") or {}),
                 sql.when(_when(msg.get("created_at"), at)), sql.when(now),
                 sql.when(at) if state in FINAL_STATES else None,
             ]
@@ -144,8 +148,8 @@ class RecorderStage:
             sql.insert_many(ATTEMPT_HEAD, ["%s"] * 6, ATTEMPT_TAIL, list(attempts.values()))
 
 
-_STATE, _REASON, _ATTEMPTS, _GATEWAY, _FINISHED = (COLUMNS.index(c) for c in (
-    "state", "reason", "attempts", "gateway_message_id", "finished_at"))
+_STATE, _REASON, _ATTEMPTS, _GATEWAY, _FINISHED, _DETAILS = (COLUMNS.index(c) for c in (
+    "state", "reason", "attempts", "gateway_message_id", "finished_at", "details"))
 _RANK = {"queued": 0, "delayed": 1, "retrying": 1}
 
 
@@ -160,4 +164,5 @@ def _fold(old: list[Any], new: list[Any]) -> list[Any]:
         out[i] = applied[i]
     out[_ATTEMPTS] = max(old[_ATTEMPTS], new[_ATTEMPTS])
     out[_GATEWAY] = new[_GATEWAY] or old[_GATEWAY]
+    out[_DETAILS] = new[_DETAILS] if new[_DETAILS] != "{}" else old[_DETAILS]
     return out

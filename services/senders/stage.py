@@ -52,7 +52,7 @@ UNKNOWN_OUTCOME = (
 class Job:
     msg: Outbound
     op: OperatorView
-    config: ChannelConfig
+    configs: list[ChannelConfig]  # main gateway first, then fallbacks
 
 
 @dataclass
@@ -114,7 +114,7 @@ class SenderStage:
                 out.append(self._final(msg, FAILED, f"operator {op.code} has no {msg.channel} settings:"
                                                     " configure the channel, then replay"))
                 continue
-            jobs[msg.message_id] = Job(msg, op, configs[0])
+            jobs[msg.message_id] = Job(msg, op, configs)
         if not jobs:
             return out
         owner, rows = claims.claim([(mid, j.msg.attempt) for mid, j in jobs.items()])
@@ -156,11 +156,7 @@ class SenderStage:
         try:
             if not self.settings.enabled:
                 return Result(job, None, None, 0.0)
-            if job.config.outbox:
-                path = write_outbox(self.settings.outbox_dir, job.msg)
-                return Result(job, SendResult(gateway_message_id=path.name, detail=f"written to {path}"), None,
-                              time.monotonic() - started)
-            return Result(job, self.sender.send(job.msg, job.config), None, time.monotonic() - started)
+            return Result(job, self._via_gateways(job), None, time.monotonic() - started)
         except SendError as exc:
             return Result(job, None, exc, time.monotonic() - started)
         except Exception as exc:  # noqa: BLE001 - a bug in a channel must not lose the message
@@ -169,6 +165,27 @@ class SenderStage:
             return Result(job, None, err, time.monotonic() - started)
         finally:
             metrics.IN_FLIGHT.labels(self.channel).dec()
+
+    def _via_gateways(self, job: Job) -> SendResult:
+        """The main gateway, then each fallback while the failure is transient."""
+        for position, config in enumerate(job.configs, start=1):
+            try:
+                if config.outbox:
+                    path = write_outbox(self.settings.outbox_dir, job.msg)
+                    result = SendResult(gateway_message_id=path.name, detail=f"written to {path}")
+                else:
+                    result = self.sender.send(job.msg, config)
+            except SendError as exc:
+                if exc.permanent or position == len(job.configs):
+                    raise
+                log.warning("gateway failed, trying the fallback", channel=job.msg.channel,
+                            message_id=job.msg.message_id, gateway=position, reason=exc.reason)
+                continue
+            if position > 1:
+                result.detail = f"via fallback gateway #{position}: {result.detail}"
+                result.extra["gateway"] = position
+            return result
+        raise AssertionError("unreachable: a channel without settings is failed before sending")
 
     def _send_all(self, jobs: list[Job]) -> list[Outgoing]:
         results = list(self.pool.map(self._send_one, jobs)) if len(jobs) > 1 else [self._send_one(j) for j in jobs]
@@ -188,7 +205,7 @@ class SenderStage:
                 finished.append(claims.Finish(msg.message_id, claims.DONE, SENT, r.ok.detail,
                                               r.ok.gateway_message_id, msg.attempt))
                 out.append(self._final(msg, SENT, r.ok.detail, gateway_message_id=r.ok.gateway_message_id,
-                                       seconds=round(r.seconds, 4)))
+                                       seconds=round(r.seconds, 4), details=r.ok.extra))
                 log.info("message sent", recipient_hint=msg.recipient[-4:], **log_ctx)
                 continue
             err = r.error
