@@ -13,7 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import PG_DSN, RABBIT_URL, pg_reachable, rabbit_reachable
+from tests.support import (
+    PG_DSN,
+    RABBIT_URL,
+    Gateway,
+    Pipeline,
+    msgd,
+    pg_reachable,
+    rabbit_reachable,
+    stage_env,
+)
 
 REQUIRE = os.environ.get("MSGD_REQUIRE_SERVICES") == "1"
 STORE_URL = pytest.StashKey[str]()
@@ -154,6 +163,25 @@ def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         check=True, capture_output=True,
     )
     return crt, key
+
+
+@pytest.fixture
+def gateway() -> Iterator[Gateway]:
+    """A real local HTTP server playing an SMS gateway."""
+    gw = Gateway().start()
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture
+def pipeline(db: str, rabbit_url: str, namespace: str, tmp_path: Path) -> Iterator[Pipeline]:
+    """Stages as separate processes on RabbitMQ and the store under test; start them with .start()."""
+    env = stage_env(MSGD_BROKER_URL=rabbit_url, MSGD_NAMESPACE=namespace, MSGD_DATABASE_URL=db,
+                    MSGD_VAR_DIR=str(tmp_path / "var"))
+    msgd("setup", env=env)  # at deployment, before billing publishes: exchanges and queues exist
+    p = Pipeline(env, tmp_path)
+    yield p
+    p.stop()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

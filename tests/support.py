@@ -312,3 +312,25 @@ def publish_with_pika(url: str, ns: str, events: list[dict[str, Any]], raw: list
             ch.basic_publish(f"{ns}.events", e["type"], json.dumps(e, ensure_ascii=False).encode(), props)
     finally:
         conn.close()
+
+
+class Pipeline:
+    """Stage processes sharing one broker namespace and one store (the `pipeline` fixture)."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env, self.logs = env, logs
+        self.procs: dict[str, StageProcess] = {}
+
+    def start(self, *names: str, **env: str) -> None:
+        """Start stages by name: router, renderer, recorder, sender:<channel>."""
+        for name in names:
+            args = ["sender", "--channel", name.split(":")[1]] if name.startswith("sender:") else [name]
+            proc = StageProcess(args, {**self.env, **env}, self.logs / f"{name.replace(':', '-')}.log")
+            self.procs[name] = proc.start()
+
+    def stop(self) -> None:
+        for p in self.procs.values():
+            p.stop()
+
+    def logs_text(self) -> str:
+        return "\n".join(p.log_text() for p in self.procs.values())

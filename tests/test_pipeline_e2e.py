@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import pytest
 from tests import seed
 from tests.support import (
     Gateway,
+    Pipeline,
     SmtpSink,
     StageProcess,
     event,
@@ -27,46 +27,6 @@ from tests.support import (
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.store]
-
-
-class Pipeline:
-    """Stage processes sharing one broker namespace and one store."""
-
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.env, self.logs = env, logs
-        self.procs: dict[str, StageProcess] = {}
-
-    def start(self, *names: str, **env: str) -> None:
-        for name in names:
-            args = ["sender", "--channel", name.split(":")[1]] if name.startswith("sender:") else [name]
-            proc = StageProcess(args, {**self.env, **env}, self.logs / f"{name.replace(':', '-')}.log")
-            self.procs[name] = proc.start()
-
-    def stop(self) -> None:
-        for p in self.procs.values():
-            p.stop()
-
-    def logs_text(self) -> str:
-        return "\n".join(p.log_text() for p in self.procs.values())
-
-
-@pytest.fixture
-def gateway() -> Iterator[Gateway]:
-    gw = Gateway().start()
-    yield gw
-    gw.stop()
-
-
-@pytest.fixture
-def pipeline(db: str, rabbit_url: str, namespace: str, tmp_path: Path) -> Iterator[Pipeline]:
-    env = stage_env(MSGD_BROKER_URL=rabbit_url, MSGD_NAMESPACE=namespace, MSGD_DATABASE_URL=db,
-                    MSGD_VAR_DIR=str(tmp_path / "var"))
-    from tests.support import msgd
-
-    msgd("setup", env=env)  # at deployment, before billing publishes: exchanges and queues exist
-    p = Pipeline(env, tmp_path)
-    yield p
-    p.stop()
 
 
 def messages(**filters: Any) -> list[Any]:

@@ -6,7 +6,6 @@ import dataclasses
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +18,6 @@ from tests import seed
 from tests.support import Gateway
 
 pytestmark = pytest.mark.store
-
-
-@pytest.fixture
-def gateway() -> Iterator[Gateway]:
-    gw = Gateway().start()
-    yield gw
-    gw.stop()
 
 
 def outbound(n: int = 1, attempt: int = 1, **kw: Any) -> dict[str, Any]:
