@@ -267,9 +267,9 @@ def test_client_errors_are_permanent(gateway: Gateway, sender: SmsSender) -> Non
     assert err.value.reason == "SMS gateway answered HTTP 400: bad phone number"
 
 
-def test_unsupported_request_type(sender: SmsSender) -> None:
-    with pytest.raises(PermanentError, match="request type 'rostelecom_json' is not supported yet"):
-        sender.send(msg(), cfg("http://127.0.0.1:1/", request_type="rostelecom_json"))
+def test_unknown_request_type(sender: SmsSender) -> None:
+    with pytest.raises(PermanentError, match="request type 'soap' is not one of POST, GET, Ростелеком JSON"):
+        sender.send(msg(), cfg("http://127.0.0.1:1/", request_type="soap"))
 
 
 def test_refused_connection(sender: SmsSender) -> None:

@@ -1,29 +1,90 @@
 """SMS over an HTTP gateway (the original's "Адрес СМС шлюза" + "Post параметры").
 
-The operator's parameter string is used literally, exactly as typed, except
-for the two placeholders: ``%sms%`` (the phone number) and ``%text%`` (the
-message).  Both are percent-encoded UTF-8 with ``urllib.parse.quote(v,
-safe="")``: a space becomes ``%20`` and ``+`` becomes ``%2B``.  ``%20`` is read
-as a space both by form decoders (PHP, Django) and by plain percent-decoding,
-whereas ``quote_plus``'s ``+`` is a space only to form decoders, so ``quote``
-is the one both kinds of gateway read the same.  Nothing else in the string
-is decoded or re-encoded, so presets such as ``phones=%2B%sms%`` keep working.
+Request types (``request_type``; the manual's names "POST", "GET",
+"Ростелеком JSON", "Digital Direct JSON" are accepted in any case):
 
-``post`` sends the filled string as an ``application/x-www-form-urlencoded``
-body, and ``get`` appends it to the URL as the query.  The vendor JSON types
-are not implemented yet and fail permanently with a clear reason.
+``post`` / ``get``
+    The operator's parameter string is used literally, exactly as typed,
+    except for the placeholders below.  ``post`` sends it as an
+    ``application/x-www-form-urlencoded`` body, ``get`` appends it to the URL
+    as the query.  Every placeholder value is percent-encoded UTF-8 with
+    ``urllib.parse.quote(v, safe="")``: a space becomes ``%20`` and ``+``
+    becomes ``%2B``.  ``%20`` is read as a space both by form decoders (PHP,
+    Django) and by plain percent-decoding, whereas ``quote_plus``'s ``+`` is a
+    space only to form decoders, so ``quote`` is the one both kinds of gateway
+    read the same.  Nothing else in the string is decoded or re-encoded, so
+    strings such as ``phones=%2B%sms%`` keep working.  The placeholders are
+    replaced in one pass, so a message text containing ``%password%`` stays
+    text.
+
+    =============  ==============================================================
+    placeholder    value
+    =============  ==============================================================
+    ``%sms%``      the phone number (E.164, without "+" when ``strip_plus``)
+    ``%text%``     the message
+    ``%login%``    the ``login`` setting
+    ``%password%`` the ``password`` setting
+    ``%md5%``      MD5 signature, see below
+    ``%api_key%``  the ``api_key`` setting, else ``password``
+    ``%token%``    the ``token`` setting, else ``password``
+    ``%device%``   the ``device`` setting (SemySMS)
+    ``%sender%``   the ``sender_name`` setting; optional: when it is empty a
+                   ``key=%sender%`` pair is left out of the string
+    =============  ==============================================================
+
+    A credential placeholder whose setting is empty fails the message at once,
+    naming the setting.  HTTP basic auth is sent only when both ``login`` and
+    ``password`` are set *and* neither travels in the parameter string (a
+    preset that sends them as ``login=%login%&psw=%password%`` does not repeat
+    them in an Authorization header).
+
+``rostelecom_json`` (https://sms.rt.ru/api/v2/send_message)
+    ``POST`` with the JSON body ``{"msisdn": "<number>", "shortcode":
+    "<sender_name>", "message_text": "<text>"}`` and HTTP basic auth with
+    ``login``/``password`` (both required, as is ``sender_name``).  As the
+    manual says, "Post параметры" and the MD5 signature are ignored.
+
+``digital_direct_json`` (https://direct.i-dgtl.ru/api/v1/message)
+    ``POST`` of a JSON list with one message: ``[{"channelType": "SMS",
+    "senderName": "<sender_name>", "destination": "<number>", "content":
+    "<text>"}]``, with the JSON object in "Post параметры" (e.g. ``{"ttl":
+    3600, "tags": ["billing"]}``) merged into the message (it may override
+    ``channelType`` and ``senderName``, never the number or the text).
+    Authorization: the API key the manual puts in "Пароль сервера sms"
+    (``password``, or ``api_key``) as ``Authorization: Basic <key>`` — the key
+    issued in the Digital Direct account is already the base64 token their
+    documentation shows after "Basic".  A key written as ``Bearer ...`` or
+    ``Basic ...`` is sent as written; ``id:secret`` is base64-encoded; with
+    ``login`` and ``password`` both set, standard basic auth is used.
+
+MD5 signature ("MD5 подпись", setting ``md5_key``): smsc.ru and gateways
+built on the same API accept the lower-case hex MD5 of the account password
+instead of the password (``psw=%md5%``), so the password itself never
+travels.  ``%md5%`` is the lower-case hex MD5 of the UTF-8 ``md5_key`` when
+it is set, else of ``password``.  The digest is treated as a secret too (it
+authenticates like the password).  The JSON types ignore it.
+
+Phone numbers are normalised to E.164 with ``phonenumbers`` (``region``,
+default RU; services/senders/phone.py) before anything else; an invalid
+number fails permanently without a request.  ``preset`` fills the settings
+of a known gateway (services/senders/sms_presets.py); answers are read per
+gateway (services/senders/sms_replies.py); ``rate_limit`` (messages per
+second, per gateway URL and process) spaces requests out
+(services/senders/ratelimit.py); the result's ``extra`` carries the SMS part
+count and encoding (services/senders/segments.py).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
 import socket
 import ssl
-from collections.abc import Iterator
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote_plus, urlsplit
 
@@ -32,6 +93,7 @@ import structlog
 
 from msgd.redact import is_secret_key, redact_text, register_secrets
 from msgd.settings import Settings
+from services.senders import ratelimit
 from services.senders.base import (
     ChannelConfig,
     ChannelSender,
@@ -42,11 +104,34 @@ from services.senders.base import (
     SendResult,
     TransientError,
 )
+from services.senders.phone import InvalidPhone, check_region, normalize_phone
+from services.senders.segments import count_segments
+from services.senders.sms_presets import (
+    DIGITAL_DIRECT_JSON,
+    GET,
+    POST,
+    REQUEST_TYPES,
+    ROSTELECOM_JSON,
+    effective_settings,
+)
+from services.senders.sms_replies import excerpt, read_reply, retry_after
+
+__all__ = ["REQUEST_TYPES", "SENDER", "SmsSender", "as_bool", "fill_params", "gateway_id", "retry_after"]
 
 log = structlog.get_logger("msgd.sender.sms")
 
-REQUEST_TYPES = ("post", "get")
-_PLACEHOLDER_RE = re.compile(r"%(sms|text)%")
+PLACEHOLDERS = ("sms", "text", "login", "password", "md5", "api_key", "token", "device", "sender")
+OPTIONAL_PLACEHOLDERS = frozenset({"sender"})
+_PLACEHOLDER_RE = re.compile(r"%(" + "|".join(PLACEHOLDERS) + r")%")
+# What each credential placeholder needs, in the words of the settings.
+_NEEDS = {
+    "login": "login",
+    "password": "password",
+    "md5": "md5_key or password",
+    "api_key": "api_key (or password)",
+    "token": "token (or password)",
+    "device": "device",
+}
 _ID_KEYS = ("id", "message_id", "messageId", "msg_id", "sms_id", "smsId", "uuid")
 _NESTED_KEYS = ("result", "data", "message", "messages", "sms", "response")
 # smsc.ru "OK - 1 SMS, ID - 1234", "id=1234", "message_id: abc", Prostor "accepted;A133541BC"
@@ -65,10 +150,29 @@ def as_bool(value: Any, default: bool = False) -> bool:
     return bool(value)
 
 
-def fill_params(template: str, phone: str, text: str) -> str:
-    """Replace %sms% and %text% with percent-encoded UTF-8; keep the rest literally."""
-    values = {"sms": quote(phone, safe=""), "text": quote(text, safe="")}
-    return _PLACEHOLDER_RE.sub(lambda m: values[m[1]], template)
+def fill_params(template: str, phone: str, text: str, values: Mapping[str, str] | None = None) -> str:
+    """Replace the placeholders with percent-encoded UTF-8 in one pass; keep the rest literally.
+
+    An empty optional placeholder (``%sender%``) removes its whole ``key=%sender%`` pair.
+    """
+    filled = {"sms": phone, "text": text, **(values or {})}
+    pairs = template.split("&")
+    kept = [
+        pair for pair in pairs
+        if not any(pair.partition("=")[2] == f"%{name}%" and not filled.get(name)
+                   for name in OPTIONAL_PLACEHOLDERS)
+    ]
+    return _PLACEHOLDER_RE.sub(
+        lambda m: quote(filled[m[1]], safe="") if m[1] in filled else m[0], "&".join(kept)
+    )
+
+
+def used_placeholders(template: str) -> set[str]:
+    return set(_PLACEHOLDER_RE.findall(template))
+
+
+def md5_hex(value: str) -> str:
+    return hashlib.md5(value.encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
 def join_query(url: str, query: str) -> str:
@@ -84,7 +188,7 @@ def params_secrets(template: str) -> list[str]:
     found: list[str] = []
     for pair in template.split("&"):
         key, sep, value = pair.partition("=")
-        if not sep or not value or not is_secret_key(key.strip()):
+        if not sep or not value or not is_secret_key(key.strip()) or _PLACEHOLDER_RE.fullmatch(value):
             continue
         found.append(value)
         decoded = unquote_plus(value)
@@ -119,10 +223,6 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 
 def _find(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
     return next((e for e in _causes(exc) if isinstance(e, kind)), None)
-
-
-def _excerpt(text: str, limit: int = 200) -> str:
-    return " ".join(text.split())[:limit]
 
 
 def _decode(resp: requests.Response) -> str:
@@ -169,26 +269,20 @@ def gateway_id(body: str) -> str:
     return ""
 
 
-def retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds: either a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value.strip()))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+@dataclass
+class _Request:
+    method: str
+    url: str
+    body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    auth: tuple[str, str] | None = None
 
 
 class SmsSender(ChannelSender):
     channel = "sms"
     contact_key = "sms"
+    # Setting keys beyond msgd/config_file.py's SMS list (api_key and token are secrets there).
+    config_keys = ("preset", "region", "rate_limit", "reply_format", "api_key", "token", "device")
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
@@ -211,76 +305,224 @@ class SmsSender(ChannelSender):
 
     def send(self, message: Outbound, config: ChannelConfig) -> SendResult:
         params, secrets = config.params, config.secrets
-        template = str(params.get("params") or secrets.get("params") or "")
+        template = params.get("params") or secrets.get("params") or ""
+        template = template if isinstance(template, str) else json.dumps(template)
         # The basic-auth login is not masked (it is not a secret and reasons may need it).
-        register_secrets([*(v for k, v in secrets.items() if k != "login"), *params_secrets(template)])
+        hidden = [str(v) for k, v in secrets.items() if k != "login" and v not in (None, "")]
+        hidden += [md5_hex(v) for v in hidden] + [quote(v, safe="") for v in hidden]
+        register_secrets([*hidden, *params_secrets(template)])
         try:
-            return self._send(message, params, secrets, template)
+            return self._send(message, params, secrets)
         except SendError as exc:
             exc.reason = redact_text(exc.reason)
             exc.args = (exc.reason,)
             raise
 
-    def _send(
-        self, message: Outbound, params: dict[str, Any], secrets: dict[str, Any], template: str
-    ) -> SendResult:
+    def _send(self, message: Outbound, raw: dict[str, Any], secrets: dict[str, Any]) -> SendResult:
+        try:
+            params = effective_settings(raw)
+        except (KeyError, ValueError) as exc:
+            raise PermanentError(str(exc.args[0] if exc.args else exc)) from None
         url = str(params.get("url") or "").strip()
         if not url:
             raise PermanentError("SMS gateway address (url) is not set")
-        kind = str(params.get("request_type") or "post").strip().lower()
-        if kind not in REQUEST_TYPES:
-            raise PermanentError(f"request type {kind!r} is not supported yet (use post or get)")
-        phone = message.recipient.strip()
-        if as_bool(params.get("strip_plus")) and phone.startswith("+"):
-            phone = phone[1:]
-        if not phone:
-            raise PermanentError("no phone number to send the SMS to")
-        payload = fill_params(template, phone, message.body)
-        try:
-            timeout = float(params.get("timeout") or self.settings.http_timeout)
-        except (TypeError, ValueError):
-            raise PermanentError(f"SMS timeout {params.get('timeout')!r} is not a number") from None
+        kind = params["request_type"]
+        phone = self._phone(message.recipient, params)
+        timeout = self._timeout(params)
         verify: bool | str = as_bool(params.get("verify"), True)
         if verify and params.get("ca_bundle"):
             verify = str(params["ca_bundle"])
             if not os.path.exists(verify):
                 raise PermanentError(f"ca_bundle file {verify!r} does not exist")
-        login, password = str(secrets.get("login") or ""), str(secrets.get("password") or "")
-        auth = (login, password) if login and password else None
+        rate = self._rate(params)
+        request = _build(kind, url, phone, message.body, params, secrets)
         where = host_port(url)
 
+        if rate is not None:
+            ratelimit.acquire(url, rate)
         try:
-            if kind == "post":
-                resp = self._session().post(
-                    url, data=payload.encode("utf-8"), auth=auth, timeout=timeout, verify=verify,
-                    headers={"Content-Type": "application/x-www-form-urlencoded"},
-                )
-            else:
-                resp = self._session().get(
-                    join_query(url, payload), auth=auth, timeout=timeout, verify=verify
-                )
+            resp = self._session().request(
+                request.method, request.url, data=request.body, headers=request.headers,
+                auth=request.auth, timeout=timeout, verify=verify,
+            )
         except requests.RequestException as exc:
             raise _network_error(exc, url, where, timeout) from None
 
         body = _decode(resp)
-        log.debug("sms gateway answered", gateway=where, status=resp.status_code, message_id=message.message_id)
-        return _outcome(resp.status_code, resp.headers.get("Retry-After"), body, params)
+        log.debug("sms gateway answered", gateway=where, status=resp.status_code,
+                  message_id=message.message_id)
+        result = _outcome(resp.status_code, resp.headers.get("Retry-After"), body, params, where)
+        parts = count_segments(message.body)
+        result.detail = redact_text(result.detail)
+        result.extra.update(segments=parts.parts, encoding=parts.encoding, phone=phone)
+        return result
+
+    @staticmethod
+    def _phone(recipient: str, params: dict[str, Any]) -> str:
+        try:
+            region = check_region(str(params.get("region") or "") or None)
+        except ValueError as exc:
+            raise PermanentError(str(exc)) from None
+        try:
+            phone = normalize_phone(recipient, region)
+        except InvalidPhone as exc:
+            raise PermanentError(str(exc)) from None
+        if as_bool(params.get("strip_plus")):
+            phone = phone.lstrip("+")
+        return phone
+
+    def _timeout(self, params: dict[str, Any]) -> float:
+        try:
+            timeout = float(params.get("timeout") or self.settings.http_timeout)
+        except (TypeError, ValueError):
+            raise PermanentError(f"SMS timeout {params.get('timeout')!r} is not a number") from None
+        if timeout <= 0:
+            raise PermanentError(f"SMS timeout {params.get('timeout')!r} must be positive")
+        return timeout
+
+    @staticmethod
+    def _rate(params: dict[str, Any]) -> float | None:
+        value = params.get("rate_limit")
+        if value in (None, "", 0, "0"):
+            return None
+        try:
+            rate = float(value)
+        except (TypeError, ValueError):
+            rate = -1.0
+        if not rate > 0 or isinstance(value, bool):
+            raise PermanentError(f"rate_limit {value!r} must be a positive number of messages per second")
+        return rate
 
 
-def _outcome(status: int, retry_header: str | None, body: str, params: dict[str, Any]) -> SendResult:
-    excerpt = _excerpt(body) or "(empty answer)"
+def _setting(key: str, params: dict[str, Any], secrets: dict[str, Any]) -> str:
+    value = secrets.get(key)
+    if value in (None, ""):
+        value = params.get(key)
+    return "" if value is None else str(value)
+
+
+def _build(kind: str, url: str, phone: str, text: str, params: dict[str, Any],
+           secrets: dict[str, Any]) -> _Request:
+    login, password = _setting("login", params, secrets), _setting("password", params, secrets)
+    sender = str(params.get("sender_name") or "").strip()
+    if kind == ROSTELECOM_JSON:
+        missing = [k for k, v in (("login", login), ("password", password), ("sender_name", sender)) if not v]
+        if missing:
+            raise PermanentError(f"Rostelecom JSON needs {', '.join(missing)} — set it in the SMS settings")
+        body = {"msisdn": phone, "shortcode": sender, "message_text": text}
+        return _json_request(url, body, auth=(login, password))
+    if kind == DIGITAL_DIRECT_JSON:
+        item: dict[str, Any] = {"channelType": "SMS", "senderName": sender}
+        item.update(_json_extras(params.get("params")))
+        item["destination"], item["content"] = phone, text
+        if not str(item.get("senderName") or "").strip():
+            raise PermanentError("Digital Direct JSON needs sender_name (the sender name agreed with Digital Direct)")
+        key = _setting("api_key", params, secrets) or password
+        headers: dict[str, str] = {}
+        auth = None
+        if login and password and not _setting("api_key", params, secrets):
+            auth = (login, password)
+        elif key:
+            headers["Authorization"] = _dd_authorization(key)
+        else:
+            raise PermanentError("Digital Direct JSON needs the API key in password (\"Пароль сервера sms\")")
+        return _json_request(url, [item], auth=auth, headers=headers)
+
+    template = params.get("params") or ""
+    if not isinstance(template, str):
+        raise PermanentError("params (\"Post параметры\") must be text for the POST and GET request types")
+    api_key, token = _setting("api_key", params, secrets), _setting("token", params, secrets)
+    values = {
+        "login": login,
+        "password": password,
+        "md5": "",
+        "api_key": api_key or password,
+        "token": token or password,
+        "device": _setting("device", params, secrets),
+        "sender": sender,
+    }
+    used = used_placeholders(template)
+    if "md5" in used:
+        source = _setting("md5_key", params, secrets) or password
+        values["md5"] = md5_hex(source) if source else ""
+    missing = sorted(_NEEDS[name] for name in used & _NEEDS.keys() if not values[name])
+    if missing:
+        raise PermanentError(
+            f"the parameter string needs {', '.join(missing)}, which is not set in the SMS settings"
+        )
+    payload = fill_params(template, phone, text, values)
+    # Credentials already in the parameter string are not repeated as basic auth.
+    in_params = bool(used & {"login", "password", "md5"}) or ("api_key" in used and not api_key) \
+        or ("token" in used and not token)
+    auth = (login, password) if login and password and not in_params else None
+    if kind == POST:
+        return _Request("POST", url, payload.encode("utf-8"),
+                        {"Content-Type": "application/x-www-form-urlencoded"}, auth)
+    assert kind == GET
+    return _Request("GET", join_query(url, payload), None, {}, auth)
+
+
+def _json_extras(raw: Any) -> dict[str, Any]:
+    if raw in (None, ""):
+        return {}
+    if isinstance(raw, dict):
+        return dict(raw)
+    try:
+        data = json.loads(str(raw))
+    except ValueError as exc:
+        raise PermanentError(
+            f"params (\"Post параметры\") for Digital Direct JSON must be a JSON object such as "
+            f"{{\"ttl\": 3600}}: {exc}"
+        ) from None
+    if not isinstance(data, dict):
+        raise PermanentError("params (\"Post параметры\") for Digital Direct JSON must be a JSON object")
+    return data
+
+
+def _dd_authorization(key: str) -> str:
+    key = key.strip()
+    if key.lower().startswith(("basic ", "bearer ")):
+        return key
+    if ":" in key:
+        return "Basic " + base64.b64encode(key.encode("utf-8")).decode("ascii")
+    return f"Basic {key}"
+
+
+def _json_request(url: str, body: Any, auth: tuple[str, str] | None = None,
+                  headers: dict[str, str] | None = None) -> _Request:
+    return _Request(
+        "POST", url, json.dumps(body, ensure_ascii=False).encode("utf-8"),
+        {"Content-Type": "application/json; charset=utf-8", "Accept": "application/json", **(headers or {})},
+        auth,
+    )
+
+
+def _outcome(status: int, retry_header: str | None, body: str, params: dict[str, Any],
+             where: str) -> SendResult:
+    fmt = str(params.get("reply_format") or "generic")
+    verdict = read_reply(fmt, status, body, retry_header)
+    if verdict is None:
+        return _generic_outcome(status, retry_header, body, params)
+    if verdict.accepted:
+        return SendResult(gateway_message_id=verdict.message_id, detail=body.strip()[:200])
+    error = TransientError if verdict.transient else PermanentError
+    raise error(verdict.reason(where), retry_after=verdict.retry_after)
+
+
+def _generic_outcome(status: int, retry_header: str | None, body: str, params: dict[str, Any]) -> SendResult:
+    shown = excerpt(body) or "(empty answer)"
     if status == 429:
         wait = retry_after(retry_header)
         hint = f", asks to retry in {wait:g} s" if wait is not None else ""
-        raise TransientError(f"SMS gateway is rate limiting (HTTP 429{hint}): {excerpt}", retry_after=wait)
+        raise TransientError(f"SMS gateway is rate limiting (HTTP 429{hint}): {shown}", retry_after=wait)
     if status >= 500:
-        raise TransientError(f"SMS gateway answered HTTP {status}: {excerpt}")
+        raise TransientError(f"SMS gateway answered HTTP {status}: {shown}", retry_after=retry_after(retry_header))
     if status in (401, 403):
         raise PermanentError(
-            f"SMS gateway refused access (HTTP {status}: {excerpt}) — check the login and password"
+            f"SMS gateway refused access (HTTP {status}: {shown}) — check the login and password"
         )
     if status >= 300:
-        raise PermanentError(f"SMS gateway answered HTTP {status}: {excerpt}")
+        raise PermanentError(f"SMS gateway answered HTTP {status}: {shown}")
     pattern = str(params.get("success_pattern") or "")
     if pattern:
         try:
@@ -288,7 +530,7 @@ def _outcome(status: int, retry_header: str | None, body: str, params: dict[str,
         except re.error as exc:
             raise PermanentError(f"success_pattern is not a valid regular expression: {exc}") from None
         if not matched:
-            raise PermanentError(f"SMS gateway did not accept the message: {excerpt}")
+            raise PermanentError(f"SMS gateway did not accept the message: {shown}")
     return SendResult(gateway_message_id=gateway_id(body), detail=body.strip()[:200])
 
 

@@ -1,0 +1,82 @@
+"""Phone numbers for SMS: normalised to E.164 and validated with ``phonenumbers``.
+
+Subscribers' numbers arrive as people typed them into the billing: ``8 (912)
+123-45-67``, ``+7 912 123 45 67``, ``79121234567``, ``9121234567``.  They are
+parsed in the operator's default region (``region`` in the SMS settings, RU
+when unset), so the Russian trunk prefix 8 and a missing country code are
+understood, and the result is E.164 (``+79121234567``).  A number that is
+still not valid is refused with phonenumbers' reason, before any gateway is
+contacted.
+
+One fallback: digits written without "+" that are not valid in the default
+region are tried once more as an international number (``380501234567`` is
+the Ukrainian ``+380501234567``, not a Russian number).
+"""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
+
+DEFAULT_REGION = "RU"
+
+_PARSE_ERRORS = {
+    NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",
+    NumberParseException.NOT_A_NUMBER: "not a phone number",
+    NumberParseException.TOO_SHORT_AFTER_IDD: "too short after the international prefix",
+    NumberParseException.TOO_SHORT_NSN: "too short",
+    NumberParseException.TOO_LONG: "too long",
+}
+_POSSIBLE = {
+    ValidationResult.INVALID_COUNTRY_CODE: "unknown country code",
+    ValidationResult.TOO_SHORT: "too short",
+    ValidationResult.TOO_LONG: "too long",
+    ValidationResult.INVALID_LENGTH: "wrong number of digits",
+}
+
+
+class InvalidPhone(ValueError):
+    """The number cannot be an SMS recipient; ``str()`` says why, quoting the number."""
+
+
+def check_region(region: str | None) -> str:
+    """The default region as an upper-case ISO 3166 code, or ValueError."""
+    value = (region or DEFAULT_REGION).strip().upper()
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"region {region!r} is not a known ISO 3166 country code (e.g. RU, KZ, BY)")
+    return value
+
+
+def _why_invalid(number: phonenumbers.PhoneNumber, region: str) -> str:
+    possible = phonenumbers.is_possible_number_with_reason(number)
+    if possible in _POSSIBLE:
+        return _POSSIBLE[possible]
+    where = phonenumbers.region_code_for_number(number) or region
+    return f"not a valid number in {where}"
+
+
+def normalize_phone(raw: str, region: str | None = None) -> str:
+    """``raw`` as E.164 (``+79121234567``) or InvalidPhone("invalid phone number 'raw': why")."""
+    text = (raw or "").strip()
+    region = check_region(region)
+    if not text:
+        raise InvalidPhone("invalid phone number '': empty")
+    try:
+        number = phonenumbers.parse(text, region)
+    except NumberParseException as exc:
+        why = _PARSE_ERRORS.get(exc.error_type, str(exc))
+        raise InvalidPhone(f"invalid phone number {text!r}: {why}") from None
+    if phonenumbers.is_valid_number(number):
+        return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    why = _why_invalid(number, region)
+    digits = re.sub(r"\D", "", text)
+    if not text.startswith("+") and digits and not digits.startswith(("0", "8")):
+        try:
+            international = phonenumbers.parse("+" + digits, None)
+        except NumberParseException:
+            international = None
+        if international is not None and phonenumbers.is_valid_number(international):
+            return phonenumbers.format_number(international, PhoneNumberFormat.E164)
+    raise InvalidPhone(f"invalid phone number {text!r}: {why}")

@@ -1,0 +1,64 @@
+"""How many SMS parts a text takes (what the subscriber's operator bills).
+
+GSM-7 (3GPP TS 23.038): the basic table costs one septet per character, the
+extension table (``^ { } [ ] ~ | \\ €`` and form feed) two (an escape and the
+character).  A single SMS holds 160 septets; a concatenated one 153 per part
+(the user data header takes the rest).  Any character outside both tables
+makes the whole text UCS-2: 70 UTF-16 code units in a single SMS, 67 per part;
+a character outside the Basic Multilingual Plane (most emoji) takes two.
+
+Parts are filled the way gateways split: an escaped GSM character or a UTF-16
+surrogate pair is never cut between two parts, so a part may end one unit
+short of its capacity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GSM7 = "GSM-7"
+UCS2 = "UCS-2"
+
+# The GSM 03.38 default alphabet (without the escape character itself).
+GSM_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM_EXTENSION = frozenset("^{}\\[~]|€\f")
+
+LIMITS = {GSM7: (160, 153), UCS2: (70, 67)}
+
+
+@dataclass(frozen=True)
+class Segments:
+    encoding: str  # GSM-7 | UCS-2
+    parts: int  # SMS parts billed (0 for an empty text)
+    units: int  # septets (GSM-7) or UTF-16 code units (UCS-2)
+
+
+def encoding_of(text: str) -> str:
+    return GSM7 if all(ch in GSM_BASIC or ch in GSM_EXTENSION for ch in text) else UCS2
+
+
+def _cost(ch: str, encoding: str) -> int:
+    if encoding == GSM7:
+        return 2 if ch in GSM_EXTENSION else 1
+    return 2 if ord(ch) > 0xFFFF else 1
+
+
+def count_segments(text: str) -> Segments:
+    encoding = encoding_of(text)
+    single, multi = LIMITS[encoding]
+    costs = [_cost(ch, encoding) for ch in text]
+    units = sum(costs)
+    if units == 0:
+        return Segments(encoding, 0, 0)
+    if units <= single:
+        return Segments(encoding, 1, units)
+    parts, used = 1, 0
+    for cost in costs:
+        if used + cost > multi:  # an escape pair or surrogate pair stays in one part
+            parts += 1
+            used = 0
+        used += cost
+    return Segments(encoding, parts, units)
