@@ -54,7 +54,15 @@ class Sink:
     received: list[Received] = field(default_factory=list)
     rcpt_reply: str | None = None
     data_reply: str | None = None
+    mail_reply: str | None = None
     last_server: Any = None
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if self.mail_reply:
+            return self.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         if self.rcpt_reply:
@@ -290,6 +298,36 @@ def test_unknown_user_is_permanent(smtp: Smtp, sender: EmailSender) -> None:
     assert len(smtp.sink.received) == 1
 
 
+def test_553_recipient_is_permanent_with_the_servers_text(smtp: Smtp, sender: EmailSender) -> None:
+    smtp.sink.rcpt_reply = "553 5.1.3 Bad recipient address syntax"
+    with pytest.raises(PermanentError) as err:
+        sender.send(msg(), cfg(smtp.port))
+    assert err.value.reason == (
+        "SMTP server rejected recipient ivan@example.org: 553 5.1.3 Bad recipient address syntax"
+        " — check the subscriber's e-mail address"
+    )
+
+
+def test_553_sender_is_permanent_with_the_servers_text(smtp: Smtp, sender: EmailSender) -> None:
+    smtp.sink.mail_reply = "553 5.7.1 <noreply@isp.example>: Sender address rejected: not owned by user mailer"
+    with pytest.raises(PermanentError) as err:
+        sender.send(msg(), cfg(smtp.port))
+    assert err.value.reason == (
+        "SMTP server rejected sender noreply@isp.example: 553 5.7.1 <noreply@isp.example>: Sender address"
+        " rejected: not owned by user mailer — check the sender address"
+    )
+    assert smtp.sink.received == []
+
+
+@pytest.mark.parametrize(("security", "port"), [("ssl", 465), ("starttls", 587), ("none", 25), ("smtps", 465)])
+def test_default_port_per_security(security: str, port: int) -> None:
+    from services.senders.email import _target
+
+    config = ChannelConfig(channel="email", params={"host": "smtp.example", "security": security}, secrets={})
+    t = _target(config, Settings(http_timeout=5.0))
+    assert (t.port, t.security) == (port, "ssl" if security == "smtps" else security)
+
+
 @pytest.mark.parametrize("where", ["rcpt", "data"])
 def test_4xx_is_transient(smtp: Smtp, sender: EmailSender, where: str) -> None:
     setattr(smtp.sink, f"{where}_reply", "451 4.3.0 Try again later")
@@ -317,6 +355,10 @@ def test_dns_failure(sender: EmailSender) -> None:
         sender.send(msg(), config)
     assert err.value.reason.startswith("cannot resolve SMTP host 'nonexistent.invalid' (")
     assert err.value.reason.endswith(") — check DNS")
+    try:  # the resolver's own words, as the manual quotes them ("Name or service not known")
+        socket.getaddrinfo("nonexistent.invalid", 25)
+    except socket.gaierror as exc:
+        assert f"({exc.strerror})" in err.value.reason
 
 
 def test_bad_recipient_address_is_permanent(sender: EmailSender) -> None:

@@ -1,0 +1,536 @@
+"""Telegram: the Bot API's ``sendMessage`` over HTTPS with requests.
+
+Settings (``channels.telegram`` of an operator):
+
+* ``token`` (secret) — the bot token from @BotFather;
+* ``proxy`` — optional proxy URL for every request: ``http://host:3128``,
+  ``socks5h://user:password@host:1080`` (SOCKS through PySocks);
+* ``api_url`` — default ``https://api.telegram.org`` (a local Bot API server, or
+  a test double);
+* ``timeout`` — seconds (default ``MSGD_HTTP_TIMEOUT``);
+* ``verify`` / ``ca_bundle`` — HTTPS certificate checking, as for SMS gateways;
+* ``parse_mode`` — optional ``HTML``, ``MarkdownV2`` or ``Markdown``; empty =
+  plain text, which is what templates produce (nothing is escaped for Telegram).
+
+The recipient is the subscriber's TELEGRAM ID (``abonent.contacts.telegram_id``):
+the chat id the bot knows them by.
+
+Long messages: Telegram refuses a text longer than 4096 characters, counted in
+UTF-16 code units.  A longer body is split into parts that are sent in order:
+each part is cut at the last paragraph break (blank line) within the limit,
+else the last line break, else the last space — each only when the part keeps
+at least half the limit — else between two characters (never inside a
+surrogate pair).  Once a part has been delivered, a later part that fails is
+retried here (Telegram's ``retry_after`` honoured, a short pause otherwise) for
+up to ``PART_RETRY_BUDGET`` seconds; if it still fails the message ends
+failed with the parts that went out named, because retrying the whole message
+would send the first parts twice.
+
+Outcomes: ``chat not found``, ``bot was blocked by the user``, ``user is
+deactivated`` (and the other ways a chat is out of the bot's reach) fail
+permanently, saying the subscriber is not registered with the bot, as the
+original did; 401 is a rejected token; 429 is retried after Telegram's
+``retry_after``; 5xx, timeouts, refused connections and DNS failures are
+transient.
+
+The token is part of every request URL (``/bot<TOKEN>/sendMessage``): it is
+registered with the redactor, reasons name the host and port only, and the
+urllib3 loggers that print request URLs at DEBUG level get a redacting filter.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+import ssl
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import structlog
+
+from msgd.redact import redact_text, register_secrets
+from msgd.settings import Settings
+from services.senders.base import (
+    ChannelConfig,
+    ChannelSender,
+    Outbound,
+    PermanentError,
+    PerThread,
+    SendError,
+    SendResult,
+    TransientError,
+)
+from services.senders.sms import as_bool
+
+log = structlog.get_logger("msgd.sender.telegram")
+
+DEFAULT_API_URL = "https://api.telegram.org"
+MESSAGE_LIMIT = 4096  # UTF-16 code units, as Telegram counts them
+PARSE_MODES = {"html": "HTML", "markdownv2": "MarkdownV2", "markdown": "Markdown"}
+PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
+PART_RETRY_BUDGET = 30.0  # seconds a later part of a split message may wait in total
+PART_TRIES = 3
+_CHAT_ID_RE = re.compile(r"^(-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$")
+_TOKEN_RE = re.compile(r"^[^\s/]+$")
+
+# Telegram's descriptions that mean the bot cannot reach this chat (lowercase), with a hint.
+_NOT_REGISTERED = (
+    ("chat not found", "check the subscriber's TELEGRAM ID"),
+    ("peer_id_invalid", "check the subscriber's TELEGRAM ID"),
+    ("chat_id is empty", "check the subscriber's TELEGRAM ID"),
+    ("bot was blocked by the user", "the subscriber blocked the bot and has to start it again"),
+    ("user is deactivated", "the subscriber's Telegram account is deleted"),
+    ("bot can't initiate conversation", "the subscriber has to start the bot first"),
+    ("bot was kicked", "the bot was removed from the chat"),
+    ("bot is not a member", "the bot is not a member of the chat"),
+)
+
+
+# -- secrets in urllib3's DEBUG lines -------------------------------------------------------
+
+
+class _RedactUrls(logging.Filter):
+    """urllib3 logs request URLs (with the bot token in them) at DEBUG level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken record is not ours to fix
+            return True
+        clean = redact_text(text)
+        if clean != text:
+            record.msg, record.args = clean, None
+        return True
+
+
+_URL_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager")
+for _name in _URL_LOGGERS:
+    _logger = logging.getLogger(_name)
+    if not any(isinstance(f, _RedactUrls) for f in _logger.filters):
+        _logger.addFilter(_RedactUrls())
+
+
+# -- splitting ------------------------------------------------------------------------------
+
+
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units (an emoji outside the BMP counts 2)."""
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+def _fit(text: str, limit: int) -> int:
+    """How many characters of ``text`` fit into ``limit`` UTF-16 code units."""
+    units = 0
+    for i, ch in enumerate(text):
+        units += 2 if ord(ch) > 0xFFFF else 1
+        if units > limit:
+            return i
+    return len(text)
+
+
+def _boundary(text: str, n: int) -> tuple[int, int] | None:
+    """(cut, separator length) of the best break for a part of at most ``n`` characters."""
+    least = max(1, n // 2)
+    for sep in ("\n\n", "\n"):
+        i = text.rfind(sep, 0, n + len(sep))
+        if i >= least:
+            return i, len(sep)
+    for i in range(min(n, len(text) - 1), least - 1, -1):
+        if text[i].isspace():
+            return i, 1
+    return None
+
+
+def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Parts of at most ``limit`` UTF-16 code units, in order, none empty (see the module doc)."""
+    parts: list[str] = []
+    rest = text
+    while utf16_len(rest) > limit:
+        n = _fit(rest, limit)
+        found = _boundary(rest, n)
+        if found is None:
+            part, rest = rest[:n], rest[n:]
+        else:
+            cut, sep = found
+            part, rest = rest[:cut].rstrip(), rest[cut + sep:].lstrip()
+        if part.strip():
+            parts.append(part)
+    if rest.strip():
+        parts.append(rest)
+    return parts
+
+
+# -- network failures in plain words (shared with the push sender) ----------------------------
+
+
+def host_port(url: str) -> str:
+    """host:port of a URL: never its path, which may carry a token."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return "?"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    stack: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while stack:
+        cur = stack.pop()
+        if id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        yield cur
+        nested = [cur.__cause__, cur.__context__, getattr(cur, "reason", None), *cur.args]
+        stack.extend(e for e in nested if isinstance(e, BaseException))
+
+
+def _find(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    return next((e for e in _causes(exc) if isinstance(e, kind)), None)
+
+
+def network_error(exc: requests.RequestException, service: str, url: str, timeout: float,
+                  proxy: str = "", tls_hint: str = "fix the certificate or set ca_bundle") -> SendError:
+    """A requests failure as a plain-words outcome; names host:port only, never the URL."""
+    where = host_port(url)
+    host = where.rsplit(":", 1)[0]
+    if isinstance(exc, requests.exceptions.SSLError):
+        cert = _find(exc, ssl.SSLCertVerificationError)
+        if isinstance(cert, ssl.SSLCertVerificationError):
+            detail = cert.verify_message or str(cert)
+            return PermanentError(
+                f"TLS certificate of the {service} {where} could not be verified: {detail} — {tls_hint}"
+            )
+        if _find(exc, ssl.SSLEOFError) or _find(exc, ssl.SSLZeroReturnError):
+            return TransientError(f"{service} {where} closed the connection during the TLS handshake")
+        inner = _find(exc, ssl.SSLError)
+        detail = getattr(inner, "reason", None) or type(inner or exc).__name__
+        return PermanentError(f"TLS handshake with the {service} {where} failed ({detail})"
+                              " — check http/https and the port in the address")
+    if isinstance(exc, requests.exceptions.ProxyError):
+        shown = host_port(proxy) if proxy else "the proxy"
+        dns = _find(exc, socket.gaierror)
+        if isinstance(dns, socket.gaierror):
+            return TransientError(f"cannot resolve the proxy host {shown} (DNS: {dns.strerror or dns})"
+                                  " — check the proxy setting and DNS")
+        if _find(exc, ConnectionRefusedError):
+            return TransientError(f"proxy {shown} refused the connection — check the proxy setting")
+        said = re.search(r"Tunnel connection failed: ([^'\")]+)", str(exc))
+        detail = said[1].strip() if said else type(_find(exc, OSError) or exc).__name__
+        return TransientError(f"cannot reach the {service} {where} through the proxy {shown} ({detail})")
+    if proxy.lower().startswith("socks") and isinstance(exc, requests.exceptions.ConnectionError) \
+            and not isinstance(exc, requests.exceptions.Timeout):
+        # PySocks failures (the proxy unreachable, or it could not reach the far side) come as
+        # plain connection errors that name the far side, not the proxy.
+        said = re.search(r"Failed to establish a new connection: ([^\"')]+)", str(exc))
+        detail = said[1].strip() if said else type(_find(exc, OSError) or exc).__name__
+        return TransientError(f"cannot reach the {service} {where} through the SOCKS proxy"
+                              f" {host_port(proxy)} ({detail}) — check the proxy setting")
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return TransientError(f"{service} {where} did not accept a connection within {timeout:g} s")
+    if isinstance(exc, requests.exceptions.Timeout):
+        return TransientError(f"{service} {where} did not answer within {timeout:g} s")
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        dns = _find(exc, socket.gaierror)
+        if isinstance(dns, socket.gaierror):
+            return TransientError(f"cannot resolve the {service} host '{host}'"
+                                  f" (DNS: {dns.strerror or dns}) — check the DNS settings")
+        if _find(exc, ConnectionRefusedError):
+            return TransientError(f"{service} {where} refused the connection (is it running? firewall?)")
+        if _find(exc, TimeoutError):
+            return TransientError(f"{service} {where} did not answer within {timeout:g} s")
+        if _find(exc, ConnectionResetError) or "RemoteDisconnected" in repr(exc):
+            return TransientError(f"{service} {where} closed the connection without an answer")
+        os_err = _find(exc, OSError)
+        detail = getattr(os_err, "strerror", None) or type(os_err or exc).__name__
+        return TransientError(f"cannot connect to the {service} {where}: {detail}")
+    if isinstance(exc, requests.exceptions.InvalidSchema) and "SOCKS" in str(exc):
+        return PermanentError("a SOCKS proxy needs PySocks (pip install 'requests[socks]')")
+    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema
+                  | requests.exceptions.InvalidSchema | requests.exceptions.URLRequired
+                  | requests.exceptions.InvalidProxyURL):
+        return PermanentError(f"the {service} address or the proxy is not a valid URL ({type(exc).__name__})")
+    if isinstance(exc, requests.exceptions.TooManyRedirects):
+        return PermanentError(f"{service} {where} redirects in a loop — check the address")
+    return TransientError(f"request to the {service} {where} failed: {type(exc).__name__}")
+
+
+def excerpt(text: str, limit: int = 200) -> str:
+    return " ".join(text.split())[:limit]
+
+
+# -- settings -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Target:
+    token: str
+    api_url: str
+    proxy: str
+    timeout: float
+    verify: bool | str
+    parse_mode: str
+
+    @property
+    def where(self) -> str:
+        return host_port(self.api_url)
+
+    def url(self, method: str) -> str:
+        return f"{self.api_url}/bot{self.token}/{method}"
+
+    @property
+    def proxies(self) -> dict[str, str] | None:
+        return {"http": self.proxy, "https": self.proxy} if self.proxy else None
+
+
+def _target(config: ChannelConfig, settings: Settings) -> _Target:
+    p, s = config.params, config.secrets
+    token = str(s.get("token") or p.get("token") or "").strip()
+    if not token:
+        raise PermanentError("Telegram bot token is not set (token)")
+    if not _TOKEN_RE.match(token):
+        raise PermanentError("Telegram bot token has spaces or slashes in it — paste it as @BotFather gave it")
+    api_url = str(p.get("api_url") or DEFAULT_API_URL).strip().rstrip("/")
+    if not re.match(r"^https?://[^\s/]+", api_url):
+        raise PermanentError(f"Telegram api_url {api_url!r} must start with http:// or https:// and a host")
+    proxy = str(p.get("proxy") or "").strip()
+    if proxy:
+        try:
+            parts = urlsplit(proxy)
+            usable = parts.scheme.lower() in PROXY_SCHEMES and bool(parts.hostname) and parts.port != 0
+        except ValueError:
+            usable = False
+        if not usable:
+            raise PermanentError(
+                f"Telegram proxy {host_port(proxy)} is not a proxy URL (use http://host:port or"
+                " socks5h://host:port)"
+            )
+    try:
+        timeout = float(p.get("timeout") or settings.http_timeout)
+    except (TypeError, ValueError):
+        raise PermanentError(f"Telegram timeout {p.get('timeout')!r} is not a number") from None
+    verify: bool | str = as_bool(p.get("verify"), True)
+    if verify and p.get("ca_bundle"):
+        verify = str(p["ca_bundle"])
+        if not os.path.exists(verify):
+            raise PermanentError(f"ca_bundle file {verify!r} does not exist")
+    mode = str(p.get("parse_mode") or "").strip()
+    if mode:
+        if mode.lower() not in PARSE_MODES:
+            raise PermanentError(f"Telegram parse_mode {mode!r} is not one of HTML, MarkdownV2, Markdown")
+        mode = PARSE_MODES[mode.lower()]
+    return _Target(token, api_url, proxy, timeout, verify, mode)
+
+
+def _secrets(config: ChannelConfig) -> list[str]:
+    found = [str(v) for v in config.secrets.values() if v not in (None, "")]
+    found += [str(config.params[k]) for k in ("token",) if config.params.get(k)]
+    proxy = str(config.params.get("proxy") or "")
+    try:
+        password = urlsplit(proxy).password if proxy else None
+    except ValueError:
+        password = None
+    if password:
+        found.append(password)
+    return found
+
+
+# -- the sender -----------------------------------------------------------------------------
+
+
+class _Api:
+    """One Bot API answer."""
+
+    def __init__(self, status: int, data: dict[str, Any] | None, body: str, retry_header: str | None) -> None:
+        self.status, self.data, self.body, self.retry_header = status, data, body, retry_header
+
+    @property
+    def ok(self) -> bool:
+        return self.data is not None and self.data.get("ok") is True
+
+    @property
+    def description(self) -> str:
+        if self.data is not None and self.data.get("description"):
+            return excerpt(str(self.data["description"]))
+        return excerpt(self.body) or "(empty answer)"
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        params = (self.data or {}).get("parameters")
+        return params if isinstance(params, dict) else {}
+
+
+class TelegramSender(ChannelSender):
+    channel = "telegram"
+    contact_key = "telegram_id"
+    config_keys = ("token", "proxy", "api_url", "timeout", "verify", "ca_bundle", "parse_mode")
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self._sessions: PerThread[str, requests.Session] = PerThread(lambda s: s.close())
+
+    def _session(self) -> requests.Session:
+        """One session per worker thread: its pool keeps the connection to Telegram open."""
+        session = self._sessions.get("")
+        if session is None:
+            session = requests.Session()
+            # Only the operator's settings decide the proxy and CA bundle, not the environment.
+            session.trust_env = False
+            session.headers["User-Agent"] = "msgd-telegram/1"
+            self._sessions.put("", session)
+        return session
+
+    def close(self) -> None:
+        self._sessions.close_all()
+
+    def send(self, message: Outbound, config: ChannelConfig) -> SendResult:
+        register_secrets(_secrets(config))
+        try:
+            return self._send(message, _target(config, self.settings))
+        except SendError as exc:
+            exc.reason = redact_text(exc.reason)
+            exc.args = (exc.reason,)
+            raise
+
+    def _send(self, message: Outbound, t: _Target) -> SendResult:
+        chat = message.recipient.strip()
+        if not _CHAT_ID_RE.match(chat):
+            raise PermanentError(f"{chat!r} is not a Telegram chat id — check the subscriber's TELEGRAM ID")
+        parts = split_message(message.body)
+        if not parts:
+            raise PermanentError("the message is empty: Telegram does not accept an empty text")
+        ids: list[str] = []
+        notes: list[str] = []
+        for index, part in enumerate(parts):
+            try:
+                ids.append(self._send_part(message, t, chat, part, later=index > 0, notes=notes))
+            except SendError as exc:
+                if not ids:
+                    raise
+                raise PermanentError(
+                    f"only {len(ids)} of {len(parts)} parts were delivered (Telegram message ids"
+                    f" {', '.join(ids)}); part {len(ids) + 1} failed: {exc.reason}; not retried so"
+                    " the subscriber does not get the first parts twice"
+                ) from None
+        if len(parts) == 1:
+            detail = f"Telegram accepted message {ids[0]}"
+        else:
+            detail = f"sent in {len(parts)} parts (message too long), Telegram message ids {', '.join(ids)}"
+        if notes:
+            detail += "; " + "; ".join(dict.fromkeys(notes))
+        extra: dict[str, Any] = {"telegram_message_ids": ids}
+        if len(parts) > 1:
+            extra["parts"] = len(parts)
+        return SendResult(gateway_message_id=",".join(ids)[:200], detail=detail, extra=extra)
+
+    def _send_part(self, message: Outbound, t: _Target, chat: str, text: str, *, later: bool,
+                   notes: list[str]) -> str:
+        """Send one part; a later part of a split message is retried here (see the module doc)."""
+        waited, tries = 0.0, 0
+        mode = t.parse_mode
+        while True:
+            tries += 1
+            try:
+                return self._post(message, t, chat, text, mode)
+            except _ParseError as exc:
+                # The markup did not parse (often a "<" or "&" from subscriber data): not sent,
+                # so sending it as plain text cannot duplicate anything.
+                mode = ""
+                notes.append(f"sent as plain text: Telegram could not parse the {exc.mode} markup")
+                continue
+            except TransientError as exc:
+                wait = exc.retry_after if exc.retry_after is not None else float(tries)
+                if not later or tries >= PART_TRIES or waited + wait > PART_RETRY_BUDGET:
+                    raise
+                log.warning("telegram part failed, retrying it", message_id=message.message_id,
+                            reason=redact_text(exc.reason), retry_in=wait)
+                time.sleep(max(0.0, wait))
+                waited += wait
+
+    def _post(self, message: Outbound, t: _Target, chat: str, text: str, mode: str) -> str:
+        payload: dict[str, Any] = {"chat_id": chat, "text": text}
+        if mode:
+            payload["parse_mode"] = mode
+        try:
+            resp = self._session().post(
+                t.url("sendMessage"), data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
+                headers={"Content-Type": "application/json"}, timeout=t.timeout, verify=t.verify,
+                proxies=t.proxies,
+            )
+        except requests.RequestException as exc:
+            raise network_error(exc, "Telegram Bot API", t.api_url, t.timeout, t.proxy) from None
+        try:
+            data = resp.json()
+        except ValueError:
+            data = None
+        answer = _Api(resp.status_code, data if isinstance(data, dict) else None,
+                      resp.content.decode("utf-8", "replace"), resp.headers.get("Retry-After"))
+        log.debug("telegram answered", api=t.where, status=resp.status_code, message_id=message.message_id)
+        if answer.ok:
+            result = answer.data.get("result") if answer.data else None
+            mid = result.get("message_id") if isinstance(result, dict) else None
+            return str(mid) if mid is not None else "?"
+        if mode and resp.status_code == 400 and "can't parse entities" in answer.description.lower():
+            raise _ParseError(mode)
+        raise _api_error(answer, t, message)
+
+
+class _ParseError(Exception):
+    def __init__(self, mode: str) -> None:
+        super().__init__(mode)
+        self.mode = mode
+
+
+def _retry_after(answer: _Api) -> float | None:
+    value = answer.parameters.get("retry_after")
+    if value is None:
+        value = answer.retry_header
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _api_error(answer: _Api, t: _Target, message: Outbound) -> SendError:
+    status, said = answer.status, answer.description
+    says = f"Telegram: {said}"
+    low = said.lower()
+    if answer.data is None:
+        if status >= 500 or status == 429:
+            return TransientError(f"Telegram Bot API {t.where} answered HTTP {status}: {said}",
+                                  retry_after=_retry_after(answer))
+        if status == 407:
+            return PermanentError("the proxy refused access (HTTP 407) — check the proxy login and password")
+        return PermanentError(
+            f"{t.where} did not answer as the Telegram Bot API (HTTP {status}: {said}) — check api_url and proxy"
+        )
+    if status == 429:
+        wait = _retry_after(answer)
+        hint = f", asks to retry in {wait:g} s" if wait is not None else ""
+        return TransientError(f"Telegram is rate limiting the bot (HTTP 429{hint}; {says})", retry_after=wait)
+    if status >= 500:
+        return TransientError(f"Telegram Bot API answered HTTP {status} ({says})")
+    if status == 401 or (status == 404 and low in {"not found", "not found: method not found"}):
+        return PermanentError(f"bot token rejected by Telegram (HTTP {status}; {says}) — check the token")
+    for pattern, hint in _NOT_REGISTERED:
+        if pattern in low:
+            who = f" #{message.abonent_id}" if message.abonent_id else ""
+            return PermanentError(f"subscriber{who} is not registered with the bot ({says}) — {hint}")
+    migrated = answer.parameters.get("migrate_to_chat_id")
+    if migrated is not None:
+        return PermanentError(f"the chat moved to id {migrated} ({says}) — update the subscriber's TELEGRAM ID")
+    if status == 200:
+        return PermanentError(f"Telegram did not accept the message ({says})")
+    return PermanentError(f"Telegram refused the message (HTTP {status}; {says})")
+
+
+SENDER = TelegramSender
