@@ -18,7 +18,7 @@ install: $(STAMP)
 run: install
 	$(PY) -m msgd migrate
 	@if [ ! -f var/.example-config-loaded ]; then \
-		$(PY) -m msgd config load examples/config.yaml && touch var/.example-config-loaded; fi
+		$(PY) -m msgd config load --preinstalled examples/config.yaml && touch var/.example-config-loaded; fi
 	$(PY) -m msgd run all
 
 # Full suite on PostgreSQL, then the store-dependent tests again on SQLite.

@@ -9,7 +9,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from msgd.settings import Settings
+from msgd.settings import ROOT, Settings
+
+PREINSTALLED = ROOT / "msgd" / "data" / "templates.ru.yaml"
 
 
 def _store(settings: Settings, migrate: bool = False) -> None:
@@ -44,7 +46,7 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     from msgd.schemas import validate_event
     from services.senders import live_channels
 
-    events = _read_events(args.file)
+    events = [e for source in args.files for e in _read_events(source)]
     if args.new_id:  # the event id is the idempotency key: a reused one is delivered once only
         import uuid
 
@@ -120,21 +122,41 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     from msgd.config_file import ConfigError, dump_config, load_config
 
     if args.action == "load":
-        check = None
-        try:
-            from services.renderer.render import check_template
+        from services.renderer.render import check_template
 
-            check = check_template
-        except ImportError:  # pragma: no cover
-            pass
-        try:
-            report = load_config(Path(args.file), check_template=check)
-        except ConfigError as exc:
-            print(f"{args.file}: not loaded, nothing changed:\n{exc}", file=sys.stderr)
+        files = [*([PREINSTALLED] if args.preinstalled else []), *(Path(f) for f in args.files)]
+        if not files:
+            print("name a file to load, or --preinstalled", file=sys.stderr)
             return 2
-        print(report)
+        for path in files:
+            try:
+                report = load_config(path, check_template=check_template)
+            except ConfigError as exc:
+                print(f"{path}: not loaded, nothing changed:\n{exc}", file=sys.stderr)
+                return 2
+            print(f"{path}:\n{report}")
         return 0
     sys.stdout.write(dump_config(include_secrets=args.include_secrets))
+    return 0
+
+
+def cmd_template(args: argparse.Namespace, settings: Settings) -> int:
+    _store(settings, migrate=settings.embedded)
+    from services.renderer.preview import PreviewError, RenderError, find_template, preview
+
+    events = _read_events(args.event)
+    try:
+        template = find_template(args.template)
+        channel, rendered = preview(template, events[0], args.channel)
+    except PreviewError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except RenderError as exc:
+        print(f"render error: {exc}", file=sys.stderr)
+        return 1
+    print(f"Channel: {channel}\nSubject: {rendered.subject}\n\n{rendered.body}")
+    if rendered.html is not None and args.html:
+        print(f"\n----- HTML -----\n{rendered.html}")
     return 0
 
 
@@ -176,8 +198,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--migrate", action="store_true", help="apply database migrations first")
     run.set_defaults(func=cmd_run)
 
-    pub = sub.add_parser("publish", help="publish billing events from a JSON file (- for stdin)")
-    pub.add_argument("file")
+    pub = sub.add_parser("publish", help="publish billing events from JSON files (- for stdin)")
+    pub.add_argument("files", nargs="+", metavar="FILE")
     pub.add_argument("--no-validate", action="store_true", help="publish even if the schema check fails")
     pub.add_argument("--new-id", action="store_true",
                      help="give each event a fresh event_id (to send an example again)")
@@ -191,11 +213,22 @@ def parser() -> argparse.ArgumentParser:
 
     cfg = sub.add_parser("config", help="load or dump operators, channel settings and templates")
     cfg_sub = cfg.add_subparsers(dest="action", required=True)
-    load = cfg_sub.add_parser("load", help="load a YAML file (all or nothing)")
-    load.add_argument("file")
+    load = cfg_sub.add_parser("load", help="load YAML files (each all or nothing)")
+    load.add_argument("files", nargs="*", metavar="FILE")
+    load.add_argument("--preinstalled", action="store_true",
+                      help="also load the shipped Russian templates for every event type and channel")
     dump = cfg_sub.add_parser("dump", help="print the configuration as YAML (secrets masked)")
     dump.add_argument("--include-secrets", action="store_true")
     cfg.set_defaults(func=cmd_config)
+
+    tpl = sub.add_parser("template", help="work with templates")
+    tpl_sub = tpl.add_subparsers(dest="action", required=True)
+    rnd = tpl_sub.add_parser("render", help="print a template rendered for an event, exactly as it would be sent")
+    rnd.add_argument("template", help="template id or name")
+    rnd.add_argument("--event", required=True, help="event JSON file (- for stdin)")
+    rnd.add_argument("--channel", help="render as for this channel (default: the template's)")
+    rnd.add_argument("--html", action="store_true", help="also print the HTML part of an e-mail")
+    tpl.set_defaults(func=cmd_template)
 
     lg = sub.add_parser("log", help="show the message log")
     lg.add_argument("--event")

@@ -13,7 +13,12 @@ from msgd.config_file import ConfigError, LoadReport, dump_config, load_config, 
 from msgd.redact import redact_text
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "config.yaml"
+# What `make run` loads: the example operator and channels, then the preinstalled templates.
+PREINSTALLED = ROOT / "msgd" / "data" / "templates.ru.yaml"
+EXAMPLE = (ROOT / "examples" / "config.yaml").read_text(encoding="utf-8") + PREINSTALLED.read_text(
+    encoding="utf-8"
+).split("version: 1", 1)[1]
+TEMPLATES = 26
 KNOWN_TYPES = {
     "low_balance",
     "blocked",
@@ -128,7 +133,7 @@ def test_example_loads_into_a_fresh_store(db: str) -> None:
 
     report = load_config(EXAMPLE)
 
-    assert report.created == {"operators": 1, "channels": 2, "templates": 11}
+    assert report.created == {"operators": 1, "channels": 2, "templates": TEMPLATES}
     assert report.updated == {"operators": 0, "channels": 0, "templates": 0}
     assert report.notes == []
     op = Operator.objects.get(code="best")
@@ -165,7 +170,7 @@ def test_loading_the_example_twice_changes_nothing(db: str) -> None:
     report = load_config(EXAMPLE)
 
     assert not report.changed
-    assert report.unchanged == {"operators": 1, "channels": 2, "templates": 11}
+    assert report.unchanged == {"operators": 1, "channels": 2, "templates": TEMPLATES}
     assert state() == before
     assert revision() == rev  # nothing was even saved: caches are not told to reload
 
@@ -173,7 +178,7 @@ def test_loading_the_example_twice_changes_nothing(db: str) -> None:
 def test_report_reads_as_counts(db: str) -> None:
     text = str(load_config(EXAMPLE))
     assert "operators: 1 created, 0 updated, 0 unchanged" in text
-    assert "templates: 11 created" in text
+    assert f"templates: {TEMPLATES} created" in text
 
 
 # -- what a full file stores ---------------------------------------------------
@@ -291,9 +296,9 @@ def test_changes_are_updates_not_duplicates(db: str) -> None:
 
     load_config(EXAMPLE)
     changed = (
-        EXAMPLE.read_text(encoding="utf-8")
+        EXAMPLE
         .replace("name: ООО Лучший провайдер", "name: ООО Самый лучший провайдер")
-        .replace('Код для сброса пароля: %(psw_token)s"', 'Ваш код: %(psw_token)s"')
+        .replace("  body: 'Код для сброса пароля: %(psw_token)s'", "  body: 'Ваш код: %(psw_token)s'", 1)
     )
 
     report = load_config(changed)
@@ -301,7 +306,7 @@ def test_changes_are_updates_not_duplicates(db: str) -> None:
     assert report.created == {"operators": 0, "channels": 0, "templates": 0}
     assert report.updated == {"operators": 1, "channels": 0, "templates": 1}
     assert Operator.objects.get().name == "ООО Самый лучший провайдер"
-    assert Template.objects.count() == 11
+    assert Template.objects.count() == TEMPLATES
     assert (
         Template.objects.get(event_type="password_reset", channel="sms").body
         == "Ваш код: %(psw_token)s"
@@ -337,7 +342,7 @@ def test_without_channels_key_stored_channels_are_left_alone(db: str) -> None:
 
 
 def test_unknown_channel_key_names_the_place(db: str) -> None:
-    text = EXAMPLE.read_text(encoding="utf-8").replace(
+    text = EXAMPLE.replace(
         "        outbox: true                  # false = really send through the gateway below",
         "        outbox: true\n        request_typo: post",
     )
@@ -480,9 +485,9 @@ def test_a_bad_template_at_the_end_leaves_nothing_loaded(db: str) -> None:
     errors = refused(EXAMPLE, check_template=check_template)
 
     assert errors == [
-        "templates[10] (Тестовое сообщение): line 1: unknown variable %(operator_nam)s"
+        f"templates[{TEMPLATES - 1}] (Тестовое сообщение): line 1: unknown variable %(operator_nam)s"
     ]
-    assert len(seen) == 11  # every template was checked before the refusal
+    assert len(seen) == TEMPLATES  # every template was checked before the refusal
     assert Operator.objects.count() == 0
     assert ChannelSettings.objects.count() == 0
     assert Template.objects.count() == 0
@@ -491,12 +496,12 @@ def test_a_bad_template_at_the_end_leaves_nothing_loaded(db: str) -> None:
 def test_a_refused_reload_keeps_the_previous_state(db: str) -> None:
     load_config(EXAMPLE)
     before, rev = state(), revision()
-    changed = EXAMPLE.read_text(encoding="utf-8").replace("attempts: 3", "attempts: 4")
-    changed += "  - {owner: ghost, event: manual, body: x}\n"
+    changed = EXAMPLE.replace("attempts: 3", "attempts: 4")
+    changed += "- {owner: ghost, event: manual, body: x}\n"
 
     errors = refused(changed)
 
-    assert errors[0].startswith("templates[11].owner: no operator with code 'ghost'")
+    assert errors[0].startswith(f"templates[{TEMPLATES}].owner: no operator with code 'ghost'")
     assert state() == before
     assert revision() == rev
 

@@ -199,7 +199,7 @@ def test_make_run_path_embedded_mode(tmp_path: Path) -> None:
     var = tmp_path / "var"
     env = stage_env(MSGD_VAR_DIR=str(var))
     msgd("migrate", env=env)
-    msgd("config", "load", str(ROOT / "examples/config.yaml"), env=env)
+    msgd("config", "load", "--preinstalled", str(ROOT / "examples/config.yaml"), env=env)
     proc = StageProcess(["all"], env, tmp_path / "all.log").start()
     try:
         out = msgd("publish", str(ROOT / "examples/events/low_balance.json"), env=env)

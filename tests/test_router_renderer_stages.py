@@ -156,3 +156,19 @@ def test_a_stage_survives_a_database_restart(db: str, tmp_path: Path) -> None:
         handle([item(event(2)).delivery])
     assert type(outage.value).__name__ in {"OperationalError", "InterfaceError"}
     assert bodies(list(handle([item(event(2)).delivery])), "render."), "the retry reconnected"
+
+
+def test_event_with_only_the_required_fields(db: str, tmp_path: Path) -> None:
+    """No name, no balance, no data: templates that need them fail with the missing
+    variable named; templates that do not, are sent."""
+    seed.operator()
+    needs_name = seed.template(body="%(name)s, баланс %(balance).2f")
+    plain = seed.template(channel="sms", body="Проверьте баланс в личном кабинете")
+    minimal = {"event_id": "min-1", "type": "low_balance", "occurred_at": "2026-11-27T10:00:00+03:00",
+               "operator": {"code": "best"}, "abonent": {"id": 7, "contacts": {"sms": "+79121234567"}}}
+    jobs = bodies(route(tmp_path, minimal), "render.")
+    assert sorted(j["template_id"] for j in jobs) == sorted([needs_name.id, plain.id])
+    out = render(tmp_path, jobs)
+    [failed] = [r for r in bodies(out, "status") if r["state"] == "failed"]
+    assert "variable 'name' is not in the event" in failed["reason"]
+    assert [m["body"] for m in bodies(out, "send.")] == ["Проверьте баланс в личном кабинете"]

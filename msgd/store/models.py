@@ -76,6 +76,16 @@ class Template(models.Model):
     class Meta:
         ordering = ["event_type", "id"]
 
+    def clean(self) -> None:
+        """A template that cannot render at all is refused when saved (admin forms call this)."""
+        from django.core.exceptions import ValidationError
+
+        from services.renderer.render import check_template
+
+        problem = check_template(self)
+        if problem:
+            raise ValidationError({"body": problem})
+
     def __str__(self) -> str:
         owner = self.owner.code if self.owner_id and self.owner else "all"
         return self.name or f"{self.event_type}/{self.channel or 'any'}/{owner}"
