@@ -53,7 +53,7 @@ class Run:
         env.update({
             "MSGD_BROKER_URL": RABBIT, "MSGD_DATABASE_URL": self.db_url, "MSGD_NAMESPACE": self.ns,
             "MSGD_LOG_LEVEL": "WARNING", "MSGD_LOG_FORMAT": "json", "MSGD_VAR_DIR": str(self.tmp),
-            "MSGD_BATCH_SIZE": "200", "MSGD_SENDER_CONCURRENCY": "64" if self.latency else "16",
+            "MSGD_BATCH_SIZE": "200", "MSGD_SENDER_CONCURRENCY": "200" if self.latency else "16",
         })
         return env
 

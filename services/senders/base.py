@@ -89,6 +89,9 @@ class ChannelConfig:
     secrets: dict[str, Any]
     outbox: bool = False
     position: int = 1
+    # What a sender derives from these settings once (they are replaced, not
+    # changed, when the configuration is reloaded, so the memo never goes stale).
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 class ChannelSender(ABC):

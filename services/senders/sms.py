@@ -305,22 +305,25 @@ class SmsSender(ChannelSender):
 
     def send(self, message: Outbound, config: ChannelConfig) -> SendResult:
         params, secrets = config.params, config.secrets
-        template = params.get("params") or secrets.get("params") or ""
-        template = template if isinstance(template, str) else json.dumps(template)
-        # The basic-auth login is not masked (it is not a secret and reasons may need it).
-        hidden = [str(v) for k, v in secrets.items() if k != "login" and v not in (None, "")]
-        hidden += [md5_hex(v) for v in hidden] + [quote(v, safe="") for v in hidden]
-        register_secrets([*hidden, *params_secrets(template)])
+        if "sms:secrets" not in config.memo:  # once per settings, not per message
+            template = params.get("params") or secrets.get("params") or ""
+            template = template if isinstance(template, str) else json.dumps(template)
+            # The basic-auth login is not masked (it is not a secret and reasons may need it).
+            hidden = [str(v) for k, v in secrets.items() if k != "login" and v not in (None, "")]
+            hidden += [md5_hex(v) for v in hidden] + [quote(v, safe="") for v in hidden]
+            register_secrets([*hidden, *params_secrets(template)])
+            config.memo["sms:secrets"] = True
         try:
-            return self._send(message, params, secrets)
+            return self._send(message, params, secrets, config.memo)
         except SendError as exc:
             exc.reason = redact_text(exc.reason)
             exc.args = (exc.reason,)
             raise
 
-    def _send(self, message: Outbound, raw: dict[str, Any], secrets: dict[str, Any]) -> SendResult:
+    def _send(self, message: Outbound, raw: dict[str, Any], secrets: dict[str, Any],
+              memo: dict[str, Any]) -> SendResult:
         try:
-            params = effective_settings(raw)
+            params = memo.get("sms:settings") or memo.setdefault("sms:settings", effective_settings(raw))
         except (KeyError, ValueError) as exc:
             raise PermanentError(str(exc.args[0] if exc.args else exc)) from None
         url = str(params.get("url") or "").strip()
