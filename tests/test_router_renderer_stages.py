@@ -172,3 +172,16 @@ def test_event_with_only_the_required_fields(db: str, tmp_path: Path) -> None:
     [failed] = [r for r in bodies(out, "status") if r["state"] == "failed"]
     assert "variable 'name' is not in the event" in failed["reason"]
     assert [m["body"] for m in bodies(out, "send.")] == ["Проверьте баланс в личном кабинете"]
+
+
+def test_a_changed_template_is_used_without_a_restart(db: str, tmp_path: Path) -> None:
+    from services.renderer.stage import RendererStage
+
+    seed.operator()
+    t = seed.template(body="Старый текст")
+    stage = RendererStage(Settings.from_env({"MSGD_VAR_DIR": str(tmp_path), "MSGD_CONFIG_REFRESH_SECONDS": "0"}))
+    first = bodies(list(stage.handle([item(job(t.id, "sms", event(1)))])), "send.")
+    t.body = "Новый текст"
+    t.save()
+    second = bodies(list(stage.handle([item(job(t.id, "sms", event(2)))])), "send.")
+    assert (first[0]["body"], second[0]["body"]) == ("Старый текст", "Новый текст")
