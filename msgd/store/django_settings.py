@@ -1,9 +1,15 @@
-"""Django settings for every msgd process (the web admin adds to these later)."""
+"""Django settings for every msgd process: the store, plus the web admin and HTTP API (msgd.web)."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
+
+
+def _hosts() -> list[str]:
+    raw = os.environ.get("MSGD_WEB_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+    return [h.strip() for h in raw.split(",") if h.strip()]
 
 
 def django_settings(database: dict[str, Any]) -> dict[str, Any]:
@@ -12,13 +18,53 @@ def django_settings(database: dict[str, Any]) -> dict[str, Any]:
         "INSTALLED_APPS": [
             "django.contrib.contenttypes",
             "django.contrib.auth",
+            "django.contrib.admin",
+            "django.contrib.sessions",
+            "django.contrib.messages",
+            "django.contrib.staticfiles",
             "mathfilters",
             "msgd.store",
+            "msgd.web",
         ],
         "USE_TZ": True,
         "TIME_ZONE": "UTC",
         "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
         "SECRET_KEY": os.environ.get("MSGD_SECRET_KEY", "msgd-insecure-development-key"),
         "LOGGING_CONFIG": None,
-        "TEMPLATES": [],
+        # The web admin and the HTTP API (msgd.web); message templates use their own engine.
+        "DEBUG": os.environ.get("MSGD_WEB_DEBUG", "") == "1",
+        "ALLOWED_HOSTS": _hosts(),
+        "ROOT_URLCONF": "msgd.web.urls",
+        "MIDDLEWARE": [
+            "django.middleware.security.SecurityMiddleware",
+            "whitenoise.middleware.WhiteNoiseMiddleware",
+            "django.contrib.sessions.middleware.SessionMiddleware",
+            "django.middleware.common.CommonMiddleware",
+            "django.middleware.csrf.CsrfViewMiddleware",
+            "django.contrib.auth.middleware.AuthenticationMiddleware",
+            "django.contrib.messages.middleware.MessageMiddleware",
+            "django.middleware.clickjacking.XFrameOptionsMiddleware",
+        ],
+        "TEMPLATES": [
+            {
+                "BACKEND": "django.template.backends.django.DjangoTemplates",
+                "DIRS": [str(Path(__file__).resolve().parent.parent / "web" / "templates")],
+                "APP_DIRS": True,
+                "OPTIONS": {
+                    "context_processors": [
+                        "django.template.context_processors.request",
+                        "django.contrib.auth.context_processors.auth",
+                        "django.contrib.messages.context_processors.messages",
+                    ]
+                },
+            }
+        ],
+        "STATIC_URL": "/static/",
+        "WHITENOISE_USE_FINDERS": True,  # static files straight from the apps: no collectstatic step
+        "WHITENOISE_AUTOREFRESH": False,
+        "LOGIN_URL": "/admin/login/",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "CSRF_COOKIE_HTTPONLY": False,
+        "USE_I18N": True,
+        "LANGUAGE_CODE": "en-us",
     }

@@ -46,6 +46,7 @@ class ChannelSettings(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name_plural = "channel settings"
         ordering = ["operator", "channel", "position"]
         constraints = [
             models.UniqueConstraint(fields=["operator", "channel", "position"], name="one_setting_per_slot"),

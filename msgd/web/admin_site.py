@@ -1,0 +1,201 @@
+"""Model admins: operators, channel settings (secrets write-only), templates, the message log."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+
+from msgd.redact import MASK, is_secret_key
+from msgd.store.models import Attempt, ChannelSettings, Message, Operator, Template
+from msgd.web.models import ApiToken
+
+
+def masked(secrets: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={MASK}" for k in sorted(secrets)) or "-"
+
+
+class ChannelSettingsForm(forms.ModelForm):
+    """Secrets are write-only: the form never shows them; an empty field keeps the stored value."""
+
+    SECRET_FIELDS = ("login", "password", "api_key", "token", "md5_key", "vapid_private_key")
+
+    preset = forms.ChoiceField(required=False, help_text="SMS: fills url, request type and params")
+    login = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
+                            help_text="empty = keep the stored value")
+    password = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
+                               help_text="empty = keep the stored value")
+    api_key = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
+                              help_text="empty = keep the stored value")
+    token = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
+                            help_text="empty = keep the stored value")
+    md5_key = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
+                              help_text="empty = keep the stored value")
+    vapid_private_key = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
+                                        help_text="empty = keep the stored value")
+    clear_secrets = forms.BooleanField(required=False, help_text="remove every stored secret")
+
+    class Meta:
+        model = ChannelSettings
+        fields = ["operator", "channel", "position", "enabled", "outbox", "params"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from services.senders.sms_presets import PRESETS
+
+        self.fields["preset"].choices = [("", "---"), *((name, name) for name in PRESETS)]
+        if self.instance.pk:  # secrets inside params (psw=... in a parameter string) are shown masked
+            from msgd.config_file import _mask
+
+            self.initial["params"] = _mask(self.instance.params or {})
+
+    def clean_params(self) -> Any:
+        from msgd.config_file import _mask, _still_masked
+
+        params = self.cleaned_data.get("params") or {}
+        if not isinstance(params, dict):
+            raise forms.ValidationError("a JSON object")
+        old = (self.instance.params or {}) if self.instance.pk else {}
+        for key, value in list(params.items()):
+            if _still_masked(value):
+                if key in old and _mask(old[key]) == value:
+                    params[key] = old[key]  # unchanged: keep the stored secret
+                else:
+                    raise forms.ValidationError(f"{key}: replace {MASK} with the value, or leave it unchanged")
+        bad = [k for k in params if k == "login" or is_secret_key(k)]
+        if bad:
+            raise forms.ValidationError(f"secrets go in their own fields, not in params: {', '.join(bad)}")
+        return params
+
+    def clean(self) -> Any:
+        data = super().clean()
+        if data.get("preset") and data.get("channel") != "sms":
+            self.add_error("preset", "presets are SMS gateways: choose one only for the sms channel")
+        return data
+
+    def save(self, commit: bool = True) -> Any:
+        obj = super().save(commit=False)
+        preset = self.cleaned_data.get("preset")
+        if preset:
+            from services.senders.sms_presets import preset_settings
+
+            obj.params = {**preset_settings(preset), **{k: v for k, v in obj.params.items() if k != "preset"}}
+            obj.params["preset"] = preset
+        secrets = {} if self.cleaned_data.get("clear_secrets") else dict(obj.secrets or {})
+        for name in self.SECRET_FIELDS:
+            value = self.cleaned_data.get(name)
+            if value:
+                secrets[name] = value
+        obj.secrets = secrets
+        if commit:
+            obj.save()
+        return obj
+
+
+@admin.register(ChannelSettings)
+class ChannelSettingsAdmin(admin.ModelAdmin):
+    form = ChannelSettingsForm
+    fields = ("operator", "channel", "position", "enabled", "outbox", "preset", "params",
+              *ChannelSettingsForm.SECRET_FIELDS, "clear_secrets")
+    list_display = ("operator", "channel", "position", "enabled", "outbox", "stored_secrets")
+    list_filter = ("channel", "enabled", "outbox")
+
+    @admin.display(description="secrets")
+    def stored_secrets(self, obj: ChannelSettings) -> str:
+        return masked(obj.secrets or {})
+
+    def render_change_form(self, request: Any, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        from services.senders.sms_presets import PRESETS, preset_settings
+
+        context["sms_presets"] = {name: preset_settings(name) for name in PRESETS}
+        return super().render_change_form(request, context, *args, **kwargs)
+
+
+class ChannelInline(admin.TabularInline):
+    model = ChannelSettings
+    form = ChannelSettingsForm
+    fields = ("channel", "position", "enabled", "outbox", "params")
+    extra = 0
+    show_change_link = True
+
+
+@admin.register(Operator)
+class OperatorAdmin(admin.ModelAdmin):
+    list_display = ("code", "name", "email", "timezone", "attempts", "warn_days")
+    search_fields = ("code", "name")
+    inlines = [ChannelInline]
+
+
+class TemplateForm(forms.ModelForm):
+    class Meta:
+        model = Template
+        fields = "__all__"
+
+
+@admin.register(Template)
+class TemplateAdmin(admin.ModelAdmin):
+    form = TemplateForm
+    list_display = ("id", "name", "event_type", "channel", "owner", "enabled", "use_django")
+    list_filter = ("event_type", "channel", "enabled", "owner")
+    search_fields = ("name", "body", "subject")
+
+    def get_readonly_fields(self, request: Any, obj: Any = None) -> Any:
+        return ("owner",) if obj is not None else ()
+
+
+class AttemptInline(admin.TabularInline):
+    model = Attempt
+    fields = ("number", "state", "reason", "at", "seconds")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "event_type", "operator_code", "abonent_id", "channel", "recipient",
+                    "state", "short_reason")
+    list_filter = ("state", "channel", "event_type", "operator_code", "created_at")
+    search_fields = ("abonent_id", "abonent_name", "recipient", "event_id", "template__name", "reason")
+    date_hierarchy = "created_at"
+    inlines = [AttemptInline]
+    readonly_fields = [f.name for f in Message._meta.fields if f.name != "details"] + ["details_json"]
+    exclude = ("details",)
+
+    @admin.display(description="reason")
+    def short_reason(self, obj: Message) -> str:
+        return obj.reason[:100]
+
+    @admin.display(description="details")
+    def details_json(self, obj: Message) -> str:
+        return json.dumps(obj.details, ensure_ascii=False, indent=1)
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("name", "prefix", "created_at", "last_used_at", "revoked")
+    fields = ("name", "prefix", "created_at", "last_used_at", "revoked")
+    readonly_fields = ("name", "prefix", "created_at", "last_used_at")
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False  # `msgd token create NAME` prints the key once
+
+
+admin.site.site_header = "msgd administration"
+admin.site.site_title = "msgd"
+admin.site.index_title = "Operators, templates, the message log"
+
+
+def register_all() -> None:
+    """Importing this module registers the admins (kept as a function for an explicit call site)."""

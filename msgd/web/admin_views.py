@@ -1,0 +1,252 @@
+"""The admin's own pages: template preview, send a test message, manual send, the parking queue."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
+
+from msgd.settings import ROOT, Settings
+
+EXAMPLES = ROOT / "examples" / "events"
+FINAL_STATES = {"sent", "failed", "suppressed", "unsupported", "no-contact", "filtered"}
+CONTACT_KEY = {"sms": "sms", "email": "email", "telegram": "telegram_id"}
+
+
+def example_types() -> list[str]:
+    return sorted(p.stem for p in Path(EXAMPLES).glob("*.json"))
+
+
+def sample_event(event_type: str, operator_code: str | None) -> dict[str, Any]:
+    """The example event of this type (examples/events/<type>.json), else low_balance's data renamed."""
+    path = EXAMPLES / f"{event_type}.json"
+    if not path.exists():
+        path = EXAMPLES / "low_balance.json"
+    event: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    event["type"] = event_type
+    if operator_code:
+        event["operator"] = {"code": operator_code}
+    return event
+
+
+def channel_choices(blank: str | None = None) -> list[tuple[str, str]]:
+    from services.senders import live_channels
+
+    return ([("", blank)] if blank is not None else []) + [(c, c) for c in live_channels()]
+
+
+def operator_choices() -> list[tuple[str, str]]:
+    from msgd.store.models import Operator
+
+    return [(o.code, str(o)) for o in Operator.objects.all()]
+
+
+def ctx(request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
+    return {**admin.site.each_context(request), "title": title, **extra}
+
+
+def publish(request: HttpRequest, event: dict[str, Any]) -> bool:
+    from msgd.web.api import publish_events
+
+    try:
+        publish_events([event])
+    except Exception as exc:  # noqa: BLE001
+        messages.error(request, f"the broker did not accept the event: {type(exc).__name__}")
+        return False
+    return True
+
+
+# -- preview ----------------------------------------------------------------------------------
+class PreviewForm(forms.Form):
+    operator = forms.ChoiceField()
+    event_type = forms.CharField(help_text="sample data from examples/events/<type>.json")
+    channel = forms.ChoiceField(required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["operator"].choices = operator_choices()
+        self.fields["channel"].choices = channel_choices("--- the template's")
+
+
+def template_preview(request: HttpRequest, template_id: int) -> HttpResponse:
+    from msgd.store.models import Template
+    from services.renderer.preview import PreviewError, RenderError, preview
+
+    template = get_object_or_404(Template, pk=template_id)
+    initial = {"event_type": template.event_type,
+               "operator": template.owner.code if template.owner else (operator_choices() or [("", "")])[0][0]}
+    form = PreviewForm(request.GET or None, initial=initial)
+    result: dict[str, Any] = {}
+    if not request.GET:
+        form = PreviewForm(initial, initial=initial)
+    if form.is_valid():
+        event = sample_event(form.cleaned_data["event_type"], form.cleaned_data["operator"])
+        try:
+            channel, rendered = preview(template, event, form.cleaned_data["channel"] or None)
+            result = {"channel": channel, "subject": rendered.subject, "body": rendered.body,
+                      "html": rendered.html}
+        except (PreviewError, RenderError) as exc:
+            result = {"error": str(exc)}
+    return render(request, "admin/msgd_tools/preview.html",
+                  ctx(request, f"Preview: {template}", form=form, result=result, template_obj=template,
+                      types=example_types()))
+
+
+# -- send a test message -------------------------------------------------------------------------
+class TestMessageForm(forms.Form):
+    operator = forms.ChoiceField()
+    channel = forms.ChoiceField(choices=[(c, c) for c in CONTACT_KEY])
+    recipient = forms.CharField(help_text="phone number, e-mail address or Telegram chat id")
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["operator"].choices = operator_choices()
+
+
+def test_message(request: HttpRequest) -> HttpResponse:
+    form = TestMessageForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        event = {
+            "event_id": f"test_message-{uuid.uuid4().hex}",
+            "type": "test_message",
+            "occurred_at": timezone.now().isoformat(),
+            "operator": {"code": d["operator"]},
+            "abonent": {"id": 0, "name": "Проверка", "contacts": {CONTACT_KEY[d["channel"]]: d["recipient"]}},
+            "data": {"text": d["text"]},
+        }
+        from msgd.schemas import validate_event
+
+        problems = validate_event(event)
+        if problems:
+            form.add_error(None, "; ".join(problems))
+        elif publish(request, event):
+            return HttpResponseRedirect(reverse("msgd-event-status", args=[event["event_id"]]))
+    return render(request, "admin/msgd_tools/form.html",
+                  ctx(request, "Send a test message", form=form, submit="Send"))
+
+
+def event_status(request: HttpRequest, event_id: str) -> HttpResponse:
+    """The messages of one event, refreshing until every one has reached its final state."""
+    from msgd.store.models import Message
+
+    rows = list(Message.objects.filter(event_id=event_id).order_by("created_at"))
+    done = bool(rows) and all(m.state in FINAL_STATES for m in rows)
+    return render(request, "admin/msgd_tools/event_status.html",
+                  ctx(request, f"Event {event_id}", rows=rows, done=done, event_id=event_id))
+
+
+# -- manual send --------------------------------------------------------------------------------
+class ManualSendForm(forms.Form):
+    operator = forms.ChoiceField()
+    abonent_id = forms.CharField(label="subscriber id")
+    abonent_name = forms.CharField(label="subscriber name", required=False)
+    sms = forms.CharField(label="SMS number", required=False)
+    email = forms.EmailField(label="e-mail", required=False)
+    telegram_id = forms.CharField(label="Telegram id", required=False)
+    template = forms.ChoiceField(required=False, help_text="--- = no template (see the checkbox below)")
+    all_templates = forms.BooleanField(
+        required=False, label="send every matching template",
+        help_text="without a template every template for 'manual' that matches fires; tick to confirm")
+    channel = forms.ChoiceField(required=False, help_text="--- keeps the template's channel")
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}))
+    admin_email = forms.EmailField(label="your e-mail (the sender)")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from msgd.store.models import Template
+
+        super().__init__(*args, **kwargs)
+        self.fields["operator"].choices = operator_choices()
+        self.fields["channel"].choices = channel_choices("---")
+        self.fields["template"].choices = [("", "---")] + [
+            (str(t.id), f"{t} [{t.event_type}/{t.channel or 'any'}]") for t in Template.objects.all()]
+
+
+def manual_send(request: HttpRequest) -> HttpResponse:
+    from msgd.web.api import Invalid, build_manual_event
+
+    initial = {"admin_email": getattr(request.user, "email", "")}
+    form = ManualSendForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        contacts = {k: d[k] for k in ("sms", "email", "telegram_id") if d[k]}
+        abonent_id: Any = int(d["abonent_id"]) if d["abonent_id"].isdigit() else d["abonent_id"]
+        abonent = {"id": abonent_id, "contacts": contacts, **({"name": d["abonent_name"]} if d["abonent_name"] else {})}
+        try:
+            event = build_manual_event({
+                "operator": d["operator"], "abonent": abonent,
+                "template_id": int(d["template"]) if d["template"] else None,
+                "all_templates": d["all_templates"], "channel": d["channel"] or None,
+                "text": d["text"], "admin_email": d["admin_email"]})
+        except Invalid as exc:
+            for e in exc.errors:
+                name = {"template_id": "template"}.get(e["field"], e["field"])
+                form.add_error(name if name in form.fields else None, e["message"])
+        else:
+            if publish(request, event):
+                return HttpResponseRedirect(reverse("msgd-event-status", args=[event["event_id"]]))
+    return render(request, "admin/msgd_tools/form.html", ctx(request, "Manual send", form=form, submit="Send"))
+
+
+def shown_body(body: bytes) -> str:
+    """A parked body for the page: secrets masked, at most 2000 characters."""
+    from msgd.redact import redact, redact_text
+
+    text = body.decode("utf-8", "replace")
+    try:
+        text = json.dumps(redact(json.loads(text)), ensure_ascii=False, indent=1)
+    except ValueError:
+        text = redact_text(text)
+    return text[:2000]
+
+
+# -- the parking queue ----------------------------------------------------------------------------
+PEEK_LIMIT = 200
+
+
+def parking(request: HttpRequest) -> HttpResponse:
+    """Messages no stage could handle, with their reason; replay sends them back where they came from.
+
+    Embedded broker: replay of the selected messages.  RabbitMQ: the list is read with
+    basic_get without ack (nothing is taken), and "replay all" uses msgd.parking.replay.
+    """
+    from msgd import parking as pk
+    from msgd.broker import make_broker
+
+    settings = Settings.from_env()
+    broker = make_broker(settings)
+    try:
+        if request.method == "POST":
+            if broker.embedded:
+                chosen = {int(x) for x in request.POST.getlist("ids") if x.isdigit()}
+                items = []
+                for p in pk.peek(broker, settings, 10**6):
+                    target = p.replay(settings.namespace) if p.delivery.tag in chosen else None
+                    if target is not None:
+                        items.append((int(p.delivery.tag), target))
+                done = broker.replay(items) if items else 0  # type: ignore[attr-defined]
+                kept = len(chosen) - done
+            else:
+                done, kept = pk.replay(broker, settings)
+            messages.success(request, f"{done} message(s) sent back to their queues"
+                             + (f"; {kept} kept (source queue unknown or already gone)" if kept else ""))
+            return HttpResponseRedirect(reverse("msgd-parking"))
+        parked = pk.peek(broker, settings, PEEK_LIMIT)
+        depth = broker.queue_depths([pk.parking_queue(settings.namespace)])
+    finally:
+        broker.close()
+    rows = [{"id": p.delivery.tag, "queue": p.source_queue, "stage": p.headers.get("x-msgd-stage", ""),
+             "reason": p.reason, "body": shown_body(p.delivery.body),
+             "replayable": p.replay(settings.namespace) is not None} for p in parked]
+    return render(request, "admin/msgd_tools/parking.html",
+                  ctx(request, "Parking queue", rows=rows, selectable=broker.embedded,
+                      total=sum(depth.values())))

@@ -1,0 +1,238 @@
+"""The web admin through Django's test client (logged in as the first admin account)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from msgd import topology as topo
+from msgd.broker import Outgoing
+from msgd.settings import Settings
+from tests import seed
+
+
+@pytest.fixture
+def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("MSGD_BROKER_URL", "")
+    monkeypatch.setenv("MSGD_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("MSGD_NAMESPACE", "msgd")
+    return Settings.from_env()
+
+
+@pytest.fixture
+def staff(db: str, embedded: Settings, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from msgd.web.server import ensure_admin
+
+    get_user_model().objects.all().delete()
+    monkeypatch.setenv("MSGD_ADMIN_USER", "boss")
+    monkeypatch.setenv("MSGD_ADMIN_PASSWORD", "pw-for-tests-1")
+    assert ensure_admin() is None  # the password came from the environment: nothing printed
+    c = Client()
+    assert c.login(username="boss", password="pw-for-tests-1")
+    return c
+
+
+def router_bodies(settings: Settings) -> list[dict[str, Any]]:
+    from msgd.broker.embedded import EmbeddedBroker
+
+    b = EmbeddedBroker(settings)
+    try:
+        return [json.loads(d.body) for q in topo.router_queues(settings.namespace) for d in b.messages(q)]
+    finally:
+        b.close()
+
+
+def test_login_is_required(db: str) -> None:
+    from django.test import Client
+
+    for path in ("/admin/", "/admin/msgd/message/", "/admin/tools/test-message/", "/admin/tools/parking/"):
+        resp = Client().get(path)
+        assert resp.status_code == 302 and "/admin/login/" in resp["Location"], path
+
+
+def test_first_admin_gets_a_one_time_password(db: str, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from django.contrib.auth import authenticate, get_user_model
+
+    from msgd.web.server import ensure_admin
+
+    get_user_model().objects.all().delete()
+    monkeypatch.delenv("MSGD_ADMIN_USER", raising=False)
+    monkeypatch.delenv("MSGD_ADMIN_PASSWORD", raising=False)
+    password = ensure_admin()
+    assert password and password in capsys.readouterr().err
+    assert authenticate(username="admin", password=password) is not None
+    assert ensure_admin() is None  # only at first start
+
+
+def test_index_and_lists_render(staff: Any) -> None:
+    seed.operator()
+    for path in ("/admin/", "/admin/msgd/operator/", "/admin/msgd/template/", "/admin/msgd/message/",
+                 "/admin/msgd/channelsettings/", "/admin/web/apitoken/", "/admin/tools/manual-send/",
+                 "/admin/tools/test-message/", "/admin/tools/parking/", "/admin/msgd/template/add/"):
+        assert staff.get(path).status_code == 200, path
+
+
+def template_form(**fields: Any) -> dict[str, Any]:
+    data = {"owner": "", "name": "Баланс", "event_type": "low_balance", "channel": "sms", "subject": "",
+            "body": "Баланс %(balance).2f", "enabled": "on", "status_filter": "[]", "contract_type": ""}
+    data.update(fields)
+    return data
+
+
+def test_template_validation_and_owner_read_only(staff: Any) -> None:
+    from msgd.store.models import Template
+
+    op = seed.operator()
+    resp = staff.post("/admin/msgd/template/add/", template_form(body="Баланс %(balance"))
+    assert resp.status_code == 200 and Template.objects.count() == 0  # refused by Template.clean
+    assert b"errorlist" in resp.content
+    resp = staff.post("/admin/msgd/template/add/", template_form(owner=str(op.id)))
+    assert resp.status_code == 302, resp.content.decode()[:2000]
+    tpl = Template.objects.get()
+    other = seed.operator("other")
+    staff.post(f"/admin/msgd/template/{tpl.id}/change/", template_form(owner=str(other.id), name="new"))
+    tpl.refresh_from_db()
+    assert tpl.name == "new" and tpl.owner_id == op.id
+
+
+def test_preview_renders_sample_event(staff: Any) -> None:
+    seed.operator()
+    tpl = seed.template("low_balance", "sms", body="Баланс %(balance).2f %(currecy)s", name="b")
+    resp = staff.get(f"/admin/tools/templates/{tpl.id}/preview/")
+    assert resp.status_code == 200
+    assert "Баланс 12.50 руб." in resp.content.decode()
+    bad = seed.template("low_balance", "sms", body="%(contract_numbr)s", name="bad")
+    assert "contract_number" in staff.get(f"/admin/tools/templates/{bad.id}/preview/").content.decode()
+
+
+def test_channel_secrets_are_write_only_and_preset_fills(staff: Any) -> None:
+    from msgd.store.models import ChannelSettings
+
+    op = seed.operator()
+    data = {"operator": str(op.id), "channel": "sms", "position": "1", "enabled": "on", "params": "{}",
+            "preset": "smsc", "login": "L", "password": "topsecret"}
+    assert staff.post("/admin/msgd/channelsettings/add/", data).status_code == 302
+    row = ChannelSettings.objects.get()
+    assert row.params["url"].startswith("https://smsc.ru") and row.secrets == {"login": "L", "password": "topsecret"}
+    for path in ("/admin/msgd/channelsettings/", f"/admin/msgd/channelsettings/{row.id}/change/",
+                 f"/admin/msgd/operator/{op.id}/change/"):
+        assert b"topsecret" not in staff.get(path).content, path
+    # empty = keep
+    data.update(password="", preset="", params=json.dumps(row.params))
+    assert staff.post(f"/admin/msgd/channelsettings/{row.id}/change/", data).status_code == 302
+    row.refresh_from_db()
+    assert row.secrets["password"] == "topsecret"
+    data["params"] = json.dumps({"password": "x"})
+    assert staff.post(f"/admin/msgd/channelsettings/{row.id}/change/", data).status_code == 200
+
+
+def test_test_message_publishes_and_shows_status(staff: Any, embedded: Settings) -> None:
+    seed.operator()
+    resp = staff.post("/admin/tools/test-message/", {"operator": "best", "channel": "sms",
+                                                     "recipient": "+79121234567", "text": "Проверка"})
+    assert resp.status_code == 302
+    (event,) = router_bodies(embedded)
+    assert event["type"] == "test_message" and event["abonent"]["contacts"] == {"sms": "+79121234567"}
+    page = staff.get(resp["Location"])
+    assert page.status_code == 200 and b'http-equiv="refresh"' in page.content
+
+
+def test_manual_send_needs_template_or_explicit_all(staff: Any, embedded: Settings) -> None:
+    seed.operator()
+    base = {"operator": "best", "abonent_id": "1319", "sms": "+79121234567", "template": "", "channel": "",
+            "text": "Работы", "admin_email": "admin@best.example"}
+    resp = staff.post("/admin/tools/manual-send/", base)
+    assert resp.status_code == 200 and router_bodies(embedded) == []
+    assert "all_templates" in resp.content.decode() or "template" in resp.content.decode()
+    resp = staff.post("/admin/tools/manual-send/", {**base, "all_templates": "on"})
+    assert resp.status_code == 302
+    (event,) = router_bodies(embedded)
+    assert event["manual"] == {"template_id": None, "channel": None, "admin_email": "admin@best.example",
+                               "all_templates": True}
+
+
+def test_message_log_search_and_attempts(staff: Any) -> None:
+    import datetime as dt
+
+    from tests.test_web_api import make_message
+
+    m = make_message("4242", "failed", dt.datetime.now(dt.UTC), attempts=2)
+    make_message("1", "sent", dt.datetime.now(dt.UTC))
+    page = staff.get("/admin/msgd/message/", {"q": "4242"}).content.decode()
+    assert str(m.id) in page and "failed reason" in page
+    assert staff.get("/admin/msgd/message/", {"state__exact": "sent"}).content.decode().count("sent reason") == 1
+    detail = staff.get(f"/admin/msgd/message/{m.id}/change/").content.decode()
+    assert "try 1" in detail and "try 2" in detail
+
+
+def test_parking_replay(staff: Any, embedded: Settings) -> None:
+    from msgd.broker.embedded import EmbeddedBroker
+
+    b = EmbeddedBroker(embedded)
+    source = topo.queue_for_route("msgd", topo.router_route("bulk"))  # an event goes back via the exchange
+    b.publish([Outgoing(route="low_balance", body=b'{"gen_pwd": "Xq7mPa2k", "x": 1}', exchange="parking",
+                        headers={"x-msgd-reason": "schema: bad", "x-msgd-source-queue": source}),
+               Outgoing(route="x", body=b"?", exchange="parking", headers={"x-msgd-reason": "lost"})])
+    page = staff.get("/admin/tools/parking/").content.decode()
+    assert "schema: bad" in page and "Xq7mPa2k" not in page
+    parked, unknown = b.messages(topo.parking_queue("msgd"))
+    assert staff.post("/admin/tools/parking/", {"ids": [str(parked.tag)]}).status_code == 302
+    assert [d.tag for d in b.messages(topo.parking_queue("msgd"))] == [unknown.tag]  # no source: kept
+    (back,) = b.messages(source)
+    assert back.body == parked.body and "x-msgd-reason" not in back.headers
+    b.close()
+
+
+def test_secrets_inside_params_are_masked_and_kept(staff: Any) -> None:
+    from msgd.store.models import ChannelSettings
+
+    op = seed.operator()
+    row = seed.sms_gateway(op, "http://127.0.0.1:9/send", params="login=best&psw=hunter2&phones=%sms%&mes=%text%")
+    page = staff.get(f"/admin/msgd/channelsettings/{row.id}/change/").content.decode()
+    assert "hunter2" not in page and "psw=***" in page
+    assert "hunter2" not in staff.get(f"/admin/msgd/operator/{op.id}/change/").content.decode()
+    from msgd.config_file import _mask
+
+    data = {"operator": str(op.id), "channel": "sms", "position": "1", "enabled": "on", "preset": "",
+            "params": json.dumps(_mask(row.params))}
+    assert staff.post(f"/admin/msgd/channelsettings/{row.id}/change/", data).status_code == 302
+    row.refresh_from_db()
+    assert "psw=hunter2" in row.params["params"]
+    data["params"] = json.dumps({**_mask(row.params), "params": "psw=***&x=1"})
+    assert staff.post(f"/admin/msgd/channelsettings/{row.id}/change/", data).status_code == 200
+    assert ChannelSettings.objects.get(pk=row.pk).params["params"] == row.params["params"]
+
+
+def test_parking_on_rabbitmq_lists_without_taking_and_replays_all(
+        staff: Any, rabbit_url: str, namespace: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from msgd.broker import make_broker
+    from services.senders import live_channels
+
+    monkeypatch.setenv("MSGD_BROKER_URL", rabbit_url)
+    monkeypatch.setenv("MSGD_NAMESPACE", namespace)
+    settings = Settings.from_env()
+    broker = make_broker(settings)
+    try:
+        broker.setup(live_channels())
+        bulk = topo.queue_for_route(namespace, topo.router_route("bulk"))
+        broker.publish([Outgoing(route="low_balance", body=b'{"x": 1}', exchange="parking",
+                                 headers={"x-msgd-reason": "operator 'zz' is not configured",
+                                          "x-msgd-source-queue": bulk})])
+        parking_q = topo.parking_queue(namespace)
+        from tests.support import wait_for
+
+        wait_for(lambda: broker.queue_depths([parking_q])[parking_q] == 1, what="the parked message")
+        for _ in range(2):  # listing does not consume
+            assert "operator &#x27;zz&#x27; is not configured" in staff.get("/admin/tools/parking/").content.decode()
+        assert staff.post("/admin/tools/parking/", {}).status_code == 302
+        wait_for(lambda: broker.queue_depths([bulk])[bulk] == 1, what="the message back in the router queue")
+        assert broker.queue_depths([parking_q])[parking_q] == 0
+    finally:
+        broker.close()

@@ -1,0 +1,192 @@
+"""The web admin and API served for real: `msgd run web` (gunicorn) and, in a browser,
+`msgd run all` in embedded mode (web thread + every stage) driven by headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import need
+from tests.support import ROOT, StageProcess, msgd, stage_env, wait_for
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+PASSWORD = "browser-test-pw-1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    req = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def answers(url: str) -> bool:
+    try:
+        return http(url)[0] == 200
+    except OSError:
+        return False
+
+
+def embedded_env(tmp_path: Path, port: int) -> dict[str, str]:
+    var = tmp_path / "var"
+    return stage_env(MSGD_VAR_DIR=str(var), MSGD_DATABASE_URL=f"sqlite:///{var / 'msgd.sqlite3'}",
+                     MSGD_BROKER_URL="", MSGD_WEB_BIND=f"127.0.0.1:{port}", MSGD_ADMIN_USER="admin",
+                     MSGD_ADMIN_PASSWORD=PASSWORD, MSGD_WEB_WORKERS="2")
+
+
+@pytest.mark.slow
+def test_run_web_serves_the_api_with_gunicorn(tmp_path: Path) -> None:
+    port = free_port()
+    env = embedded_env(tmp_path, port)
+    msgd("migrate", env=env)
+    msgd("config", "load", "examples/config.yaml", env=env)
+    key = msgd("token", "create", "billing", env=env).stdout.strip()
+    web = StageProcess(["web"], env, tmp_path / "web.log").start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: answers(f"{base}/healthz"), timeout=30, what="gunicorn to answer")
+        assert http(f"{base}/readyz")[0] == 200
+        event = json.loads((ROOT / "examples/events/low_balance.json").read_text(encoding="utf-8"))
+        body = json.dumps(event).encode()
+        status, answer = http(f"{base}/api/v1/events", body, {"Content-Type": "application/json"})
+        assert status == 401
+        auth = {"Content-Type": "application/json", "Authorization": f"Token {key}"}
+        status, answer = http(f"{base}/api/v1/events", body, auth)
+        assert (status, answer["event_id"]) == (202, event["event_id"]), answer
+        status, answer = http(f"{base}/api/v1/events", b"{}", auth)
+        assert status == 400 and answer["errors"]
+        assert "Booting worker" in web.log_text()
+    finally:
+        web.stop()
+
+
+# -- the browser -----------------------------------------------------------------------------------
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    need(os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER),
+         "Chromium and chromedriver (apt-get install chromium chromium-driver; make system-deps)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="msgd-chromium-")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 f"--user-data-dir={profile}", "--window-size=1280,900", "--lang=en-US"):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def msgd_all(tmp_path: Path) -> Iterator[str]:
+    """`msgd run all` in embedded mode with the example configuration: the web admin at the URL."""
+    port = free_port()
+    env = embedded_env(tmp_path, port)
+    msgd("migrate", env=env)
+    msgd("config", "load", "examples/config.yaml", env=env)
+    proc = StageProcess(["all"], env, tmp_path / "all.log").start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: answers(f"{base}/readyz"), timeout=30, what="msgd run all to serve the admin")
+        yield base
+    finally:
+        proc.stop()
+
+
+@pytest.mark.slow
+def test_main_flow_in_a_browser(browser: Any, msgd_all: str, tmp_path: Path) -> None:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    shots = SCREENSHOTS if os.environ.get("MSGD_SCREENSHOTS") == "1" else tmp_path / "shots"
+    shots.mkdir(parents=True, exist_ok=True)
+    wait = WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException))
+
+    def shot(name: str) -> None:
+        browser.save_screenshot(str(shots / f"{name}.png"))
+
+    # log in
+    browser.get(f"{msgd_all}/admin/")
+    browser.find_element(By.ID, "id_username").send_keys("admin")
+    browser.find_element(By.ID, "id_password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    wait.until(lambda d: d.find_element(By.ID, "msgd-actions"))
+    shot("index")
+
+    # create a template (global) for test messages
+    browser.get(f"{msgd_all}/admin/msgd/template/add/")
+    browser.find_element(By.ID, "id_name").send_keys("Проверка связи")
+    browser.find_element(By.ID, "id_event_type").send_keys("test_message")
+    browser.find_element(By.ID, "id_channel").send_keys("sms")
+    browser.find_element(By.ID, "id_subject").send_keys("Тест")
+    browser.find_element(By.ID, "id_body").send_keys("Тест: %(text)s (%(operator_name)s)")
+    shot("template-form")
+    browser.find_element(By.NAME, "_continue").click()
+    preview_link = wait.until(lambda d: d.find_element(By.ID, "preview-link"))
+
+    # preview with the sample event
+    preview_link.click()
+    body = wait.until(lambda d: d.find_element(By.ID, "preview-body"))
+    assert body.text == "Тест: Проверка отправки сообщений (ООО Лучший провайдер)"
+    shot("template-preview")
+
+    # send a test message; the page refreshes until the message has its final state
+    browser.get(f"{msgd_all}/admin/tools/test-message/")
+    Select(browser.find_element(By.ID, "id_operator")).select_by_value("best")
+    Select(browser.find_element(By.ID, "id_channel")).select_by_value("sms")
+    browser.find_element(By.ID, "id_recipient").send_keys("+79121234567")
+    browser.find_element(By.ID, "id_text").send_keys("Проверка из браузера")
+    shot("test-message")
+    browser.find_element(By.NAME, "send").click()
+    wait.until(lambda d: "final state" in d.find_element(By.ID, "event-progress").text)
+    states = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#event-messages td.state")]
+    assert states == ["sent"], states
+    shot("test-message-status")
+
+    # find it in the message log, with its attempts
+    browser.find_element(By.LINK_TEXT, "Find it in the message log").click()
+    wait.until(lambda d: "+79121234567" in d.find_element(By.ID, "result_list").text)
+    shot("message-log")
+    browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr th a, #result_list tbody tr td a").click()
+    wait.until(lambda d: "Тест: Проверка из браузера" in d.find_element(By.ID, "content").text)
+    shot("message-detail")
+    # the SMS preset picker fills the gateway's settings; secrets are password fields, never shown
+    browser.get(f"{msgd_all}/admin/msgd/channelsettings/")
+    wait.until(lambda d: d.find_element(By.ID, "result_list"))
+    browser.find_element(
+        By.XPATH, "//table[@id='result_list']//tr[td[contains(@class, 'field-channel')][text()='sms']]//a").click()
+    wait.until(lambda d: d.find_element(By.ID, "id_preset"))
+    Select(browser.find_element(By.ID, "id_preset")).select_by_value("smsc")
+    params = json.loads(browser.find_element(By.ID, "id_params").get_attribute("value"))
+    assert params["url"] == "https://smsc.ru/sys/send.php" and params["preset"] == "smsc"
+    assert browser.find_element(By.ID, "id_password").get_attribute("type") == "password"
+    assert browser.find_element(By.ID, "id_password").get_attribute("value") == ""
+    shot("channel-settings")
