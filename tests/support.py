@@ -332,5 +332,10 @@ class Pipeline:
         for p in self.procs.values():
             p.stop()
 
+    def wait_started(self, timeout: float = 60.0) -> None:
+        """Until every stage process says it is consuming."""
+        wait_for(lambda: all("stage started" in p.log_text() for p in self.procs.values()),
+                 timeout=timeout, what="every stage consuming")
+
     def logs_text(self) -> str:
         return "\n".join(p.log_text() for p in self.procs.values())

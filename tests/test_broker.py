@@ -195,3 +195,40 @@ def test_embedded_parks_a_message_whose_consumer_keeps_dying(tmp_path: Path) -> 
     [parked] = broker.messages(topo.parking_queue(settings.namespace))
     assert parked.body == b'{"poison":1}'
     assert "delivery limit reached" in parked.headers["x-msgd-reason"]
+
+
+def test_a_delayed_message_for_a_deleted_queue_does_not_block_the_delay_ladder(
+    rabbit_url: str, namespace: str
+) -> None:
+    """Quorum dead-lettering is at-least-once: without somewhere to go, a delayed message
+    would sit at the head of the ladder forever and every later retry behind it."""
+    import pika
+
+    from msgd.broker import delays
+    from tests.support import delete_namespace, pika_params, wait_for
+
+    gone = f"{namespace}x"
+    for ns in (gone, namespace):
+        b = make_broker(Settings.from_env({"MSGD_BROKER_URL": rabbit_url, "MSGD_NAMESPACE": ns}))
+        b.setup(["sms"])
+        b.publish([Outgoing(route="send.sms.bulk", body=f'{{"for":"{ns}"}}'.encode(), delay=1)])
+        b.close()
+    delete_namespace(rabbit_url, gone)  # its delayed message is now on its way to nowhere
+    settings = Settings.from_env({"MSGD_BROKER_URL": rabbit_url, "MSGD_NAMESPACE": namespace})
+    got = Collector(settings, [topo.queue_for_route(namespace, "send.sms.bulk")], 1).run()
+    assert [d.body for d in got] == [f'{{"for":"{namespace}"}}'.encode()]
+    conn = pika.BlockingConnection(pika_params(rabbit_url))
+    try:
+        ch = conn.channel()
+
+        def lost() -> bool:
+            method, _, body = ch.basic_get(delays.UNROUTABLE, auto_ack=False)
+            if method is None:
+                return False
+            found = body == f'{{"for":"{gone}"}}'.encode()
+            ch.basic_ack(method.delivery_tag) if found else ch.basic_nack(method.delivery_tag, requeue=True)
+            return found
+
+        wait_for(lost, what="the orphaned delayed message in msgd.delay.unroutable")
+    finally:
+        conn.close()

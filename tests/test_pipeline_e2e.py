@@ -161,10 +161,11 @@ def test_retry_and_quiet_hours_are_delivered_after_their_delay(
     quiet = seed.operator(code="night", timezone="Asia/Vladivostok")
     seed.sms_gateway(quiet, gateway.url)
     seed.template(owner=quiet, body="quiet %(contract_number)s")
-    quiet_end = seed.quiet_now(quiet, seconds_left=4)
     # Gateways echo requests in their errors: the reason must not carry the password on.
     gateway.script = [(503, f"try later; request was login=best&psw={secret}")]
     pipeline.start("router", "renderer", "recorder", "sender:sms", MSGD_RETRY_BASE_SECONDS="2")
+    pipeline.wait_started()  # a slow start must not eat the quiet window
+    quiet_end = seed.quiet_now(quiet, seconds_left=5)
     first_event, quiet_event = event(1), event(2, operator="night")
     publish_with_pika(rabbit_url, namespace, [first_event, quiet_event])
     for e in (first_event, quiet_event):

@@ -7,7 +7,6 @@ thread-safe); ``msgd run all`` gives every stage its own.
 from __future__ import annotations
 
 import contextlib
-import math
 import threading
 import time
 from collections.abc import Sequence
@@ -19,9 +18,9 @@ from kombu.connection import Connection
 from kombu.entity import Exchange, Queue
 from kombu.message import Message
 from kombu.messaging import Consumer
-from kombu.transport import native_delayed_delivery as ndd
 
 from msgd import topology as topo
+from msgd.broker import delays
 from msgd.broker.base import BatchHandler, Broker, Delivery, Outgoing, PublishError
 from msgd.redact import redact_url
 from msgd.settings import Settings
@@ -29,14 +28,15 @@ from msgd.settings import Settings
 log = structlog.get_logger("msgd.broker")
 
 CONFIRM_TIMEOUT = 30.0
-# One delay ladder (28 quorum queues) per vhost, shared by every namespace:
-# internal routing keys carry the namespace, so delayed messages cannot cross over.
-DELAY_PREFIX = "msgd"
 RECONNECT_MAX_DELAY = 30.0
 
 
 class AmqpBroker(Broker):
     embedded = False
+
+    # A metrics scrape sets these lower: it must answer quickly when the broker is down.
+    connect_retries = 3
+    connect_timeout: float = 10
 
     def __init__(self, settings: Settings) -> None:
         self.s = settings
@@ -55,8 +55,8 @@ class AmqpBroker(Broker):
     @property
     def conn(self) -> Connection:
         if self._conn is None:
-            conn = Connection(self.s.broker_url, heartbeat=self.s.heartbeat, connect_timeout=10)
-            conn.ensure_connection(max_retries=3)
+            conn = Connection(self.s.broker_url, heartbeat=self.s.heartbeat, connect_timeout=self.connect_timeout)
+            conn.ensure_connection(max_retries=self.connect_retries)
             self._conn = conn
         return self._conn
 
@@ -124,12 +124,12 @@ class AmqpBroker(Broker):
                 tx_queue.bind_to(events, routing_key=event_type)
             internal = Exchange(topo.internal_exchange(ns), "topic", durable=True, channel=ch)
             internal.declare()
-            ndd.declare_native_delayed_delivery_exchanges_and_queues(conn, "quorum", prefix=DELAY_PREFIX)
+            delays.declare_ladder(ch)
             for route in topo.internal_routes(channels):
                 name = topo.queue_for_route(ns, route)
                 q = Queue(name, internal, routing_key=name, durable=True, channel=ch, queue_arguments=args)
                 q.declare()
-                ndd.bind_queue_to_native_delayed_delivery_exchange(conn, q, prefix=DELAY_PREFIX)
+                delays.bind(conn, q)
         finally:
             ch.close()
 
@@ -154,8 +154,7 @@ class AmqpBroker(Broker):
             return topo.parking_exchange(self.ns), item.route
         key = topo.queue_for_route(self.ns, item.route)
         if item.delay > 0:
-            level = ndd.level_name(ndd.MAX_LEVEL, DELAY_PREFIX)
-            return level, ndd.calculate_routing_key(max(1, math.ceil(item.delay)), key)
+            return delays.route(item.delay, key)
         return topo.internal_exchange(self.ns), key
 
     def publish(self, items: Sequence[Outgoing]) -> None:
