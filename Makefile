@@ -22,9 +22,24 @@ run: install
 	$(PY) -m msgd run all
 
 # Full suite on PostgreSQL, then the store-dependent tests again on SQLite.
-test: install
+test: install system-deps
 	$(PY) -m pytest -q
 	MSGD_TEST_DATABASE=sqlite $(PY) -m pytest -q -m store
+
+# System packages some tests use (each only when missing; installs only as root, else
+# those tests skip, or fail under MSGD_REQUIRE_SERVICES=1). Append further packages here.
+.PHONY: system-deps
+system-deps:
+	@if ! command -v promtool >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; \
+		else echo "promtool missing and not root: Prometheus tests will skip (apt-get install prometheus)"; fi; \
+	fi
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+		else echo "chromium/chromedriver missing and not root: browser tests will skip (apt-get install chromium chromium-driver)"; fi; \
+	fi
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -35,3 +50,8 @@ bench: install
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
+
+# Screenshots of the web admin for README.md (docs/screenshots/), taken by the browser test.
+.PHONY: screenshots
+screenshots: install system-deps
+	MSGD_SCREENSHOTS=1 $(PY) -m pytest -q tests/test_web_live.py -k browser

@@ -90,7 +90,18 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     metrics.serve(settings.metrics_port)
     stop = threading.Event()
     runner.install_signal_handlers(stop)
+    if args.stage == "web":  # the admin and the HTTP API (msgd/web/server.py)
+        from msgd.web import server
+
+        server.ensure_admin()
+        server.run_gunicorn()
+        return 0
     if args.stage == "all":
+        if settings.embedded and not args.no_web:  # embedded: the admin and API in a thread
+            from msgd.web import server
+
+            server.ensure_admin()
+            server.start_thread(stop)
         runner.run_all(settings, stop)
     else:
         runner.run_stage(args.stage, settings, stop, args.channel)
@@ -188,12 +199,69 @@ def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
+    _store(settings, migrate=settings.embedded)
+    from msgd.web.models import ApiToken
+
+    if args.action == "create":
+        if ApiToken.objects.filter(name=args.name).exists():
+            print(f"a token named {args.name!r} exists already", file=sys.stderr)
+            return 2
+        _token, key = ApiToken.create(args.name)
+        print(key)
+        print(f"API token {args.name!r} created: send 'Authorization: Token <key>'; the key is not shown again",
+              file=sys.stderr)
+        return 0
+    if args.action == "revoke":
+        if not ApiToken.objects.filter(name=args.name).update(revoked=True):
+            print(f"no token named {args.name!r}", file=sys.stderr)
+            return 2
+        print(f"token {args.name!r} revoked")
+        return 0
+    for t in ApiToken.objects.all():
+        used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never"
+        print(f"{t.name:<24} {t.prefix}…  created {t.created_at:%Y-%m-%d %H:%M}  last used {used}"
+              f"{'  REVOKED' if t.revoked else ''}")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from msgd import doctor
+
+    text, code = doctor.report(doctor.run(settings, gateways=not args.no_gateways))
+    sys.stdout.write(text)
+    return code
+
+
+def cmd_parking(args: argparse.Namespace, settings: Settings) -> int:
+    from msgd import parking
+    from msgd.broker import make_broker
+
+    broker = make_broker(settings)
+    try:
+        if args.action == "list":
+            depth = broker.queue_depths([parking.parking_queue(settings.namespace)])  # before peeking
+            items = parking.peek(broker, settings, args.limit)
+            for p in items:
+                body = p.delivery.body[:160].decode("utf-8", errors="replace").replace("\n", " ")
+                print(f"{p.headers.get('x-msgd-parked-at', '-')}  from {p.source_queue or '?'}"
+                      f"  ({p.headers.get('x-msgd-stage', '-')})\n  reason: {p.reason}\n  body:   {body}")
+            print(f"{sum(depth.values())} message(s) parked" + (f"; first {len(items)} shown" if items else ""))
+            return 0
+        done, kept = parking.replay(broker, settings, args.limit)
+        print(f"replayed {done} message(s)" + (f"; {kept} kept in parking (source queue unknown)" if kept else ""))
+        return 0
+    finally:
+        broker.close()
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="msgd", description="Notification pipeline for ISP billing systems")
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a stage, or all of them in one process")
-    run.add_argument("stage", choices=["router", "renderer", "sender", "recorder", "all"])
+    run.add_argument("stage", choices=["router", "renderer", "sender", "recorder", "all", "web"])
+    run.add_argument("--no-web", action="store_true", help="all: do not serve the admin and API")
     run.add_argument("--channel", help="for sender: the channel to send (sms, email, ...)")
     run.add_argument("--migrate", action="store_true", help="apply database migrations first")
     run.set_defaults(func=cmd_run)
@@ -237,6 +305,25 @@ def parser() -> argparse.ArgumentParser:
     lg.add_argument("--limit", type=int, default=50)
     lg.add_argument("--json", action="store_true")
     lg.set_defaults(func=cmd_log)
+
+    doc = sub.add_parser("doctor", help="check broker, database and every configured gateway; say what to fix")
+    doc.add_argument("--no-gateways", action="store_true", help="check only the broker and the database")
+    doc.set_defaults(func=cmd_doctor)
+
+    park = sub.add_parser("parking", help="list parked messages with the reason, or replay them")
+    park_sub = park.add_subparsers(dest="action", required=True)
+    pl = park_sub.add_parser("list", help="show parked messages (they stay parked)")
+    pl.add_argument("--limit", type=int, default=20)
+    pr = park_sub.add_parser("replay", help="send parked messages back to the queue they came from")
+    pr.add_argument("--limit", type=int, default=None, help="at most this many (default: all)")
+    park.set_defaults(func=cmd_parking)
+
+    tok = sub.add_parser("token", help="HTTP API tokens (stored hashed; the key is printed once)")
+    tok_sub = tok.add_subparsers(dest="action", required=True)
+    tok_sub.add_parser("create", help="create a token and print its key").add_argument("name")
+    tok_sub.add_parser("revoke", help="revoke a token").add_argument("name")
+    tok_sub.add_parser("list", help="list tokens (never their keys)")
+    tok.set_defaults(func=cmd_token)
     return p
 
 

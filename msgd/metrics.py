@@ -1,14 +1,40 @@
-"""Prometheus metrics shared by the stages (names follow Prometheus conventions)."""
+"""Prometheus metrics shared by the stages (names follow Prometheus conventions).
+
+Each stage process serves its own registry on ``MSGD_METRICS_PORT`` (``msgd
+run all``: one port for the whole process).  Queue depths are read from the
+broker at scrape time (cached a few seconds) by ``QueueDepthCollector``.
+
+Multi-process servers (the web admin under gunicorn) set
+``PROMETHEUS_MULTIPROC_DIR`` to an empty, writable directory before the
+workers start; ``exposition_registry()`` then merges every worker's samples
+(prometheus_client multiprocess mode), and gunicorn's ``child_exit`` hook
+should call ``mark_process_dead(worker.pid)``.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import REGISTRY, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 EVENTS_RECEIVED = Counter("msgd_events_received_total", "Events taken by the router", ["type"])
 EVENTS_ROUTED = Counter("msgd_events_routed_total", "Render jobs produced by the router", ["type"])
-PARKED = Counter("msgd_messages_parked_total", "Messages moved to the parking queue", ["stage"])
+PARKED = Counter(
+    "msgd_messages_parked_total",
+    "Messages moved to the parking queue, by stage and event type ('' when the body has none)",
+    ["stage", "type"],
+)
 MESSAGES_FINAL = Counter(
-    "msgd_messages_total", "Messages by channel and final state", ["channel", "state"]
+    "msgd_messages_total", "Messages by channel and final state (counted where the state is decided)",
+    ["channel", "state"],
 )
 RENDER_FAILURES = Counter("msgd_render_failures_total", "Templates that failed to render", ["channel"])
 RETRIES = Counter("msgd_retries_total", "Delivery attempts scheduled again", ["channel", "reason"])
@@ -18,12 +44,149 @@ DUPLICATES = Counter(
     ["channel"],
 )
 SEND_SECONDS = Histogram(
-    "msgd_send_duration_seconds", "Time spent in one delivery attempt", ["channel"],
+    "msgd_send_duration_seconds", "Time spent in one delivery attempt, by channel and gateway host",
+    ["channel", "gateway"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
-IN_FLIGHT = Gauge("msgd_messages_in_flight", "Deliveries in progress", ["channel"])
+SEND_ATTEMPTS = Counter(
+    "msgd_send_attempts_total", "Delivery attempts by channel, gateway host and outcome (ok, error)",
+    ["channel", "gateway", "outcome"],
+)
+IN_FLIGHT = Gauge("msgd_messages_in_flight", "Deliveries in progress", ["channel"], multiprocess_mode="livesum")
+
+QUEUE_DEPTH_SECONDS = 5.0
 
 
-def serve(port: int) -> None:
+def gateway_host(params: dict[str, Any], outbox: bool = False) -> str:
+    """The far side of a channel's settings, as a low-cardinality label (host only)."""
+    if outbox:
+        return "outbox"
+    for key in ("url", "api_url", "endpoint"):
+        value = params.get(key)
+        if value:
+            return urlsplit(str(value)).hostname or str(value)
+    host = params.get("host")
+    if host:
+        return str(host)
+    return "default"
+
+
+def retry_reason(reason: str, retry_after: float | None) -> str:
+    """A fixed set of retry reasons (labels must not carry gateway text)."""
+    text = reason.lower()
+    if retry_after is not None or "429" in text or "too many" in text or "throttl" in text:
+        return "throttled"
+    if "timed out" in text or "timeout" in text:
+        return "timeout"
+    if "refused" in text or "connect" in text or "name or service" in text or "resolve" in text:
+        return "connection"
+    if any(code in text for code in ("500", "502", "503", "504")) or "server error" in text:
+        return "server_error"
+    if "smtp" in text or text[:1] == "4":
+        return "temporary_rejection"
+    return "other"
+
+
+class QueueDepthCollector(Collector):
+    """``msgd_queue_messages{queue}``: ready messages in the stage's queues and parking.
+
+    Read from the broker with a connection of its own (scrapes run on other
+    threads than the consumer), at most every QUEUE_DEPTH_SECONDS.
+    """
+
+    def __init__(self, open_broker: Callable[[], Any], ttl: float = QUEUE_DEPTH_SECONDS) -> None:
+        self._open = open_broker
+        self._ttl = ttl
+        self._queues: list[str] = []
+        self._lock = threading.Lock()
+        self._cached: dict[str, int] = {}
+        self._at = 0.0
+        self._ok = 1.0
+
+    def watch(self, queues: Sequence[str]) -> None:
+        with self._lock:
+            for q in queues:
+                if q not in self._queues:
+                    self._queues.append(q)
+            self._at = 0.0
+
+    def _refresh(self) -> None:
+        if time.monotonic() - self._at < self._ttl:
+            return
+        broker = None
+        try:
+            broker = self._open()
+            self._cached = dict(broker.queue_depths(list(self._queues)))
+            self._ok = 1.0
+        except Exception:  # noqa: BLE001 - a scrape must not fail because the broker is down
+            self._ok = 0.0
+        finally:
+            if broker is not None:
+                with contextlib.suppress(Exception):
+                    broker.close()
+        self._at = time.monotonic()
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return []
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        with self._lock:
+            self._refresh()
+            depth = GaugeMetricFamily("msgd_queue_messages", "Messages ready in a broker queue",
+                                      labels=["queue"])
+            for q in self._queues:
+                if q in self._cached:
+                    depth.add_metric([q], self._cached[q])
+            up = GaugeMetricFamily("msgd_broker_up", "1 if the last queue depth read from the broker worked")
+            up.add_metric([], self._ok)
+        yield depth
+        yield up
+
+
+_collector: QueueDepthCollector | None = None
+_collector_lock = threading.Lock()
+
+
+def quick_broker(settings: Any) -> Any:
+    """A broker connection for a scrape: one quick connection attempt, no retries."""
+    from msgd.broker import make_broker
+
+    broker: Any = make_broker(settings)
+    if hasattr(broker, "connect_retries"):
+        broker.connect_retries, broker.connect_timeout = 0, 2
+    return broker
+
+
+def watch_queues(open_broker: Callable[[], Any], queues: Sequence[str]) -> QueueDepthCollector:
+    """Report the depth of these queues (one collector per process, shared by its stages)."""
+    global _collector
+    with _collector_lock:
+        if _collector is None:
+            _collector = QueueDepthCollector(open_broker)
+            REGISTRY.register(_collector)
+        _collector.watch(queues)
+        return _collector
+
+
+def exposition_registry() -> CollectorRegistry:
+    """The registry to expose: this process's, or every worker's in multiprocess mode."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return registry
+    return REGISTRY
+
+
+def mark_process_dead(pid: int) -> None:
+    """For gunicorn's ``child_exit`` hook in multiprocess mode."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+def serve(port: int, addr: str = "0.0.0.0") -> None:
     if port:
-        start_http_server(port)
+        start_http_server(port, addr=addr, registry=exposition_registry())

@@ -11,8 +11,9 @@ import structlog
 
 from msgd import metrics, topology
 from msgd.broker import make_broker
+from msgd.broker.base import Outgoing
 from msgd.settings import Settings
-from msgd.stage import Stage, batch_handler
+from msgd.stage import Stage, batch_handler, parked_event_type
 
 log = structlog.get_logger("msgd.runner")
 
@@ -51,8 +52,13 @@ def run_stage(name: str, settings: Settings, stop: threading.Event, channel: str
     try:
         broker.setup(live_channels())
         log.info("stage started", stage=stage.name, queues=queues, broker=broker.describe())
-        parked = metrics.PARKED.labels(stage.name)
-        broker.consume(queues, batch_handler(stage, on_parked=parked.inc), stop,
+        metrics.watch_queues(lambda: metrics.quick_broker(settings), [*queues, topology.parking_queue(settings.namespace)])
+
+        def count_parked(items: list[Outgoing]) -> None:
+            for item in items:
+                metrics.PARKED.labels(stage.name, parked_event_type(item)).inc()
+
+        broker.consume(queues, batch_handler(stage, on_parked=count_parked), stop,
                        batch_size=settings.batch_size, batch_wait=settings.batch_wait_ms / 1000)
     finally:
         close: Callable[[], Any] | None = getattr(stage, "close", None)

@@ -9,7 +9,7 @@ and telling an outage (the store is down: retry the batch) from a bad message
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -85,7 +85,23 @@ def _is_outage(exc: BaseException) -> bool:
     return False
 
 
-def batch_handler(stage: Stage, on_parked: Any = None) -> BatchHandler:
+def parked_event_type(item: Outgoing) -> str:
+    """The event type of a parked message, best effort (metrics label; '' when unknown)."""
+    try:
+        payload = json.loads(item.body)
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    if not isinstance(payload, dict):
+        return ""
+    event = payload.get("event")
+    value = payload.get("event_type") or (event.get("type") if isinstance(event, dict) else None)
+    if value is None and payload.get("kind") is None:
+        value = payload.get("type")  # a billing event itself
+    return str(value or "")[:64]
+
+
+def batch_handler(stage: Stage, on_parked: Callable[[list[Outgoing]], Any] | None = None) -> BatchHandler:
+    """``on_parked`` is called with the messages of a batch that went to parking (metrics)."""
     def handle(batch: list[Delivery]) -> list[Outgoing]:
         out: list[Outgoing] = []
         good: list[Received] = []
@@ -116,7 +132,7 @@ def batch_handler(stage: Stage, on_parked: Any = None) -> BatchHandler:
                         reason = f"{stage.name} failed on this message: {type(one_exc).__name__}: {one_exc}"
                         out.append(park(item.delivery, stage.name, reason))
         if on_parked is not None:
-            parked = sum(1 for o in out if o.exchange == "parking")
+            parked = [o for o in out if o.exchange == "parking"]
             if parked:
                 on_parked(parked)
         return batch_statuses(out)

@@ -96,6 +96,8 @@ class BotApi:
     def _answer(self, call: Call) -> Answer:
         if call.token != self.token:
             return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
+        if call.method == "getMe":
+            return 200, {"ok": True, "result": {"id": 1876073174, "is_bot": True, "username": "msgd_test_bot"}}
         if call.method != "sendMessage":
             return 404, {"ok": False, "error_code": 404, "description": "Not Found: method not found"}
         chat = str(call.payload.get("chat_id"))

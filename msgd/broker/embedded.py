@@ -219,6 +219,32 @@ class EmbeddedBroker(Broker):
             out[q] = int(n)
         return out
 
+    def replay(self, items: Sequence[tuple[int, Outgoing]]) -> int:
+        """Replace stored rows (e.g. parked messages, by id) with these messages, atomically."""
+        now = time.time()
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            moved = 0
+            for row_id, item in items:
+                target = self._queue_for(item)
+                gone = self._db.execute("DELETE FROM messages WHERE id = ? AND lease_until IS NULL",
+                                        (row_id,)).rowcount
+                if not gone:
+                    continue  # taken or replayed meanwhile
+                self._db.execute(
+                    "INSERT INTO messages (queue, routing_key, body, headers, content_type, available_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (target, item.route, item.body, json.dumps(item.headers), item.content_type, now),
+                )
+                moved += 1
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        with self._cond:
+            self._cond.notify_all()
+        return moved
+
     def messages(self, queue: str) -> list[Delivery]:
         """Read a queue without consuming it (the parking view, tests)."""
         rows = self._db.execute(

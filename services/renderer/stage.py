@@ -59,7 +59,13 @@ class RendererStage:
     def handle(self, items: list[Received]) -> Sequence[Outgoing]:
         out: list[Outgoing] = []
         for item in items:
-            out.extend(self.render_job(item.payload))
+            job = item.payload
+            event = job.get("event") or {}
+            with structlog.contextvars.bound_contextvars(
+                event_id=str(event.get("event_id", "")), channel=str(job.get("channel", "")),
+                operator=str((event.get("operator") or {}).get("code", "")),
+            ):
+                out.extend(self.render_job(job))
         return out
 
     def render_job(self, job: dict[str, Any]) -> list[Outgoing]:
@@ -71,13 +77,16 @@ class RendererStage:
         if template is None or op is None:
             what = f"template #{tid}" if template is None else f"operator {base['operator_code']!r}"
             mid = outcome_id(base["event_id"], tid, channel, FAILED)
+            metrics.MESSAGES_FINAL.labels(channel, FAILED).inc()
+            log.warning("message not rendered", message_id=mid, reason=f"{what} was deleted")
             return [status(mid, FAILED, message=base, reason=f"{what} was deleted before the message was rendered")]
         try:
             rendered = render(template, event, op.as_context(), html=channel == "email")
         except RenderError as exc:
             metrics.RENDER_FAILURES.labels(channel).inc()
             mid = outcome_id(base["event_id"], tid, channel, FAILED)
-            log.warning("render failed", event_id=base["event_id"], template=tid, channel=channel, error=str(exc))
+            metrics.MESSAGES_FINAL.labels(channel, FAILED).inc()
+            log.warning("render failed", message_id=mid, template=tid, error=str(exc))
             return [status(mid, FAILED, message=base, reason=f"render error: {exc}")]
         contacts = (event.get("abonent") or {}).get("contacts") or {}
         key = dedup_key(event, op)
@@ -95,4 +104,5 @@ class RendererStage:
             wire = msg.to_wire()
             out.append(Outgoing(route=topo.send_route(channel, lane), body=dumps(wire)))
             out.append(status(msg.message_id, QUEUED, message=wire))
+            log.debug("message rendered", message_id=msg.message_id, template=tid)
         return out

@@ -33,7 +33,13 @@ class RouterStage:
     def handle(self, items: list[Received]) -> Sequence[Outgoing]:
         out: list[Outgoing] = []
         for item in items:
-            out.extend(self.route(item))
+            event = item.payload
+            with structlog.contextvars.bound_contextvars(
+                event_id=str(event.get("event_id", "")),
+                operator=str((event.get("operator") or {}).get("code", "")
+                             if isinstance(event.get("operator"), dict) else ""),
+            ):
+                out.extend(self.route(item))
         return out
 
     def route(self, item: Received) -> list[Outgoing]:
@@ -64,6 +70,7 @@ class RouterStage:
                 mid = outcome_id(base["event_id"], tid, d.channel, d.outcome)
                 fields = {**base, "template_id": tid, "channel": d.channel or "", "lane": lane}
                 out.append(status(mid, d.outcome, message=fields, reason=d.reason))
-                log.info("event produced no message", event_id=base["event_id"], operator=code,
-                         channel=d.channel, outcome=d.outcome, reason=d.reason)
+                metrics.MESSAGES_FINAL.labels(d.channel or "", d.outcome).inc()
+                log.info("event produced no message", message_id=mid, channel=d.channel or "",
+                         outcome=d.outcome, reason=d.reason)
         return out

@@ -53,6 +53,7 @@ class Job:
     msg: Outbound
     op: OperatorView
     configs: list[ChannelConfig]  # main gateway first, then fallbacks
+    gateway: str = ""  # host of the gateway tried last (metrics label)
 
 
 @dataclass
@@ -61,6 +62,12 @@ class Result:
     ok: SendResult | None
     error: SendError | None
     seconds: float
+
+
+def _context(msg: Outbound) -> dict[str, str]:
+    """What every log line about a message carries (structlog contextvars)."""
+    return {"event_id": msg.event_id, "message_id": msg.message_id, "operator": msg.operator_code,
+            "channel": msg.channel}
 
 
 class SenderStage:
@@ -94,27 +101,8 @@ class SenderStage:
         jobs: dict[str, Job] = {}
         for item in items:
             msg = Outbound.from_wire(item.payload)
-            if msg.message_id in jobs:  # the same message twice in one batch
-                metrics.DUPLICATES.labels(msg.channel).inc()
-                continue
-            op = self.cache.operator(msg.operator_code)
-            if op is None:
-                out.append(self._final(msg, FAILED, f"operator {msg.operator_code!r} is no longer configured"))
-                continue
-            wait = quiet_delay(op.quiet_start, op.quiet_end, op.timezone, now)
-            if wait is not None:
-                metrics.QUIET_DELAYS.labels(msg.channel).inc()
-                until = (now + dt.timedelta(seconds=wait)).astimezone(op.timezone)
-                out.append(self._again(msg, wait))
-                out.append(status(msg.message_id, DELAYED, message=msg.to_wire(), attempt=msg.attempt,
-                                  reason=f"quiet hours: held until {until:%Y-%m-%d %H:%M:%S} {op.timezone}"))
-                continue
-            configs = op.channels.get(msg.channel) or []
-            if not configs:
-                out.append(self._final(msg, FAILED, f"operator {op.code} has no {msg.channel} settings:"
-                                                    " configure the channel, then replay"))
-                continue
-            jobs[msg.message_id] = Job(msg, op, configs)
+            with structlog.contextvars.bound_contextvars(**_context(msg)):
+                self._prepare(msg, now, jobs, out)
         if not jobs:
             return out
         owner, rows = claims.claim([(mid, j.msg.attempt) for mid, j in jobs.items()])
@@ -124,9 +112,35 @@ class SenderStage:
             if row is not None and row.owner == owner:
                 mine.append(job)
             else:
-                out.extend(self._not_claimed(job, row, now))
+                with structlog.contextvars.bound_contextvars(**_context(job.msg)):
+                    out.extend(self._not_claimed(job, row, now))
         out.extend(self._send_all(mine))
         return out
+
+    def _prepare(self, msg: Outbound, now: dt.datetime, jobs: dict[str, Job], out: list[Outgoing]) -> None:
+        """Quiet hours and settings checks; a message to send joins ``jobs``."""
+        if msg.message_id in jobs:  # the same message twice in one batch
+            metrics.DUPLICATES.labels(msg.channel).inc()
+            return
+        op = self.cache.operator(msg.operator_code)
+        if op is None:
+            out.append(self._final(msg, FAILED, f"operator {msg.operator_code!r} is no longer configured"))
+            return
+        wait = quiet_delay(op.quiet_start, op.quiet_end, op.timezone, now)
+        if wait is not None:
+            metrics.QUIET_DELAYS.labels(msg.channel).inc()
+            until = (now + dt.timedelta(seconds=wait)).astimezone(op.timezone)
+            out.append(self._again(msg, wait))
+            out.append(status(msg.message_id, DELAYED, message=msg.to_wire(), attempt=msg.attempt,
+                              reason=f"quiet hours: held until {until:%Y-%m-%d %H:%M:%S} {op.timezone}"))
+            log.info("message delayed by quiet hours", until=f"{until:%Y-%m-%d %H:%M:%S}")
+            return
+        configs = op.channels.get(msg.channel) or []
+        if not configs:
+            out.append(self._final(msg, FAILED, f"operator {op.code} has no {msg.channel} settings:"
+                                                " configure the channel, then replay"))
+            return
+        jobs[msg.message_id] = Job(msg, op, configs)
 
     def _not_claimed(self, job: Job, row: Claim | None, now: dt.datetime) -> list[Outgoing]:
         """Someone holds or held this message: never send it again."""
@@ -151,6 +165,10 @@ class SenderStage:
         return []  # an older attempt's stray copy; the current attempt is elsewhere
 
     def _send_one(self, job: Job) -> Result:
+        with structlog.contextvars.bound_contextvars(**_context(job.msg)):  # pool threads start empty
+            return self._send_one_bound(job)
+
+    def _send_one_bound(self, job: Job) -> Result:
         started = time.monotonic()
         metrics.IN_FLIGHT.labels(self.channel).inc()
         try:
@@ -169,6 +187,7 @@ class SenderStage:
     def _via_gateways(self, job: Job) -> SendResult:
         """The main gateway, then each fallback while the failure is transient."""
         for position, config in enumerate(job.configs, start=1):
+            job.gateway = metrics.gateway_host(config.params, config.outbox)
             try:
                 if config.outbox:
                     path = write_outbox(self.settings.outbox_dir, job.msg)
@@ -176,11 +195,13 @@ class SenderStage:
                 else:
                     result = self.sender.send(job.msg, config)
             except SendError as exc:
+                metrics.SEND_ATTEMPTS.labels(job.msg.channel, job.gateway, "error").inc()
                 if exc.permanent or position == len(job.configs):
                     raise
                 log.warning("gateway failed, trying the fallback", channel=job.msg.channel,
                             message_id=job.msg.message_id, gateway=position, reason=exc.reason)
                 continue
+            metrics.SEND_ATTEMPTS.labels(job.msg.channel, job.gateway, "ok").inc()
             if position > 1:
                 result.detail = f"via fallback gateway #{position}: {result.detail}"
                 result.extra["gateway"] = position
@@ -192,40 +213,46 @@ class SenderStage:
         out: list[Outgoing] = []
         finished: list[claims.Finish] = []
         for r in results:
-            msg, op = r.job.msg, r.job.op
-            log_ctx = {"event_id": msg.event_id, "message_id": msg.message_id, "operator": op.code,
-                       "channel": msg.channel, "attempt": msg.attempt}
-            if r.ok is None and r.error is None:
-                reason = "sending is switched off (MSGD_ENABLED=0): recorded, not sent"
-                finished.append(claims.Finish(msg.message_id, claims.DONE, SUPPRESSED, reason, attempt=msg.attempt))
-                out.append(self._final(msg, SUPPRESSED, reason))
-                continue
-            metrics.SEND_SECONDS.labels(msg.channel).observe(r.seconds)
-            if r.ok is not None:
-                finished.append(claims.Finish(msg.message_id, claims.DONE, SENT, r.ok.detail,
-                                              r.ok.gateway_message_id, msg.attempt))
-                out.append(self._final(msg, SENT, r.ok.detail, gateway_message_id=r.ok.gateway_message_id,
-                                       seconds=round(r.seconds, 4), details=r.ok.extra))
-                log.info("message sent", recipient_hint=msg.recipient[-4:], **log_ctx)
-                continue
-            err = r.error
-            assert err is not None
-            if not err.permanent and msg.attempt < op.attempts:
-                delay = backoff(msg.attempt, self.settings.retry_base_seconds,
-                                self.settings.retry_max_seconds, err.retry_after)
-                metrics.RETRIES.labels(msg.channel, "transient").inc()
-                finished.append(claims.Finish(msg.message_id, claims.RETRY, RETRYING, err.reason, attempt=msg.attempt))
-                out.append(self._again(replace(msg, attempt=msg.attempt + 1), delay))
-                out.append(status(msg.message_id, RETRYING, message=msg.to_wire(), attempt=msg.attempt,
-                                  seconds=round(r.seconds, 4),
-                                  reason=f"{err.reason} (attempt {msg.attempt} of {op.attempts};"
-                                         f" next in {delay:.0f} s)"))
-                log.warning("delivery failed, will retry", reason=err.reason, retry_in=round(delay, 1), **log_ctx)
-                continue
-            kind = "permanent error" if err.permanent else f"gave up after {msg.attempt} attempt(s)"
-            reason = f"{err.reason} ({kind})"
-            finished.append(claims.Finish(msg.message_id, claims.DONE, FAILED, reason, attempt=msg.attempt))
-            out.append(self._final(msg, FAILED, reason, seconds=round(r.seconds, 4)))
-            log.warning("delivery failed", reason=reason, **log_ctx)
+            with structlog.contextvars.bound_contextvars(**_context(r.job.msg)):
+                self._conclude(r, out, finished)
         claims.finish(finished)
         return out
+
+    def _conclude(self, r: Result, out: list[Outgoing], finished: list[claims.Finish]) -> None:
+        """Record one attempt's outcome: sent, retry later, or failed."""
+        msg, op = r.job.msg, r.job.op
+        if r.ok is None and r.error is None:
+            reason = "sending is switched off (MSGD_ENABLED=0): recorded, not sent"
+            finished.append(claims.Finish(msg.message_id, claims.DONE, SUPPRESSED, reason, attempt=msg.attempt))
+            out.append(self._final(msg, SUPPRESSED, reason))
+            log.info("message suppressed", reason=reason)
+            return
+        metrics.SEND_SECONDS.labels(msg.channel, r.job.gateway or "default").observe(r.seconds)
+        if r.ok is not None:
+            finished.append(claims.Finish(msg.message_id, claims.DONE, SENT, r.ok.detail,
+                                          r.ok.gateway_message_id, msg.attempt))
+            out.append(self._final(msg, SENT, r.ok.detail, gateway_message_id=r.ok.gateway_message_id,
+                                   seconds=round(r.seconds, 4), details=r.ok.extra))
+            log.info("message sent", recipient_hint=msg.recipient[-4:], attempt=msg.attempt)
+            return
+        err = r.error
+        assert err is not None
+        if not err.permanent and msg.attempt < op.attempts:
+            delay = backoff(msg.attempt, self.settings.retry_base_seconds,
+                            self.settings.retry_max_seconds, err.retry_after)
+            metrics.RETRIES.labels(msg.channel, metrics.retry_reason(err.reason, err.retry_after)).inc()
+            finished.append(claims.Finish(msg.message_id, claims.RETRY, RETRYING, err.reason, attempt=msg.attempt))
+            out.append(self._again(replace(msg, attempt=msg.attempt + 1), delay))
+            out.append(status(msg.message_id, RETRYING, message=msg.to_wire(), attempt=msg.attempt,
+                              seconds=round(r.seconds, 4),
+                              reason=f"{err.reason} (attempt {msg.attempt} of {op.attempts};"
+                                     f" next in {delay:.0f} s)"))
+            log.warning("delivery failed, will retry", reason=err.reason, retry_in=round(delay, 1),
+                        attempt=msg.attempt)
+            return
+        kind = "permanent error" if err.permanent else f"gave up after {msg.attempt} attempt(s)"
+        reason = f"{err.reason} ({kind})"
+        finished.append(claims.Finish(msg.message_id, claims.DONE, FAILED, reason, attempt=msg.attempt))
+        out.append(self._final(msg, FAILED, reason, seconds=round(r.seconds, 4)))
+        log.warning("delivery failed", reason=reason, attempt=msg.attempt)
+

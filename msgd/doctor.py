@@ -1,0 +1,381 @@
+"""``msgd doctor``: check the broker, the database and every configured gateway, in plain words.
+
+The manual's debugging section as a command: "SSL certificate problem",
+"Connection refused", "Name or service not known", SMTP 550/553 and "chat
+not found" each become a finding that says what is wrong and what to do.
+Nothing is sent to a subscriber: SMTP goes as far as MAIL FROM (then RSET),
+Telegram is asked getMe.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import smtplib
+import socket
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from msgd.redact import redact_text, register_secrets
+from msgd.settings import Settings
+
+OK, WARN, PROBLEM = "ok", "warning", "problem"
+EXPIRY_WARN_DAYS = 14
+TIMEOUT = 5.0
+
+
+@dataclass
+class Finding:
+    level: str  # ok | warning | problem
+    subject: str  # what was checked: "broker", "operator best: sms gateway smsc.ru:443"
+    text: str  # what was found, in plain words
+    fix: str = ""  # what to do about it
+
+    def render(self) -> str:
+        mark = {OK: "ok     ", WARN: "WARNING", PROBLEM: "PROBLEM"}[self.level]
+        line = f"{mark} {self.subject}: {redact_text(self.text)}"
+        return line + (f"\n        → {redact_text(self.fix)}" if self.fix else "")
+
+
+# -- network building blocks -----------------------------------------------------------------
+def check_dns(subject: str, host: str) -> Finding | None:
+    """None when the name resolves; else the manual's "Name or service not known"."""
+    try:
+        socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as exc:
+        return Finding(PROBLEM, subject, f"the name {host} does not resolve ({exc.strerror}: Name or service"
+                       " not known)",
+                       "DNS is not configured for this machine, does not answer, or gives a wrong answer:"
+                       f" check /etc/resolv.conf and `getent hosts {host}`; fix the DNS server or the host name"
+                       " in the settings")
+    return None
+
+
+def check_tcp(subject: str, host: str, port: int, timeout: float = TIMEOUT) -> Finding | None:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except ConnectionRefusedError:
+        return Finding(PROBLEM, subject, f"connection refused by {host}:{port} (nothing listens there,"
+                       " or a firewall rejects us)",
+                       "check the port in the settings; if it is right, the provider's server is down or"
+                       " blocks this machine's IP address — contact the provider")
+    except TimeoutError:
+        return Finding(PROBLEM, subject, f"no answer from {host}:{port} within {timeout:.0f} s",
+                       "a firewall drops the connection, or the server is down: check outgoing rules for"
+                       " this port, then contact the provider")
+    except OSError as exc:
+        return Finding(PROBLEM, subject, f"cannot connect to {host}:{port}: {exc.strerror or exc}",
+                       "check the network route and the address in the settings")
+
+
+def tls_context(verify: bool = True, ca_bundle: str = "") -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=ca_bundle or None)
+    if not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def certificate_findings(subject: str, host: str, cert: dict[str, Any] | None,
+                         now: dt.datetime | None = None) -> list[Finding]:
+    """Expiry of a verified peer certificate."""
+    if not cert or "notAfter" not in cert:
+        return []
+    expires = dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(str(cert["notAfter"])), dt.UTC)
+    left = expires - (now or dt.datetime.now(dt.UTC))
+    if left.days < EXPIRY_WARN_DAYS:
+        return [Finding(WARN, subject, f"the TLS certificate of {host} expires on {expires:%Y-%m-%d}"
+                        f" ({max(left.days, 0)} days left)",
+                        "ask the provider to renew it; msgd will refuse the server once it has expired")]
+    return [Finding(OK, subject, f"TLS certificate valid for {host} until {expires:%Y-%m-%d}")]
+
+
+def certificate_problem(subject: str, host: str, exc: ssl.SSLError) -> Finding:
+    reason = getattr(exc, "verify_message", "") or getattr(exc, "reason", "") or str(exc)
+    return Finding(PROBLEM, subject, f"SSL certificate problem with {host}: {reason}",
+                   "the server's certificate is not trusted for this name (self-signed, expired, wrong"
+                   " host or a missing intermediate): fix the certificate on the server, or name its CA"
+                   " with ca_bundle in the channel settings; update the system CA store"
+                   " (apt-get install --reinstall ca-certificates) if a well-known CA is not trusted")
+
+
+def check_tls(subject: str, host: str, port: int, verify: bool = True, ca_bundle: str = "",
+              timeout: float = TIMEOUT) -> list[Finding]:
+    try:
+        ctx = tls_context(verify, ca_bundle)
+    except (OSError, ssl.SSLError) as exc:
+        return [Finding(PROBLEM, subject, f"cannot load ca_bundle {ca_bundle!r}: {exc}",
+                        "point ca_bundle at a readable PEM file")]
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as raw, \
+                ctx.wrap_socket(raw, server_hostname=host) as tls:
+            cert = tls.getpeercert()
+    except ssl.SSLCertVerificationError as exc:
+        return [certificate_problem(subject, host, exc)]
+    except ssl.SSLError as exc:
+        return [Finding(PROBLEM, subject, f"TLS handshake with {host}:{port} failed: {exc.reason or exc}",
+                        "the port may not speak TLS (plain or STARTTLS port?): check port and security")]
+    except OSError as exc:
+        return [Finding(PROBLEM, subject, f"TLS connection to {host}:{port} failed: {exc}", "")]
+    if not verify:
+        return [Finding(WARN, subject, "certificate checking is switched off (verify: false)",
+                        "use ca_bundle instead, so a man in the middle cannot read the messages")]
+    return certificate_findings(subject, host, cert)
+
+
+def check_endpoint(subject: str, host: str, port: int, tls: bool, verify: bool = True,
+                   ca_bundle: str = "") -> list[Finding]:
+    """DNS, TCP and (for TLS) the certificate; an empty problem list means reachable."""
+    for step in (check_dns(subject, host), check_tcp(subject, host, port)):
+        if step is not None:
+            return [step]
+    if tls:
+        return check_tls(subject, host, port, verify, ca_bundle)
+    return []
+
+
+# -- channels -------------------------------------------------------------------------------------
+def _bool(value: Any, default: bool = True) -> bool:
+    if value in (None, ""):
+        return default
+    return str(value).strip().lower() not in ("0", "false", "no", "off")
+
+
+def check_http(subject: str, url: str, params: dict[str, Any]) -> list[Finding]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return [Finding(PROBLEM, subject, f"the address {url!r} is not an http(s) URL",
+                        "set url to the gateway's address, e.g. https://smsc.ru/sys/send.php")]
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    found = check_endpoint(subject, parts.hostname, port, parts.scheme == "https",
+                           _bool(params.get("verify")), str(params.get("ca_bundle") or ""))
+    if not any(f.level == PROBLEM for f in found):
+        found.append(Finding(OK, subject, f"{parts.hostname}:{port} is reachable"))
+    return found
+
+
+def check_sms(subject: str, params: dict[str, Any]) -> list[Finding]:
+    from services.senders.sms_presets import effective_settings
+
+    try:
+        url = str(effective_settings(params).get("url") or "")
+    except (KeyError, ValueError) as exc:
+        return [Finding(PROBLEM, subject, f"settings are invalid: {exc}", "fix them and load the config again")]
+    if not url:
+        return [Finding(PROBLEM, subject, "no gateway address (url) is set", "set url, or a preset")]
+    return check_http(subject, url, params)
+
+
+def check_smtp(subject: str, params: dict[str, Any], secrets: dict[str, Any], sender: str = "") -> list[Finding]:
+    host = str(params.get("host") or "").strip()
+    if not host:
+        return [Finding(PROBLEM, subject, "no SMTP server (host) is set", "set host, port and security")]
+    security = str(params.get("security") or "none").lower()
+    port = int(params.get("port") or {"ssl": 465, "starttls": 587}.get(security, 25))
+    verify, ca_bundle = _bool(params.get("verify")), str(params.get("ca_bundle") or "")
+    login = str(params.get("login") or secrets.get("login") or "")
+    password = str(secrets.get("password") or params.get("password") or "")
+    register_secrets([password] if password else [])
+    found = check_endpoint(subject, host, port, security == "ssl", verify, ca_bundle)
+    if any(f.level == PROBLEM for f in found):
+        return found
+    client: smtplib.SMTP | None = None
+    try:
+        ctx = tls_context(verify, ca_bundle)
+        if security == "ssl":
+            client = smtplib.SMTP_SSL(host, port, timeout=TIMEOUT, context=ctx)
+        else:
+            client = smtplib.SMTP(host, port, timeout=TIMEOUT)
+        client.ehlo()
+        if security == "starttls":
+            if not client.has_extn("starttls"):
+                return [*found, Finding(PROBLEM, subject, f"{host}:{port} does not offer STARTTLS",
+                                        "use security: ssl (port 465) or the provider's submission port")]
+            try:
+                client.starttls(context=ctx)
+            except ssl.SSLCertVerificationError as exc:
+                return [*found, certificate_problem(subject, host, exc)]
+            client.ehlo()
+            sock = client.sock
+            if verify and isinstance(sock, ssl.SSLSocket):
+                found += certificate_findings(subject, host, sock.getpeercert())
+        if login:
+            if not client.has_extn("auth"):
+                return [*found, Finding(PROBLEM, subject, f"{host}:{port} does not accept a login (no AUTH)",
+                                        "clear the login, or use security ssl/starttls (many servers offer"
+                                        " AUTH only over TLS)")]
+            try:
+                client.login(login, password)
+            except smtplib.SMTPAuthenticationError as exc:
+                says = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
+                return [*found, Finding(PROBLEM, subject, f"login as {login} refused ({exc.smtp_code} {says})",
+                                        "check login and password; some providers need an app password")]
+            found.append(Finding(OK, subject, f"logged in as {login}"))
+        if sender:
+            code, answer = client.mail(sender)
+            if code >= 500:
+                text = answer.decode(errors="replace")
+                found.append(Finding(PROBLEM, subject, f"the server refuses the sender {sender} ({code} {text})",
+                                     "550/553 at MAIL FROM: the sender address must be one this login may"
+                                     " send as — set the operator's e-mail to it"))
+            client.rset()
+    except smtplib.SMTPException as exc:
+        return [*found, Finding(PROBLEM, subject, f"SMTP dialogue with {host}:{port} failed: {exc}",
+                                "turn on extended_logging for this channel and read the dialogue in the log")]
+    except OSError as exc:
+        return [*found, Finding(PROBLEM, subject, f"SMTP connection to {host}:{port} failed: {exc}", "")]
+    finally:
+        if client is not None:
+            try:
+                client.quit()
+            except (smtplib.SMTPException, OSError):
+                client.close()
+    if not any(f.level == PROBLEM for f in found):
+        found.append(Finding(OK, subject, f"{host}:{port} answers ({security})"))
+    return found
+
+
+def check_telegram(subject: str, params: dict[str, Any], secrets: dict[str, Any]) -> list[Finding]:
+    import requests
+
+    token = str(secrets.get("token") or params.get("token") or "").strip()
+    if not token:
+        return [Finding(PROBLEM, subject, "the bot token is not set", "paste the token @BotFather gave")]
+    register_secrets([token, token.split(":")[-1]])
+    api_url = str(params.get("api_url") or "https://api.telegram.org").rstrip("/")
+    verify = _bool(params.get("verify"))
+    proxy = str(params.get("proxy") or "")
+    found: list[Finding] = []
+    if not proxy:  # through a proxy, only the proxy's view of the network matters
+        parts = urlsplit(api_url)
+        host = parts.hostname or ""
+        found = check_endpoint(subject, host, parts.port or (443 if parts.scheme == "https" else 80),
+                               parts.scheme == "https", verify, str(params.get("ca_bundle") or ""))
+        if any(f.level == PROBLEM for f in found):
+            return found
+    try:
+        resp = requests.post(f"{api_url}/bot{token}/getMe", timeout=TIMEOUT,
+                             verify=str(params["ca_bundle"]) if verify and params.get("ca_bundle") else verify,
+                             proxies={"https": proxy, "http": proxy} if proxy else None)
+        data = resp.json()
+    except (requests.RequestException, ValueError) as exc:
+        return [*found, Finding(PROBLEM, subject, f"getMe failed: {type(exc).__name__}: {exc}",
+                                "check api_url and proxy")]
+    if resp.status_code == 401 or not data.get("ok"):
+        return [*found, Finding(PROBLEM, subject, f"Telegram refuses the token ({resp.status_code}"
+                                f" {data.get('description', '')})",
+                                "the token is wrong or revoked: get it again from @BotFather")]
+    bot = (data.get("result") or {}).get("username", "?")
+    return [*found, Finding(OK, subject, f"bot @{bot} answers getMe; subscribers must press Start in"
+                            f" @{bot} first, or messages fail with \"chat not found\"")]
+
+
+# -- broker, database, configuration -----------------------------------------------------------------
+def check_broker(settings: Settings) -> list[Finding]:
+    from msgd import metrics, topology
+    from services.senders import live_channels
+
+    ns = settings.namespace
+    queues = [*topology.router_queues(ns), *topology.render_queues(ns), topology.status_queue(ns)]
+    for ch in live_channels():
+        queues += topology.sender_queues(ns, ch)
+    parking = topology.parking_queue(ns)
+    subject = "broker"
+    try:
+        broker = metrics.quick_broker(settings)
+    except Exception as exc:  # noqa: BLE001
+        return [Finding(PROBLEM, subject, f"cannot use MSGD_BROKER_URL: {exc}", "check MSGD_BROKER_URL")]
+    found: list[Finding] = []
+    try:
+        missing: list[str] = []
+        for q in [*queues, parking]:
+            try:
+                depth = broker.queue_depths([q])[q]
+            except Exception as exc:  # noqa: BLE001
+                if not found and not missing and _is_connection_error(exc):
+                    return [Finding(PROBLEM, subject, f"cannot connect to {broker.describe()}: {exc}",
+                                    "start RabbitMQ, or fix host, port, user, password and vhost in"
+                                    " MSGD_BROKER_URL")]
+                missing.append(q)
+                continue
+            if q == parking and depth:
+                found.append(Finding(WARN, subject, f"{depth} message(s) are parked in {parking}",
+                                     "read why (msgd parking list, or the x-msgd-reason header in the"
+                                     " RabbitMQ console), fix the cause, then replay them"))
+        if missing:
+            found.append(Finding(PROBLEM, subject, f"queues missing: {', '.join(missing)}",
+                                 "run `msgd setup` (declares exchanges and queues)"))
+        if not any(f.level == PROBLEM for f in found):
+            found.insert(0, Finding(OK, subject, f"connected to {broker.describe()}; {len(queues) + 1} queues"
+                                    " present"))
+    finally:
+        broker.close()
+    return found
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) or "connect" in type(exc).__name__.lower() or "connection" in str(exc).lower()
+
+
+def check_database(settings: Settings) -> list[Finding]:
+    from msgd import store
+
+    subject = "database"
+    where = settings.effective_database_url.split("@")[-1]
+    try:
+        store.setup(settings.effective_database_url)
+        from django.db import connection
+        from django.db.migrations.executor import MigrationExecutor
+
+        connection.ensure_connection()
+        executor = MigrationExecutor(connection)
+        plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except Exception as exc:  # noqa: BLE001
+        return [Finding(PROBLEM, subject, f"cannot connect to {where}: {exc}",
+                        "start the database, or fix MSGD_DATABASE_URL")]
+    if plan:
+        names = ", ".join(f"{m.app_label}.{m.name}" for m, _ in plan[:5])
+        return [Finding(PROBLEM, subject, f"{len(plan)} migration(s) not applied ({names}…)",
+                        "run `msgd migrate` (or `msgd setup`) before starting the stages")]
+    return [Finding(OK, subject, f"connected to {where}; migrations applied")]
+
+
+def check_channels(settings: Settings) -> Iterator[Finding]:
+    from msgd.store.cache import ConfigCache
+
+    cache = ConfigCache(0)
+    cache.refresh()
+    for op in sorted(cache._operators.values(), key=lambda o: o.code):
+        for channel, configs in sorted(op.channels.items()):
+            for cfg in configs:
+                subject = f"operator {op.code}: {channel}" + (f" #{cfg.position}" if len(configs) > 1 else "")
+                if cfg.outbox:
+                    yield Finding(WARN, subject, f"writes to {settings.outbox_dir} (outbox) instead of sending",
+                                  "set outbox: false and fill in the gateway to send for real")
+                elif channel == "sms":
+                    yield from check_sms(subject, cfg.params)
+                elif channel == "email":
+                    yield from check_smtp(subject, cfg.params, cfg.secrets, op.email or "")
+                elif channel == "telegram":
+                    yield from check_telegram(subject, cfg.params, cfg.secrets)
+
+
+def run(settings: Settings, gateways: bool = True) -> list[Finding]:
+    found = [*check_broker(settings)]
+    db = check_database(settings)
+    found += db
+    if gateways and not any(f.level == PROBLEM for f in db):
+        found += list(check_channels(settings))
+    return found
+
+
+def report(findings: list[Finding]) -> tuple[str, int]:
+    problems = sum(f.level == PROBLEM for f in findings)
+    warnings = sum(f.level == WARN for f in findings)
+    text = "\n".join(f.render() for f in findings)
+    summary = (f"{problems} problem(s), {warnings} warning(s)" if problems or warnings
+               else "everything msgd needs answers")
+    return f"{text}\n\n{summary}\n", 1 if problems else 0

@@ -1,0 +1,142 @@
+"""The operations kit: alert rules and scrape config pass promtool, the dashboard and the
+alerts only use metrics msgd exports, RabbitMQ definitions match what ``msgd setup`` declares."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import need
+from tests.support import ROOT
+
+DEPLOY = ROOT / "deploy"
+METRIC_RE = re.compile(r"\b(msgd_[a-z0-9_]+)")
+
+
+@pytest.fixture
+def promtool() -> str:
+    path = shutil.which("promtool")
+    need(path is not None, "promtool (Debian package prometheus: make system-deps)")
+    assert path is not None
+    return path
+
+
+def exported_metrics() -> set[str]:
+    """Every sample name msgd can export (counters with _total, histograms with their series)."""
+    from prometheus_client import REGISTRY
+
+    from msgd import metrics  # noqa: F401 - registers the metrics
+
+    names = {"msgd_queue_messages", "msgd_broker_up"}  # QueueDepthCollector
+    for family in REGISTRY.collect():
+        if family.name.startswith("msgd_"):
+            names.add(family.name)
+            suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"]}.get(family.type, [])
+            names.update(family.name + s for s in suffixes)
+    return names
+
+
+def test_alert_rules_and_scrape_config_pass_promtool(promtool: str) -> None:
+    for args in (["check", "rules", str(DEPLOY / "prometheus" / "alerts.yml")],
+                 ["check", "config", str(DEPLOY / "prometheus" / "prometheus.yml")]):
+        r = subprocess.run([promtool, *args], capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_parked_alert_fires(promtool: str, tmp_path: Path) -> None:
+    """promtool's rule unit test: a parked message raises MsgdMessagesParked after 5 minutes."""
+    shutil.copy(DEPLOY / "prometheus" / "alerts.yml", tmp_path / "alerts.yml")
+    (tmp_path / "test.yml").write_text(yaml.safe_dump({
+        "rule_files": ["alerts.yml"],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "interval": "1m",
+            "input_series": [
+                {"series": 'msgd_messages_parked_total{stage="router",type="low_balance"}', "values": "0 1 1 1 1 1 1 1"},
+                {"series": 'msgd_queue_messages{queue="msgd.parking"}', "values": "0 1 1 1 1 1 1 1"},
+            ],
+            "alert_rule_test": [
+                {"eval_time": "2m", "alertname": "MsgdMessagesParked", "exp_alerts": []},
+                {"eval_time": "7m", "alertname": "MsgdMessagesParked", "exp_alerts": [{
+                    "exp_labels": {"severity": "warning"},
+                    "exp_annotations": {
+                        "summary": "msgd parked messages",
+                        "description": "Messages are in the parking queue. Read the reason (msgd parking"
+                                       " list), fix it, then msgd parking replay.",
+                    }}]},
+            ],
+        }],
+    }))
+    r = subprocess.run([promtool, "test", "rules", "test.yml"], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_dashboard_loads_and_uses_only_exported_metrics() -> None:
+    dash = json.loads((DEPLOY / "grafana" / "msgd.json").read_text())
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    assert len(exprs) >= 10
+    known = exported_metrics()
+    used = {m for e in exprs for m in METRIC_RE.findall(e)}
+    assert used and used <= known, f"unknown metrics in the dashboard: {used - known}"
+    # every metric family msgd exports is on the dashboard
+    families = {re.sub(r"_(bucket|count|sum)$", "", m) for m in used}
+    assert {"msgd_messages_total", "msgd_queue_messages", "msgd_send_duration_seconds",
+            "msgd_retries_total", "msgd_messages_parked_total"} <= families
+
+
+def test_alerts_use_only_exported_metrics() -> None:
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    used = {m for e in exprs for m in METRIC_RE.findall(e)}
+    assert used and used <= exported_metrics(), used - exported_metrics()
+
+
+def test_rabbitmq_definitions_match_msgd_setup() -> None:
+    from msgd import topology as topo
+    from msgd.broker.amqp import AmqpBroker
+    from msgd.settings import Settings
+    from services.senders import live_channels
+
+    defs = json.loads((DEPLOY / "rabbitmq" / "definitions.json").read_text())
+    args = AmqpBroker(Settings(broker_url="amqp://localhost//"))._queue_args()
+    queues = {q["name"]: q["arguments"] for q in defs["queues"]}
+    expected = [*topo.router_queues("msgd"), *(topo.queue_for_route("msgd", r)
+                                               for r in topo.internal_routes(live_channels()))]
+    for name in expected:  # same arguments, or RabbitMQ refuses msgd setup (PRECONDITION_FAILED)
+        assert queues.get(name) == args, name
+    assert queues["msgd.parking"] == {"x-queue-type": "quorum"}
+    assert {v["name"] for v in defs["vhosts"]} == {"msgd"}
+    assert any(p["apply-to"] == "quorum_queues" for p in defs["policies"])
+    tx = {b["routing_key"] for b in defs["bindings"] if b["destination"] == "msgd.router.tx"}
+    assert tx == set(Settings().transactional_types)
+
+
+def test_compose_and_systemd_run_every_stage() -> None:
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    services = compose["services"]
+    for name in ("rabbitmq", "postgres", "prometheus", "grafana", "router", "renderer", "recorder",
+                 "sender-sms", "sender-email", "sender-telegram", "sender-push"):
+        assert name in services, name
+    assert services["sender-sms"]["deploy"]["replicas"] >= 2
+    units = {p.name for p in (DEPLOY / "systemd").glob("msgd-*.service")}
+    assert units == {"msgd-router.service", "msgd-renderer.service", "msgd-recorder.service",
+                     "msgd-sender@.service"}
+    for unit in units:
+        assert "ExecStart=" in (DEPLOY / "systemd" / unit).read_text()
+
+
+def test_sender_unit_takes_the_channel_from_the_instance_name() -> None:
+    unit = (DEPLOY / "systemd" / "msgd-sender@.service").read_text()
+    line = next(ln for ln in unit.splitlines() if ln.startswith("ExecStart="))
+    # what systemd runs for msgd-sender@sms-2: %% -> %, $$ -> $, %i -> the instance
+    command = line.removeprefix("ExecStart=").replace("%i", "sms-2").replace("%%", "%").replace("$$", "$")
+    shell = command.replace("exec /opt/msgd/.venv/bin/msgd run sender --channel", "echo")
+    out = subprocess.run(["/bin/sh", "-c", shell.split("-c ", 1)[1].split("'")[1], "sms-2"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "sms"

@@ -1,0 +1,160 @@
+"""``msgd doctor`` against real local servers: closed ports, an unresolvable name,
+a self-signed TLS server, aiosmtpd with AUTH, a Bot API emulator, RabbitMQ and the store."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from msgd import doctor
+from tests import seed
+from tests.support import Pipeline, msgd
+from tests.test_sender_email import LOGIN, PASSWORD, smtp  # noqa: F401 - fixture
+from tests.test_sender_telegram import TOKEN, BotApi, api  # noqa: F401 - fixture
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def tls_server(cert: tuple[Path, Path]) -> Iterator[int]:
+    """A TLS server with a self-signed certificate (completes handshakes, then closes)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(cert[0]), str(cert[1]))
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                with ctx.wrap_socket(conn, server_side=True):
+                    pass
+            except (OSError, ssl.SSLError):
+                conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield int(listener.getsockname()[1])
+    stop.set()
+    listener.close()
+
+
+def levels(found: list[doctor.Finding]) -> list[str]:
+    return [f.level for f in found]
+
+
+def text(found: list[doctor.Finding]) -> str:
+    return "\n".join(f.render() for f in found)
+
+
+def test_closed_port_is_connection_refused() -> None:
+    found = doctor.check_sms("sms", {"url": f"http://127.0.0.1:{closed_port()}/send"})
+    assert levels(found) == [doctor.PROBLEM]
+    assert "connection refused" in text(found) and "contact the provider" in text(found)
+
+
+def test_unresolvable_host_is_a_dns_finding() -> None:
+    found = doctor.check_smtp("email", {"host": "smtp.nonexistent.invalid", "port": 465, "security": "ssl"}, {})
+    assert levels(found) == [doctor.PROBLEM]
+    assert "Name or service not known" in text(found) and "DNS" in text(found)
+
+
+def test_self_signed_certificate_is_an_ssl_certificate_problem(tls_server: int) -> None:
+    found = doctor.check_http("sms", f"https://localhost:{tls_server}/send", {})
+    assert levels(found) == [doctor.PROBLEM]
+    assert "SSL certificate problem" in text(found) and "ca_bundle" in text(found)
+
+
+def test_trusted_certificate_reports_its_expiry(tls_server: int, cert: tuple[Path, Path]) -> None:
+    found = doctor.check_http("sms", f"https://localhost:{tls_server}/send", {"ca_bundle": str(cert[0])})
+    # the test certificate lives two days: valid, but expiring soon
+    assert doctor.PROBLEM not in levels(found)
+    assert "expires on" in text(found) and "renew" in text(found)
+
+
+def test_smtp_login_ok_and_wrong_password(smtp: Any) -> None:  # noqa: F811
+    params = {"host": "127.0.0.1", "port": smtp.port, "security": "none", "login": LOGIN}
+    good = doctor.check_smtp("email", params, {"password": PASSWORD}, sender="noc@best.example")
+    assert doctor.PROBLEM not in levels(good), text(good)
+    assert f"logged in as {LOGIN}" in text(good)
+    bad = doctor.check_smtp("email", params, {"password": "wrong-password-1"})
+    assert levels(bad)[-1] == doctor.PROBLEM
+    assert "login as mailer refused (535" in text(bad) and "check login and password" in text(bad)
+    assert "wrong-password-1" not in text(bad)
+
+
+def test_smtp_sender_refused_is_553(smtp: Any) -> None:  # noqa: F811
+    smtp.sink.mail_reply = "553 5.7.1 Sender address rejected: not owned by user"
+    found = doctor.check_smtp("email", {"host": "127.0.0.1", "port": smtp.port, "security": "none"}, {},
+                              sender="robot@isp.example")
+    assert "refuses the sender robot@isp.example (553" in text(found)
+    assert "operator's e-mail" in text(found)
+
+
+def test_telegram_getme_and_a_wrong_token(api: BotApi) -> None:  # noqa: F811
+    good = doctor.check_telegram("telegram", {"api_url": api.url}, {"token": TOKEN})
+    assert levels(good) == [doctor.OK] and "@msgd_test_bot" in text(good) and "chat not found" in text(good)
+    wrong = "1111111111:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    bad = doctor.check_telegram("telegram", {"api_url": api.url}, {"token": wrong})
+    assert levels(bad) == [doctor.PROBLEM] and "refuses the token (401" in text(bad)
+    assert wrong not in text(bad) and TOKEN not in text(good)
+
+
+def test_broker_down_and_database_fine(db: str, tmp_path: Path) -> None:
+    from msgd.settings import Settings
+
+    settings = Settings(broker_url=f"amqp://guest:guest@127.0.0.1:{closed_port()}//", database_url=db,
+                        var_dir=tmp_path)
+    found = doctor.check_broker(settings)
+    assert levels(found) == [doctor.PROBLEM] and "cannot connect" in text(found)
+    assert levels(doctor.check_database(settings)) == [doctor.OK]
+
+
+def test_the_command_checks_everything_and_fails_on_a_problem(
+    pipeline: Pipeline, smtp: Any, api: BotApi,  # noqa: F811
+) -> None:
+    from msgd.store.models import ChannelSettings
+
+    op = seed.operator()
+    seed.sms_gateway(op, f"http://127.0.0.1:{closed_port()}/send", secrets={"password": "Sms-Secret-77"})
+    ChannelSettings.objects.create(operator=op, channel="email", params={
+        "host": "127.0.0.1", "port": smtp.port, "security": "none", "login": LOGIN},
+        secrets={"password": PASSWORD})
+    ChannelSettings.objects.create(operator=op, channel="telegram", params={"api_url": api.url},
+                                   secrets={"token": TOKEN})
+    result = msgd("doctor", env=pipeline.env, check=False)
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr
+    assert "ok      broker: connected" in out and "ok      database: connected" in out
+    assert "PROBLEM operator best: sms: connection refused" in out
+    assert "ok      operator best: email: logged in as mailer" in out
+    assert "@msgd_test_bot" in out
+    assert "1 problem(s)" in out
+    for secret in (PASSWORD, TOKEN, "Sms-Secret-77"):
+        assert secret not in out
+
+
+def test_parked_messages_are_a_warning_and_healthy_is_exit_0(pipeline: Pipeline, rabbit_url: str,
+                                                             namespace: str) -> None:
+    from tests.support import publish_with_pika, wait_for
+
+    healthy = msgd("doctor", env=pipeline.env, check=False)
+    assert healthy.returncode == 0, healthy.stdout
+    assert "everything msgd needs answers" in healthy.stdout
+    pipeline.start("router")
+    publish_with_pika(rabbit_url, namespace, [], raw=[b"not json"])
+    out = wait_for(lambda: (r := msgd("doctor", "--no-gateways", env=pipeline.env, check=False)).returncode == 0
+                   and "parked" in r.stdout and r.stdout, what="doctor to see the parked message")
+    assert "WARNING broker: 1 message(s) are parked" in out and "replay" in out

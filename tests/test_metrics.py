@@ -1,0 +1,100 @@
+"""Metric helpers, the queue-depth collector and multiprocess mode (real processes, real promtool)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from msgd import metrics
+from tests.support import ROOT
+
+
+def test_gateway_label_is_the_host_only() -> None:
+    assert metrics.gateway_host({"url": "https://smsc.ru/sys/send.php?psw=secret"}) == "smsc.ru"
+    assert metrics.gateway_host({"api_url": "http://127.0.0.1:8081"}) == "127.0.0.1"
+    assert metrics.gateway_host({"host": "smtp.yandex.ru", "port": 465}) == "smtp.yandex.ru"
+    assert metrics.gateway_host({}) == "default"
+    assert metrics.gateway_host({"url": "https://x.example"}, outbox=True) == "outbox"
+
+
+def test_retry_reasons_are_a_fixed_set() -> None:
+    assert metrics.retry_reason("gateway said 429 Too Many Requests", None) == "throttled"
+    assert metrics.retry_reason("anything", 30.0) == "throttled"
+    assert metrics.retry_reason("request timed out after 15 s", None) == "timeout"
+    assert metrics.retry_reason("Connection refused by 10.0.0.1:443", None) == "connection"
+    assert metrics.retry_reason("gateway answered HTTP 503", None) == "server_error"
+    assert metrics.retry_reason("something odd", None) == "other"
+
+
+def embedded(tmp_path: Path) -> Any:
+    from msgd.broker import make_broker
+    from msgd.settings import Settings
+
+    settings = Settings(var_dir=tmp_path, namespace="m")
+    return lambda: make_broker(settings)
+
+
+def test_queue_depths_come_from_the_broker_and_are_cached_between_scrapes(tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from msgd.broker import Outgoing
+
+    open_broker = embedded(tmp_path)
+    registry = CollectorRegistry()
+    collector = metrics.QueueDepthCollector(open_broker, ttl=3600)
+    collector.watch(["m.send.sms.bulk", "m.parking"])
+    registry.register(collector)
+    first = generate_latest(registry).decode()
+    assert 'msgd_queue_messages{queue="m.send.sms.bulk"} 0.0' in first
+    assert "msgd_broker_up 1.0" in first
+    broker = open_broker()
+    broker.publish([Outgoing(route="send.sms.bulk", body=b"{}")])
+    broker.close()
+    assert generate_latest(registry).decode() == first  # cached: the broker is not asked per scrape
+    collector.watch([])  # a new watch list refreshes at once
+    assert 'msgd_queue_messages{queue="m.send.sms.bulk"} 1.0' in generate_latest(registry).decode()
+
+
+def test_broker_down_is_a_gauge_not_a_failed_scrape(tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from msgd.settings import Settings
+
+    settings = Settings(broker_url="amqp://guest:guest@127.0.0.1:1//", heartbeat=0)
+    registry = CollectorRegistry()
+    collector = metrics.QueueDepthCollector(lambda: metrics.quick_broker(settings))
+    collector.watch(["a.parking"])
+    registry.register(collector)
+    assert "msgd_broker_up 0.0" in generate_latest(registry).decode()
+
+
+CHILD = """
+from msgd import metrics
+metrics.EVENTS_RECEIVED.labels("low_balance").inc()
+metrics.IN_FLIGHT.labels("sms").inc()
+"""
+EXPOSE = """
+from prometheus_client import generate_latest
+from msgd import metrics
+print(generate_latest(metrics.exposition_registry()).decode())
+"""
+
+
+def test_multiprocess_mode_merges_every_worker(tmp_path: Path) -> None:
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    for _ in range(2):  # two gunicorn-like workers
+        subprocess.run([sys.executable, "-c", CHILD], env=env, cwd=ROOT, check=True)
+    out = subprocess.run([sys.executable, "-c", EXPOSE], env=env, cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    assert 'msgd_events_received_total{type="low_balance"} 2.0' in out
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not installed (make system-deps)")
+    check = subprocess.run([promtool, "check", "metrics"], input=out, text=True, capture_output=True)
+    assert check.returncode == 0, check.stdout + check.stderr
