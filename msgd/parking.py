@@ -10,6 +10,7 @@ parked again.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from dataclasses import dataclass
@@ -51,6 +52,14 @@ class Parked:
         if deaths and isinstance(deaths[0], dict):
             return f"dead-lettered by RabbitMQ ({deaths[0].get('reason')}, count {deaths[0].get('count')})"
         return "no reason recorded"
+
+    @property
+    def key(self) -> str:
+        """A stable name for this parked message (the admin selects by it): body, origin and time."""
+        h = self.headers
+        raw = b"|".join([self.delivery.body, str(h.get("x-msgd-source-queue", "")).encode(),
+                         str(h.get("x-msgd-parked-at", "")).encode(), str(h.get("x-death", "")).encode()])
+        return hashlib.sha256(raw).hexdigest()[:20]
 
     def replay(self, ns: str) -> Outgoing | None:
         """Where to publish it again; None when the source is unknown."""
@@ -101,8 +110,10 @@ def peek(broker: Broker, settings: Settings, limit: int) -> list[Parked]:
     return out
 
 
-def replay(broker: Broker, settings: Settings, limit: int | None = None) -> tuple[int, int]:
-    """Send up to ``limit`` parked messages back; returns (replayed, kept because the source is unknown)."""
+def replay(broker: Broker, settings: Settings, limit: int | None = None,
+           keys: set[str] | None = None) -> tuple[int, int]:
+    """Send up to ``limit`` parked messages back — or only those named in ``keys`` (the rest
+    go back to parking unchanged); returns (replayed, kept because the source is unknown)."""
     queue = topo.parking_queue(settings.namespace)
     waiting = broker.queue_depths([queue])[queue]
     todo = waiting if limit is None else min(limit, waiting)
@@ -119,7 +130,12 @@ def replay(broker: Broker, settings: Settings, limit: int | None = None) -> tupl
                                     content_type=d.content_type or "application/json"))
                 continue
             seen[0] += 1
-            target = Parked(d).replay(settings.namespace)
+            parked = Parked(d)
+            if keys is not None and parked.key not in keys:  # not chosen: back to parking
+                out.append(Outgoing(route=d.routing_key, body=d.body, exchange="parking", headers=d.headers,
+                                    content_type=d.content_type or "application/json"))
+                continue
+            target = parked.replay(settings.namespace)
             if target is None:
                 seen[2] += 1
                 out.append(Outgoing(route=d.routing_key, body=d.body, exchange="parking", headers=d.headers,

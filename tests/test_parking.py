@@ -57,3 +57,25 @@ def test_embedded_broker_replays_to_the_source_queue_and_keeps_unknown_ones(tmp_
     (back,) = broker.messages("e.send.sms.bulk")  # type: ignore[attr-defined]
     assert back.body == body and back.headers == {"trace": "keep"}
     broker.close()
+
+
+def test_rabbitmq_replays_only_the_chosen_messages(rabbit_url: str, namespace: str) -> None:
+    """The admin's selection on RabbitMQ: one of three parked messages goes back, two stay."""
+    from msgd import parking, topology
+    from msgd.broker import Outgoing, make_broker
+    from msgd.settings import Settings
+
+    settings = Settings.from_env({"MSGD_BROKER_URL": rabbit_url, "MSGD_NAMESPACE": namespace})
+    broker = make_broker(settings)
+    broker.setup(["sms"])
+    source = topology.queue_for_route(namespace, "send.sms.bulk")
+    broker.publish([Outgoing(route="send.sms.bulk", body=f'{{"n":{i}}}'.encode(), exchange="parking",
+                             headers={"x-msgd-source-queue": source, "x-msgd-reason": "test",
+                                      "x-msgd-parked-at": f"2026-11-27T10:00:0{i}"}) for i in range(3)])
+    listed = parking.peek(broker, settings, 10)
+    chosen = next(p for p in listed if p.delivery.body == b'{"n":1}')
+    assert parking.replay(broker, settings, keys={chosen.key}) == (1, 0)
+    depths = broker.queue_depths([source, topology.parking_queue(namespace)])
+    assert depths == {source: 1, topology.parking_queue(namespace): 2}
+    assert sorted(p.delivery.body for p in parking.peek(broker, settings, 10)) == [b'{"n":0}', b'{"n":2}']
+    broker.close()

@@ -231,7 +231,7 @@ def test_parking_on_rabbitmq_lists_without_taking_and_replays_all(
         wait_for(lambda: broker.queue_depths([parking_q])[parking_q] == 1, what="the parked message")
         for _ in range(2):  # listing does not consume
             assert "operator &#x27;zz&#x27; is not configured" in staff.get("/admin/tools/parking/").content.decode()
-        assert staff.post("/admin/tools/parking/", {}).status_code == 302
+        assert staff.post("/admin/tools/parking/", {"all": "Replay all"}).status_code == 302
         wait_for(lambda: broker.queue_depths([bulk])[bulk] == 1, what="the message back in the router queue")
         assert broker.queue_depths([parking_q])[parking_q] == 0
     finally:

@@ -255,6 +255,11 @@ class AmqpBroker(Broker):
             for consumer in consumers:
                 with contextlib.suppress(Exception):  # closing anyway
                     consumer.cancel()
+                # Closing the channel returns what was delivered but not processed to the
+                # queue now, not when this connection ends (replay reuses the connection).
+                with contextlib.suppress(Exception):
+                    if consumer.channel is not None:
+                        consumer.channel.close()
 
     def _process(self, buffers: dict[str, list[Message]], handler: BatchHandler, limit: int) -> None:
         taken: list[tuple[str, Message]] = []

@@ -216,8 +216,8 @@ PEEK_LIMIT = 200
 def parking(request: HttpRequest) -> HttpResponse:
     """Messages no stage could handle, with their reason; replay sends them back where they came from.
 
-    Embedded broker: replay of the selected messages.  RabbitMQ: the list is read with
-    basic_get without ack (nothing is taken), and "replay all" uses msgd.parking.replay.
+    The list is read without taking anything; replay sends the selected messages back
+    (RabbitMQ: the queue is gone through once, the others return to parking unchanged).
     """
     from msgd import parking as pk
     from msgd.broker import make_broker
@@ -228,6 +228,8 @@ def parking(request: HttpRequest) -> HttpResponse:
         if request.method == "POST":
             if broker.embedded:
                 chosen = {int(x) for x in request.POST.getlist("ids") if x.isdigit()}
+                if request.POST.get("all"):
+                    chosen = {int(p.delivery.tag) for p in pk.peek(broker, settings, 10**6)}
                 items = []
                 for p in pk.peek(broker, settings, 10**6):
                     target = p.replay(settings.namespace) if p.delivery.tag in chosen else None
@@ -236,7 +238,11 @@ def parking(request: HttpRequest) -> HttpResponse:
                 done = broker.replay(items) if items else 0  # type: ignore[attr-defined]
                 kept = len(chosen) - done
             else:
-                done, kept = pk.replay(broker, settings)
+                keys = set(request.POST.getlist("ids"))
+                if request.POST.get("all"):
+                    done, kept = pk.replay(broker, settings)
+                else:
+                    done, kept = pk.replay(broker, settings, keys=keys) if keys else (0, 0)
             messages.success(request, f"{done} message(s) sent back to their queues"
                              + (f"; {kept} kept (source queue unknown or already gone)" if kept else ""))
             return HttpResponseRedirect(reverse("msgd-parking"))
@@ -244,9 +250,9 @@ def parking(request: HttpRequest) -> HttpResponse:
         depth = broker.queue_depths([pk.parking_queue(settings.namespace)])
     finally:
         broker.close()
-    rows = [{"id": p.delivery.tag, "queue": p.source_queue, "stage": p.headers.get("x-msgd-stage", ""),
+    rows = [{"id": p.delivery.tag if broker.embedded else p.key, "queue": p.source_queue, "stage": p.headers.get("x-msgd-stage", ""),
              "reason": p.reason, "body": shown_body(p.delivery.body),
              "replayable": p.replay(settings.namespace) is not None} for p in parked]
     return render(request, "admin/msgd_tools/parking.html",
-                  ctx(request, "Parking queue", rows=rows, selectable=broker.embedded,
+                  ctx(request, "Parking queue", rows=rows, selectable=True,
                       total=sum(depth.values())))
