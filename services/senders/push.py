@@ -67,8 +67,9 @@ from services.senders.base import (
     SendResult,
     TransientError,
 )
+from services.senders.net import host_port
 from services.senders.sms import as_bool
-from services.senders.telegram import excerpt, host_port, network_error
+from services.senders.telegram import excerpt, network_error
 
 log = structlog.get_logger("msgd.sender.push")
 

@@ -83,10 +83,10 @@ import os
 import re
 import socket
 import ssl
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, unquote_plus, urlsplit
+from urllib.parse import quote, unquote_plus
 
 import requests
 import structlog
@@ -104,6 +104,7 @@ from services.senders.base import (
     SendResult,
     TransientError,
 )
+from services.senders.net import find, host_port
 from services.senders.phone import InvalidPhone, check_region, normalize_phone
 from services.senders.segments import count_segments
 from services.senders.sms_presets import (
@@ -194,35 +195,6 @@ def params_secrets(template: str) -> list[str]:
         decoded = unquote_plus(value)
         found += [decoded, decoded.strip("'\""), quote(decoded, safe="")]
     return found
-
-
-def host_port(url: str) -> str:
-    """host:port of the gateway: never the path or query, which may carry the password."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or "?"
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        return "?"
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """The exception and everything it wraps (args, __cause__, urllib3's .reason)."""
-    stack: list[BaseException] = [exc]
-    seen: set[int] = set()
-    while stack:
-        cur = stack.pop()
-        if id(cur) in seen:
-            continue
-        seen.add(id(cur))
-        yield cur
-        nested = [cur.__cause__, cur.__context__, getattr(cur, "reason", None), *cur.args]
-        stack.extend(e for e in nested if isinstance(e, BaseException))
-
-
-def _find(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
-    return next((e for e in _causes(exc) if isinstance(e, kind)), None)
 
 
 def _decode(resp: requests.Response) -> str:
@@ -540,16 +512,16 @@ def _generic_outcome(status: int, retry_header: str | None, body: str, params: d
 def _network_error(exc: requests.RequestException, url: str, where: str, timeout: float) -> SendError:
     host = where.rsplit(":", 1)[0]
     if isinstance(exc, requests.exceptions.SSLError):
-        cert = _find(exc, ssl.SSLCertVerificationError)
+        cert = find(exc, ssl.SSLCertVerificationError)
         if isinstance(cert, ssl.SSLCertVerificationError):
             detail = cert.verify_message or str(cert)
             return PermanentError(
                 f"TLS certificate of the SMS gateway {where} could not be verified: {detail}"
                 " — fix the certificate or set ca_bundle"
             )
-        if _find(exc, ssl.SSLEOFError) or _find(exc, ssl.SSLZeroReturnError):
+        if find(exc, ssl.SSLEOFError) or find(exc, ssl.SSLZeroReturnError):
             return TransientError(f"SMS gateway {where} closed the connection during the TLS handshake")
-        inner = _find(exc, ssl.SSLError)
+        inner = find(exc, ssl.SSLError)
         detail = getattr(inner, "reason", None) or str(inner or exc)
         return PermanentError(
             f"TLS handshake with the SMS gateway {where} failed ({detail})"
@@ -560,21 +532,21 @@ def _network_error(exc: requests.RequestException, url: str, where: str, timeout
     if isinstance(exc, requests.exceptions.Timeout):
         return TransientError(f"SMS gateway {where} did not answer within {timeout:g} s")
     if isinstance(exc, requests.exceptions.ConnectionError):
-        dns = _find(exc, socket.gaierror)
+        dns = find(exc, socket.gaierror)
         if isinstance(dns, socket.gaierror):
             return TransientError(
                 f"cannot resolve SMS gateway host '{host}' (DNS: {dns.strerror or dns})"
                 " — check the DNS settings"
             )
-        if _find(exc, ConnectionRefusedError):
+        if find(exc, ConnectionRefusedError):
             return TransientError(
                 f"SMS gateway {where} refused the connection (is it running? firewall?)"
             )
-        if _find(exc, TimeoutError):
+        if find(exc, TimeoutError):
             return TransientError(f"SMS gateway {where} did not answer within {timeout:g} s")
-        if _find(exc, ConnectionResetError) or "RemoteDisconnected" in repr(exc):
+        if find(exc, ConnectionResetError) or "RemoteDisconnected" in repr(exc):
             return TransientError(f"SMS gateway {where} closed the connection without an answer")
-        os_err = _find(exc, OSError)
+        os_err = find(exc, OSError)
         detail = getattr(os_err, "strerror", None) or type(os_err or exc).__name__
         return TransientError(f"cannot connect to SMS gateway {where}: {detail}")
     if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema

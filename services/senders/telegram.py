@@ -47,7 +47,6 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -67,6 +66,7 @@ from services.senders.base import (
     SendResult,
     TransientError,
 )
+from services.senders.net import find, host_port
 from services.senders.sms import as_bool
 
 log = structlog.get_logger("msgd.sender.telegram")
@@ -170,69 +170,41 @@ def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
 # -- network failures in plain words (shared with the push sender) ----------------------------
 
 
-def host_port(url: str) -> str:
-    """host:port of a URL: never its path, which may carry a token."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or "?"
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        return "?"
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    stack: list[BaseException] = [exc]
-    seen: set[int] = set()
-    while stack:
-        cur = stack.pop()
-        if id(cur) in seen:
-            continue
-        seen.add(id(cur))
-        yield cur
-        nested = [cur.__cause__, cur.__context__, getattr(cur, "reason", None), *cur.args]
-        stack.extend(e for e in nested if isinstance(e, BaseException))
-
-
-def _find(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
-    return next((e for e in _causes(exc) if isinstance(e, kind)), None)
-
-
 def network_error(exc: requests.RequestException, service: str, url: str, timeout: float,
                   proxy: str = "", tls_hint: str = "fix the certificate or set ca_bundle") -> SendError:
     """A requests failure as a plain-words outcome; names host:port only, never the URL."""
     where = host_port(url)
     host = where.rsplit(":", 1)[0]
     if isinstance(exc, requests.exceptions.SSLError):
-        cert = _find(exc, ssl.SSLCertVerificationError)
+        cert = find(exc, ssl.SSLCertVerificationError)
         if isinstance(cert, ssl.SSLCertVerificationError):
             detail = cert.verify_message or str(cert)
             return PermanentError(
                 f"TLS certificate of the {service} {where} could not be verified: {detail} — {tls_hint}"
             )
-        if _find(exc, ssl.SSLEOFError) or _find(exc, ssl.SSLZeroReturnError):
+        if find(exc, ssl.SSLEOFError) or find(exc, ssl.SSLZeroReturnError):
             return TransientError(f"{service} {where} closed the connection during the TLS handshake")
-        inner = _find(exc, ssl.SSLError)
+        inner = find(exc, ssl.SSLError)
         detail = getattr(inner, "reason", None) or type(inner or exc).__name__
         return PermanentError(f"TLS handshake with the {service} {where} failed ({detail})"
                               " — check http/https and the port in the address")
     if isinstance(exc, requests.exceptions.ProxyError):
         shown = host_port(proxy) if proxy else "the proxy"
-        dns = _find(exc, socket.gaierror)
+        dns = find(exc, socket.gaierror)
         if isinstance(dns, socket.gaierror):
             return TransientError(f"cannot resolve the proxy host {shown} (DNS: {dns.strerror or dns})"
                                   " — check the proxy setting and DNS")
-        if _find(exc, ConnectionRefusedError):
+        if find(exc, ConnectionRefusedError):
             return TransientError(f"proxy {shown} refused the connection — check the proxy setting")
         said = re.search(r"Tunnel connection failed: ([^'\")]+)", str(exc))
-        detail = said[1].strip() if said else type(_find(exc, OSError) or exc).__name__
+        detail = said[1].strip() if said else type(find(exc, OSError) or exc).__name__
         return TransientError(f"cannot reach the {service} {where} through the proxy {shown} ({detail})")
     if proxy.lower().startswith("socks") and isinstance(exc, requests.exceptions.ConnectionError) \
             and not isinstance(exc, requests.exceptions.Timeout):
         # PySocks failures (the proxy unreachable, or it could not reach the far side) come as
         # plain connection errors that name the far side, not the proxy.
         said = re.search(r"Failed to establish a new connection: ([^\"')]+)", str(exc))
-        detail = said[1].strip() if said else type(_find(exc, OSError) or exc).__name__
+        detail = said[1].strip() if said else type(find(exc, OSError) or exc).__name__
         return TransientError(f"cannot reach the {service} {where} through the SOCKS proxy"
                               f" {host_port(proxy)} ({detail}) — check the proxy setting")
     if isinstance(exc, requests.exceptions.ConnectTimeout):
@@ -240,17 +212,17 @@ def network_error(exc: requests.RequestException, service: str, url: str, timeou
     if isinstance(exc, requests.exceptions.Timeout):
         return TransientError(f"{service} {where} did not answer within {timeout:g} s")
     if isinstance(exc, requests.exceptions.ConnectionError):
-        dns = _find(exc, socket.gaierror)
+        dns = find(exc, socket.gaierror)
         if isinstance(dns, socket.gaierror):
             return TransientError(f"cannot resolve the {service} host '{host}'"
                                   f" (DNS: {dns.strerror or dns}) — check the DNS settings")
-        if _find(exc, ConnectionRefusedError):
+        if find(exc, ConnectionRefusedError):
             return TransientError(f"{service} {where} refused the connection (is it running? firewall?)")
-        if _find(exc, TimeoutError):
+        if find(exc, TimeoutError):
             return TransientError(f"{service} {where} did not answer within {timeout:g} s")
-        if _find(exc, ConnectionResetError) or "RemoteDisconnected" in repr(exc):
+        if find(exc, ConnectionResetError) or "RemoteDisconnected" in repr(exc):
             return TransientError(f"{service} {where} closed the connection without an answer")
-        os_err = _find(exc, OSError)
+        os_err = find(exc, OSError)
         detail = getattr(os_err, "strerror", None) or type(os_err or exc).__name__
         return TransientError(f"cannot connect to the {service} {where}: {detail}")
     if isinstance(exc, requests.exceptions.InvalidSchema) and "SOCKS" in str(exc):
