@@ -369,7 +369,7 @@ def test_sessions_are_reused(service: PushService, sender: PushSender, vapid: Va
     for _ in range(3):
         sender.send(msg(to), cfg(vapid.raw))
     assert len(service.payloads("erin")) == 3
-    assert len(sender._sessions._all) == 1
+    assert len(sender._sessions) == 1
 
 
 # -- failures -----------------------------------------------------------------------------------------

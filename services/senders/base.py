@@ -154,6 +154,11 @@ class PerThread(Generic[K, R]):
                 self._all = [i for i in self._all if i is not item]
             self._close(item)
 
+    def __len__(self) -> int:
+        """How many are open, across all threads."""
+        with self._lock:
+            return len(self._all)
+
     def close_all(self) -> None:
         with self._lock:
             items, self._all = self._all, []

@@ -43,8 +43,6 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -62,12 +60,11 @@ from services.senders.base import (
     ChannelSender,
     Outbound,
     PermanentError,
-    PerThread,
     SendError,
     SendResult,
     TransientError,
 )
-from services.senders.net import host_port
+from services.senders.net import Sessions, host_port, retry_after
 from services.senders.sms import as_bool
 from services.senders.telegram import excerpt, network_error
 
@@ -176,23 +173,6 @@ class _Target:
     verify: bool | str
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds: a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value.strip()))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
 class PushSender(ChannelSender):
     channel = "push"
     contact_key = "push"
@@ -202,7 +182,7 @@ class PushSender(ChannelSender):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         # sessions: one per worker thread and certificate setting (WebPusher uses the session's verify)
-        self._sessions: PerThread[str, requests.Session] = PerThread(lambda s: s.close())
+        self._sessions = Sessions("msgd-push/1")
         self._keys: dict[str, Vapid02] = {}
         self._lock = threading.Lock()
 
@@ -223,15 +203,7 @@ class PushSender(ChannelSender):
         self._sessions.close_all()
 
     def _session(self, verify: bool | str) -> requests.Session:
-        key = repr(verify)
-        session = self._sessions.get(key)
-        if session is None:
-            session = requests.Session()
-            session.trust_env = False  # no proxy or CA bundle from the environment
-            session.verify = verify
-            session.headers["User-Agent"] = "msgd-push/1"
-            self._sessions.put(key, session)
-        return session
+        return self._sessions.get(repr(verify), verify=verify)
 
     def _vapid(self, text: str) -> Vapid02:
         digest = hashlib.sha256(text.encode()).hexdigest()
@@ -320,7 +292,7 @@ class PushSender(ChannelSender):
                 f" HTTP {status}: {text}"
             )
         if status == 429:
-            wait = _retry_after(resp.headers.get("Retry-After"))
+            wait = retry_after(resp.headers.get("Retry-After"))
             hint = f", asks to retry in {wait:g} s" if wait is not None else ""
             raise TransientError(f"push service {where} is rate limiting (HTTP 429{hint}): {text}", retry_after=wait)
         if status >= 500:

@@ -99,12 +99,11 @@ from services.senders.base import (
     ChannelSender,
     Outbound,
     PermanentError,
-    PerThread,
     SendError,
     SendResult,
     TransientError,
 )
-from services.senders.net import find, host_port
+from services.senders.net import Sessions, find, host_port, retry_after
 from services.senders.phone import InvalidPhone, check_region, normalize_phone
 from services.senders.segments import count_segments
 from services.senders.sms_presets import (
@@ -115,7 +114,7 @@ from services.senders.sms_presets import (
     ROSTELECOM_JSON,
     effective_settings,
 )
-from services.senders.sms_replies import excerpt, read_reply, retry_after
+from services.senders.sms_replies import excerpt, read_reply
 
 __all__ = ["REQUEST_TYPES", "SENDER", "SmsSender", "as_bool", "fill_params", "gateway_id", "retry_after"]
 
@@ -258,19 +257,11 @@ class SmsSender(ChannelSender):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self._sessions: PerThread[str, requests.Session] = PerThread(lambda s: s.close())
+        self._sessions = Sessions("msgd-sms/1")
 
     def _session(self) -> requests.Session:
         """One session per worker thread: its pool keeps connections to the gateway open."""
-        session = self._sessions.get("")
-        if session is None:
-            session = requests.Session()
-            # No proxies, .netrc credentials or CA bundle from the environment:
-            # the operator's settings alone decide (basic auth only with login+password).
-            session.trust_env = False
-            session.headers["User-Agent"] = "msgd-sms/1"
-            self._sessions.put("", session)
-        return session
+        return self._sessions.get()
 
     def close(self) -> None:
         self._sessions.close_all()

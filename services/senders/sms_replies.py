@@ -48,9 +48,9 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
+
+from services.senders.net import retry_after
 
 # problem -> (retry may help, plain-words hint)
 PROBLEMS: dict[str, tuple[bool, str]] = {
@@ -119,23 +119,6 @@ class Reply:
 
 def excerpt(text: str, limit: int = 200) -> str:
     return " ".join(text.split())[:limit]
-
-
-def retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds: either a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value.strip()))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def classify_words(text: str) -> str:

@@ -61,12 +61,11 @@ from services.senders.base import (
     ChannelSender,
     Outbound,
     PermanentError,
-    PerThread,
     SendError,
     SendResult,
     TransientError,
 )
-from services.senders.net import find, host_port
+from services.senders.net import Sessions, find, host_port
 from services.senders.sms import as_bool
 
 log = structlog.get_logger("msgd.sender.telegram")
@@ -348,18 +347,11 @@ class TelegramSender(ChannelSender):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self._sessions: PerThread[str, requests.Session] = PerThread(lambda s: s.close())
+        self._sessions = Sessions("msgd-telegram/1")
 
     def _session(self) -> requests.Session:
         """One session per worker thread: its pool keeps the connection to Telegram open."""
-        session = self._sessions.get("")
-        if session is None:
-            session = requests.Session()
-            # Only the operator's settings decide the proxy and CA bundle, not the environment.
-            session.trust_env = False
-            session.headers["User-Agent"] = "msgd-telegram/1"
-            self._sessions.put("", session)
-        return session
+        return self._sessions.get()
 
     def close(self) -> None:
         self._sessions.close_all()
