@@ -85,6 +85,28 @@ def delete_namespace(url: str, ns: str) -> None:
         conn.close()
 
 
+# -- real local HTTP servers -------------------------------------------------------------
+def serve_http(handler: type[BaseHTTPRequestHandler], tls: tuple[Path, Path] | None = None) -> ThreadingHTTPServer:
+    """A threaded HTTP (or, with a (cert, key) pair, HTTPS) server on 127.0.0.1 and a free
+    port, serving from a daemon thread until ``stop_http``."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    if tls is not None:
+        import ssl
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(str(tls[0]), str(tls[1]))
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+    return server
+
+
+def stop_http(server: ThreadingHTTPServer | None) -> None:
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+
+
 # -- a real HTTP server that plays an SMS gateway ------------------------------------
 @dataclass
 class GatewayRequest:
@@ -165,18 +187,13 @@ class Gateway:
                 raw = self.rfile.read(length).decode()
                 self._answer({k: v[0] for k, v in parse_qs(raw).items()})
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        self.server = server
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.server = serve_http(Handler)
         return self
 
     def stop(self) -> None:
         if self.hold is not None:
             self.hold.set()
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        stop_http(self.server)
 
 
 # -- a real SMTP server -------------------------------------------------------------------

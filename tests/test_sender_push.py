@@ -14,7 +14,6 @@ import base64
 import json
 import os
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ from msgd.settings import Settings
 from services.senders import registry
 from services.senders.base import ChannelConfig, Outbound, PermanentError, TransientError
 from services.senders.push import MAX_PAYLOAD, PushSender, public_key_b64
+from tests.support import serve_http, stop_http
 
 SUBJECT = "mailto:noc@best.example"
 
@@ -211,21 +211,12 @@ class PushService:
                     service.requests += 1
                     service.changed.notify_all()
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        if tls is not None:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(str(tls[0]), str(tls[1]))
-            server.socket = ctx.wrap_socket(server.socket, server_side=True)
-            self.scheme = "https"
-        self.server = server
-        threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+        self.server = serve_http(Handler, tls)
+        self.scheme = "https" if tls is not None else "http"
         return self
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        stop_http(self.server)
 
 
 @pytest.fixture

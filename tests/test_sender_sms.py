@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import socket
-import ssl
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from msgd.settings import Settings
 from services.senders import registry
 from services.senders.base import ChannelConfig, Outbound, PermanentError, TransientError
 from services.senders.sms import SmsSender, fill_params, gateway_id
+from tests.support import serve_http, stop_http
 
 TEXT = "Уважаемый абонент! Баланс: 100 руб. & 50% скидка + бонус"
 PHONE = "+79121234567"
@@ -82,23 +82,18 @@ def _handler(gw: Gateway) -> type[BaseHTTPRequestHandler]:
 
 
 def _serve(gw: Gateway, server: ThreadingHTTPServer) -> Iterator[Gateway]:
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
     try:
         yield gw
     finally:
         if gw.release is not None:
             gw.release.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+        stop_http(server)
 
 
 @pytest.fixture
 def gateway() -> Iterator[Gateway]:
     gw = Gateway(url="", port=0)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(gw))
-    server.daemon_threads = True
+    server = serve_http(_handler(gw))
     gw.port = server.server_address[1]
     gw.url = f"http://127.0.0.1:{gw.port}/sys/send.php?"
     yield from _serve(gw, server)
@@ -107,11 +102,7 @@ def gateway() -> Iterator[Gateway]:
 @pytest.fixture
 def tls_gateway(cert: tuple[Path, Path]) -> Iterator[Gateway]:
     gw = Gateway(url="", port=0)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(gw))
-    server.daemon_threads = True
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(str(cert[0]), str(cert[1]))
-    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    server = serve_http(_handler(gw), cert)
     gw.port = server.server_address[1]
     gw.url = f"https://127.0.0.1:{gw.port}/send"
     yield from _serve(gw, server)

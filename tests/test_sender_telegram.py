@@ -9,7 +9,6 @@ import json
 import logging
 import re
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from msgd.settings import Settings
 from services.senders import registry
 from services.senders.base import ChannelConfig, Outbound, PermanentError, TransientError
 from services.senders.telegram import MESSAGE_LIMIT, TelegramSender, split_message, utf16_len
+from tests.support import serve_http, stop_http
 
 TOKEN = "1876073174:AAFmQXtNzLk_aCFguXk6ZX0EfamGhQz9aps"
 CHAT = "123456789"
@@ -156,21 +156,12 @@ class BotApi:
                 self.end_headers()
                 self.wfile.write(body)
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        if tls is not None:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(str(tls[0]), str(tls[1]))
-            server.socket = ctx.wrap_socket(server.socket, server_side=True)
-            self.scheme = "https"
-        self.server = server
-        threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+        self.server = serve_http(Handler, tls)
+        self.scheme = "https" if tls is not None else "http"
         return self
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        stop_http(self.server)
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ from services.senders.sms_presets import (
     preset_settings,
 )
 from services.senders.sms_replies import read_reply
+from tests.support import serve_http, stop_http
 
 TEXT = "Уважаемый абонент! Баланс 100 руб. & 50% скидка + бонус"
 PHONE = "+79121234567"
@@ -127,15 +128,11 @@ class FakeGateway:
 
             do_GET = do_POST = _serve
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
+        self.server = serve_http(Handler)
         return self
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        stop_http(self.server)
 
 
 @pytest.fixture

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 import requests
 
-from services.senders.base import PerThread
+from msgd.settings import Settings
+from services.senders.base import ChannelSender, PerThread
 
 
 def host_port(url: str) -> str:
@@ -84,3 +86,16 @@ class Sessions:
 
     def close_all(self) -> None:
         self._per_thread.close_all()
+
+
+class HttpSender(ChannelSender):
+    """A channel that talks HTTP: per-thread sessions named by ``user_agent``, closed on stop."""
+
+    user_agent: ClassVar[str]
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self._sessions = Sessions(self.user_agent)
+
+    def close(self) -> None:
+        self._sessions.close_all()

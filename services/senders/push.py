@@ -57,14 +57,13 @@ from msgd.redact import redact_text, register_secrets
 from msgd.settings import Settings
 from services.senders.base import (
     ChannelConfig,
-    ChannelSender,
     Outbound,
     PermanentError,
     SendError,
     SendResult,
     TransientError,
 )
-from services.senders.net import Sessions, host_port, retry_after
+from services.senders.net import HttpSender, host_port, retry_after
 from services.senders.sms import as_bool
 from services.senders.telegram import excerpt, network_error
 
@@ -173,16 +172,16 @@ class _Target:
     verify: bool | str
 
 
-class PushSender(ChannelSender):
+class PushSender(HttpSender):
     channel = "push"
     contact_key = "push"
     config_keys = ("vapid_public_key", "vapid_private_key", "vapid_subject", "ttl", "timeout",
                    "verify", "ca_bundle")
 
+    user_agent = "msgd-push/1"
+
     def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
-        # sessions: one per worker thread and certificate setting (WebPusher uses the session's verify)
-        self._sessions = Sessions("msgd-push/1")
+        super().__init__(settings)  # sessions: one per thread and certificate setting (WebPusher uses its verify)
         self._keys: dict[str, Vapid02] = {}
         self._lock = threading.Lock()
 
@@ -198,9 +197,6 @@ class PushSender(ChannelSender):
                 if encoded not in out:
                     out.append(encoded)
         return out
-
-    def close(self) -> None:
-        self._sessions.close_all()
 
     def _session(self, verify: bool | str) -> requests.Session:
         return self._sessions.get(repr(verify), verify=verify)

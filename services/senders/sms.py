@@ -92,18 +92,16 @@ import requests
 import structlog
 
 from msgd.redact import is_secret_key, redact_text, register_secrets
-from msgd.settings import Settings
 from services.senders import ratelimit
 from services.senders.base import (
     ChannelConfig,
-    ChannelSender,
     Outbound,
     PermanentError,
     SendError,
     SendResult,
     TransientError,
 )
-from services.senders.net import Sessions, find, host_port, retry_after
+from services.senders.net import HttpSender, find, host_port, retry_after
 from services.senders.phone import InvalidPhone, check_region, normalize_phone
 from services.senders.segments import count_segments
 from services.senders.sms_presets import (
@@ -249,22 +247,17 @@ class _Request:
     auth: tuple[str, str] | None = None
 
 
-class SmsSender(ChannelSender):
+class SmsSender(HttpSender):
     channel = "sms"
     contact_key = "sms"
     # Setting keys beyond msgd/config_file.py's SMS list (api_key and token are secrets there).
     config_keys = ("preset", "region", "rate_limit", "reply_format", "api_key", "token", "device")
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
-        self._sessions = Sessions("msgd-sms/1")
+    user_agent = "msgd-sms/1"
 
     def _session(self) -> requests.Session:
         """One session per worker thread: its pool keeps connections to the gateway open."""
         return self._sessions.get()
-
-    def close(self) -> None:
-        self._sessions.close_all()
 
     def send(self, message: Outbound, config: ChannelConfig) -> SendResult:
         params, secrets = config.params, config.secrets

@@ -58,14 +58,13 @@ from msgd.redact import redact_text, register_secrets
 from msgd.settings import Settings
 from services.senders.base import (
     ChannelConfig,
-    ChannelSender,
     Outbound,
     PermanentError,
     SendError,
     SendResult,
     TransientError,
 )
-from services.senders.net import Sessions, find, host_port
+from services.senders.net import HttpSender, find, host_port
 from services.senders.sms import as_bool
 
 log = structlog.get_logger("msgd.sender.telegram")
@@ -340,21 +339,16 @@ class _Api:
         return params if isinstance(params, dict) else {}
 
 
-class TelegramSender(ChannelSender):
+class TelegramSender(HttpSender):
     channel = "telegram"
     contact_key = "telegram_id"
     config_keys = ("token", "proxy", "api_url", "timeout", "verify", "ca_bundle", "parse_mode")
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
-        self._sessions = Sessions("msgd-telegram/1")
+    user_agent = "msgd-telegram/1"
 
     def _session(self) -> requests.Session:
         """One session per worker thread: its pool keeps the connection to Telegram open."""
         return self._sessions.get()
-
-    def close(self) -> None:
-        self._sessions.close_all()
 
     def send(self, message: Outbound, config: ChannelConfig) -> SendResult:
         register_secrets(_secrets(config))
