@@ -232,3 +232,13 @@ def test_a_delayed_message_for_a_deleted_queue_does_not_block_the_delay_ladder(
         wait_for(lost, what="the orphaned delayed message in msgd.delay.unroutable")
     finally:
         conn.close()
+
+
+def test_rabbitmq_connection_negotiates_the_configured_heartbeat(rabbit_url: str, namespace: str) -> None:
+    """Heartbeats are on, so a dead peer is noticed instead of a consumer hanging forever."""
+    broker = make_broker(Settings.from_env({"MSGD_BROKER_URL": rabbit_url, "MSGD_NAMESPACE": namespace,
+                                            "MSGD_HEARTBEAT": "7"}))
+    try:
+        assert broker.conn.connection.heartbeat == 7  # type: ignore[attr-defined]
+    finally:
+        broker.close()
