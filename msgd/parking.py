@@ -98,16 +98,21 @@ def peek(broker: Broker, settings: Settings, limit: int) -> list[Parked]:
                                        content_type=props.get("content_type"))))
         for tag in tags:
             ch.basic_reject(tag, requeue=True)
-        # Requeueing is asynchronous: wait until the queue shows them again, so that a
-        # `replay` right after a `list` finds them (bounded; a consumer may take them meanwhile).
-        deadline = time.monotonic() + 2.0
-        while tags and time.monotonic() < deadline:
-            if ch.queue_declare(queue=queue, passive=True).message_count >= len(tags):
-                break
-            threading.Event().wait(0.02)
     finally:
         ch.close()  # anything still unacked goes back to the queue
+    _settle(broker, queue, len(tags))
     return out
+
+
+def _settle(broker: Broker, queue: str, expected: int) -> None:
+    """Requeueing on RabbitMQ is asynchronous: wait (bounded) until the queue shows ``expected``
+    messages again, so that a `replay` or `list` right after this one finds them. A consumer
+    elsewhere may take them meanwhile, hence the bound rather than a promise."""
+    deadline = time.monotonic() + 3.0
+    while expected > 0 and time.monotonic() < deadline:
+        if broker.queue_depths([queue])[queue] >= expected:
+            return
+        threading.Event().wait(0.02)
 
 
 def replay(broker: Broker, settings: Settings, limit: int | None = None,
@@ -148,4 +153,8 @@ def replay(broker: Broker, settings: Settings, limit: int | None = None,
         return out
 
     broker.consume([queue], handle, stop, batch_size=min(100, todo), batch_wait=0.05)
+    if not broker.embedded:
+        # Copies put back to parking may have been prefetched again before consuming stopped;
+        # closing the channel returns them, asynchronously.
+        _settle(broker, queue, waiting - seen[1])
     return seen[1], seen[2]
