@@ -100,7 +100,9 @@ class QueueDepthCollector(Collector):
         self._queues: list[str] = []
         self._lock = threading.Lock()
         self._cached: dict[str, int] = {}
-        self._at = 0.0
+        # None = read at the next scrape. Not 0.0: the monotonic clock counts from boot, so on a
+        # machine up for less than the ttl a 0.0 would look fresh and depths would never be read.
+        self._at: float | None = None
         self._ok = 1.0
 
     def watch(self, queues: Sequence[str]) -> None:
@@ -108,10 +110,10 @@ class QueueDepthCollector(Collector):
             for q in queues:
                 if q not in self._queues:
                     self._queues.append(q)
-            self._at = 0.0
+            self._at = None
 
     def _refresh(self) -> None:
-        if time.monotonic() - self._at < self._ttl:
+        if self._at is not None and time.monotonic() - self._at < self._ttl:
             return
         broker = None
         try:

@@ -59,7 +59,7 @@ class TemplateView:
 class ConfigCache:
     def __init__(self, refresh_seconds: float = 2.0) -> None:
         self.refresh_seconds = refresh_seconds
-        self._checked_at = 0.0
+        self._checked_at: float | None = None  # never checked (monotonic time starts at boot)
         self._revision = -1
         self._operators: dict[str, OperatorView] = {}
         self._by_type: dict[str, list[TemplateView]] = {}
@@ -67,7 +67,7 @@ class ConfigCache:
 
     def refresh(self, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self._checked_at < self.refresh_seconds:
+        if not force and self._checked_at is not None and now - self._checked_at < self.refresh_seconds:
             return
         from msgd.store.models import Revision
 
