@@ -80,6 +80,46 @@ def test_run_web_serves_the_api_with_gunicorn(tmp_path: Path) -> None:
         web.stop()
 
 
+
+def admin_login(base: str, host: str, origin: str) -> tuple[int, Any]:
+    """The admin's login form as a browser behind a TLS proxy posts it: https origin, forwarded proto."""
+    import requests
+
+    proxy = {"Host": host, "X-Forwarded-Proto": "https"}
+    page = requests.get(f"{base}/admin/login/", headers=proxy, timeout=10)
+    token = page.cookies["csrftoken"]
+    # The cookie is sent back by hand: a client keeps Secure cookies off plain http, and this
+    # test talks plain http to gunicorn where the browser would talk https to the proxy.
+    answer = requests.post(f"{base}/admin/login/", allow_redirects=False, timeout=10,
+                           headers=proxy | {"Origin": origin, "Referer": f"{origin}/admin/login/",
+                                            "Cookie": f"csrftoken={token}"},
+                           data={"csrfmiddlewaretoken": token, "username": "admin", "password": PASSWORD,
+                                 "next": "/admin/"})
+    return answer.status_code, page.headers.get("Set-Cookie", "") + "; " + answer.headers.get("Set-Cookie", "")
+
+
+@pytest.mark.slow
+def test_admin_behind_a_tls_proxy(tmp_path: Path) -> None:
+    """MSGD_WEB_HTTPS=1: forms posted from the https site are accepted and cookies are Secure;
+    MSGD_WEB_TRUSTED_ORIGINS: the origin is accepted even when the proxy does not pass the Host on."""
+    port = free_port()
+    env = embedded_env(tmp_path, port) | {"MSGD_WEB_HTTPS": "1", "MSGD_WEB_ALLOWED_HOSTS": "msgd.example.net,127.0.0.1",
+                                           "MSGD_WEB_TRUSTED_ORIGINS": "https://msgd.example.net"}
+    msgd("migrate", env=env)
+    web = StageProcess(["web"], env, tmp_path / "web.log").start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: answers(f"{base}/healthz"), timeout=30, what="gunicorn to answer")
+        status, cookies = admin_login(base, "msgd.example.net", "https://msgd.example.net")
+        assert status == 302, "login from the https site was refused"
+        assert "sessionid=" in cookies and cookies.count("Secure") >= 2, cookies  # csrftoken and sessionid
+        status, _ = admin_login(base, f"127.0.0.1:{port}", "https://msgd.example.net")  # Host not passed on
+        assert status == 302
+        status, _ = admin_login(base, f"127.0.0.1:{port}", "https://evil.example")
+        assert status == 403
+    finally:
+        web.stop()
+
 # -- the browser -----------------------------------------------------------------------------------
 @pytest.fixture
 def browser() -> Iterator[Any]:

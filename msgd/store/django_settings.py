@@ -6,10 +6,23 @@ import os
 from pathlib import Path
 from typing import Any
 
+DEV_SECRET_KEY = "msgd-insecure-development-key"  # `msgd doctor` warns when production uses it
 
-def _hosts() -> list[str]:
-    raw = os.environ.get("MSGD_WEB_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
-    return [h.strip() for h in raw.split(",") if h.strip()]
+
+def _listed(name: str, default: str = "") -> list[str]:
+    return [h.strip() for h in os.environ.get(name, default).split(",") if h.strip()]
+
+
+def _https() -> dict[str, Any]:
+    """Behind a TLS-terminating reverse proxy (MSGD_WEB_HTTPS=1): trust its X-Forwarded-Proto,
+    so that CSRF checks compare against https origins, and send cookies only over HTTPS."""
+    if os.environ.get("MSGD_WEB_HTTPS", "") != "1":
+        return {}
+    return {
+        "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https"),
+        "SESSION_COOKIE_SECURE": True,
+        "CSRF_COOKIE_SECURE": True,
+    }
 
 
 def django_settings(database: dict[str, Any]) -> dict[str, Any]:
@@ -29,11 +42,13 @@ def django_settings(database: dict[str, Any]) -> dict[str, Any]:
         "USE_TZ": True,
         "TIME_ZONE": "UTC",
         "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
-        "SECRET_KEY": os.environ.get("MSGD_SECRET_KEY", "msgd-insecure-development-key"),
+        "SECRET_KEY": os.environ.get("MSGD_SECRET_KEY") or DEV_SECRET_KEY,
         "LOGGING_CONFIG": None,
         # The web admin and the HTTP API (msgd.web); message templates use their own engine.
         "DEBUG": os.environ.get("MSGD_WEB_DEBUG", "") == "1",
-        "ALLOWED_HOSTS": _hosts(),
+        "ALLOWED_HOSTS": _listed("MSGD_WEB_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver"),
+        # Origins the admin's forms may be posted from when the proxy does not pass the Host on.
+        "CSRF_TRUSTED_ORIGINS": _listed("MSGD_WEB_TRUSTED_ORIGINS"),
         "ROOT_URLCONF": "msgd.web.urls",
         "MIDDLEWARE": [
             "django.middleware.security.SecurityMiddleware",
@@ -67,4 +82,4 @@ def django_settings(database: dict[str, Any]) -> dict[str, Any]:
         "CSRF_COOKIE_HTTPONLY": False,
         "USE_I18N": True,
         "LANGUAGE_CODE": "en-us",
-    }
+    } | _https()
