@@ -343,6 +343,21 @@ def check_database(settings: Settings) -> list[Finding]:
     return [Finding(OK, subject, f"connected to {where}; migrations applied")]
 
 
+def check_web(settings: Settings) -> list[Finding]:
+    """With a real broker this is a production install: the admin's sessions must not be signed
+    with the key every msgd checkout shares."""
+    from django.conf import settings as django
+
+    from msgd.store.django_settings import DEV_SECRET_KEY
+
+    if settings.embedded or django.SECRET_KEY != DEV_SECRET_KEY:
+        return []
+    return [Finding(WARN, "web admin", "MSGD_SECRET_KEY is not set: sessions are signed with the"
+                    " development key every msgd install shares",
+                    "set MSGD_SECRET_KEY to a long random string (python3 -c 'import secrets;"
+                    " print(secrets.token_urlsafe(50))') for every msgd process")]
+
+
 def check_channels(settings: Settings) -> Iterator[Finding]:
     from msgd.store.cache import ConfigCache
 
@@ -367,6 +382,8 @@ def run(settings: Settings, gateways: bool = True) -> list[Finding]:
     found = [*check_broker(settings)]
     db = check_database(settings)
     found += db
+    if not any(f.level == PROBLEM for f in db):
+        found += check_web(settings)
     if gateways and not any(f.level == PROBLEM for f in db):
         found += list(check_channels(settings))
     return found

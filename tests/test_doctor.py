@@ -150,9 +150,11 @@ def test_parked_messages_are_a_warning_and_healthy_is_exit_0(pipeline: Pipeline,
                                                              namespace: str) -> None:
     from tests.support import publish_with_pika, wait_for
 
-    healthy = msgd("doctor", env=pipeline.env, check=False)
+    healthy = msgd("doctor", env=pipeline.env | {"MSGD_SECRET_KEY": "a-production-key-0123456789"}, check=False)
     assert healthy.returncode == 0, healthy.stdout
     assert "everything msgd needs answers" in healthy.stdout
+    dev_key = msgd("doctor", env=pipeline.env, check=False)  # production broker, no secret key of its own
+    assert dev_key.returncode == 0 and "WARNING web admin: MSGD_SECRET_KEY is not set" in dev_key.stdout
     pipeline.start("router")
     publish_with_pika(rabbit_url, namespace, [], raw=[b"not json"])
     out = wait_for(lambda: (r := msgd("doctor", "--no-gateways", env=pipeline.env, check=False)).returncode == 0
