@@ -382,9 +382,10 @@ def run(settings: Settings, gateways: bool = True) -> list[Finding]:
     found = [*check_broker(settings)]
     db = check_database(settings)
     found += db
-    if not any(f.level == PROBLEM for f in db):
-        found += check_web(settings)
-    if gateways and not any(f.level == PROBLEM for f in db):
+    if any(f.level == PROBLEM for f in db):
+        return found  # the rest reads the store
+    found += check_web(settings)
+    if gateways:
         found += list(check_channels(settings))
     return found
 

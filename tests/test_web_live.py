@@ -80,7 +80,6 @@ def test_run_web_serves_the_api_with_gunicorn(tmp_path: Path) -> None:
         web.stop()
 
 
-
 def admin_login(base: str, host: str, origin: str) -> tuple[int, Any]:
     """The admin's login form as a browser behind a TLS proxy posts it: https origin, forwarded proto."""
     import requests
@@ -119,6 +118,7 @@ def test_admin_behind_a_tls_proxy(tmp_path: Path) -> None:
         assert status == 403
     finally:
         web.stop()
+
 
 # -- the browser -----------------------------------------------------------------------------------
 @pytest.fixture

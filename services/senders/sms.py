@@ -255,10 +255,6 @@ class SmsSender(HttpSender):
 
     user_agent = "msgd-sms/1"
 
-    def _session(self) -> requests.Session:
-        """One session per worker thread: its pool keeps connections to the gateway open."""
-        return self._sessions.get()
-
     def send(self, message: Outbound, config: ChannelConfig) -> SendResult:
         params, secrets = config.params, config.secrets
         if "sms:secrets" not in config.memo:  # once per settings, not per message
@@ -300,7 +296,7 @@ class SmsSender(HttpSender):
         if rate is not None:
             ratelimit.acquire(url, rate)
         try:
-            resp = self._session().request(
+            resp = self._sessions.get().request(
                 request.method, request.url, data=request.body, headers=request.headers,
                 auth=request.auth, timeout=timeout, verify=verify,
             )

@@ -346,10 +346,6 @@ class TelegramSender(HttpSender):
 
     user_agent = "msgd-telegram/1"
 
-    def _session(self) -> requests.Session:
-        """One session per worker thread: its pool keeps the connection to Telegram open."""
-        return self._sessions.get()
-
     def send(self, message: Outbound, config: ChannelConfig) -> SendResult:
         register_secrets(_secrets(config))
         try:
@@ -419,7 +415,7 @@ class TelegramSender(HttpSender):
         if mode:
             payload["parse_mode"] = mode
         try:
-            resp = self._session().post(
+            resp = self._sessions.get().post(
                 t.url("sendMessage"), data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
                 headers={"Content-Type": "application/json"}, timeout=t.timeout, verify=t.verify,
                 proxies=t.proxies,
