@@ -268,6 +268,18 @@ def test_discovered_as_push_channel() -> None:
     assert {"vapid_private_key", "vapid_subject", "ttl", "timeout"} <= set(PushSender.config_keys)
 
 
+def test_settings_and_key_are_worked_out_once_per_settings(
+    service: PushService, sender: PushSender, vapid: Vapid
+) -> None:
+    config = cfg(vapid.pem())
+    sender.send(msg(recipient(service.subscribe("alice"))), config)
+    target = config.memo["push:target"]
+    sender.send(msg(recipient(service.subscribe("bob"))), config)
+    assert config.memo["push:target"] is target and len(service.deliveries) == 2
+    with pytest.raises(PermanentError, match=r"push timeout -3 is not a positive number of seconds — set timeout"):
+        sender.send(msg(recipient(service.subscribe("carol"))), cfg(vapid.pem(), timeout=-3))
+
+
 def test_each_subscription_is_one_recipient_with_a_stable_id() -> None:
     a = {"endpoint": "https://fcm.googleapis.com/fcm/send/abc", "expirationTime": None,
          "keys": {"p256dh": "BPub", "auth": "sec"}}

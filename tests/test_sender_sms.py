@@ -287,6 +287,29 @@ def test_timeout(gateway: Gateway, sender: SmsSender) -> None:
     assert err.value.reason == f"SMS gateway 127.0.0.1:{gateway.port} did not answer within 0.3 s"
 
 
+def test_unusable_timeout_and_ca_bundle_are_settings_errors(sender: SmsSender, tmp_path: Path) -> None:
+    for timeout in (-1, 0, "-0.5", "fast"):
+        with pytest.raises(PermanentError) as err:
+            sender.send(msg(), cfg("http://127.0.0.1:1/", timeout=timeout))
+        assert err.value.reason.startswith(f"SMS timeout {timeout!r} is not a positive number of seconds — set timeout")
+    missing = str(tmp_path / "nope.pem")
+    with pytest.raises(PermanentError) as err:
+        sender.send(msg(), cfg("https://127.0.0.1:1/", ca_bundle=missing))
+    assert err.value.reason.startswith(f"SMS ca_bundle file {missing!r} does not exist — set ca_bundle")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [("ftp://gw.example:2121/KEY-4242/send", "'ftp://gw.example:2121' is not a valid http(s) URL"),
+     ("gw.example/KEY-4242/send", "is not a valid http(s) URL: it must start with http:// or https:// and a host")],
+)
+def test_invalid_gateway_address_shows_scheme_and_host_only(sender: SmsSender, url: str, shown: str) -> None:
+    with pytest.raises(PermanentError) as err:
+        sender.send(msg(), cfg(url, request_type="get"))
+    assert err.value.reason.startswith("SMS gateway address ") and err.value.reason.endswith(shown)
+    assert "KEY-4242" not in err.value.reason and "/send" not in err.value.reason
+
+
 def test_tls_certificate_checked_and_ca_bundle(
     tls_gateway: Gateway, sender: SmsSender, cert: tuple[Path, Path]
 ) -> None:

@@ -171,3 +171,13 @@ def test_permanent_failure_does_not_try_the_second_gateway(db: str, gateway: Gat
     ChannelSettings.objects.create(operator=op, channel="sms", position=2, params={"url": "http://127.0.0.1:9/"})
     out = make_stage(tmp_path).handle([item(outbound(1))])
     assert states(out) == ["failed"]
+
+
+def test_finishing_nothing_opens_no_transaction(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.senders import claims
+
+    def no_transaction() -> None:
+        raise AssertionError("finish([]) opened a transaction")
+
+    monkeypatch.setattr(claims.transaction, "atomic", no_transaction)
+    claims.finish([])

@@ -256,6 +256,25 @@ def test_parse_mode_is_passed_and_unparsable_markup_goes_as_plain_text(api: BotA
         sender.send(msg(), cfg(api.url, parse_mode="BBCode"))
 
 
+@pytest.mark.parametrize("timeout", [-5, 0, "-1", "soon", True])
+def test_an_unusable_timeout_is_a_plain_settings_error(api: BotApi, sender: TelegramSender, timeout: Any) -> None:
+    # requests would raise ValueError for a negative timeout ("sender crashed"): refused up front
+    with pytest.raises(PermanentError) as err:
+        sender.send(msg(), cfg(api.url, timeout=timeout))
+    assert err.value.reason.startswith(f"Telegram timeout {timeout!r} is not a positive number of seconds — set timeout")
+    assert api.calls == []
+
+
+def test_settings_are_worked_out_once_per_settings(api: BotApi, sender: TelegramSender) -> None:
+    config = cfg(api.url, timeout=3)
+    sender.send(msg(message_id="m-1"), config)
+    target = config.memo["telegram:target"]
+    sender.send(msg(message_id="m-2"), config)
+    assert config.memo["telegram:target"] is target and target.timeout == 3.0
+    with pytest.raises(PermanentError, match="Telegram bot token is not set"):
+        sender.send(msg(), cfg(api.url, token=""))
+
+
 def test_one_session_per_thread_keeps_the_connection(api: BotApi, sender: TelegramSender) -> None:
     for i in range(3):
         sender.send(msg(message_id=f"m-{i}"), cfg(api.url))

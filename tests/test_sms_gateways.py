@@ -600,8 +600,17 @@ def test_preset_settings_for_the_admin_picker() -> None:
     for preset in PRESETS.values():
         assert {"url", "request_type", "params", "strip_plus", "reply_format"} <= set(preset.settings)
         assert preset.credentials
-    with pytest.raises(KeyError, match="unknown SMS preset 'twilio'"):
+    with pytest.raises(ValueError, match="unknown SMS preset 'twilio'"):
         preset_settings("twilio")
+
+
+def test_unusable_settings_raise_value_error_with_the_operators_words() -> None:
+    for params, words in [({"preset": "twilio"}, "unknown SMS preset 'twilio' (known: smsc"),
+                          ({"request_type": "soap"}, "request type 'soap' is not one of POST"),
+                          ({"reply_format": "xml"}, "reply_format 'xml' is not one of generic")]:
+        with pytest.raises(ValueError) as err:
+            effective_settings(params)
+        assert str(err.value).startswith(words)  # plain text, not a KeyError's repr
 
 
 def test_effective_settings() -> None:

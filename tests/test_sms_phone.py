@@ -78,3 +78,22 @@ def test_unknown_region_is_a_settings_error(sender: SmsSender) -> None:  # noqa:
     config = ChannelConfig("sms", {"url": "http://127.0.0.1:1/", "region": "Russia"}, {})
     with pytest.raises(PermanentError, match="region 'Russia' is not a known ISO 3166 country code"):
         sender.send(msg(), config)
+
+
+def test_region_is_checked_once_per_message(
+    make_gateway: Callable[..., FakeGateway], sender: SmsSender, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    from services.senders import phone, sms
+
+    calls: list[str | None] = []
+    real = phone.check_region
+
+    def counting(region: str | None) -> str:
+        calls.append(region)
+        return real(region)
+
+    monkeypatch.setattr(phone, "check_region", counting)
+    monkeypatch.setattr(sms, "check_region", counting, raising=False)  # were SMS to check it itself
+    gw = make_gateway(lambda hit: (200, "OK - 1 SMS, ID - 1", {}))
+    sender.send(msg("8 029 123-45-67"), ChannelConfig("sms", {"url": gw.url, "params": "to=%sms%", "region": "BY"}, {}))
+    assert calls == ["BY"] and gw.hits[0].form["to"] == "+375291234567"

@@ -25,7 +25,6 @@ class Finish:
     outcome: str = ""
     reason: str = ""
     gateway_message_id: str = ""
-    attempt: int = 1
 
 
 COLUMNS = "(message_id, state, attempt, owner, outcome, reason, gateway_message_id, updated_at)"
@@ -35,6 +34,8 @@ CLAIM_NEXT = (
     " WHERE message_id = %s AND state = 'retry' AND attempt = %s"
 )
 # The rows exist (we hold their claims): the upsert is a multi-row UPDATE both backends accept.
+# Its INSERT half never takes effect, so its values only fill the NOT NULL columns (the attempt
+# stays the one claimed, as owner does).
 FINISH = (
     f"INSERT INTO msgd_claim {COLUMNS} VALUES ",
     " ON CONFLICT (message_id) DO UPDATE SET state = excluded.state, outcome = excluded.outcome,"
@@ -60,9 +61,11 @@ def claim(wanted: list[tuple[str, int]]) -> tuple[str, dict[str, Claim]]:
 
 
 def finish(done: list[Finish]) -> None:
+    if not done:
+        return
     now = sql.when(timezone.now())
     rows = {
-        sql.uid(f.message_id): (sql.uid(f.message_id), f.state, f.attempt, "", f.outcome, f.reason[:4000],
+        sql.uid(f.message_id): (sql.uid(f.message_id), f.state, 0, "", f.outcome, f.reason[:4000],
                                 f.gateway_message_id[:200], now)
         for f in done
     }

@@ -52,7 +52,7 @@ from services.senders.base import (
     SendResult,
     TransientError,
 )
-from services.senders.sms import as_bool
+from services.senders.net import as_bool, timeout_setting
 
 LOGGER = "msgd.sender.email"
 DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
@@ -166,10 +166,7 @@ def _target(config: ChannelConfig, settings: Settings) -> _Target:
         port = int(p.get("port") or DEFAULT_PORTS[security])
     except (TypeError, ValueError):
         raise PermanentError(f"SMTP port {p.get('port')!r} is not a number") from None
-    try:
-        timeout = float(p.get("timeout") or settings.http_timeout)
-    except (TypeError, ValueError):
-        raise PermanentError(f"SMTP timeout {p.get('timeout')!r} is not a number") from None
+    timeout = timeout_setting(p, settings.http_timeout, "SMTP")
     return _Target(
         host=str(p.get("host") or "localhost").strip(),
         port=port,

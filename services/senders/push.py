@@ -36,11 +36,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
-import os
 import re
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -54,7 +51,6 @@ from py_vapid import Vapid02
 from pywebpush import WebPusher, WebPushException
 
 from msgd.redact import redact_text, register_secrets
-from msgd.settings import Settings
 from services.senders.base import (
     ChannelConfig,
     Outbound,
@@ -63,9 +59,14 @@ from services.senders.base import (
     SendResult,
     TransientError,
 )
-from services.senders.net import HttpSender, host_port, retry_after
-from services.senders.sms import as_bool
-from services.senders.telegram import excerpt, network_error
+from services.senders.net import (
+    HttpSender,
+    excerpt,
+    host_port,
+    http_options,
+    network_error,
+    retry_after,
+)
 
 log = structlog.get_logger("msgd.sender.push")
 
@@ -180,11 +181,6 @@ class PushSender(HttpSender):
 
     user_agent = "msgd-push/1"
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)  # sessions: one per thread and certificate setting (WebPusher uses its verify)
-        self._keys: dict[str, Vapid02] = {}
-        self._lock = threading.Lock()
-
     @classmethod
     def recipients(cls, contacts: dict[str, Any]) -> list[str]:
         value = contacts.get(cls.contact_key)
@@ -199,24 +195,15 @@ class PushSender(HttpSender):
         return out
 
     def _session(self, verify: bool | str) -> requests.Session:
+        """One per thread and certificate setting (WebPusher uses the session's verify)."""
         return self._sessions.get(repr(verify), verify=verify)
-
-    def _vapid(self, text: str) -> Vapid02:
-        digest = hashlib.sha256(text.encode()).hexdigest()
-        with self._lock:
-            found = self._keys.get(digest)
-        if found is None:
-            found = Vapid02(private_key=load_private_key(text))
-            with self._lock:
-                self._keys[digest] = found
-        return found
 
     def _target(self, config: ChannelConfig) -> _Target:
         p, s = config.params, config.secrets
         private = str(s.get("vapid_private_key") or "")
         if not private.strip():
             raise PermanentError("VAPID private key is not set (vapid_private_key)")
-        vapid = self._vapid(private)
+        vapid = Vapid02(private_key=load_private_key(private))
         public = str(p.get("vapid_public_key") or s.get("vapid_public_key") or "").strip()
         if public:
             try:
@@ -236,22 +223,28 @@ class PushSender(HttpSender):
             )
         try:
             ttl = int(p["ttl"]) if p.get("ttl") not in (None, "") else DEFAULT_TTL
-            timeout = float(p.get("timeout") or self.settings.http_timeout)
         except (TypeError, ValueError):
-            raise PermanentError("push ttl and timeout must be numbers of seconds") from None
+            raise PermanentError(
+                f"push ttl {p.get('ttl')!r} is not a number of seconds — set ttl to how long a push"
+                f" service keeps a message for an offline browser, or leave it empty ({DEFAULT_TTL})"
+            ) from None
         if ttl < 0:
             raise PermanentError("push ttl must be 0 or more seconds")
-        verify: bool | str = as_bool(p.get("verify"), True)
-        if verify and p.get("ca_bundle"):
-            verify = str(p["ca_bundle"])
-            if not os.path.exists(verify):
-                raise PermanentError(f"ca_bundle file {verify!r} does not exist")
+        timeout, verify = http_options(p, self.settings.http_timeout, "push")
         return _Target(vapid, subject, ttl, timeout, verify)
 
+    def _settled(self, config: ChannelConfig) -> _Target:
+        """The checked settings and the loaded VAPID key, once per settings rather than per
+        subscription (settings that fail are checked again with each message)."""
+        target: _Target | None = config.memo.get("push:target")
+        if target is None:
+            register_secrets(str(v) for v in config.secrets.values() if v not in (None, ""))
+            target = config.memo["push:target"] = self._target(config)
+        return target
+
     def send(self, message: Outbound, config: ChannelConfig) -> SendResult:
-        register_secrets(str(v) for v in config.secrets.values() if v not in (None, ""))
         try:
-            return self._send(message, self._target(config))
+            return self._send(message, self._settled(config))
         except SendError as exc:
             exc.reason = redact_text(exc.reason)
             exc.args = (exc.reason,)

@@ -79,10 +79,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
-import socket
-import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,20 +98,27 @@ from services.senders.base import (
     SendResult,
     TransientError,
 )
-from services.senders.net import HttpSender, find, host_port, retry_after
-from services.senders.phone import InvalidPhone, check_region, normalize_phone
+from services.senders.net import (
+    HttpSender,
+    as_bool,
+    excerpt,
+    host_port,
+    http_options,
+    network_error,
+    retry_after,
+)
+from services.senders.phone import normalize_phone
 from services.senders.segments import count_segments
 from services.senders.sms_presets import (
     DIGITAL_DIRECT_JSON,
     GET,
     POST,
-    REQUEST_TYPES,
     ROSTELECOM_JSON,
     effective_settings,
 )
-from services.senders.sms_replies import excerpt, read_reply
+from services.senders.sms_replies import read_reply
 
-__all__ = ["REQUEST_TYPES", "SENDER", "SmsSender", "as_bool", "fill_params", "gateway_id", "retry_after"]
+__all__ = ["SENDER", "SmsSender", "fill_params", "gateway_id"]
 
 log = structlog.get_logger("msgd.sender.sms")
 
@@ -137,15 +141,6 @@ _TEXT_ID_RES = (
     re.compile(r"\b(?:message[_ -]?|sms[_ -]?|msg[_ -]?)?id\s*[-=:]\s*([A-Za-z0-9_.-]+)", re.I),
     re.compile(r"^\s*accepted\s*;\s*([A-Za-z0-9_.-]+)", re.I),
 )
-
-
-def as_bool(value: Any, default: bool = False) -> bool:
-    """Settings forms store booleans as bools, 0/1 or strings."""
-    if value is None or value == "":
-        return default
-    if isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "on", "y"}
-    return bool(value)
 
 
 def fill_params(template: str, phone: str, text: str, values: Mapping[str, str] | None = None) -> str:
@@ -258,7 +253,7 @@ class SmsSender(HttpSender):
     def send(self, message: Outbound, config: ChannelConfig) -> SendResult:
         params, secrets = config.params, config.secrets
         if "sms:secrets" not in config.memo:  # once per settings, not per message
-            template = params.get("params") or secrets.get("params") or ""
+            template = params.get("params") or ""
             template = template if isinstance(template, str) else json.dumps(template)
             # The basic-auth login is not masked (it is not a secret and reasons may need it).
             hidden = [str(v) for k, v in secrets.items() if k != "login" and v not in (None, "")]
@@ -276,19 +271,14 @@ class SmsSender(HttpSender):
               memo: dict[str, Any]) -> SendResult:
         try:
             params = memo.get("sms:settings") or memo.setdefault("sms:settings", effective_settings(raw))
-        except (KeyError, ValueError) as exc:
-            raise PermanentError(str(exc.args[0] if exc.args else exc)) from None
+        except ValueError as exc:  # an unknown preset, request type or reply format
+            raise PermanentError(str(exc)) from None
         url = str(params.get("url") or "").strip()
         if not url:
             raise PermanentError("SMS gateway address (url) is not set")
         kind = params["request_type"]
         phone = self._phone(message.recipient, params)
-        timeout = self._timeout(params)
-        verify: bool | str = as_bool(params.get("verify"), True)
-        if verify and params.get("ca_bundle"):
-            verify = str(params["ca_bundle"])
-            if not os.path.exists(verify):
-                raise PermanentError(f"ca_bundle file {verify!r} does not exist")
+        timeout, verify = http_options(params, self.settings.http_timeout, "SMS")
         rate = self._rate(params)
         request = _build(kind, url, phone, message.body, params, secrets)
         where = host_port(url)
@@ -301,7 +291,7 @@ class SmsSender(HttpSender):
                 auth=request.auth, timeout=timeout, verify=verify,
             )
         except requests.RequestException as exc:
-            raise _network_error(exc, url, where, timeout) from None
+            raise network_error(exc, "SMS gateway", url, timeout, host_label="SMS gateway host") from None
 
         body = _decode(resp)
         log.debug("sms gateway answered", gateway=where, status=resp.status_code,
@@ -315,25 +305,12 @@ class SmsSender(HttpSender):
     @staticmethod
     def _phone(recipient: str, params: dict[str, Any]) -> str:
         try:
-            region = check_region(str(params.get("region") or "") or None)
-        except ValueError as exc:
-            raise PermanentError(str(exc)) from None
-        try:
-            phone = normalize_phone(recipient, region)
-        except InvalidPhone as exc:
+            phone = normalize_phone(recipient, str(params.get("region") or "") or None)
+        except ValueError as exc:  # InvalidPhone, or an unknown region
             raise PermanentError(str(exc)) from None
         if as_bool(params.get("strip_plus")):
             phone = phone.lstrip("+")
         return phone
-
-    def _timeout(self, params: dict[str, Any]) -> float:
-        try:
-            timeout = float(params.get("timeout") or self.settings.http_timeout)
-        except (TypeError, ValueError):
-            raise PermanentError(f"SMS timeout {params.get('timeout')!r} is not a number") from None
-        if timeout <= 0:
-            raise PermanentError(f"SMS timeout {params.get('timeout')!r} must be positive")
-        return timeout
 
     @staticmethod
     def _rate(params: dict[str, Any]) -> float | None:
@@ -487,55 +464,6 @@ def _generic_outcome(status: int, retry_header: str | None, body: str, params: d
         if not matched:
             raise PermanentError(f"SMS gateway did not accept the message: {shown}")
     return SendResult(gateway_message_id=gateway_id(body), detail=body.strip()[:200])
-
-
-def _network_error(exc: requests.RequestException, url: str, where: str, timeout: float) -> SendError:
-    host = where.rsplit(":", 1)[0]
-    if isinstance(exc, requests.exceptions.SSLError):
-        cert = find(exc, ssl.SSLCertVerificationError)
-        if isinstance(cert, ssl.SSLCertVerificationError):
-            detail = cert.verify_message or str(cert)
-            return PermanentError(
-                f"TLS certificate of the SMS gateway {where} could not be verified: {detail}"
-                " — fix the certificate or set ca_bundle"
-            )
-        if find(exc, ssl.SSLEOFError) or find(exc, ssl.SSLZeroReturnError):
-            return TransientError(f"SMS gateway {where} closed the connection during the TLS handshake")
-        inner = find(exc, ssl.SSLError)
-        detail = getattr(inner, "reason", None) or str(inner or exc)
-        return PermanentError(
-            f"TLS handshake with the SMS gateway {where} failed ({detail})"
-            " — check http/https and the port in the gateway address"
-        )
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return TransientError(f"SMS gateway {where} did not accept a connection within {timeout:g} s")
-    if isinstance(exc, requests.exceptions.Timeout):
-        return TransientError(f"SMS gateway {where} did not answer within {timeout:g} s")
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        dns = find(exc, socket.gaierror)
-        if isinstance(dns, socket.gaierror):
-            return TransientError(
-                f"cannot resolve SMS gateway host '{host}' (DNS: {dns.strerror or dns})"
-                " — check the DNS settings"
-            )
-        if find(exc, ConnectionRefusedError):
-            return TransientError(
-                f"SMS gateway {where} refused the connection (is it running? firewall?)"
-            )
-        if find(exc, TimeoutError):
-            return TransientError(f"SMS gateway {where} did not answer within {timeout:g} s")
-        if find(exc, ConnectionResetError) or "RemoteDisconnected" in repr(exc):
-            return TransientError(f"SMS gateway {where} closed the connection without an answer")
-        os_err = find(exc, OSError)
-        detail = getattr(os_err, "strerror", None) or type(os_err or exc).__name__
-        return TransientError(f"cannot connect to SMS gateway {where}: {detail}")
-    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema
-                  | requests.exceptions.InvalidSchema | requests.exceptions.URLRequired):
-        shown = url.split("?", 1)[0]
-        return PermanentError(f"SMS gateway address {shown!r} is not a valid http(s) URL")
-    if isinstance(exc, requests.exceptions.TooManyRedirects):
-        return PermanentError(f"SMS gateway {where} redirects in a loop — check the gateway address")
-    return TransientError(f"request to SMS gateway {where} failed: {type(exc).__name__}")
 
 
 SENDER = SmsSender

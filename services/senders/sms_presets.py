@@ -30,7 +30,9 @@ gateway's host name when it is one of these gateways (a hand-written smsc.ru
 parameter string still gets smsc.ru's answers read), else ``generic``.
 
 :func:`preset_settings` is what a settings form's preset picker offers;
-:data:`PRESETS` also says which credentials each one needs.
+:data:`PRESETS` also says which credentials each one needs.  Settings that
+cannot be used (an unknown preset, request type or reply format) raise
+``ValueError`` whose text is meant for the operator.
 """
 
 from __future__ import annotations
@@ -203,13 +205,13 @@ def preset_names() -> list[str]:
 
 
 def normalize_preset(name: Any) -> str | None:
-    """The preset's canonical name ("SMSC.RU" -> "smsc"), None when empty; KeyError if unknown."""
+    """The preset's canonical name ("SMSC.RU" -> "smsc"), None when empty; ValueError if unknown."""
     if name is None or not str(name).strip():
         return None
     text = str(name).strip().lower()
     found = text if text in PRESETS else _PRESET_ALIASES.get(text) or _PRESET_ALIASES.get(_key(text))
     if not found:
-        raise KeyError(f"unknown SMS preset {name!r} (known: {', '.join(PRESETS)})")
+        raise ValueError(f"unknown SMS preset {name!r} (known: {', '.join(PRESETS)})")
     return found
 
 
@@ -217,7 +219,7 @@ def preset_settings(name: str) -> dict[str, Any]:
     """The settings a preset fills in (a fresh copy): url, request_type, params, strip_plus, reply_format."""
     canonical = normalize_preset(name)
     if canonical is None:
-        raise KeyError("no SMS preset given")
+        raise ValueError("no SMS preset given")
     return copy.deepcopy(PRESETS[canonical].settings)
 
 
@@ -254,7 +256,7 @@ def _given(value: Any) -> bool:
 def effective_settings(params: dict[str, Any]) -> dict[str, Any]:
     """The channel's settings with its preset (named or implied) filled in under explicit keys.
 
-    Raises KeyError for an unknown preset and ValueError for an unknown request type.
+    Raises ValueError for an unknown preset, request type or reply format.
     """
     explicit = {k: v for k, v in params.items() if _given(v)}
     name = normalize_preset(explicit.get("preset"))

@@ -50,7 +50,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from services.senders.net import retry_after
+from services.senders.net import excerpt, retry_after
 
 # problem -> (retry may help, plain-words hint)
 PROBLEMS: dict[str, tuple[bool, str]] = {
@@ -115,10 +115,6 @@ class Reply:
         words = self.words or "(empty answer)"
         wait = f" (asks to retry in {self.retry_after:g} s)" if self.retry_after is not None else ""
         return f"SMS gateway {gateway}: {hint}{wait} — it answered: {words}"
-
-
-def excerpt(text: str, limit: int = 200) -> str:
-    return " ".join(text.split())[:limit]
 
 
 def classify_words(text: str) -> str:

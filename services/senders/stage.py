@@ -158,7 +158,7 @@ class SenderStage:
             if age < lease:
                 # Its holder may still be working: look again when the lease ends.
                 return [self._again(msg, lease - age + 1)]
-            claims.finish([claims.Finish(msg.message_id, claims.DONE, FAILED, UNKNOWN_OUTCOME, attempt=row.attempt)])
+            claims.finish([claims.Finish(msg.message_id, claims.DONE, FAILED, UNKNOWN_OUTCOME)])
             log.warning("delivery outcome unknown after a sender stopped", message_id=msg.message_id,
                         channel=msg.channel)
             return [self._final(msg, FAILED, UNKNOWN_OUTCOME)]
@@ -223,14 +223,14 @@ class SenderStage:
         msg, op = r.job.msg, r.job.op
         if r.ok is None and r.error is None:
             reason = "sending is switched off (MSGD_ENABLED=0): recorded, not sent"
-            finished.append(claims.Finish(msg.message_id, claims.DONE, SUPPRESSED, reason, attempt=msg.attempt))
+            finished.append(claims.Finish(msg.message_id, claims.DONE, SUPPRESSED, reason))
             out.append(self._final(msg, SUPPRESSED, reason))
             log.info("message suppressed", reason=reason)
             return
         metrics.SEND_SECONDS.labels(msg.channel, r.job.gateway or "default").observe(r.seconds)
         if r.ok is not None:
             finished.append(claims.Finish(msg.message_id, claims.DONE, SENT, r.ok.detail,
-                                          r.ok.gateway_message_id, msg.attempt))
+                                          r.ok.gateway_message_id))
             out.append(self._final(msg, SENT, r.ok.detail, gateway_message_id=r.ok.gateway_message_id,
                                    seconds=round(r.seconds, 4), details=r.ok.extra))
             log.info("message sent", recipient_hint=msg.recipient[-4:], attempt=msg.attempt)
@@ -241,7 +241,7 @@ class SenderStage:
             delay = backoff(msg.attempt, self.settings.retry_base_seconds,
                             self.settings.retry_max_seconds, err.retry_after)
             metrics.RETRIES.labels(msg.channel, metrics.retry_reason(err.reason, err.retry_after)).inc()
-            finished.append(claims.Finish(msg.message_id, claims.RETRY, RETRYING, err.reason, attempt=msg.attempt))
+            finished.append(claims.Finish(msg.message_id, claims.RETRY, RETRYING, err.reason))
             out.append(self._again(replace(msg, attempt=msg.attempt + 1), delay))
             out.append(status(msg.message_id, RETRYING, message=msg.to_wire(), attempt=msg.attempt,
                               seconds=round(r.seconds, 4),
@@ -252,7 +252,7 @@ class SenderStage:
             return
         kind = "permanent error" if err.permanent else f"gave up after {msg.attempt} attempt(s)"
         reason = f"{err.reason} ({kind})"
-        finished.append(claims.Finish(msg.message_id, claims.DONE, FAILED, reason, attempt=msg.attempt))
+        finished.append(claims.Finish(msg.message_id, claims.DONE, FAILED, reason))
         out.append(self._final(msg, FAILED, reason, seconds=round(r.seconds, 4)))
         log.warning("delivery failed", reason=reason, attempt=msg.attempt)
 

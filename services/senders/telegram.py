@@ -42,10 +42,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import socket
-import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -64,8 +61,7 @@ from services.senders.base import (
     SendResult,
     TransientError,
 )
-from services.senders.net import HttpSender, find, host_port
-from services.senders.sms import as_bool
+from services.senders.net import HttpSender, excerpt, host_port, http_options, network_error
 
 log = structlog.get_logger("msgd.sender.telegram")
 
@@ -165,79 +161,6 @@ def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     return parts
 
 
-# -- network failures in plain words (shared with the push sender) ----------------------------
-
-
-def network_error(exc: requests.RequestException, service: str, url: str, timeout: float,
-                  proxy: str = "", tls_hint: str = "fix the certificate or set ca_bundle") -> SendError:
-    """A requests failure as a plain-words outcome; names host:port only, never the URL."""
-    where = host_port(url)
-    host = where.rsplit(":", 1)[0]
-    if isinstance(exc, requests.exceptions.SSLError):
-        cert = find(exc, ssl.SSLCertVerificationError)
-        if isinstance(cert, ssl.SSLCertVerificationError):
-            detail = cert.verify_message or str(cert)
-            return PermanentError(
-                f"TLS certificate of the {service} {where} could not be verified: {detail} — {tls_hint}"
-            )
-        if find(exc, ssl.SSLEOFError) or find(exc, ssl.SSLZeroReturnError):
-            return TransientError(f"{service} {where} closed the connection during the TLS handshake")
-        inner = find(exc, ssl.SSLError)
-        detail = getattr(inner, "reason", None) or type(inner or exc).__name__
-        return PermanentError(f"TLS handshake with the {service} {where} failed ({detail})"
-                              " — check http/https and the port in the address")
-    if isinstance(exc, requests.exceptions.ProxyError):
-        shown = host_port(proxy) if proxy else "the proxy"
-        dns = find(exc, socket.gaierror)
-        if isinstance(dns, socket.gaierror):
-            return TransientError(f"cannot resolve the proxy host {shown} (DNS: {dns.strerror or dns})"
-                                  " — check the proxy setting and DNS")
-        if find(exc, ConnectionRefusedError):
-            return TransientError(f"proxy {shown} refused the connection — check the proxy setting")
-        said = re.search(r"Tunnel connection failed: ([^'\")]+)", str(exc))
-        detail = said[1].strip() if said else type(find(exc, OSError) or exc).__name__
-        return TransientError(f"cannot reach the {service} {where} through the proxy {shown} ({detail})")
-    if proxy.lower().startswith("socks") and isinstance(exc, requests.exceptions.ConnectionError) \
-            and not isinstance(exc, requests.exceptions.Timeout):
-        # PySocks failures (the proxy unreachable, or it could not reach the far side) come as
-        # plain connection errors that name the far side, not the proxy.
-        said = re.search(r"Failed to establish a new connection: ([^\"')]+)", str(exc))
-        detail = said[1].strip() if said else type(find(exc, OSError) or exc).__name__
-        return TransientError(f"cannot reach the {service} {where} through the SOCKS proxy"
-                              f" {host_port(proxy)} ({detail}) — check the proxy setting")
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return TransientError(f"{service} {where} did not accept a connection within {timeout:g} s")
-    if isinstance(exc, requests.exceptions.Timeout):
-        return TransientError(f"{service} {where} did not answer within {timeout:g} s")
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        dns = find(exc, socket.gaierror)
-        if isinstance(dns, socket.gaierror):
-            return TransientError(f"cannot resolve the {service} host '{host}'"
-                                  f" (DNS: {dns.strerror or dns}) — check the DNS settings")
-        if find(exc, ConnectionRefusedError):
-            return TransientError(f"{service} {where} refused the connection (is it running? firewall?)")
-        if find(exc, TimeoutError):
-            return TransientError(f"{service} {where} did not answer within {timeout:g} s")
-        if find(exc, ConnectionResetError) or "RemoteDisconnected" in repr(exc):
-            return TransientError(f"{service} {where} closed the connection without an answer")
-        os_err = find(exc, OSError)
-        detail = getattr(os_err, "strerror", None) or type(os_err or exc).__name__
-        return TransientError(f"cannot connect to the {service} {where}: {detail}")
-    if isinstance(exc, requests.exceptions.InvalidSchema) and "SOCKS" in str(exc):
-        return PermanentError("a SOCKS proxy needs PySocks (pip install 'requests[socks]')")
-    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema
-                  | requests.exceptions.InvalidSchema | requests.exceptions.URLRequired
-                  | requests.exceptions.InvalidProxyURL):
-        return PermanentError(f"the {service} address or the proxy is not a valid URL ({type(exc).__name__})")
-    if isinstance(exc, requests.exceptions.TooManyRedirects):
-        return PermanentError(f"{service} {where} redirects in a loop — check the address")
-    return TransientError(f"request to the {service} {where} failed: {type(exc).__name__}")
-
-
-def excerpt(text: str, limit: int = 200) -> str:
-    return " ".join(text.split())[:limit]
-
-
 # -- settings -------------------------------------------------------------------------------
 
 
@@ -284,15 +207,7 @@ def _target(config: ChannelConfig, settings: Settings) -> _Target:
                 f"Telegram proxy {host_port(proxy)} is not a proxy URL (use http://host:port or"
                 " socks5h://host:port)"
             )
-    try:
-        timeout = float(p.get("timeout") or settings.http_timeout)
-    except (TypeError, ValueError):
-        raise PermanentError(f"Telegram timeout {p.get('timeout')!r} is not a number") from None
-    verify: bool | str = as_bool(p.get("verify"), True)
-    if verify and p.get("ca_bundle"):
-        verify = str(p["ca_bundle"])
-        if not os.path.exists(verify):
-            raise PermanentError(f"ca_bundle file {verify!r} does not exist")
+    timeout, verify = http_options(p, settings.http_timeout, "Telegram")
     mode = str(p.get("parse_mode") or "").strip()
     if mode:
         if mode.lower() not in PARSE_MODES:
@@ -347,13 +262,21 @@ class TelegramSender(HttpSender):
     user_agent = "msgd-telegram/1"
 
     def send(self, message: Outbound, config: ChannelConfig) -> SendResult:
-        register_secrets(_secrets(config))
         try:
-            return self._send(message, _target(config, self.settings))
+            return self._send(message, self._settled(config))
         except SendError as exc:
             exc.reason = redact_text(exc.reason)
             exc.args = (exc.reason,)
             raise
+
+    def _settled(self, config: ChannelConfig) -> _Target:
+        """The checked settings, worked out once per settings (settings that fail are checked
+        again with each message, so the reason is always the current one)."""
+        target: _Target | None = config.memo.get("telegram:target")
+        if target is None:
+            register_secrets(_secrets(config))  # before _target: its reasons are redacted
+            target = config.memo["telegram:target"] = _target(config, self.settings)
+        return target
 
     def _send(self, message: Outbound, t: _Target) -> SendResult:
         chat = message.recipient.strip()
