@@ -16,10 +16,11 @@ import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
-from msgd.redact import redact_text, register_secrets
+from msgd.redact import redact_text, redact_url, register_secrets
 from msgd.settings import Settings
+from services.senders.base import PermanentError, SendError
 
 OK, WARN, PROBLEM = "ok", "warning", "problem"
 EXPIRY_WARN_DAYS = 14
@@ -71,12 +72,14 @@ def check_tcp(subject: str, host: str, port: int, timeout: float = TIMEOUT) -> F
                        "check the network route and the address in the settings")
 
 
-def tls_context(verify: bool = True, ca_bundle: str = "") -> ssl.SSLContext:
-    ctx = ssl.create_default_context(cafile=ca_bundle or None)
-    if not verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
+def _tls_context(verify: bool | str) -> ssl.SSLContext:
+    """The e-mail sender's TLS context for requests-style ``verify`` (a path = that CA bundle);
+    PermanentError when the bundle cannot be loaded."""
+    from services.senders.email import _Target, _tls_context
+
+    ca_bundle = verify if isinstance(verify, str) else ""
+    return _tls_context(_Target(host="", port=0, security="ssl", login="", password="", timeout=TIMEOUT,
+                                verify=bool(verify), ca_bundle=ca_bundle, dialogue=False))
 
 
 def certificate_findings(subject: str, host: str, cert: dict[str, Any] | None,
@@ -102,13 +105,13 @@ def certificate_problem(subject: str, host: str, exc: ssl.SSLError) -> Finding:
                    " (apt-get install --reinstall ca-certificates) if a well-known CA is not trusted")
 
 
-def check_tls(subject: str, host: str, port: int, verify: bool = True, ca_bundle: str = "",
+def check_tls(subject: str, host: str, port: int, verify: bool | str = True,
               timeout: float = TIMEOUT) -> list[Finding]:
+    """``verify`` as requests takes it: on, off, or the path of a CA bundle to trust."""
     try:
-        ctx = tls_context(verify, ca_bundle)
-    except (OSError, ssl.SSLError) as exc:
-        return [Finding(PROBLEM, subject, f"cannot load ca_bundle {ca_bundle!r}: {exc}",
-                        "point ca_bundle at a readable PEM file")]
+        ctx = _tls_context(verify)
+    except PermanentError as exc:
+        return [Finding(PROBLEM, subject, exc.reason, "point ca_bundle at a readable PEM file")]
     try:
         with socket.create_connection((host, port), timeout=timeout) as raw, \
                 ctx.wrap_socket(raw, server_hostname=host) as tls:
@@ -126,65 +129,97 @@ def check_tls(subject: str, host: str, port: int, verify: bool = True, ca_bundle
     return certificate_findings(subject, host, cert)
 
 
-def check_endpoint(subject: str, host: str, port: int, tls: bool, verify: bool = True,
-                   ca_bundle: str = "") -> list[Finding]:
+def check_endpoint(subject: str, host: str, port: int, tls: bool, verify: bool | str = True) -> list[Finding]:
     """DNS, TCP and (for TLS) the certificate; an empty problem list means reachable."""
     for step in (check_dns(subject, host), check_tcp(subject, host, port)):
         if step is not None:
             return [step]
     if tls:
-        return check_tls(subject, host, port, verify, ca_bundle)
+        return check_tls(subject, host, port, verify)
     return []
 
 
-# -- channels -------------------------------------------------------------------------------------
-def _bool(value: Any, default: bool = True) -> bool:
-    if value in (None, ""):
-        return default
-    return str(value).strip().lower() not in ("0", "false", "no", "off")
+# -- channels: settings are read by the senders' own code, so doctor checks what they would use --
+SETTINGS_FIX = ("fix this channel's settings (in the config file, then `msgd config load`, or in the web"
+                " admin) and run `msgd doctor` again")
+
+
+def invalid(subject: str, exc: BaseException) -> Finding:
+    """The sender would refuse these settings (its PermanentError, or a ValueError)."""
+    reason = exc.reason if isinstance(exc, SendError) else str(exc.args[0] if exc.args else exc)
+    return Finding(PROBLEM, subject, f"settings are invalid: {reason}", SETTINGS_FIX)
+
+
+def _quick_settings(settings: Settings | None) -> Settings:
+    # domain given: the default would look up this machine's FQDN, which the resolvers do not read.
+    return settings if settings is not None else Settings(domain="localhost")
 
 
 def check_http(subject: str, url: str, params: dict[str, Any]) -> list[Finding]:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    """An HTTP gateway: ``params`` give ``verify`` / ``ca_bundle`` as the HTTP senders read them."""
+    from services.senders.net import verify_setting
+
+    parts: SplitResult | None
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:  # "http://[bad", or a port that is not a number
+        parts, host, port = None, None, None
+    if parts is None or parts.scheme not in ("http", "https") or not host:
         return [Finding(PROBLEM, subject, f"the address {url!r} is not an http(s) URL",
                         "set url to the gateway's address, e.g. https://smsc.ru/sys/send.php")]
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    found = check_endpoint(subject, parts.hostname, port, parts.scheme == "https",
-                           _bool(params.get("verify")), str(params.get("ca_bundle") or ""))
+    try:
+        verify = verify_setting(params, "SMS")
+    except PermanentError as exc:
+        return [invalid(subject, exc)]
+    port = port or (443 if parts.scheme == "https" else 80)
+    found = check_endpoint(subject, host, port, parts.scheme == "https", verify)
     if not any(f.level == PROBLEM for f in found):
-        found.append(Finding(OK, subject, f"{parts.hostname}:{port} is reachable"))
+        found.append(Finding(OK, subject, f"{host}:{port} is reachable"))
     return found
 
 
 def check_sms(subject: str, params: dict[str, Any]) -> list[Finding]:
+    from services.senders.net import http_options
     from services.senders.sms_presets import effective_settings
 
     try:
-        url = str(effective_settings(params).get("url") or "")
-    except (KeyError, ValueError) as exc:
-        return [Finding(PROBLEM, subject, f"settings are invalid: {exc}", "fix them and load the config again")]
+        merged = effective_settings(params)
+        http_options(merged, TIMEOUT, "SMS")  # the sender refuses a bad timeout, verify or ca_bundle
+    except (SendError, ValueError) as exc:
+        return [invalid(subject, exc)]
+    url = str(merged.get("url") or "").strip()
     if not url:
         return [Finding(PROBLEM, subject, "no gateway address (url) is set", "set url, or a preset")]
-    return check_http(subject, url, params)
+    return check_http(subject, url, merged)
 
 
-def check_smtp(subject: str, params: dict[str, Any], secrets: dict[str, Any], sender: str = "") -> list[Finding]:
-    host = str(params.get("host") or "").strip()
-    if not host:
-        return [Finding(PROBLEM, subject, "no SMTP server (host) is set", "set host, port and security")]
-    security = str(params.get("security") or "none").lower()
-    port = int(params.get("port") or {"ssl": 465, "starttls": 587}.get(security, 25))
-    verify, ca_bundle = _bool(params.get("verify")), str(params.get("ca_bundle") or "")
-    login = str(params.get("login") or secrets.get("login") or "")
-    password = str(secrets.get("password") or params.get("password") or "")
-    register_secrets([password] if password else [])
-    found = check_endpoint(subject, host, port, security == "ssl", verify, ca_bundle)
+def check_smtp(subject: str, params: dict[str, Any], secrets: dict[str, Any], sender: str = "",
+               settings: Settings | None = None) -> list[Finding]:
+    from services.senders.base import ChannelConfig
+    from services.senders.email import _target, _tls_context
+
+    # As the sender does: every secret but the login (often the sender address) is masked.
+    register_secrets(v for k, v in secrets.items() if k != "login")
+    try:
+        t = _target(ChannelConfig("email", params, secrets), _quick_settings(settings))
+        ctx = _tls_context(t) if t.security != "none" else None
+    except (SendError, ValueError) as exc:
+        return [invalid(subject, exc)]
+    host, port, security, login = t.host, t.port, t.security, t.login
+    found: list[Finding] = []
+    if not str(params.get("host") or "").strip():
+        found.append(Finding(WARN, subject, f"no SMTP server (host) is set: the sender uses {t.where}",
+                             "set host, port and security, unless a mail relay on this machine is meant"))
+    if params.get("login") and not login:
+        found.append(Finding(WARN, subject, "login is among the plain settings, where the sender does not"
+                             " read it: it sends without logging in",
+                             "give login as a secret (msgd config load and the web admin store it so)"))
+    found += check_endpoint(subject, host, port, security == "ssl", (t.ca_bundle or True) if t.verify else False)
     if any(f.level == PROBLEM for f in found):
         return found
     client: smtplib.SMTP | None = None
     try:
-        ctx = tls_context(verify, ca_bundle)
         if security == "ssl":
             client = smtplib.SMTP_SSL(host, port, timeout=TIMEOUT, context=ctx)
         else:
@@ -200,7 +235,7 @@ def check_smtp(subject: str, params: dict[str, Any], secrets: dict[str, Any], se
                 return [*found, certificate_problem(subject, host, exc)]
             client.ehlo()
             sock = client.sock
-            if verify and isinstance(sock, ssl.SSLSocket):
+            if t.verify and isinstance(sock, ssl.SSLSocket):
                 found += certificate_findings(subject, host, sock.getpeercert())
         if login:
             if not client.has_extn("auth"):
@@ -208,7 +243,7 @@ def check_smtp(subject: str, params: dict[str, Any], secrets: dict[str, Any], se
                                         "clear the login, or use security ssl/starttls (many servers offer"
                                         " AUTH only over TLS)")]
             try:
-                client.login(login, password)
+                client.login(login, t.password)
             except smtplib.SMTPAuthenticationError as exc:
                 says = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
                 return [*found, Finding(PROBLEM, subject, f"login as {login} refused ({exc.smtp_code} {says})",
@@ -238,28 +273,31 @@ def check_smtp(subject: str, params: dict[str, Any], secrets: dict[str, Any], se
     return found
 
 
-def check_telegram(subject: str, params: dict[str, Any], secrets: dict[str, Any]) -> list[Finding]:
+def check_telegram(subject: str, params: dict[str, Any], secrets: dict[str, Any],
+                   settings: Settings | None = None) -> list[Finding]:
     import requests
 
-    token = str(secrets.get("token") or params.get("token") or "").strip()
-    if not token:
-        return [Finding(PROBLEM, subject, "the bot token is not set", "paste the token @BotFather gave")]
-    register_secrets([token, token.split(":")[-1]])
-    api_url = str(params.get("api_url") or "https://api.telegram.org").rstrip("/")
-    verify = _bool(params.get("verify"))
-    proxy = str(params.get("proxy") or "")
+    from services.senders.base import ChannelConfig
+    from services.senders.telegram import _secrets, _target
+
+    config = ChannelConfig("telegram", params, secrets)
+    register_secrets(_secrets(config))
+    try:
+        t = _target(config, _quick_settings(settings))
+    except (SendError, ValueError) as exc:
+        return [invalid(subject, exc)]
+    register_secrets([t.token.split(":")[-1]])
     found: list[Finding] = []
-    if not proxy:  # through a proxy, only the proxy's view of the network matters
-        parts = urlsplit(api_url)
-        host = parts.hostname or ""
-        found = check_endpoint(subject, host, parts.port or (443 if parts.scheme == "https" else 80),
-                               parts.scheme == "https", verify, str(params.get("ca_bundle") or ""))
+    if not t.proxy:  # through a proxy, only the proxy's view of the network matters
+        parts = urlsplit(t.api_url)
+        found = check_endpoint(subject, parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80),
+                               parts.scheme == "https", t.verify)
         if any(f.level == PROBLEM for f in found):
             return found
     try:
-        resp = requests.post(f"{api_url}/bot{token}/getMe", timeout=TIMEOUT,
-                             verify=str(params["ca_bundle"]) if verify and params.get("ca_bundle") else verify,
-                             proxies={"https": proxy, "http": proxy} if proxy else None)
+        with requests.Session() as session:
+            session.trust_env = False  # as the sender: only the settings choose a proxy
+            resp = session.post(t.url("getMe"), timeout=TIMEOUT, verify=t.verify, proxies=t.proxies)
         data = resp.json()
     except (requests.RequestException, ValueError) as exc:
         return [*found, Finding(PROBLEM, subject, f"getMe failed: {type(exc).__name__}: {exc}",
@@ -324,7 +362,7 @@ def check_database(settings: Settings) -> list[Finding]:
     from msgd import store
 
     subject = "database"
-    where = settings.effective_database_url.split("@")[-1]
+    where = redact_url(settings.effective_database_url)
     try:
         store.setup(settings.effective_database_url)
         from django.db import connection
@@ -373,9 +411,9 @@ def check_channels(settings: Settings) -> Iterator[Finding]:
                 elif channel == "sms":
                     yield from check_sms(subject, cfg.params)
                 elif channel == "email":
-                    yield from check_smtp(subject, cfg.params, cfg.secrets, op.email or "")
+                    yield from check_smtp(subject, cfg.params, cfg.secrets, op.email or "", settings)
                 elif channel == "telegram":
-                    yield from check_telegram(subject, cfg.params, cfg.secrets)
+                    yield from check_telegram(subject, cfg.params, cfg.secrets, settings)
 
 
 def run(settings: Settings, gateways: bool = True) -> list[Finding]:

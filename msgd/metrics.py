@@ -14,7 +14,10 @@ should call ``mark_process_dead(worker.pid)``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import ipaddress
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -24,6 +27,8 @@ from urllib.parse import urlsplit
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import REGISTRY, GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from msgd.settings import Settings
 
 EVENTS_RECEIVED = Counter("msgd_events_received_total", "Events taken by the router", ["type"])
 EVENTS_ROUTED = Counter("msgd_events_routed_total", "Render jobs produced by the router", ["type"])
@@ -58,17 +63,50 @@ QUEUE_DEPTH_SECONDS = 5.0
 
 
 def gateway_host(params: dict[str, Any], outbox: bool = False) -> str:
-    """The far side of a channel's settings, as a low-cardinality label (host only)."""
+    """The far side of a channel's settings, as a low-cardinality label (host only).
+
+    Never the raw setting: a URL's path and query may carry a password.  A value no
+    host can be read from is labelled "invalid" (and must not fail the send).
+    """
     if outbox:
         return "outbox"
     for key in ("url", "api_url", "endpoint"):
         value = params.get(key)
         if value:
-            return urlsplit(str(value)).hostname or str(value)
+            return _url_host(str(value))
     host = params.get("host")
     if host:
-        return str(host)
+        return _host_name(str(host)) or "invalid"
     return "default"
+
+
+_HOST_NAME_RE = re.compile(r"^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?)*\.?$")
+
+
+def _host_name(text: str) -> str | None:
+    """``text`` lowercased when it is a host name or an IP address, else None."""
+    text = text.strip().lower()
+    if _HOST_NAME_RE.match(text):
+        return text
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+def _url_host(value: str) -> str:
+    value = value.strip()
+    if "://" not in value:  # "smsc.ru/sys/send.php?psw=...": the part before the first "/", if a host
+        head = value.split("/", 1)[0]
+        name, colon, port = head.rpartition(":")
+        if colon and port.isdigit():
+            head = name
+        return _host_name(head) or "invalid"
+    try:
+        host = urlsplit(value).hostname
+    except ValueError:  # "http://[bad"
+        return "invalid"
+    return (_host_name(host) if host else None) or "invalid"
 
 
 def retry_reason(reason: str, retry_after: float | None) -> str:
@@ -91,7 +129,8 @@ class QueueDepthCollector(Collector):
     """``msgd_queue_messages{queue}``: ready messages in the stage's queues and parking.
 
     Read from the broker with a connection of its own (scrapes run on other
-    threads than the consumer), at most every QUEUE_DEPTH_SECONDS.
+    threads than the consumer), at most every QUEUE_DEPTH_SECONDS.  The connection
+    is kept between scrapes and opened again only after a failure.
     """
 
     def __init__(self, open_broker: Callable[[], Any], ttl: float = QUEUE_DEPTH_SECONDS) -> None:
@@ -104,6 +143,7 @@ class QueueDepthCollector(Collector):
         # machine up for less than the ttl a 0.0 would look fresh and depths would never be read.
         self._at: float | None = None
         self._ok = 1.0
+        self._broker: Any = None  # kept open between scrapes, under _lock
 
     def watch(self, queues: Sequence[str]) -> None:
         with self._lock:
@@ -115,18 +155,38 @@ class QueueDepthCollector(Collector):
     def _refresh(self) -> None:
         if self._at is not None and time.monotonic() - self._at < self._ttl:
             return
-        broker = None
         try:
-            broker = self._open()
-            self._cached = dict(broker.queue_depths(list(self._queues)))
+            self._cached = self._read()
             self._ok = 1.0
         except Exception:  # noqa: BLE001 - a scrape must not fail because the broker is down
             self._ok = 0.0
-        finally:
-            if broker is not None:
-                with contextlib.suppress(Exception):
-                    broker.close()
         self._at = time.monotonic()
+
+    def _read(self) -> dict[str, int]:
+        """Depths through the kept broker, opened anew only when there is none (first scrape,
+        or the last read failed). A kept connection may have died since the last scrape
+        (broker restart): that read is retried once on a fresh one, not reported as down."""
+        if self._broker is not None:
+            try:
+                return dict(self._broker.queue_depths(list(self._queues)))
+            except Exception:  # noqa: BLE001 - retried below on a fresh connection
+                self._drop()
+        self._broker = self._open()
+        try:
+            return dict(self._broker.queue_depths(list(self._queues)))
+        except Exception:
+            self._drop()
+            raise
+
+    def _drop(self) -> None:
+        broker, self._broker = self._broker, None
+        if broker is not None:
+            with contextlib.suppress(Exception):
+                broker.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
 
     def describe(self) -> Iterable[GaugeMetricFamily]:
         return []
@@ -150,9 +210,13 @@ _collector_lock = threading.Lock()
 
 
 def quick_broker(settings: Any) -> Any:
-    """A broker connection for a scrape: one quick connection attempt, no retries."""
+    """A broker connection for a scrape: one quick connection attempt, no retries, and no
+    heartbeats (nothing drains the kept connection between scrapes, so the broker would
+    close it for missed heartbeats; a dead connection fails the next read instead)."""
     from msgd.broker import make_broker
 
+    if isinstance(settings, Settings) and settings.heartbeat:
+        settings = dataclasses.replace(settings, heartbeat=0)
     broker: Any = make_broker(settings)
     if hasattr(broker, "connect_retries"):
         broker.connect_retries, broker.connect_timeout = 0, 2

@@ -112,7 +112,13 @@ def _settle(broker: Broker, queue: str, expected: int) -> None:
     while expected > 0 and time.monotonic() < deadline:
         if broker.queue_depths([queue])[queue] >= expected:
             return
-        threading.Event().wait(0.02)
+        time.sleep(0.02)
+
+
+def _unchanged(d: Delivery) -> Outgoing:
+    """A parked message put back to parking as it was."""
+    return Outgoing(route=d.routing_key, body=d.body, exchange="parking", headers=d.headers,
+                    content_type=d.content_type or "application/json")
 
 
 def replay(broker: Broker, settings: Settings, limit: int | None = None,
@@ -131,20 +137,17 @@ def replay(broker: Broker, settings: Settings, limit: int | None = None,
         out: list[Outgoing] = []
         for d in batch:
             if seen[0] >= todo:  # over the limit: put it back unchanged
-                out.append(Outgoing(route=d.routing_key, body=d.body, exchange="parking", headers=d.headers,
-                                    content_type=d.content_type or "application/json"))
+                out.append(_unchanged(d))
                 continue
             seen[0] += 1
             parked = Parked(d)
             if keys is not None and parked.key not in keys:  # not chosen: back to parking
-                out.append(Outgoing(route=d.routing_key, body=d.body, exchange="parking", headers=d.headers,
-                                    content_type=d.content_type or "application/json"))
+                out.append(_unchanged(d))
                 continue
             target = parked.replay(settings.namespace)
             if target is None:
                 seen[2] += 1
-                out.append(Outgoing(route=d.routing_key, body=d.body, exchange="parking", headers=d.headers,
-                                    content_type=d.content_type or "application/json"))
+                out.append(_unchanged(d))
             else:
                 seen[1] += 1
                 out.append(target)

@@ -242,3 +242,26 @@ def test_rabbitmq_connection_negotiates_the_configured_heartbeat(rabbit_url: str
         assert broker.conn.connection.heartbeat == 7  # type: ignore[attr-defined]
     finally:
         broker.close()
+
+
+def test_rabbitmq_queue_depths_reuse_one_channel_and_survive_a_missing_queue(rabbit_url: str,
+                                                                             namespace: str) -> None:
+    """One inspection channel for every call; a missing queue is an error (doctor reports it),
+    after which the next call works on a new channel of the same connection."""
+    import amqp
+
+    broker: Any = make_broker(Settings.from_env({"MSGD_BROKER_URL": rabbit_url, "MSGD_NAMESPACE": namespace}))
+    broker.setup(["sms"])
+    queues = topo.router_queues(namespace)
+    try:
+        broker.queue_depths(queues)
+        first = broker._inspect
+        broker.queue_depths(queues)
+        assert broker._inspect is first and first.is_open
+        with pytest.raises(amqp.exceptions.NotFound):
+            broker.queue_depths([f"{namespace}.no.such.queue"])
+        connection = broker.conn
+        assert broker.queue_depths(queues) == {q: 0 for q in queues}
+        assert broker._inspect is not first and broker.conn is connection
+    finally:
+        broker.close()

@@ -85,11 +85,12 @@ def test_trusted_certificate_reports_its_expiry(tls_server: int, cert: tuple[Pat
 
 
 def test_smtp_login_ok_and_wrong_password(smtp: Any) -> None:  # noqa: F811
-    params = {"host": "127.0.0.1", "port": smtp.port, "security": "none", "login": LOGIN}
-    good = doctor.check_smtp("email", params, {"password": PASSWORD}, sender="noc@best.example")
+    # The login is a secret, as msgd config load and the web admin store it (the sender reads it there).
+    params = {"host": "127.0.0.1", "port": smtp.port, "security": "none"}
+    good = doctor.check_smtp("email", params, {"login": LOGIN, "password": PASSWORD}, sender="noc@best.example")
     assert doctor.PROBLEM not in levels(good), text(good)
     assert f"logged in as {LOGIN}" in text(good)
-    bad = doctor.check_smtp("email", params, {"password": "wrong-password-1"})
+    bad = doctor.check_smtp("email", params, {"login": LOGIN, "password": "wrong-password-1"})
     assert levels(bad)[-1] == doctor.PROBLEM
     assert "login as mailer refused (535" in text(bad) and "check login and password" in text(bad)
     assert "wrong-password-1" not in text(bad)
@@ -101,6 +102,37 @@ def test_smtp_sender_refused_is_553(smtp: Any) -> None:  # noqa: F811
                               sender="robot@isp.example")
     assert "refuses the sender robot@isp.example (553" in text(found)
     assert "operator's e-mail" in text(found)
+
+
+def test_smtps_is_probed_with_tls_as_the_sender_connects(tls_server: int) -> None:
+    # "smtps" is the e-mail sender's alias for ssl: implicit TLS, so the certificate is checked
+    # (read as plain SMTP, the TLS server would never send a greeting).
+    found = doctor.check_smtp("email", {"host": "localhost", "port": tls_server, "security": "smtps"}, {})
+    assert levels(found) == [doctor.PROBLEM]
+    assert "SSL certificate problem with localhost" in text(found)
+
+
+def test_settings_the_sender_refuses_are_a_problem_not_a_crash() -> None:
+    port = doctor.check_smtp("email", {"host": "127.0.0.1", "port": "twenty-five"}, {})
+    assert levels(port) == [doctor.PROBLEM]
+    assert "settings are invalid: SMTP port 'twenty-five' is not a number" in text(port)
+    assert "msgd config load" in text(port)
+    security = doctor.check_smtp("email", {"host": "127.0.0.1", "security": "tls"}, {})
+    assert levels(security) == [doctor.PROBLEM] and "unknown SMTP security 'tls'" in text(security)
+    token = doctor.check_telegram("telegram", {"api_url": "ftp://example.org"}, {"token": TOKEN})
+    assert levels(token) == [doctor.PROBLEM] and "settings are invalid: Telegram api_url" in text(token)
+    preset = doctor.check_sms("sms", {"preset": "no-such-gateway"})
+    assert levels(preset) == [doctor.PROBLEM] and "settings are invalid" in text(preset)
+    slow = doctor.check_sms("sms", {"url": "http://127.0.0.1:9/send", "timeout": "soon"})
+    assert levels(slow) == [doctor.PROBLEM] and "settings are invalid: SMS timeout 'soon'" in text(slow)
+    assert doctor.check_http("sms", "http://[bad/send", {})[0].level == doctor.PROBLEM
+
+
+def test_a_login_among_the_plain_settings_is_a_warning(smtp: Any) -> None:  # noqa: F811
+    params = {"host": "127.0.0.1", "port": smtp.port, "security": "none", "login": LOGIN}
+    found = doctor.check_smtp("email", params, {"password": PASSWORD})
+    assert levels(found)[0] == doctor.WARN and doctor.PROBLEM not in levels(found)
+    assert "sends without logging in" in text(found) and "logged in" not in text(found)
 
 
 def test_telegram_getme_and_a_wrong_token(api: BotApi) -> None:  # noqa: F811
@@ -130,8 +162,8 @@ def test_the_command_checks_everything_and_fails_on_a_problem(
     op = seed.operator()
     seed.sms_gateway(op, f"http://127.0.0.1:{closed_port()}/send", secrets={"password": "Sms-Secret-77"})
     ChannelSettings.objects.create(operator=op, channel="email", params={
-        "host": "127.0.0.1", "port": smtp.port, "security": "none", "login": LOGIN},
-        secrets={"password": PASSWORD})
+        "host": "127.0.0.1", "port": smtp.port, "security": "none"},
+        secrets={"login": LOGIN, "password": PASSWORD})
     ChannelSettings.objects.create(operator=op, channel="telegram", params={"api_url": api.url},
                                    secrets={"token": TOKEN})
     result = msgd("doctor", env=pipeline.env, check=False)

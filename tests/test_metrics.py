@@ -24,6 +24,19 @@ def test_gateway_label_is_the_host_only() -> None:
     assert metrics.gateway_host({"url": "https://x.example"}, outbox=True) == "outbox"
 
 
+def test_gateway_label_never_carries_the_raw_setting() -> None:
+    # No scheme: the host before the first "/" when it looks like one, never the path or query.
+    assert metrics.gateway_host({"url": "smsc.ru/sys/send.php?psw=secret"}) == "smsc.ru"
+    assert metrics.gateway_host({"url": "SMSC.ru:8443/send?psw=secret"}) == "smsc.ru"
+    for value in ("login:secret@smsc.ru/send", "psw=secret", "?psw=secret", "send.php?psw=secret&x=1"):
+        assert metrics.gateway_host({"url": value}) == "invalid", value
+    # Malformed: a label, not a ValueError (which would fail the send as "sender crashed").
+    assert metrics.gateway_host({"url": "http://[bad"}) == "invalid"
+    assert metrics.gateway_host({"api_url": "https://[::1]:8443/bot"}) == "::1"
+    assert metrics.gateway_host({"url": "http:///only/a/path?psw=secret"}) == "invalid"
+    assert metrics.gateway_host({"host": "smtp.example.org psw=secret"}) == "invalid"
+
+
 def test_retry_reasons_are_a_fixed_set() -> None:
     assert metrics.retry_reason("gateway said 429 Too Many Requests", None) == "throttled"
     assert metrics.retry_reason("anything", 30.0) == "throttled"
@@ -62,6 +75,48 @@ def test_queue_depths_come_from_the_broker_and_are_cached_between_scrapes(tmp_pa
     assert generate_latest(registry).decode() == first  # cached: the broker is not asked per scrape
     collector.watch([])  # a new watch list refreshes at once
     assert 'msgd_queue_messages{queue="m.send.sms.bulk"} 1.0' in generate_latest(registry).decode()
+
+
+def test_the_broker_is_kept_between_scrapes_and_opened_again_after_a_failure(tmp_path: Path) -> None:
+    open_embedded = embedded(tmp_path)
+    opened: list[Any] = []
+    fail = [False]
+
+    class Flaky:
+        def __init__(self) -> None:
+            self.inner, self.closed, self.stale = open_embedded(), False, False
+
+        def queue_depths(self, queues: list[str]) -> dict[str, int]:
+            if fail[0] or self.stale:
+                raise ConnectionResetError("broker went away")
+            return dict(self.inner.queue_depths(queues))
+
+        def close(self) -> None:
+            self.closed = True
+            self.inner.close()
+
+    def open_broker() -> Flaky:
+        opened.append(Flaky())
+        return opened[-1]
+
+    collector = metrics.QueueDepthCollector(open_broker, ttl=0.0)
+    collector.watch(["m.parking"])
+    for _ in range(3):
+        list(collector.collect())
+    assert len(opened) == 1 and not opened[0].closed  # one broker for every scrape
+    fail[0] = True
+    up = [m for m in collector.collect() if m.name == "msgd_broker_up"][0]
+    assert up.samples[0].value == 0.0
+    # the kept one failed, then a fresh one failed too: both closed, none kept
+    assert len(opened) == 2 and all(b.closed for b in opened)
+    fail[0] = False
+    up = [m for m in collector.collect() if m.name == "msgd_broker_up"][0]
+    assert up.samples[0].value == 1.0 and len(opened) == 3 and not opened[2].closed
+    opened[2].stale = True  # the kept connection died between scrapes: not a down broker
+    up = [m for m in collector.collect() if m.name == "msgd_broker_up"][0]
+    assert up.samples[0].value == 1.0 and len(opened) == 4 and opened[2].closed
+    collector.close()
+    assert opened[3].closed
 
 
 def test_broker_down_is_a_gauge_not_a_failed_scrape(tmp_path: Path) -> None:

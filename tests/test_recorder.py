@@ -109,3 +109,27 @@ def test_channel_details_are_kept_on_the_message(db: str) -> None:
     RecorderStage().record([report(mid, "queued"), sent])
     RecorderStage().record([report(mid, "sent", 1, "OK")])  # a repeated report without details
     assert Message.objects.get(id=mid).details == {"segments": 2, "gateway": 2}
+
+
+def test_an_unknown_event_id_is_filled_in_within_a_batch_as_across_batches(db: str) -> None:
+    """'?' (the event id was not known when the report was made) counts as empty, in a batch
+    merged in memory exactly as in the stored row."""
+    from msgd.store.models import Message
+    from services.recorder.stage import RecorderStage
+
+    in_one, in_two = str(uuid.uuid4()), str(uuid.uuid4())
+    RecorderStage().record([report(in_one, "sent", 1, "OK", event_id="?"), report(in_one, "sent", 1, "OK")])
+    RecorderStage().record([report(in_two, "sent", 1, "OK", event_id="?")])
+    RecorderStage().record([report(in_two, "sent", 1, "OK")])
+    stored = dict(Message.objects.values_list("id", "event_id"))
+    assert stored == {uuid.UUID(in_one): "ev1", uuid.UUID(in_two): "ev1"}
+
+
+def test_the_recorder_ranks_states_as_the_envelope_does() -> None:
+    from msgd.envelope import FINAL_STATES, PASSING_STATES, STATE_RANK
+    from services.recorder import stage
+
+    assert set(STATE_RANK) == set(FINAL_STATES) | set(PASSING_STATES)
+    for state, rank in STATE_RANK.items():
+        if rank < max(STATE_RANK.values()):
+            assert f"WHEN '{state}' THEN {rank}" in stage._rank("m.state")

@@ -43,12 +43,14 @@ class AmqpBroker(Broker):
         self.ns = settings.namespace
         self._conn: Connection | None = None
         self._pub: Any = None
+        self._inspect: Any = None  # the channel queue_depths reuses
         self._pending: set[int] = set()
         self._failed: list[str] = []
         self._next_tag = 1
         probe = Connection(settings.broker_url)
+        self._connection_errors: tuple[type[BaseException], ...] = (*probe.connection_errors, OSError)
         self._conn_errors: tuple[type[BaseException], ...] = (
-            *probe.connection_errors, *probe.channel_errors, OSError,
+            *self._connection_errors, *probe.channel_errors,
         )
 
     # -- connection -------------------------------------------------------
@@ -72,7 +74,7 @@ class AmqpBroker(Broker):
         return self._pub
 
     def _reset(self) -> None:
-        conn, self._conn, self._pub = self._conn, None, None
+        conn, self._conn, self._pub, self._inspect = self._conn, None, None, None
         if conn is not None:
             with contextlib.suppress(Exception):  # already broken; nothing to save
                 conn.release()
@@ -310,13 +312,25 @@ class AmqpBroker(Broker):
                 wait = min(wait * 2, 5.0)
 
     def queue_depths(self, queues: Sequence[str]) -> dict[str, int]:
-        ch = self.conn.channel()
+        """Passive declares on one inspection channel, kept open between calls.
+
+        A missing queue makes RabbitMQ close the channel (404 NOT_FOUND): that error is
+        raised to the caller (``msgd doctor`` reports the queue as missing) and the
+        channel is opened again on the next call; a connection error drops the connection.
+        """
         try:
+            if self._inspect is None or not self._inspect.is_open:
+                self._inspect = self.conn.channel()
             out = {}
             for name in queues:
-                ok = ch.queue_declare(queue=name, passive=True)
+                ok = self._inspect.queue_declare(queue=name, passive=True)
                 out[name] = int(ok.message_count)
             return out
-        finally:
-            ch.close()
-
+        except Exception as exc:
+            ch, self._inspect = self._inspect, None
+            if ch is not None:
+                with contextlib.suppress(Exception):  # closed by the broker already, most likely
+                    ch.close()
+            if isinstance(exc, self._connection_errors):
+                self._reset()
+            raise

@@ -9,11 +9,12 @@ machine only, no replication, modest throughput.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,18 @@ class EmbeddedBroker(Broker):
             return topo.parking_queue(self.ns)
         return topo.queue_for_route(self.ns, item.route)
 
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[None]:
+        """One write transaction: taken at once (BEGIN IMMEDIATE), committed, or rolled back on
+        any exception."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
     def _insert(self, items: Sequence[Outgoing], now: float) -> None:
         self._db.executemany(
             "INSERT INTO messages (queue, routing_key, body, headers, content_type, available_at)"
@@ -97,13 +110,8 @@ class EmbeddedBroker(Broker):
     def publish(self, items: Sequence[Outgoing]) -> None:
         if not items:
             return
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._tx():
             self._insert(items, time.time())
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         with self._cond:
             self._cond.notify_all()
 
@@ -111,8 +119,7 @@ class EmbeddedBroker(Broker):
     def _claim(self, queues: Sequence[str], limit: int) -> list[tuple[Any, ...]]:
         now = time.time()
         rows: list[tuple[Any, ...]] = []
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._tx():
             for queue in queues:  # transactional lane first
                 if len(rows) >= limit:
                     break
@@ -129,10 +136,6 @@ class EmbeddedBroker(Broker):
             if over:
                 self._park_over_limit(over, now)
                 rows = [r for r in rows if r[6] <= self.s.delivery_limit + 1]
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         return rows
 
     def _park_over_limit(self, rows: list[tuple[Any, ...]], now: float) -> None:
@@ -197,15 +200,10 @@ class EmbeddedBroker(Broker):
         )
 
     def _publish_and_ack(self, out: Sequence[Outgoing], ids: list[int]) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._tx():
             if out:
                 self._insert(out, time.time())
             self._db.executemany("DELETE FROM messages WHERE id = ?", [(i,) for i in ids])
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         if out:
             with self._cond:
                 self._cond.notify_all()
@@ -221,29 +219,17 @@ class EmbeddedBroker(Broker):
 
     def replay(self, items: Sequence[tuple[int, Outgoing]]) -> int:
         """Replace stored rows (e.g. parked messages, by id) with these messages, atomically."""
-        now = time.time()
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            moved = 0
+        moved: list[Outgoing] = []
+        with self._tx():
             for row_id, item in items:
-                target = self._queue_for(item)
                 gone = self._db.execute("DELETE FROM messages WHERE id = ? AND lease_until IS NULL",
                                         (row_id,)).rowcount
-                if not gone:
-                    continue  # taken or replayed meanwhile
-                self._db.execute(
-                    "INSERT INTO messages (queue, routing_key, body, headers, content_type, available_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (target, item.route, item.body, json.dumps(item.headers), item.content_type, now),
-                )
-                moved += 1
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+                if gone:  # else taken or replayed meanwhile
+                    moved.append(item)
+            self._insert(moved, time.time())
         with self._cond:
             self._cond.notify_all()
-        return moved
+        return len(moved)
 
     def messages(self, queue: str) -> list[Delivery]:
         """Read a queue without consuming it (the parking view, tests)."""

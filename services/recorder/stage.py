@@ -23,6 +23,7 @@ from msgd.envelope import (
     FINAL_STATES,
     PASSING_STATES,
     RETRYING,
+    STATE_RANK,
     STATUS_BATCH_KIND,
     STATUS_KIND,
     dumps,
@@ -58,11 +59,19 @@ def _problem(report: dict[str, Any]) -> str | None:
     return None
 
 
+# The order of states is envelope.STATE_RANK's; final states share the highest rank.
+_FINAL_RANK = max(STATE_RANK.values())
+# A message_id's event_id before the event is known (the SQL below and _fold agree).
+_NO_EVENT_ID = ("", "?")
+
+
 def _rank(col: str) -> str:
-    return f"(CASE {col} WHEN 'queued' THEN 0 WHEN 'delayed' THEN 1 WHEN 'retrying' THEN 1 ELSE 9 END)"
+    passing = " ".join(f"WHEN '{s}' THEN {r}" for s, r in STATE_RANK.items() if r < _FINAL_RANK)
+    return f"(CASE {col} {passing} ELSE {_FINAL_RANK} END)"
 
 
-_APPLY = f"({_rank('m.state')} < 9 AND {_rank('excluded.state')} >= {_rank('m.state')})"
+# A stored state gives way unless it is final, to a state ranked the same or later.
+_APPLY = f"({_rank('m.state')} < {_FINAL_RANK} AND {_rank('excluded.state')} >= {_rank('m.state')})"
 _FINAL = "(" + " OR ".join(f"excluded.state = '{s}'" for s in FINAL_STATES) + ")"
 COLUMNS = ("id", *COPIED, "template_id", "state", "reason", "attempts", "gateway_message_id", "details",
            "created_at", "updated_at", "finished_at")
@@ -76,7 +85,8 @@ UPSERT_HEAD = f"INSERT INTO msgd_message AS m ({', '.join(COLUMNS)}) VALUES "
 UPSERT_TAIL = (
     " ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(f"{c} = CASE WHEN m.{c} = '' THEN excluded.{c} ELSE m.{c} END" for c in COPIED if c != "event_id")
-    + ", event_id = CASE WHEN m.event_id IN ('', '?') THEN excluded.event_id ELSE m.event_id END"
+    + ", event_id = CASE WHEN m.event_id IN (" + ", ".join(f"'{v}'" for v in _NO_EVENT_ID) + ")"
+    " THEN excluded.event_id ELSE m.event_id END"
     + ", template_id = COALESCE(m.template_id, excluded.template_id)"
     + f", state = CASE WHEN {_APPLY} THEN excluded.state ELSE m.state END"
     + f", reason = CASE WHEN {_APPLY} THEN excluded.reason ELSE m.reason END"
@@ -148,17 +158,19 @@ class RecorderStage:
             sql.insert_many(ATTEMPT_HEAD, ["%s"] * 6, ATTEMPT_TAIL, list(attempts.values()))
 
 
-_STATE, _REASON, _ATTEMPTS, _GATEWAY, _FINISHED, _DETAILS = (COLUMNS.index(c) for c in (
-    "state", "reason", "attempts", "gateway_message_id", "finished_at", "details"))
-_RANK = {"queued": 0, "delayed": 1, "retrying": 1}
+_EVENT_ID, _STATE, _REASON, _ATTEMPTS, _GATEWAY, _FINISHED, _DETAILS = (COLUMNS.index(c) for c in (
+    "event_id", "state", "reason", "attempts", "gateway_message_id", "finished_at", "details"))
 
 
 def _fold(old: list[Any], new: list[Any]) -> list[Any]:
     """Merge two reports of one message in a batch by the rules the upsert applies to stored rows."""
     out = [o if o not in ("", None) else n for o, n in zip(old, new, strict=True)]
-    cur, nxt = _RANK.get(old[_STATE], 9), _RANK.get(new[_STATE], 9)
+    if old[_EVENT_ID] in _NO_EVENT_ID:
+        out[_EVENT_ID] = new[_EVENT_ID]
+    cur = STATE_RANK.get(old[_STATE], _FINAL_RANK)
+    nxt = STATE_RANK.get(new[_STATE], _FINAL_RANK)
     applied = old
-    if cur < 9 and nxt >= cur:
+    if cur < _FINAL_RANK and nxt >= cur:
         applied = new
     for i in (_STATE, _REASON, _FINISHED):
         out[i] = applied[i]
