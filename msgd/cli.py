@@ -41,10 +41,8 @@ def _read_events(source: str) -> list[dict[str, Any]]:
 
 
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
-    from msgd.broker import Outgoing, make_broker
-    from msgd.envelope import dumps
+    from msgd.publishing import publish_events
     from msgd.schemas import validate_event
-    from services.senders import live_channels
 
     events = [e for source in args.files for e in _read_events(source)]
     if args.new_id:  # the event id is the idempotency key: a reused one is delivered once only
@@ -58,14 +56,9 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
         for i, errs in bad:
             print(f"event #{i + 1} is invalid:", *(f"  - {e}" for e in errs), sep="\n", file=sys.stderr)
         return 2
-    broker = make_broker(settings)
-    try:
-        broker.setup(live_channels())
-        broker.publish([Outgoing(route=str(e.get("type", "")), body=dumps(e), exchange="events") for e in events])
-    finally:
-        broker.close()
+    where = publish_events(settings, events)
     for e in events:
-        print(f"published {e.get('type')} event {e.get('event_id')} to {broker.describe()}")
+        print(f"published {e.get('type')} event {e.get('event_id')} to {where}")
     return 0
 
 

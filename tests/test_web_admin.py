@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import re
 from typing import Any
 
 import pytest
+import structlog
 
 from msgd import topology as topo
 from msgd.broker import Outgoing
 from msgd.settings import Settings
 from tests import seed
+from tests import test_web_api as api_tests
 
-
-@pytest.fixture
-def embedded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    monkeypatch.setenv("MSGD_BROKER_URL", "")
-    monkeypatch.setenv("MSGD_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("MSGD_NAMESPACE", "msgd")
-    return Settings.from_env()
+embedded = api_tests.embedded  # the fixture: the broker is an embedded one in tmp_path
+router_bodies = api_tests.queued  # the events published to the router's queues
 
 
 @pytest.fixture
@@ -36,16 +33,6 @@ def staff(db: str, embedded: Settings, monkeypatch: pytest.MonkeyPatch) -> Any:
     c = Client()
     assert c.login(username="boss", password="pw-for-tests-1")
     return c
-
-
-def router_bodies(settings: Settings) -> list[dict[str, Any]]:
-    from msgd.broker.embedded import EmbeddedBroker
-
-    b = EmbeddedBroker(settings)
-    try:
-        return [json.loads(d.body) for q in topo.router_queues(settings.namespace) for d in b.messages(q)]
-    finally:
-        b.close()
 
 
 def test_login_is_required(db: str) -> None:
@@ -151,11 +138,48 @@ def test_manual_send_needs_template_or_explicit_all(staff: Any, embedded: Settin
     resp = staff.post("/admin/tools/manual-send/", base)
     assert resp.status_code == 200 and router_bodies(embedded) == []
     assert "all_templates" in resp.content.decode() or "template" in resp.content.decode()
+    assert "choose a template, or set all_templates: true to send every matching template" in resp.content.decode()
+    assert router_bodies(embedded) == []  # nothing was published
     resp = staff.post("/admin/tools/manual-send/", {**base, "all_templates": "on"})
     assert resp.status_code == 302
     (event,) = router_bodies(embedded)
     assert event["manual"] == {"template_id": None, "channel": None, "admin_email": "admin@best.example",
                                "all_templates": True}
+
+
+def test_manual_send_text_is_needed_only_where_it_is_shown(staff: Any, embedded: Settings) -> None:
+    """As the API: every matching template (their %(text)s) or a template showing it need the text;
+    a chosen template with text of its own is sent without it."""
+    op = seed.operator()
+    own = seed.template("manual", "sms", body="Плановые работы 1 мая", owner=op, name="own")
+    shows = seed.template("manual", "sms", body="%(text)s", owner=op, name="shows")
+    base = {"operator": "best", "abonent_id": "1319", "sms": "+79121234567", "channel": "", "text": "",
+            "admin_email": "admin@best.example"}
+    for form in ({**base, "template": "", "all_templates": "on"}, {**base, "template": str(shows.id)}):
+        resp = staff.post("/admin/tools/manual-send/", form)
+        assert resp.status_code == 200, form
+        assert re.search(r'<ul class="errorlist"[^>]*><li>required[^<]*%\(text\)s', resp.content.decode()), form
+        assert router_bodies(embedded) == []
+    resp = staff.post("/admin/tools/manual-send/", {**base, "template": str(own.id)})
+    assert resp.status_code == 302
+    (event,) = router_bodies(embedded)
+    assert event["manual"]["template_id"] == own.id and "text" not in event.get("data", {})
+
+
+def test_broker_refusal_is_shown_and_logged(staff: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    seed.operator()
+    monkeypatch.setenv("MSGD_BROKER_URL", "amqp://guest:secretpw@127.0.0.1:1//")
+    with structlog.testing.capture_logs() as logs:
+        resp = staff.post("/admin/tools/test-message/", {"operator": "best", "channel": "sms",
+                                                         "recipient": "+79121234567", "text": "Проверка"},
+                          follow=True)
+    page = resp.content.decode()
+    assert resp.status_code == 200 and "the broker did not accept the event: " in page.lower()
+    assert "secretpw" not in page
+    (failure,) = [e for e in logs if e["event"].startswith("publish failed")]
+    assert failure["log_level"] == "error" and failure["error_type"] and failure["event_ids"][0].startswith(
+        "test_message-")
+    assert "secretpw" not in repr(logs)
 
 
 def test_message_log_search_and_attempts(staff: Any) -> None:
@@ -174,6 +198,7 @@ def test_message_log_search_and_attempts(staff: Any) -> None:
 
 def test_parking_replay(staff: Any, embedded: Settings) -> None:
     from msgd.broker.embedded import EmbeddedBroker
+    from msgd.parking import Parked
 
     b = EmbeddedBroker(embedded)
     source = topo.queue_for_route("msgd", topo.router_route("bulk"))  # an event goes back via the exchange
@@ -183,11 +208,33 @@ def test_parking_replay(staff: Any, embedded: Settings) -> None:
     page = staff.get("/admin/tools/parking/").content.decode()
     assert "schema: bad" in page and "Xq7mPa2k" not in page
     parked, unknown = b.messages(topo.parking_queue("msgd"))
-    assert staff.post("/admin/tools/parking/", {"ids": [str(parked.tag)]}).status_code == 302
+    key = Parked(parked).key  # the list names a message by its key, on both brokers
+    assert f'value="{key}"' in page
+    assert staff.post("/admin/tools/parking/", {"ids": [key]}).status_code == 302
     assert [d.tag for d in b.messages(topo.parking_queue("msgd"))] == [unknown.tag]  # no source: kept
     (back,) = b.messages(source)
     assert back.body == parked.body and "x-msgd-reason" not in back.headers
     b.close()
+
+
+def test_parking_replay_all_and_a_stale_selection(staff: Any, embedded: Settings) -> None:
+    from msgd.broker.embedded import EmbeddedBroker
+
+    b = EmbeddedBroker(embedded)
+    source = topo.queue_for_route("msgd", topo.router_route("bulk"))
+    b.publish([Outgoing(route="low_balance", body=b'{"x": 1}', exchange="parking",
+                        headers={"x-msgd-reason": "r", "x-msgd-source-queue": source}),
+               Outgoing(route="x", body=b"?", exchange="parking", headers={"x-msgd-reason": "lost"})])
+    try:
+        resp = staff.post("/admin/tools/parking/", {"ids": ["no-such-key"]}, follow=True)
+        assert "0 message(s) sent back to their queues; 1 kept" in resp.content.decode()
+        assert len(b.messages(topo.parking_queue("msgd"))) == 2
+        resp = staff.post("/admin/tools/parking/", {"all": "Replay all"}, follow=True)
+        assert "1 message(s) sent back to their queues; 1 kept" in resp.content.decode()
+        assert [d.headers["x-msgd-reason"] for d in b.messages(topo.parking_queue("msgd"))] == ["lost"]
+        assert len(b.messages(source)) == 1
+    finally:
+        b.close()
 
 
 def test_secrets_inside_params_are_masked_and_kept(staff: Any) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from msgd import topology as topo
 from msgd.settings import Settings
@@ -173,6 +174,27 @@ def test_broker_down_is_503_not_202(client: Any, monkeypatch: pytest.MonkeyPatch
     assert b"guest" not in resp.content
 
 
+def test_broker_refusal_is_logged_redacted(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MSGD_BROKER_URL", "amqp://guest:secretpw@127.0.0.1:1//")
+    event = example("low_balance")
+    with structlog.testing.capture_logs() as logs:
+        resp = post(client, "/api/v1/events", event)
+    assert resp.status_code == 503
+    (failure,) = [e for e in logs if e["event"].startswith("publish failed")]
+    assert failure["log_level"] == "error" and failure["event_ids"] == [event["event_id"]]
+    assert resp.json()["error"] == f"the broker did not accept the event: {failure['error_type']}"
+    assert failure["error"] and "secretpw" not in repr(logs)
+
+
+def test_cli_publish_goes_the_same_way(db: str, embedded: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    from msgd.cli import main
+
+    assert main(["publish", "--new-id", str(EXAMPLES / "low_balance.json")]) == 0
+    (event,) = queued(embedded)
+    assert event["type"] == "low_balance"
+    assert f"published low_balance event {event['event_id']} to embedded broker" in capsys.readouterr().out
+
+
 def test_event_reaches_rabbitmq(client: Any, db: str, rabbit_url: str, namespace: str,
                                 monkeypatch: pytest.MonkeyPatch) -> None:
     import pika
@@ -214,6 +236,26 @@ def test_manual_send_builds_a_manual_event(client: Any, embedded: Settings) -> N
     assert event["data"] == {"text": "Плановые работы"}
     assert event["manual"] == {"template_id": tpl.id, "channel": "email", "admin_email": "admin@best.example",
                                "all_templates": False}
+
+
+def test_manual_send_text_is_needed_only_where_it_is_shown(client: Any, embedded: Settings) -> None:
+    """The manual: a chosen template is sent as written, so text may be left out; arbitrary
+    text goes through templates with %(text)s, so it is needed there and for all_templates."""
+    op = seed.operator()
+    own = seed.template("manual", "sms", body="Плановые работы 1 мая", owner=op, name="own")
+    shows = seed.template("manual", "sms", body="%(text)s", owner=op, name="shows")
+    django = seed.template("manual", "email", body="{{ text }}", owner=op, name="dj", use_django=True)
+    base = {"operator": "best", "abonent": ABONENT, "admin_email": "admin@best.example"}
+    for body in ({**base, "all_templates": True}, {**base, "all_templates": True, "text": ""},
+                 {**base, "template_id": shows.id}, {**base, "template_id": django.id, "text": ""}):
+        resp = post(client, "/api/v1/messages", body)
+        assert resp.status_code == 400, (body, resp.content)
+        assert [e["field"] for e in resp.json()["errors"]] == ["text"], resp.json()
+    assert queued(embedded) == []
+    resp = post(client, "/api/v1/messages", {**base, "template_id": own.id})
+    assert resp.status_code == 202, resp.content
+    (event,) = queued(embedded)
+    assert event["manual"]["template_id"] == own.id and "text" not in event["data"]
 
 
 def test_manual_send_channel_dashes_keep_the_templates(client: Any, embedded: Settings) -> None:
@@ -315,6 +357,18 @@ def test_detail_has_every_attempt(client: Any) -> None:
     assert client.get("/api/v1/messages/not-a-uuid").status_code == 404
 
 
+def test_detail_checks_the_token_before_the_method(client: Any) -> None:
+    """As the other API views: JSON 401 without a token, then JSON 405 for anything but GET."""
+    from django.test import Client
+
+    m = make_message("7", "sent", dt.datetime.now(dt.UTC))
+    resp = Client().post(f"/api/v1/messages/{m.id}")
+    assert resp.status_code == 401 and resp["WWW-Authenticate"] == "Token" and resp.json()["error"]
+    for resp in (client.post(f"/api/v1/messages/{m.id}"), client.delete(f"/api/v1/messages/{m.id}")):
+        assert resp.status_code == 405 and resp["Allow"] == "GET"
+        assert resp.json() == {"error": "method not allowed"}
+
+
 # -- health ------------------------------------------------------------------------------------
 def test_healthz_and_readyz(db: str, embedded: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     from django.test import Client
@@ -325,10 +379,25 @@ def test_healthz_and_readyz(db: str, embedded: Settings, monkeypatch: pytest.Mon
     assert ready.status_code == 200, ready.content
     assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
     monkeypatch.setenv("MSGD_BROKER_URL", "amqp://guest:secretpw@127.0.0.1:1//")
-    down = c.get("/readyz")
+    with structlog.testing.capture_logs() as logs:
+        down = c.get("/readyz")
     assert down.status_code == 503
     assert down.json()["checks"]["database"] == "ok"
     assert b"secretpw" not in down.content
+    (problem,) = [e for e in logs if e["event"].startswith("readiness: broker")]
+    # no token here: only the exception's type is answered; the text goes to the log, redacted
+    assert down.json()["checks"]["broker"] == f"unreachable: {problem['error_type']}"
+    assert problem["error"] and "secretpw" not in repr(logs)
+
+
+def test_readyz_on_rabbitmq(db: str, rabbit_url: str, namespace: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RabbitMQ answering is ready, also before msgd's queues are declared (the first publish does it)."""
+    from django.test import Client
+
+    monkeypatch.setenv("MSGD_BROKER_URL", rabbit_url)
+    monkeypatch.setenv("MSGD_NAMESPACE", namespace)
+    ready = Client().get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"]["broker"] == "ok", ready.content
 
 
 def test_openapi_document_is_valid_and_complete() -> None:

@@ -80,6 +80,26 @@ def test_run_web_serves_the_api_with_gunicorn(tmp_path: Path) -> None:
         web.stop()
 
 
+def test_run_web_marks_dead_workers_for_metrics(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """gunicorn is configured in code (no gunicorn.conf.py is read): child_exit is set there."""
+    from types import SimpleNamespace
+
+    from gunicorn.app.base import BaseApplication
+
+    from msgd import metrics
+    from msgd.web import server
+
+    monkeypatch.setenv("MSGD_DATABASE_URL", db)  # msgd.web.wsgi sets the store up from the environment
+    hooks: list[Any] = []
+    monkeypatch.setattr(BaseApplication, "run", lambda app: hooks.append(app.cfg.child_exit))
+    server.run_gunicorn()
+    dead: list[int] = []
+    monkeypatch.setattr(metrics, "mark_process_dead", dead.append)
+    (hook,) = hooks
+    hook(None, SimpleNamespace(pid=4242))
+    assert dead == [4242]
+
+
 def admin_login(base: str, host: str, origin: str) -> tuple[int, Any]:
     """The admin's login form as a browser behind a TLS proxy posts it: https origin, forwarded proto."""
     import requests

@@ -2,6 +2,4 @@
 
 from __future__ import annotations
 
-from msgd.web.admin_site import register_all
-
-register_all()
+from msgd.web import admin_site  # noqa: F401 - importing it registers the model admins

@@ -17,24 +17,24 @@ def masked(secrets: dict[str, Any]) -> str:
     return ", ".join(f"{k}={MASK}" for k in sorted(secrets)) or "-"
 
 
+def secret_field() -> forms.CharField:
+    """A write-only secret: never shown; left empty it keeps the stored value."""
+    return forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
+                           help_text="empty = keep the stored value")
+
+
 class ChannelSettingsForm(forms.ModelForm):
     """Secrets are write-only: the form never shows them; an empty field keeps the stored value."""
 
     SECRET_FIELDS = ("login", "password", "api_key", "token", "md5_key", "vapid_private_key")
 
     preset = forms.ChoiceField(required=False, help_text="SMS: fills url, request type and params")
-    login = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
-                            help_text="empty = keep the stored value")
-    password = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
-                               help_text="empty = keep the stored value")
-    api_key = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
-                              help_text="empty = keep the stored value")
-    token = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
-                            help_text="empty = keep the stored value")
-    md5_key = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
-                              help_text="empty = keep the stored value")
-    vapid_private_key = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
-                                        help_text="empty = keep the stored value")
+    login = secret_field()
+    password = secret_field()
+    api_key = secret_field()
+    token = secret_field()
+    md5_key = secret_field()
+    vapid_private_key = secret_field()
     clear_secrets = forms.BooleanField(required=False, help_text="remove every stored secret")
 
     class Meta:
@@ -52,18 +52,16 @@ class ChannelSettingsForm(forms.ModelForm):
             self.initial["params"] = _mask(self.instance.params or {})
 
     def clean_params(self) -> Any:
-        from msgd.config_file import _mask, _still_masked
+        from msgd.config_file import _keep_masked, _still_masked
 
         params = self.cleaned_data.get("params") or {}
         if not isinstance(params, dict):
             raise forms.ValidationError("a JSON object")
         old = (self.instance.params or {}) if self.instance.pk else {}
-        for key, value in list(params.items()):
+        params = {k: _keep_masked(v, old.get(k)) for k, v in params.items()}  # unchanged: the stored secret
+        for key, value in params.items():
             if _still_masked(value):
-                if key in old and _mask(old[key]) == value:
-                    params[key] = old[key]  # unchanged: keep the stored secret
-                else:
-                    raise forms.ValidationError(f"{key}: replace {MASK} with the value, or leave it unchanged")
+                raise forms.ValidationError(f"{key}: replace {MASK} with the value, or leave it unchanged")
         bad = [k for k in params if k == "login" or is_secret_key(k)]
         if bad:
             raise forms.ValidationError(f"secrets go in their own fields, not in params: {', '.join(bad)}")
@@ -128,15 +126,8 @@ class OperatorAdmin(admin.ModelAdmin):
     inlines = [ChannelInline]
 
 
-class TemplateForm(forms.ModelForm):
-    class Meta:
-        model = Template
-        fields = "__all__"
-
-
 @admin.register(Template)
 class TemplateAdmin(admin.ModelAdmin):
-    form = TemplateForm
     list_display = ("id", "name", "event_type", "channel", "owner", "enabled", "use_django")
     list_filter = ("event_type", "channel", "enabled", "owner")
     search_fields = ("name", "body", "subject")
@@ -195,7 +186,3 @@ class ApiTokenAdmin(admin.ModelAdmin):
 admin.site.site_header = "msgd administration"
 admin.site.site_title = "msgd"
 admin.site.index_title = "Operators, templates, the message log"
-
-
-def register_all() -> None:
-    """Importing this module registers the admins (kept as a function for an explicit call site)."""

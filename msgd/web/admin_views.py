@@ -14,10 +14,10 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 
+from msgd.envelope import FINAL_STATES
 from msgd.settings import ROOT, Settings
 
 EXAMPLES = ROOT / "examples" / "events"
-FINAL_STATES = {"sent", "failed", "suppressed", "unsupported", "no-contact", "filtered"}
 CONTACT_KEY = {"sms": "sms", "email": "email", "telegram": "telegram_id"}
 
 
@@ -54,14 +54,12 @@ def ctx(request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
 
 
 def publish(request: HttpRequest, event: dict[str, Any]) -> bool:
-    from msgd.web.api import publish_events
+    from msgd.web.api import try_publish
 
-    try:
-        publish_events([event])
-    except Exception as exc:  # noqa: BLE001
-        messages.error(request, f"the broker did not accept the event: {type(exc).__name__}")
-        return False
-    return True
+    problem = try_publish([event])
+    if problem:
+        messages.error(request, problem)
+    return not problem
 
 
 # -- preview ----------------------------------------------------------------------------------
@@ -83,10 +81,8 @@ def template_preview(request: HttpRequest, template_id: int) -> HttpResponse:
     template = get_object_or_404(Template, pk=template_id)
     initial = {"event_type": template.event_type,
                "operator": template.owner.code if template.owner else (operator_choices() or [("", "")])[0][0]}
-    form = PreviewForm(request.GET or None, initial=initial)
+    form = PreviewForm(request.GET or initial, initial=initial)  # first visit: preview the defaults
     result: dict[str, Any] = {}
-    if not request.GET:
-        form = PreviewForm(initial, initial=initial)
     if form.is_valid():
         event = sample_event(form.cleaned_data["event_type"], form.cleaned_data["operator"])
         try:
@@ -158,7 +154,9 @@ class ManualSendForm(forms.Form):
         required=False, label="send every matching template",
         help_text="without a template every template for 'manual' that matches fires; tick to confirm")
     channel = forms.ChoiceField(required=False, help_text="--- keeps the template's channel")
-    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}))
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False,
+                           help_text="%(text)s in the template; needed when the template shows it"
+                                     " and when every matching template is sent")
     admin_email = forms.EmailField(label="your e-mail (the sender)")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -226,23 +224,19 @@ def parking(request: HttpRequest) -> HttpResponse:
     broker = make_broker(settings)
     try:
         if request.method == "POST":
-            if broker.embedded:
-                chosen = {int(x) for x in request.POST.getlist("ids") if x.isdigit()}
-                if request.POST.get("all"):
-                    chosen = {int(p.delivery.tag) for p in pk.peek(broker, settings, 10**6)}
-                items = []
-                for p in pk.peek(broker, settings, 10**6):
-                    target = p.replay(settings.namespace) if p.delivery.tag in chosen else None
-                    if target is not None:
-                        items.append((int(p.delivery.tag), target))
+            every = bool(request.POST.get("all"))
+            keys = set(request.POST.getlist("ids"))  # Parked.key, as the list shows them
+            if broker.embedded:  # read once, then move the chosen rows in one transaction
+                chosen = [p for p in pk.peek(broker, settings, 10**6) if every or p.key in keys]
+                items = [(int(p.delivery.tag), target) for p in chosen
+                         if (target := p.replay(settings.namespace)) is not None]
                 done = broker.replay(items) if items else 0  # type: ignore[attr-defined]
-                kept = len(chosen) - done
+                gone = 0 if every else len(keys - {p.key for p in chosen})
+                kept = len(chosen) + gone - done
+            elif every:
+                done, kept = pk.replay(broker, settings)
             else:
-                keys = set(request.POST.getlist("ids"))
-                if request.POST.get("all"):
-                    done, kept = pk.replay(broker, settings)
-                else:
-                    done, kept = pk.replay(broker, settings, keys=keys) if keys else (0, 0)
+                done, kept = pk.replay(broker, settings, keys=keys) if keys else (0, 0)
             messages.success(request, f"{done} message(s) sent back to their queues"
                              + (f"; {kept} kept (source queue unknown or already gone)" if kept else ""))
             return HttpResponseRedirect(reverse("msgd-parking"))
@@ -250,7 +244,7 @@ def parking(request: HttpRequest) -> HttpResponse:
         depth = broker.queue_depths([pk.parking_queue(settings.namespace)])
     finally:
         broker.close()
-    rows = [{"id": p.delivery.tag if broker.embedded else p.key, "queue": p.source_queue, "stage": p.headers.get("x-msgd-stage", ""),
+    rows = [{"id": p.key, "queue": p.source_queue, "stage": p.headers.get("x-msgd-stage", ""),
              "reason": p.reason, "body": shown_body(p.delivery.body),
              "replayable": p.replay(settings.namespace) is not None} for p in parked]
     return render(request, "admin/msgd_tools/parking.html",

@@ -10,29 +10,29 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
+import re
 import uuid
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+import structlog
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET
 
+from msgd.envelope import FINAL_STATES, PASSING_STATES
+from msgd.redact import redact_text
 from msgd.settings import Settings
+
+log = structlog.get_logger("msgd.web")
 
 View = Callable[..., HttpResponse]
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
-STATES = ("queued", "delayed", "retrying", "sent", "failed", "suppressed", "unsupported",
-          "no-contact", "filtered")
-
-_setup_lock = threading.Lock()
-_declared: set[str] = set()
+STATES = (*PASSING_STATES, *FINAL_STATES)
 
 
 class Invalid(Exception):
@@ -90,31 +90,30 @@ def read_json(request: HttpRequest) -> Any:
         raise Invalid([field_error("(body)", f"not JSON: {exc}")]) from None
 
 
-def publish_events(events: list[dict[str, Any]], settings: Settings | None = None) -> None:
-    """Publish with confirms through the configured broker (raises PublishError / OSError)."""
-    from msgd.broker import Outgoing, make_broker
-    from msgd.envelope import dumps
-    from services.senders import live_channels
+def method_not_allowed(*allowed: str) -> JsonResponse:
+    return JsonResponse({"error": "method not allowed"}, status=405, headers={"Allow": ", ".join(allowed)})
 
-    s = settings or Settings.from_env()
-    broker = make_broker(s)
+
+def try_publish(events: list[dict[str, Any]]) -> str:
+    """Publish with confirms through the configured broker: '' when the broker has the events,
+    else the problem to show (the exception's type only; the full text is logged, redacted).
+    Used by the API and the admin's forms."""
+    from msgd.publishing import publish_events
+
     try:
-        key = f"{s.broker_url}|{s.namespace}|{s.var_dir}"
-        with _setup_lock:
-            if key not in _declared:
-                broker.setup(live_channels())
-                _declared.add(key)
-        broker.publish([Outgoing(route=str(e["type"]), body=dumps(e), exchange="events") for e in events])
-    finally:
-        broker.close()
+        publish_events(Settings.from_env(), events, declare_once=True)
+    except Exception as exc:  # noqa: BLE001 - the broker is down or refused: nothing was accepted
+        log.error("publish failed: the broker did not accept the events",
+                  event_ids=[e.get("event_id") for e in events], error_type=type(exc).__name__,
+                  error=redact_text(str(exc)))
+        return f"the broker did not accept the event: {type(exc).__name__}"
+    return ""
 
 
 def _published(events: list[dict[str, Any]]) -> JsonResponse:
-    try:
-        publish_events(events)
-    except Exception as exc:  # noqa: BLE001 - the broker is down or refused: nothing was accepted
-        return JsonResponse({"error": f"the broker did not accept the event: {type(exc).__name__}"},
-                            status=503)
+    problem = try_publish(events)
+    if problem:
+        return JsonResponse({"error": problem}, status=503)
     if len(events) == 1:
         return JsonResponse({"event_id": events[0]["event_id"], "status": "accepted"}, status=202)
     return JsonResponse({"event_ids": [e["event_id"] for e in events], "status": "accepted"}, status=202)
@@ -127,7 +126,7 @@ def events(request: HttpRequest) -> HttpResponse:
     from msgd.schemas import validate_event
 
     if request.method != "POST":
-        return JsonResponse({"error": "method not allowed"}, status=405, headers={"Allow": "POST"})
+        return method_not_allowed("POST")
     try:
         body = read_json(request)
         items = body if isinstance(body, list) else [body]
@@ -145,6 +144,22 @@ def events(request: HttpRequest) -> HttpResponse:
 
 
 # -- manual send ------------------------------------------------------------------------------
+_DJANGO_TEXT = re.compile(r"\{\{\s*text\b|\{%[^%]*\btext\b")
+
+
+def uses_text(template: Any) -> bool:
+    """Whether the template's subject or body shows the manual send's ``text``."""
+    from services.renderer.standard import TemplateSyntaxError, variables
+
+    sources = [template.subject or "", template.body or ""]
+    if template.use_django:
+        return any(_DJANGO_TEXT.search(src) for src in sources)
+    try:
+        return any("text" in variables(src) for src in sources)
+    except TemplateSyntaxError:
+        return False  # refused when it was saved; the renderer reports it
+
+
 def build_manual_event(data: Any) -> dict[str, Any]:
     """The ``manual`` event for a manual send (the original's form), or Invalid."""
     from django.core.exceptions import ValidationError
@@ -166,6 +181,7 @@ def build_manual_event(data: Any) -> dict[str, Any]:
         errors.append(field_error("operator", f"no operator with code {code!r}" if code else "required"))
 
     template_id = data.get("template_id")
+    tpl = None
     all_templates = data.get("all_templates", False)
     if not isinstance(all_templates, bool):
         errors.append(field_error("all_templates", "must be true or false"))
@@ -193,9 +209,17 @@ def build_manual_event(data: Any) -> dict[str, Any]:
             errors.append(field_error("channel", f"unknown channel {channel!r}; one of {', '.join(registry())}"))
         channel = canonical
 
-    text = data.get("text", "")
-    if not isinstance(text, str):
+    # The manual: a chosen template is sent as it is written (its own text; %(text)s only when the
+    # template has it), so text may be left out; arbitrary text goes through the "manual" templates
+    # with %(text)s, which is what every matching template fires, so there it is required.
+    text = data.get("text")
+    if text is not None and not isinstance(text, str):
         errors.append(field_error("text", "must be a string"))
+    elif not text and all_templates is True and template_id is None:
+        errors.append(field_error(
+            "text", "required when every matching template is sent (their %(text)s); or choose a template"))
+    elif not text and tpl is not None and uses_text(tpl):
+        errors.append(field_error("text", "required: the chosen template shows it (%(text)s)"))
 
     admin_email = data.get("admin_email")
     try:
@@ -217,7 +241,7 @@ def build_manual_event(data: Any) -> dict[str, Any]:
         "occurred_at": timezone.now().isoformat(),
         "operator": {"code": code},
         "abonent": abonent,
-        "data": {"text": text},
+        "data": {"text": text} if text else {},
         "manual": {"template_id": template_id, "channel": channel, "admin_email": admin_email,
                    "all_templates": bool(all_templates)},
     }
@@ -321,7 +345,7 @@ def messages(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return list_messages(request)
     if request.method != "POST":
-        return JsonResponse({"error": "method not allowed"}, status=405, headers={"Allow": "GET, POST"})
+        return method_not_allowed("GET", "POST")
     try:
         event = build_manual_event(read_json(request))
     except Invalid as exc:
@@ -329,11 +353,13 @@ def messages(request: HttpRequest) -> HttpResponse:
     return _published([event])
 
 
-@require_GET
+@csrf_exempt
 @token_required
 def message_detail(request: HttpRequest, message_id: str) -> HttpResponse:
     from msgd.store.models import Message
 
+    if request.method not in ("GET", "HEAD"):
+        return method_not_allowed("GET")
     try:
         key = uuid.UUID(message_id)
     except ValueError:
@@ -351,19 +377,26 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 
 def broker_reachable(settings: Settings) -> str:
-    """'' when the broker answers, else the problem."""
+    """'' when the broker answers (asked for the depth of the router's queues, where events go,
+    as `msgd doctor` asks), else the exception's type: /readyz needs no token, so the full text
+    goes to the log only."""
+    from amqp.exceptions import NotFound
+
+    from msgd import metrics, topology
+
     try:
-        if settings.embedded:
-            from msgd.broker.embedded import EmbeddedBroker
-
-            EmbeddedBroker(settings).close()  # opens (or creates) the queue file
-        else:
-            from kombu.connection import Connection
-
-            with Connection(settings.broker_url, connect_timeout=3) as conn:
-                conn.ensure_connection(max_retries=1)
+        broker = metrics.quick_broker(settings)
+        try:
+            broker.queue_depths(topology.router_queues(settings.namespace))
+        finally:
+            broker.close()
+    except NotFound as exc:  # RabbitMQ answered; the first publish declares the queues (as msgd setup)
+        log.warning("readiness: the broker answers but msgd's queues are not declared yet",
+                    error=redact_text(str(exc)))
     except Exception as exc:  # noqa: BLE001
-        return f"{type(exc).__name__}: {exc}".split("@")[-1][:200]  # no credentials from a URL
+        log.warning("readiness: broker unreachable", error_type=type(exc).__name__,
+                    error=redact_text(str(exc)))
+        return type(exc).__name__
     return ""
 
 
@@ -375,6 +408,8 @@ def readyz(request: HttpRequest) -> HttpResponse:
             cur.execute("SELECT 1")
         checks["database"] = "ok"
     except Exception as exc:  # noqa: BLE001
+        log.warning("readiness: database unreachable", error_type=type(exc).__name__,
+                    error=redact_text(str(exc)))
         checks["database"] = f"unreachable: {type(exc).__name__}"
     problem = broker_reachable(Settings.from_env())
     checks["broker"] = f"unreachable: {problem}" if problem else "ok"

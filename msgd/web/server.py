@@ -85,6 +85,13 @@ def start_thread(stop: threading.Event, bind: tuple[str, int] | None = None) -> 
     return server
 
 
+def child_exit(server: Any, worker: Any) -> None:
+    """gunicorn's hook: a worker is gone, so are its live gauges (multiprocess metrics only)."""
+    from msgd import metrics
+
+    metrics.mark_process_dead(worker.pid)
+
+
 def run_gunicorn() -> None:
     """gunicorn in this process (it forks the workers); SIGTERM stops it gracefully."""
     from django.db import connections
@@ -99,6 +106,7 @@ def run_gunicorn() -> None:
         "workers": int(os.environ.get("MSGD_WEB_WORKERS", "") or 2),
         "accesslog": "-",
         "timeout": 60,
+        "child_exit": child_exit,
     }
 
     class App(BaseApplication):
