@@ -97,3 +97,13 @@ def test_manual_send_uses_the_chosen_template_and_the_form_channel() -> None:
 def test_manual_send_refuses_a_template_of_another_operator() -> None:
     d = decide(ev("manual", manual={"template_id": 9}), OP, [tpl(9, owner=5, event_type="manual")], SENDERS)
     assert d[0].outcome == FILTERED and "belongs to another operator" in d[0].reason
+
+
+def test_manual_send_naming_a_legacy_method_is_unsupported_not_sent_on_the_templates_channel() -> None:
+    """Legacy names are accepted wherever a channel is named, the manual send's form included:
+    the form's method still overrides the template's channel, and the message ends unsupported."""
+    t = tpl(7, "sms", event_type="manual")
+    for method, channel in [("winpop", "winpop"), ("WhatsApp", "whatsapp"), ("Agent", "agent")]:
+        d = decide(ev("manual", manual={"template_id": 7, "channel": method}), OP, [t], SENDERS)
+        assert outcomes(d) == [(UNSUPPORTED, 7, channel)], method
+        assert d[0].reason.startswith(f"unsupported channel {channel!r}: a legacy channel"), d[0].reason

@@ -37,10 +37,13 @@ def sample_event(event_type: str, operator_code: str | None) -> dict[str, Any]:
     return event
 
 
-def channel_choices(blank: str | None = None) -> list[tuple[str, str]]:
-    from services.senders import live_channels
+def channel_choices(blank: str | None = None, legacy: bool = False) -> list[tuple[str, str]]:
+    """The channels msgd sends on; with ``legacy`` also the original's Agent, Winpop, WhatsApp
+    (a manual send may name them: such messages end as "unsupported channel")."""
+    from services.senders import known_channels, live_channels
 
-    return ([("", blank)] if blank is not None else []) + [(c, c) for c in live_channels()]
+    names = known_channels() if legacy else live_channels()
+    return ([("", blank)] if blank is not None else []) + [(c, c) for c in names]
 
 
 def operator_choices() -> list[tuple[str, str]]:
@@ -164,7 +167,7 @@ class ManualSendForm(forms.Form):
 
         super().__init__(*args, **kwargs)
         self.fields["operator"].choices = operator_choices()
-        self.fields["channel"].choices = channel_choices("---")
+        self.fields["channel"].choices = channel_choices("---", legacy=True)
         self.fields["template"].choices = [("", "---")] + [
             (str(t.id), f"{t} [{t.event_type}/{t.channel or 'any'}]") for t in Template.objects.all()]
 

@@ -167,7 +167,7 @@ def build_manual_event(data: Any) -> dict[str, Any]:
 
     from msgd.schemas import validate_event
     from msgd.store.models import Operator, Template
-    from services.senders import normalize_channel, registry
+    from services.senders import known_channels, normalize_channel
 
     if not isinstance(data, dict):
         raise Invalid([field_error("(body)", "expected a JSON object")])
@@ -205,8 +205,8 @@ def build_manual_event(data: Any) -> dict[str, Any]:
         channel = None
     if channel is not None:
         canonical = normalize_channel(channel) if isinstance(channel, str) else None
-        if canonical is None or canonical not in registry():
-            errors.append(field_error("channel", f"unknown channel {channel!r}; one of {', '.join(registry())}"))
+        if canonical is None or canonical not in known_channels():  # legacy names end "unsupported"
+            errors.append(field_error("channel", f"unknown channel {channel!r}; one of {', '.join(known_channels())}"))
         channel = canonical
 
     # The manual: a chosen template is sent as it is written (its own text; %(text)s only when the
