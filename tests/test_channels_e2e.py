@@ -18,6 +18,7 @@ from tests.test_sender_telegram import TOKEN, BotApi, chat_not_found, too_many
 pytestmark = [pytest.mark.slow]
 
 DEFAULT_SUBJECT = "Сообщение от провайдера"
+RETRY_AFTER = 5  # seconds a far side asks for: well over these tests' retry backoff (about 1 s)
 
 
 def messages(**filters: Any) -> list[Any]:
@@ -91,6 +92,8 @@ def test_each_channel_reaches_its_counterpart_and_a_template_without_channel_fan
     # no channel: every channel the subscriber has a contact for; no subject: the operator's default
     seed.template(channel=None, subject="", body="%(name)s: баланс %(balance).2f %(currecy)s")
     seed.template(event_type="blocked", channel="WhatsApp", body="%(name)s заблокирован")
+    # a manual send whose form names a legacy method overrides the template's (live) SMS channel
+    manual_sms = seed.template(event_type="manual", channel="sms", body="%(text)s")
     alice, gone = push_service.subscribe("alice"), push_service.subscribe("gone")
     push_service.script["gone"] = [(410, "push subscription has unsubscribed or expired.", {})]
     pipeline.start("router", "renderer", "recorder", "sender:sms", "sender:email", "sender:telegram",
@@ -100,9 +103,16 @@ def test_each_channel_reaches_its_counterpart_and_a_template_without_channel_fan
     fan["abonent"]["contacts"].update(telegram_id=555001, push=[alice.subscription, gone.subscription])
     legacy = event(2, etype="blocked", email="abonent@example.net")
     legacy["abonent"]["contacts"]["telegram_id"] = "555002"
-    publish_with_pika(rabbit_url, namespace, [legacy, fan])
+    manual_sends = [
+        event(10 + i, etype="manual", email="abonent@example.net", data={"text": "Плановые работы"},
+              manual={"template_id": manual_sms.id, "channel": method, "admin_email": "admin@best.example"})
+        for i, method in enumerate(("Winpop", "whatsapp"))
+    ]
+    publish_with_pika(rabbit_url, namespace, [legacy, *manual_sends, fan])
     wait_for(finals(fan["event_id"], 5), timeout=30, what="5 fan-out copies final")
     wait_for(finals(legacy["event_id"], 1), timeout=10, what="the WhatsApp message recorded")
+    for m in manual_sends:
+        wait_for(finals(m["event_id"], 1), timeout=10, what=f"the manual {m['manual']['channel']} send recorded")
 
     text = "Абонент 1: баланс -12.50 руб."
     assert gateway.received() == [text]
@@ -133,7 +143,12 @@ def test_each_channel_reaches_its_counterpart_and_a_template_without_channel_fan
     assert (whatsapp.channel, whatsapp.state) == ("whatsapp", "unsupported")
     assert whatsapp.reason.startswith("unsupported channel 'whatsapp'")
     assert (history(whatsapp), whatsapp.attempts) == ([], 0)  # never tried, never retried
-    # nothing of the legacy event reached any counterpart
+    for manual, channel in zip(manual_sends, ("winpop", "whatsapp"), strict=True):
+        (legacy_manual,) = messages(event_id=manual["event_id"])
+        assert (legacy_manual.channel, legacy_manual.state) == (channel, "unsupported")
+        assert legacy_manual.reason.startswith(f"unsupported channel {channel!r}")
+        assert (history(legacy_manual), legacy_manual.attempts) == ([], 0)  # never tried, never retried
+    # nothing of the legacy event (nor of the legacy manual sends) reached any counterpart
     assert len(gateway.requests) == 1 and len(smtp.messages) == 1 and len(api.calls) == 1
     assert push_service.requests == 2
 
@@ -182,3 +197,56 @@ def test_telegram_and_push_failures_end_in_the_right_state(
     assert any("Telegram is rate limiting the bot (HTTP 429, asks to retry in 1 s" in r for r in reasons)
     for text in [pipeline.logs_text(), *reasons]:
         assert TOKEN not in text and TOKEN.split(":")[1] not in text
+
+
+def test_the_sender_stage_waits_as_long_as_the_far_side_asks(
+    pipeline: Pipeline, api: BotApi, push_service: PushService, vapid: Vapid, rabbit_url: str, namespace: str,
+) -> None:
+    """Retry-After at the stage, not only in the channel: the normal wait before a second
+    attempt is about 1 s (MSGD_RETRY_BASE_SECONDS=1, jitter ±20 %, never under 1 s:
+    msgd/retry.py), while Telegram (``retry_after``) and the push service (``Retry-After``)
+    ask for 5 s.  A second attempt that comes 5 s later or after, with "next in 5 s" in the
+    log, is only possible if the sender stage hands their wish to the backoff.
+
+    (msgd treats Retry-After as a floor, not a replacement: a short Retry-After never
+    shortens a long backoff.  So a 1 s Retry-After under a 1 s base, as in the test above,
+    cannot tell whether it was honoured; a longer Retry-After can.)"""
+    from msgd.store.models import Attempt
+
+    op = seed.operator()
+    telegram_settings(op, api)
+    push_settings(op, vapid)
+    seed.template(event_type="payment_received", channel="telegram", body="Платёж зачислен, %(name)s")
+    seed.template(event_type="payment_received", channel="push", subject="Платёж", body="Зачислено")
+    busy = push_service.subscribe("busy")
+    api.script["429"] = [too_many(RETRY_AFTER)]
+    push_service.script["busy"] = [(429, "slow down", {"Retry-After": str(RETRY_AFTER)})]
+    pipeline.start("router", "renderer", "recorder", "sender:telegram", "sender:push", MSGD_RETRY_BASE_SECONDS="1")
+
+    limited = event(1, sms=None, etype="payment_received")
+    limited["abonent"]["contacts"].update(telegram_id="429", push=[busy.subscription])
+    publish_with_pika(rabbit_url, namespace, [limited])
+    wait_for(finals(limited["event_id"], 2), timeout=40, what="both rate-limited messages final")
+
+    log = messages(event_id=limited["event_id"])
+    assert sorted(m.channel for m in log) == ["push", "telegram"]
+    for m in log:
+        assert (m.state, m.attempts) == ("sent", 2), (m.channel, m.state, m.reason)
+        assert history(m) == ["retrying", "sent"]
+        retrying, sent = Attempt.objects.filter(message=m).order_by("at", "id")
+        assert f"next in {RETRY_AFTER} s)" in retrying.reason, (m.channel, retrying.reason)
+        waited = (sent.at - retrying.at).total_seconds()
+        assert waited >= RETRY_AFTER, f"{m.channel}: sent {waited:.2f} s after the 429, before its Retry-After"
+    telegram_429 = next(m for m in log if m.channel == "telegram")
+    assert f"asks to retry in {RETRY_AFTER} s" in history_reasons(telegram_429)[0]
+    tg_calls = [c for c in api.calls if c.payload.get("chat_id") == "429"]
+    assert len(tg_calls) == 2
+    assert tg_calls[1].at - tg_calls[0].at >= RETRY_AFTER - 0.05, "retried before Telegram's retry_after"
+    assert push_service.payloads("busy") == [{"title": "Платёж", "body": "Зачислено"}]
+    assert push_service.requests == 2 and not push_service.problems, push_service.problems
+
+
+def history_reasons(m: Any) -> list[str]:
+    from msgd.store.models import Attempt
+
+    return list(Attempt.objects.filter(message=m).order_by("at", "id").values_list("reason", flat=True))

@@ -220,3 +220,64 @@ def test_every_stage_serves_valid_metrics_and_prometheus_scrapes_them(
                  what=f"Prometheus to scrape {expected}")
     finally:
         prom.stop()
+
+
+def test_running_stages_count_render_failures_retries_quiet_delays_and_duplicates(
+    pipeline: Pipeline, gateway: Gateway, rabbit_url: str, namespace: str, promtool: str,
+) -> None:
+    """Each counter goes up when its thing happens in a running stage: a template that
+    cannot render (renderer), a 503 that is retried, a message held by quiet hours and
+    an event billing published twice (SMS sender)."""
+    from msgd.store.models import Message
+
+    op = seed.operator()
+    seed.sms_gateway(op, gateway.url)
+    seed.template(channel="sms", body="msg %(contract_number)s")
+    seed.template(event_type="blocked", channel="sms", body="Договор %(contract_numbr)s")  # misspelt
+    night = seed.operator(code="night", timezone="Asia/Vladivostok")
+    seed.sms_gateway(night, gateway.url)
+    seed.template(owner=night, channel="sms", body="quiet %(contract_number)s")
+    gateway.script = [(503, "busy, try later")]
+    ports = start_with_metrics(pipeline, ("renderer", "sender:sms"), MSGD_RETRY_BASE_SECONDS="1")
+    pipeline.start("router", "recorder")
+    pipeline.wait_started()  # a slow start must not eat the quiet window
+    seed.quiet_now(night, seconds_left=6)
+
+    retried = event(1)
+    publish_with_pika(rabbit_url, namespace, [retried])
+    gateway.wait_count(1)  # the 503 went to this event's message
+    twice, broken, quiet = event(2), event(3, etype="blocked"), event(4, operator="night")
+    publish_with_pika(rabbit_url, namespace, [twice, twice, broken, quiet])
+    from msgd.envelope import FINAL_STATES
+
+    log = Message.objects.exclude(state="filtered")  # the night event's global template: "replaced by ..."
+    for e in (retried, twice, broken, quiet):
+        final = log.filter(event_id=e["event_id"], state__in=FINAL_STATES)
+        wait_for(final.exists, timeout=40, what=f"event {e['event_id']} final")
+
+    renderer = scrape_when_up(ports["renderer"])
+    assert sample(renderer, "msgd_render_failures_total", channel="sms") == 1
+    assert sample(renderer, "msgd_messages_total", channel="sms", state="failed") == 1
+
+    def sender_counts() -> str | None:
+        text = scrape(ports["sender:sms"])
+        return text if sample(text, "msgd_duplicate_sends_prevented_total", channel="sms") >= 1 else None
+
+    sms = str(wait_for(sender_counts, what="the duplicate publish counted"))
+    assert sample(sms, "msgd_duplicate_sends_prevented_total", channel="sms") == 1
+    assert sample(sms, "msgd_retries_total", channel="sms") == 1
+    assert sample(sms, "msgd_retries_total", channel="sms", reason="server_error") == 1
+    assert sample(sms, "msgd_quiet_hour_delays_total", channel="sms") >= 1
+    assert sample(sms, "msgd_messages_total", channel="sms", state="sent") == 3
+    for name, text in (("renderer", renderer), ("sender:sms", sms)):
+        check = subprocess.run([promtool, "check", "metrics"], input=text, text=True, capture_output=True)
+        assert check.returncode == 0, f"{name}: promtool check metrics:\n{check.stdout}{check.stderr}"
+
+    # what the counters say happened, happened
+    assert sorted(gateway.received()) == ["msg C1", "msg C1", "msg C2", "quiet C4"]
+    states = {m.event_id: (m.state, m.attempts) for m in log.all()}
+    assert len(states) == log.count() == 4, "one message per event, the one published twice included"
+    assert states[retried["event_id"]] == ("sent", 2)
+    assert states[twice["event_id"]] == ("sent", 1)
+    assert states[quiet["event_id"]] == ("sent", 1)
+    assert states[broken["event_id"]][0] == "failed"

@@ -12,7 +12,7 @@ from msgd.broker.base import Delivery, Outgoing
 from msgd.settings import Settings
 from msgd.stage import Received, batch_handler
 from tests import seed
-from tests.support import event
+from tests.support import Gateway, event
 
 
 def item(payload: dict[str, Any]) -> Received:
@@ -185,3 +185,92 @@ def test_a_changed_template_is_used_without_a_restart(db: str, tmp_path: Path) -
     t.save()
     second = bodies(list(stage.handle([item(job(t.id, "sms", event(2)))])), "send.")
     assert (first[0]["body"], second[0]["body"]) == ("Старый текст", "Новый текст")
+
+
+NASTY_NAME = 'Иван <b>&"'
+
+
+@pytest.mark.parametrize(("use_django", "greeting"), [
+    (True, "<p>Здравствуйте, {{ abonent.name }}!</p>"),
+    (False, "<p>Здравствуйте, %(name)s!</p>"),
+])
+def test_html_escaping_is_chosen_by_the_channel(db: str, tmp_path: Path, use_django: bool, greeting: str) -> None:
+    """One HTML-looking template, one subscriber whose name holds ``<b>&"``: the e-mail gets
+    an HTML body with the name escaped (and a plain-text alternative with it as typed); SMS
+    and Telegram are plain text and get the name unescaped; a subject is never escaped."""
+    seed.operator()
+    subject = "Привет, {{ abonent.name }}" if use_django else "Привет, %(name)s"
+    t = seed.template(channel=None, use_django=use_django, subject=subject, body=greeting)
+    e = event(1, email="a@example.net")
+    e["abonent"]["name"] = NASTY_NAME
+    e["abonent"]["contacts"]["telegram_id"] = "555001"
+    out = render(tmp_path, [job(t.id, channel, e) for channel in ("email", "sms", "telegram")])
+    by_channel = {m["channel"]: m for m in bodies(out, "send.")}
+    assert sorted(by_channel) == ["email", "sms", "telegram"]
+
+    mail = by_channel["email"]
+    assert mail["html"] == "<p>Здравствуйте, Иван &lt;b&gt;&amp;&quot;!</p>"
+    assert mail["body"] == f"Здравствуйте, {NASTY_NAME}!", "the text alternative shows the name as typed"
+    assert mail["subject"] == f"Привет, {NASTY_NAME}"
+    for channel in ("sms", "telegram"):
+        plain = by_channel[channel]
+        assert plain["html"] is None, channel
+        assert plain["body"] == f"<p>Здравствуйте, {NASTY_NAME}!</p>", channel
+        assert "&lt;" not in plain["body"] and "&amp;" not in plain["body"] and "&quot;" not in plain["body"]
+
+
+def deliver(tmp_path: Path, *events: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    """Each event through router, renderer, SMS sender and recorder in-process, one after
+    the other (as billing publishes them); returns each event's status reports."""
+    from services.recorder.stage import RecorderStage
+    from services.senders.stage import SenderStage
+
+    sender, recorder = SenderStage(settings(tmp_path), "sms"), RecorderStage()
+    reports: list[list[dict[str, Any]]] = []
+    try:
+        for e in events:
+            routed = route(tmp_path, e)
+            rendered = render(tmp_path, bodies(routed, "render."))
+            sent = list(sender.handle([item(m) for m in bodies(rendered, "send.")]))
+            statuses = bodies([*routed, *rendered, *sent], "status")
+            recorder.record(statuses)
+            reports.append(statuses)
+    finally:
+        sender.close()
+    return reports
+
+
+def test_n_day_warning_goes_once_per_subscriber_per_local_day(db: str, tmp_path: Path, gateway: Gateway) -> None:
+    """Billing publishes the days-left event for one subscriber again later the same day
+    (another event id, another time): no second message.  The next day (the operator's
+    local day, not UTC's) with "send every day" on: a new message.
+
+    The operator is in Vladivostok (UTC+10): the first two events fall on different UTC
+    dates but the same local date; the third shares the second's UTC date but is the
+    next local day."""
+    from msgd.store.models import Message
+
+    op = seed.operator(warn_days=3, timezone="Asia/Vladivostok")
+    seed.sms_gateway(op, gateway.url)
+    seed.template(event_type="days_before_block", every_day=True, body="До блокировки %(days_left)s дн.")
+    morning = event(1, etype="days_before_block", data={"days_left": 3},
+                    occurred_at="2026-11-26T15:30:00+00:00")  # 27 Nov 01:30 in Vladivostok
+    evening = event(1, etype="days_before_block", data={"days_left": 3},
+                    occurred_at="2026-11-27T13:00:00+00:00")  # 27 Nov 23:00 in Vladivostok
+    next_day = event(1, etype="days_before_block", data={"days_left": 2},
+                     occurred_at="2026-11-27T14:30:00+00:00")  # 28 Nov 00:30 in Vladivostok
+    assert len({e["event_id"] for e in (morning, evening, next_day)}) == 3
+
+    first, again, later = deliver(tmp_path, morning, evening, next_day)
+    assert gateway.received() == ["До блокировки 3 дн.", "До блокировки 2 дн."], "once per local day"
+    assert [r["state"] for r in first] == ["queued", "sent"]
+    (warning,) = {r["message_id"] for r in first}
+    # the same-day repeat reaches the same message: its recorded outcome is reported again, nothing is sent
+    assert [(r["message_id"], r["state"]) for r in again] == [(warning, "queued"), (warning, "sent")]
+    assert [r["state"] for r in later] == ["queued", "sent"]
+    assert {r["message_id"] for r in later} != {warning}
+    log = list(Message.objects.order_by("created_at"))
+    assert [(m.event_id, m.state, m.attempts, m.body) for m in log] == [
+        (morning["event_id"], "sent", 1, "До блокировки 3 дн."),
+        (next_day["event_id"], "sent", 1, "До блокировки 2 дн."),
+    ]
