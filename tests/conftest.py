@@ -7,6 +7,7 @@ Services that are missing skip their tests locally; with MSGD_REQUIRE_SERVICES=1
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +36,15 @@ def need(available: bool, what: str) -> None:
     if REQUIRE:
         pytest.fail(f"{what} is required (MSGD_REQUIRE_SERVICES=1) but not reachable")
     pytest.skip(f"{what} not reachable")
+
+
+@pytest.fixture
+def promtool() -> str:
+    """Prometheus' own checker (make system-deps installs it)."""
+    path = shutil.which("promtool")
+    need(path is not None, "promtool (Debian package prometheus: make system-deps)")
+    assert path is not None
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -251,6 +251,14 @@ class SmtpSink:
         self.controller.stop()
 
 
+def free_port() -> int:
+    """A local port nothing listens on (bound by the kernel's choice, then released): a server
+    to start there, or a connection to be refused."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 # -- stages as real processes ----------------------------------------------------------------
 def stage_env(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MSGD_")}

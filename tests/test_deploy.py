@@ -9,22 +9,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
-from tests.conftest import need
 from tests.support import ROOT
 
 DEPLOY = ROOT / "deploy"
 METRIC_RE = re.compile(r"\b(msgd_[a-z0-9_]+)")
-
-
-@pytest.fixture
-def promtool() -> str:
-    path = shutil.which("promtool")
-    need(path is not None, "promtool (Debian package prometheus: make system-deps)")
-    assert path is not None
-    return path
 
 
 def exported_metrics() -> set[str]:

@@ -14,15 +14,9 @@ import pytest
 
 from msgd import doctor
 from tests import seed
-from tests.support import Pipeline, msgd
+from tests.support import Pipeline, free_port, msgd
 from tests.test_sender_email import LOGIN, PASSWORD, smtp  # noqa: F401 - fixture
 from tests.test_sender_telegram import TOKEN, BotApi, api  # noqa: F401 - fixture
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -60,7 +54,7 @@ def text(found: list[doctor.Finding]) -> str:
 
 
 def test_closed_port_is_connection_refused() -> None:
-    found = doctor.check_sms("sms", {"url": f"http://127.0.0.1:{closed_port()}/send"})
+    found = doctor.check_sms("sms", {"url": f"http://127.0.0.1:{free_port()}/send"})
     assert levels(found) == [doctor.PROBLEM]
     assert "connection refused" in text(found) and "contact the provider" in text(found)
 
@@ -147,7 +141,7 @@ def test_telegram_getme_and_a_wrong_token(api: BotApi) -> None:  # noqa: F811
 def test_broker_down_and_database_fine(db: str, tmp_path: Path) -> None:
     from msgd.settings import Settings
 
-    settings = Settings(broker_url=f"amqp://guest:guest@127.0.0.1:{closed_port()}//", database_url=db,
+    settings = Settings(broker_url=f"amqp://guest:guest@127.0.0.1:{free_port()}//", database_url=db,
                         var_dir=tmp_path)
     found = doctor.check_broker(settings)
     assert levels(found) == [doctor.PROBLEM] and "cannot connect" in text(found)
@@ -160,7 +154,7 @@ def test_the_command_checks_everything_and_fails_on_a_problem(
     from msgd.store.models import ChannelSettings
 
     op = seed.operator()
-    seed.sms_gateway(op, f"http://127.0.0.1:{closed_port()}/send", secrets={"password": "Sms-Secret-77"})
+    seed.sms_gateway(op, f"http://127.0.0.1:{free_port()}/send", secrets={"password": "Sms-Secret-77"})
     ChannelSettings.objects.create(operator=op, channel="email", params={
         "host": "127.0.0.1", "port": smtp.port, "security": "none"},
         secrets={"login": LOGIN, "password": PASSWORD})

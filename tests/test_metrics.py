@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from msgd import metrics
 from tests.support import ROOT
@@ -144,15 +141,12 @@ print(generate_latest(metrics.exposition_registry()).decode())
 """
 
 
-def test_multiprocess_mode_merges_every_worker(tmp_path: Path) -> None:
+def test_multiprocess_mode_merges_every_worker(tmp_path: Path, promtool: str) -> None:
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
     for _ in range(2):  # two gunicorn-like workers
         subprocess.run([sys.executable, "-c", CHILD], env=env, cwd=ROOT, check=True)
     out = subprocess.run([sys.executable, "-c", EXPOSE], env=env, cwd=ROOT, check=True,
                          capture_output=True, text=True).stdout
     assert 'msgd_events_received_total{type="low_balance"} 2.0' in out
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool not installed (make system-deps)")
     check = subprocess.run([promtool, "check", "metrics"], input=out, text=True, capture_output=True)
     assert check.returncode == 0, check.stdout + check.stderr

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import urllib.parse
 import urllib.request
@@ -22,7 +21,7 @@ import pytest
 
 from tests import seed
 from tests.conftest import need
-from tests.support import Gateway, Pipeline, event, publish_with_pika, wait_for
+from tests.support import Gateway, Pipeline, event, free_port, publish_with_pika, wait_for
 from tests.test_channels_e2e import api  # noqa: F401 - fixture
 from tests.test_sender_email import LOGIN, PASSWORD, smtp  # noqa: F401 - fixture
 from tests.test_sender_telegram import TOKEN, BotApi
@@ -32,11 +31,6 @@ pytestmark = [pytest.mark.slow]
 SMS_PASSWORD = "Sms-Pa55-w0rd-XYZ"
 STAGES = ("router", "renderer", "recorder", "sender:sms", "sender:email", "sender:telegram")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_with_metrics(pipeline: Pipeline, names: tuple[str, ...], **env: str) -> dict[str, int]:
@@ -123,14 +117,6 @@ def test_delivery_logs_carry_the_message_context_and_no_secret(
     assert sorted(ln["channel"] for ln in sent) == ["email", "email", "sms", "sms", "telegram", "telegram"]
     assert {ln["event_id"] for ln in sent} == {e["event_id"] for e in events}
     assert all(ln["operator"] == "best" for ln in sent)
-
-
-@pytest.fixture
-def promtool() -> str:
-    path = shutil.which("promtool")
-    need(path is not None, "promtool (Debian package prometheus: make system-deps)")
-    assert path is not None
-    return path
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from msgd.settings import Settings
 from services.senders import registry
 from services.senders.base import ChannelConfig, Outbound, PermanentError, TransientError
 from services.senders.email import EmailSender
-from tests.support import port_zero_controller
+from tests.support import free_port, port_zero_controller
 
 SUBJECT = "Напоминание об оплате — договор №42"
 BODY = "Здравствуйте, Иван!\n\nБаланс: -15 руб.\n/etc/hostname\n<b>не HTML</b>\n  отступ сохранён\n"
@@ -169,11 +169,6 @@ def cfg(port: int, security: str = "none", **params: Any) -> ChannelConfig:
         secrets=secrets,
     )
 
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- delivery ------------------------------------------------------------------------------
@@ -343,7 +338,7 @@ def test_554_at_data_is_permanent(smtp: Smtp, sender: EmailSender) -> None:
 
 
 def test_refused_connection(sender: EmailSender) -> None:
-    port = closed_port()
+    port = free_port()
     with pytest.raises(TransientError) as err:
         sender.send(msg(), cfg(port))
     assert err.value.reason == f"SMTP server 127.0.0.1:{port} refused the connection (is it running? firewall?)"
@@ -365,7 +360,7 @@ def test_dns_failure(sender: EmailSender) -> None:
 
 def test_bad_recipient_address_is_permanent(sender: EmailSender) -> None:
     with pytest.raises(PermanentError, match="not an e-mail address"):
-        sender.send(msg(recipient="not-an-address"), cfg(closed_port()))
+        sender.send(msg(recipient="not-an-address"), cfg(free_port()))
 
 
 # -- extended logging ----------------------------------------------------------------------

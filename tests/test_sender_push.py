@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -34,7 +33,7 @@ from msgd.settings import Settings
 from services.senders import registry
 from services.senders.base import ChannelConfig, Outbound, PermanentError, TransientError
 from services.senders.push import MAX_PAYLOAD, PushSender, public_key_b64
-from tests.support import serve_http, stop_http
+from tests.support import free_port, serve_http, stop_http
 
 SUBJECT = "mailto:noc@best.example"
 
@@ -253,11 +252,6 @@ def cfg(private: str, **params: Any) -> ChannelConfig:
                          secrets={"vapid_private_key": private})
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 # -- recipients ------------------------------------------------------------------------------------
 
@@ -425,7 +419,7 @@ def test_broken_subscription_keys_are_permanent(service: PushService, sender: Pu
 
 
 def test_network_failures_are_transient(sender: PushSender, vapid: Vapid) -> None:
-    sub = Subscriber("x", f"http://127.0.0.1:{closed_port()}/wpush/x", ec.generate_private_key(ec.SECP256R1()),
+    sub = Subscriber("x", f"http://127.0.0.1:{free_port()}/wpush/x", ec.generate_private_key(ec.SECP256R1()),
                      b"\x01" * 16)
     with pytest.raises(TransientError, match=r"push service 127\.0\.0\.1:\d+ refused the connection"):
         sender.send(msg(recipient(sub)), cfg(vapid.raw))

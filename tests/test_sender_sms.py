@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from msgd.settings import Settings
 from services.senders import registry
 from services.senders.base import ChannelConfig, Outbound, PermanentError, TransientError
 from services.senders.sms import SmsSender, fill_params, gateway_id
-from tests.support import serve_http, stop_http
+from tests.support import free_port, serve_http, stop_http
 
 TEXT = "Уважаемый абонент! Баланс: 100 руб. & 50% скидка + бонус"
 PHONE = "+79121234567"
@@ -129,11 +128,6 @@ def cfg(url: str, **params: Any) -> ChannelConfig:
     base.update(params)
     return ChannelConfig(channel="sms", params=base, secrets=secrets)
 
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- discovery and encoding --------------------------------------------------------------
@@ -264,7 +258,7 @@ def test_unknown_request_type(sender: SmsSender) -> None:
 
 
 def test_refused_connection(sender: SmsSender) -> None:
-    port = closed_port()
+    port = free_port()
     with pytest.raises(TransientError) as err:
         sender.send(msg(), cfg(f"http://127.0.0.1:{port}/send?psw={SECRET}", request_type="get"))
     assert err.value.reason == (
@@ -339,7 +333,7 @@ def test_secrets_never_in_reasons(gateway: Gateway, sender: SmsSender) -> None:
     assert "pw-777777" not in err.value.reason and "check the login and password" in err.value.reason
 
     # a GET to a dead gateway must not quote the URL (its query has the password)
-    port = closed_port()
+    port = free_port()
     with pytest.raises(TransientError) as dead:
         sender.send(msg(), cfg(f"http://127.0.0.1:{port}/s", request_type="get", params=template))
     assert SECRET not in dead.value.reason and "/s" not in dead.value.reason

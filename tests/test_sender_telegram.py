@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from msgd.settings import Settings
 from services.senders import registry
 from services.senders.base import ChannelConfig, Outbound, PermanentError, TransientError
 from services.senders.telegram import MESSAGE_LIMIT, TelegramSender, split_message, utf16_len
-from tests.support import serve_http, stop_http
+from tests.support import free_port, serve_http, stop_http
 
 TOKEN = "1876073174:AAFmQXtNzLk_aCFguXk6ZX0EfamGhQz9aps"
 CHAT = "123456789"
@@ -197,11 +196,6 @@ def cfg(api_url: str, token: str = TOKEN, **params: Any) -> ChannelConfig:
     return ChannelConfig(channel="telegram", params={"api_url": api_url, **params}, secrets={"token": token})
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 # -- discovery and settings -------------------------------------------------------------------
 
@@ -319,7 +313,7 @@ def test_proxy_is_used_and_its_password_hidden(api: BotApi, sender: TelegramSend
     assert call.headers["Proxy-Authorization"].startswith("Basic ")
     assert result.gateway_message_id == "101"
 
-    port = closed_port()
+    port = free_port()
     with pytest.raises(TransientError) as err:
         sender.send(msg(), cfg("http://api.telegram.invalid", proxy=f"http://tg:Proxy-Pass-77@127.0.0.1:{port}"))
     assert err.value.reason == f"proxy 127.0.0.1:{port} refused the connection — check the proxy setting"
@@ -450,7 +444,7 @@ def test_bad_chat_id_and_empty_text_are_permanent(api: BotApi, sender: TelegramS
 
 
 def test_network_failures_are_transient_in_plain_words(api: BotApi, sender: TelegramSender) -> None:
-    port = closed_port()
+    port = free_port()
     with pytest.raises(TransientError) as err:
         sender.send(msg(), cfg(f"http://127.0.0.1:{port}"))
     assert err.value.reason == f"Telegram Bot API 127.0.0.1:{port} refused the connection (is it running? firewall?)"
@@ -470,9 +464,9 @@ def test_token_never_in_reasons_or_logs(api: BotApi, sender: TelegramSender, cap
     caplog.set_level(logging.DEBUG, logger="urllib3")
     reasons: list[str] = []
     api.script[CHAT] = [chat_not_found(), (500, {"ok": False, "description": "Internal Server Error"}), "sleep"]
-    configs = [cfg(api.url), cfg(api.url), cfg(api.url, timeout=0.3), cfg(f"http://127.0.0.1:{closed_port()}"),
+    configs = [cfg(api.url), cfg(api.url), cfg(api.url, timeout=0.3), cfg(f"http://127.0.0.1:{free_port()}"),
                cfg("https://api.telegram.invalid"), cfg(api.url, token=TOKEN + "x"),
-               cfg("http://api.telegram.invalid", proxy=f"http://127.0.0.1:{closed_port()}")]
+               cfg("http://api.telegram.invalid", proxy=f"http://127.0.0.1:{free_port()}")]
     with structlog.testing.capture_logs() as logs:
         for config in configs:
             try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import tempfile
 import urllib.error
 import urllib.request
@@ -17,18 +16,13 @@ from typing import Any
 import pytest
 
 from tests.conftest import need
-from tests.support import ROOT, StageProcess, msgd, stage_env, wait_for
+from tests.support import ROOT, StageProcess, free_port, msgd, stage_env, wait_for
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 PASSWORD = "browser-test-pw-1"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def http(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
