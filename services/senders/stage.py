@@ -198,8 +198,9 @@ class SenderStage:
                 metrics.SEND_ATTEMPTS.labels(job.msg.channel, job.gateway, "error").inc()
                 if exc.permanent or position == len(job.configs):
                     raise
-                log.warning("gateway failed, trying the fallback", channel=job.msg.channel,
-                            message_id=job.msg.message_id, gateway=position, reason=exc.reason)
+                # event, message, operator and channel are bound by _send_one
+                log.warning("gateway failed, trying the fallback", gateway=job.gateway, position=position,
+                            reason=exc.reason)
                 continue
             metrics.SEND_ATTEMPTS.labels(job.msg.channel, job.gateway, "ok").inc()
             if position > 1:
