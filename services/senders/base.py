@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
+from msgd.redact import redact_text
 from msgd.settings import Settings
 from msgd.topology import Lane
 
@@ -114,9 +115,20 @@ class ChannelSender(ABC):
         values = value if isinstance(value, list) else [value]
         return [str(v).strip() for v in values if str(v).strip()]
 
-    @abstractmethod
     def send(self, message: Outbound, config: ChannelConfig) -> SendResult:
-        """Deliver one message or raise PermanentError / TransientError."""
+        """Deliver one message or raise PermanentError / TransientError. A failure's reason leaves
+        here with every registered secret masked: channels word reasons from gateway answers and
+        exceptions, which may quote them."""
+        try:
+            return self.deliver(message, config)
+        except SendError as exc:
+            exc.reason = redact_text(exc.reason)
+            exc.args = (exc.reason,)
+            raise
+
+    @abstractmethod
+    def deliver(self, message: Outbound, config: ChannelConfig) -> SendResult:
+        """The channel's own delivery (``send`` masks secrets in its failures)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, most senders keep no connections
         """Release connections."""

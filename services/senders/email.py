@@ -260,15 +260,13 @@ class EmailSender(ChannelSender):
 
     # -- sending -----------------------------------------------------------------------
 
-    def send(self, message: Outbound, config: ChannelConfig) -> SendResult:
+    def deliver(self, message: Outbound, config: ChannelConfig) -> SendResult:
         # The login is not masked: it is often the sender address, which reasons must show.
         register_secrets(v for k, v in config.secrets.items() if k != "login")
         t = _target(config, self.settings)
         try:
             return self._send(message, t)
-        except SendError as exc:
-            exc.reason = redact_text(exc.reason)
-            exc.args = (exc.reason,)
+        except SendError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes a plain-words outcome
             raise classify(exc, t, message.recipient) from None

@@ -50,12 +50,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 from pywebpush import WebPusher, WebPushException
 
-from msgd.redact import redact_text, register_secrets
+from msgd.redact import register_secrets
 from services.senders.base import (
     ChannelConfig,
     Outbound,
     PermanentError,
-    SendError,
     SendResult,
     TransientError,
 )
@@ -242,13 +241,8 @@ class PushSender(HttpSender):
             target = config.memo["push:target"] = self._target(config)
         return target
 
-    def send(self, message: Outbound, config: ChannelConfig) -> SendResult:
-        try:
-            return self._send(message, self._settled(config))
-        except SendError as exc:
-            exc.reason = redact_text(exc.reason)
-            exc.args = (exc.reason,)
-            raise
+    def deliver(self, message: Outbound, config: ChannelConfig) -> SendResult:
+        return self._send(message, self._settled(config))
 
     def _send(self, message: Outbound, t: _Target) -> SendResult:
         sub = decode_recipient(message.recipient)

@@ -94,7 +94,6 @@ from services.senders.base import (
     ChannelConfig,
     Outbound,
     PermanentError,
-    SendError,
     SendResult,
     TransientError,
 )
@@ -250,7 +249,7 @@ class SmsSender(HttpSender):
 
     user_agent = "msgd-sms/1"
 
-    def send(self, message: Outbound, config: ChannelConfig) -> SendResult:
+    def deliver(self, message: Outbound, config: ChannelConfig) -> SendResult:
         params, secrets = config.params, config.secrets
         if "sms:secrets" not in config.memo:  # once per settings, not per message
             template = params.get("params") or ""
@@ -260,12 +259,7 @@ class SmsSender(HttpSender):
             hidden += [md5_hex(v) for v in hidden] + [quote(v, safe="") for v in hidden]
             register_secrets([*hidden, *params_secrets(template)])
             config.memo["sms:secrets"] = True
-        try:
-            return self._send(message, params, secrets, config.memo)
-        except SendError as exc:
-            exc.reason = redact_text(exc.reason)
-            exc.args = (exc.reason,)
-            raise
+        return self._send(message, params, secrets, config.memo)
 
     def _send(self, message: Outbound, raw: dict[str, Any], secrets: dict[str, Any],
               memo: dict[str, Any]) -> SendResult:

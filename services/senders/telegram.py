@@ -261,13 +261,8 @@ class TelegramSender(HttpSender):
 
     user_agent = "msgd-telegram/1"
 
-    def send(self, message: Outbound, config: ChannelConfig) -> SendResult:
-        try:
-            return self._send(message, self._settled(config))
-        except SendError as exc:
-            exc.reason = redact_text(exc.reason)
-            exc.args = (exc.reason,)
-            raise
+    def deliver(self, message: Outbound, config: ChannelConfig) -> SendResult:
+        return self._send(message, self._settled(config))
 
     def _settled(self, config: ChannelConfig) -> _Target:
         """The checked settings, worked out once per settings (settings that fail are checked
