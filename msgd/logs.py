@@ -1,7 +1,13 @@
 """Structured logs (structlog): JSON in production, readable in a terminal.
 
-Every line passes through the redaction processor, so a secret that slips
-into an event field or an exception text is masked before it is written.
+msgd's own lines and those of the libraries it uses (urllib3, kombu, Django,
+which log through the standard library) take the same way out: one handler
+on the root logger, whose formatter runs structlog's processors. So every
+line is JSON when JSON is asked for, the lines of two threads never run into
+each other (one handler, one lock), and every line passes through the
+redaction processor, which masks a secret that slips into an event field, an
+exception text or a library's message (urllib3 logs request URLs, with a bot
+token or a ``psw=`` parameter in them, at DEBUG).
 """
 
 from __future__ import annotations
@@ -20,23 +26,37 @@ def _redact_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> 
     return dict(redact(event_dict))
 
 
+class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+    """msgd's handler on the root logger (recognised, and replaced, when configure runs again)."""
+
+
 def configure(fmt: str = "console", level: str = "INFO") -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s")
-    structlog.configure(
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    handler = _Handler(sys.stderr)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
             _redact_processor,
             renderer,
         ],
+    ))
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if not isinstance(h, _Handler)] + [handler]
+    root.setLevel(level)
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,
     )

@@ -3,6 +3,7 @@ plain words (where, and what wrapped what), and per-thread sessions."""
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from msgd.redact import redact_text
 from msgd.settings import Settings
 from services.senders.base import (
     ChannelSender,
@@ -261,3 +263,26 @@ class HttpSender(ChannelSender):
 
     def close(self) -> None:
         self._sessions.close_all()
+
+
+# -- secrets in urllib3's DEBUG lines ---------------------------------------------------------------
+class _RedactUrls(logging.Filter):
+    """urllib3 logs request URLs (a bot token in the path, ``psw=`` in a GET gateway's query) at
+    DEBUG level. msgd's log handler masks them anyway; this masks them in the record itself, for
+    any other handler an operator attaches."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken record is not ours to fix
+            return True
+        clean = redact_text(text)
+        if clean != text:
+            record.msg, record.args = clean, None
+        return True
+
+
+for _name in ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager"):
+    _logger = logging.getLogger(_name)
+    if not any(isinstance(f, _RedactUrls) for f in _logger.filters):
+        _logger.addFilter(_RedactUrls())

@@ -41,7 +41,6 @@ urllib3 loggers that print request URLs at DEBUG level get a redacting filter.
 from __future__ import annotations
 
 import json
-import logging
 import re
 import time
 from dataclasses import dataclass
@@ -85,30 +84,6 @@ _NOT_REGISTERED = (
     ("bot was kicked", "the bot was removed from the chat"),
     ("bot is not a member", "the bot is not a member of the chat"),
 )
-
-
-# -- secrets in urllib3's DEBUG lines -------------------------------------------------------
-
-
-class _RedactUrls(logging.Filter):
-    """urllib3 logs request URLs (with the bot token in them) at DEBUG level."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            text = record.getMessage()
-        except Exception:  # noqa: BLE001 - a broken record is not ours to fix
-            return True
-        clean = redact_text(text)
-        if clean != text:
-            record.msg, record.args = clean, None
-        return True
-
-
-_URL_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager")
-for _name in _URL_LOGGERS:
-    _logger = logging.getLogger(_name)
-    if not any(isinstance(f, _RedactUrls) for f in _logger.filters):
-        _logger.addFilter(_RedactUrls())
 
 
 # -- splitting ------------------------------------------------------------------------------
