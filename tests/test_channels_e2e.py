@@ -153,15 +153,20 @@ def test_each_channel_reaches_its_counterpart_and_a_template_without_channel_fan
     assert push_service.requests == 2
 
 
-def test_telegram_and_push_failures_end_in_the_right_state(
-    pipeline: Pipeline, api: BotApi, push_service: PushService, vapid: Vapid, rabbit_url: str, namespace: str,
-) -> None:
+def payment_templates_for_telegram_and_push(api: BotApi, push_service: PushService, vapid: Vapid) -> Any:
+    """An operator with Telegram and push settings, a payment template on each; the subscription "busy"."""
     op = seed.operator()
     telegram_settings(op, api)
     push_settings(op, vapid)
     seed.template(event_type="payment_received", channel="telegram", body="Платёж зачислен, %(name)s")
     seed.template(event_type="payment_received", channel="push", subject="Платёж", body="Зачислено")
-    busy = push_service.subscribe("busy")
+    return push_service.subscribe("busy")
+
+
+def test_telegram_and_push_failures_end_in_the_right_state(
+    pipeline: Pipeline, api: BotApi, push_service: PushService, vapid: Vapid, rabbit_url: str, namespace: str,
+) -> None:
+    busy = payment_templates_for_telegram_and_push(api, push_service, vapid)
     api.script["404"] = [chat_not_found()]
     api.script["429"] = [too_many(1)]
     push_service.script["busy"] = [(429, "slow down", {"Retry-After": "1"})]
@@ -213,12 +218,7 @@ def test_the_sender_stage_waits_as_long_as_the_far_side_asks(
     cannot tell whether it was honoured; a longer Retry-After can.)"""
     from msgd.store.models import Attempt
 
-    op = seed.operator()
-    telegram_settings(op, api)
-    push_settings(op, vapid)
-    seed.template(event_type="payment_received", channel="telegram", body="Платёж зачислен, %(name)s")
-    seed.template(event_type="payment_received", channel="push", subject="Платёж", body="Зачислено")
-    busy = push_service.subscribe("busy")
+    busy = payment_templates_for_telegram_and_push(api, push_service, vapid)
     api.script["429"] = [too_many(RETRY_AFTER)]
     push_service.script["busy"] = [(429, "slow down", {"Retry-After": str(RETRY_AFTER)})]
     pipeline.start("router", "renderer", "recorder", "sender:telegram", "sender:push", MSGD_RETRY_BASE_SECONDS="1")
