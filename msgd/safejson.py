@@ -1,0 +1,84 @@
+"""Decode untrusted JSON (broker bodies, API requests) at a cost bounded by its size.
+
+``json.loads`` alone lets one body stop a consumer: 10,000 nested brackets raise
+``RecursionError`` (not ``ValueError``), an integer of 5,000 digits raises a
+``ValueError`` of its own, ``"\\ud800"`` decodes to a string that cannot be
+encoded again, and a body nested just under the interpreter's limit makes every
+later recursive walk (schema validation, redaction) fail instead.  ``loads``
+turns all of these into one ``InvalidJSON`` with a reason an operator can read,
+and checks the size before any work (RFC 8259 is the format).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+DEFAULT_MAX_BYTES = 1024 * 1024
+# Deeper than any event billing sends (about 5), far below the interpreter's limit.
+DEFAULT_MAX_DEPTH = 32
+
+
+class InvalidJSON(ValueError):
+    """The body cannot be accepted; ``reason`` says why in plain words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def loads(body: bytes | bytearray | memoryview | str, *, max_bytes: int = DEFAULT_MAX_BYTES,
+          max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
+    """Decode ``body`` (UTF-8 bytes or str) into plain JSON values.
+
+    Raises ``InvalidJSON`` when the body is larger than ``max_bytes``, is not
+    UTF-8, is not JSON, nests objects and arrays deeper than ``max_depth``, or
+    holds a string that is not valid Unicode (a lone UTF-16 surrogate).
+    """
+    if isinstance(body, memoryview | bytearray):
+        body = bytes(body)
+    size = len(body) if isinstance(body, bytes) else len(body.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise InvalidJSON(f"body is {size} bytes, more than the limit of {max_bytes} bytes")
+    if not body:
+        raise InvalidJSON("body is empty, not JSON")
+    try:
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+    except UnicodeDecodeError as exc:
+        raise InvalidJSON(f"body is not UTF-8 text (byte {exc.start})") from None
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise InvalidJSON(f"body nests objects or arrays deeper than {max_depth} levels") from None
+    except ValueError as exc:  # JSONDecodeError, and int() refusing thousands of digits
+        raise InvalidJSON(f"body is not valid JSON: {str(exc)[:200]}") from None
+    _check(value, max_depth)
+    return value
+
+
+def _check(value: Any, max_depth: int) -> None:
+    """Depth and Unicode checks without recursion: one pass over every node."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, str):
+            _check_text(node)
+        elif isinstance(node, dict | list):
+            if depth > max_depth:
+                raise InvalidJSON(f"body nests objects or arrays deeper than {max_depth} levels")
+            if isinstance(node, dict):
+                for key, item in node.items():
+                    _check_text(key)
+                    stack.append((item, depth + 1))
+            else:
+                stack.extend((item, depth + 1) for item in node)
+
+
+def _check_text(text: str) -> None:
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidJSON(f"body holds a string that is not valid Unicode (a lone surrogate at"
+                          f" character {exc.start})") from None
