@@ -68,7 +68,14 @@ def redact(value: Any) -> Any:
 
 
 def redact_url(url: str) -> str:
-    """amqp://guest:guest@host/ -> amqp://guest:***@host/"""
+    """amqp://guest:guest@host/ -> amqp://guest:***@host/; every URL of a ';'-separated
+    failover list (``MSGD_BROKER_URL=amqp://a;amqp://b``) is masked."""
+    if ";" in url:
+        return ";".join(_redact_one_url(part) for part in url.split(";"))
+    return _redact_one_url(url)
+
+
+def _redact_one_url(url: str) -> str:
     try:
         parts = urlsplit(url)
     except ValueError:

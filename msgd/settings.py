@@ -14,6 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULT_TRANSACTIONAL = ("password_reset", "manual", "helpdesk_ticket", "test_message")
+AMQP_SCHEMES = ("amqp://", "amqps://", "pyamqp://")
 
 
 def _bool(value: str | None, default: bool) -> bool:
@@ -57,10 +58,22 @@ class Settings:
     metrics_port: int = 0
     config_refresh_seconds: float = 2.0
 
+    def __post_init__(self) -> None:
+        kinds = {url.startswith(AMQP_SCHEMES) for url in self.broker_urls}
+        if len(kinds) > 1:
+            raise ValueError("MSGD_BROKER_URL: a list of brokers must be RabbitMQ nodes only"
+                             " (amqp://... or amqps://..., separated by ';')")
+
+    @property
+    def broker_urls(self) -> tuple[str, ...]:
+        """The RabbitMQ nodes of ``MSGD_BROKER_URL``, in order: kombu's failover list
+        ``amqp://u:p@h1:5672/v;amqp://u:p@h2:5672/v`` (one URL = one node)."""
+        return tuple(url.strip() for url in self.broker_url.split(";") if url.strip())
+
     @property
     def embedded(self) -> bool:
         """True when no AMQP broker is configured: the SQLite broker is used."""
-        return not self.broker_url.startswith(("amqp://", "amqps://", "pyamqp://"))
+        return not self.broker_url.startswith(AMQP_SCHEMES)
 
     @property
     def embedded_broker_path(self) -> Path:

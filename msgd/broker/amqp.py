@@ -16,6 +16,7 @@ import amqp
 import structlog
 from kombu.connection import Connection
 from kombu.entity import Exchange, Queue
+from kombu.exceptions import OperationalError
 from kombu.message import Message
 from kombu.messaging import Consumer
 
@@ -47,8 +48,13 @@ class AmqpBroker(Broker):
         self._pending: set[int] = set()
         self._failed: list[str] = []
         self._next_tag = 1
-        probe = Connection(settings.broker_url)
-        self._connection_errors: tuple[type[BaseException], ...] = (*probe.connection_errors, OSError)
+        self._first_node = 0  # index in settings.broker_urls tried first on the next connect
+        probe = Connection(list(settings.broker_urls))
+        # kombu raises OperationalError when no node of the list answers within the retries:
+        # an outage like any other, so the consume loop keeps trying (with its own backoff).
+        self._connection_errors: tuple[type[BaseException], ...] = (
+            *probe.connection_errors, OSError, OperationalError,
+        )
         self._conn_errors: tuple[type[BaseException], ...] = (
             *self._connection_errors, *probe.channel_errors,
         )
@@ -56,11 +62,30 @@ class AmqpBroker(Broker):
     # -- connection -------------------------------------------------------
     @property
     def conn(self) -> Connection:
+        """The connection, opened on first use: kombu fails over along the node list.
+
+        The list is tried from the node after the one last used (the one whose connection
+        just broke is most likely down); each retry round tries every node once.
+        """
         if self._conn is None:
-            conn = Connection(self.s.broker_url, heartbeat=self.s.heartbeat, connect_timeout=self.connect_timeout)
-            conn.ensure_connection(max_retries=self.connect_retries)
+            urls = self.s.broker_urls
+            order = [*urls[self._first_node:], *urls[:self._first_node]]
+            conn = Connection(order, heartbeat=self.s.heartbeat, connect_timeout=self.connect_timeout)
+            conn.ensure_connection(max_retries=(self.connect_retries + 1) * len(order) - 1)
+            node = self._node_index(conn)
+            self._first_node = (node + 1) % len(urls)
+            if len(urls) > 1:
+                log.info("connected to a RabbitMQ node", node=redact_url(urls[node]))
             self._conn = conn
         return self._conn
+
+    def _node_index(self, conn: Connection) -> int:
+        """Which URL of the list kombu ended up connected to (matched by host and port)."""
+        for i, url in enumerate(self.s.broker_urls):
+            other = Connection(url)
+            if (other.hostname, other.port) == (conn.hostname, conn.port):
+                return i
+        return 0
 
     def _publisher(self) -> Any:
         if self._pub is None:
