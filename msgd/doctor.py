@@ -349,6 +349,12 @@ def check_broker(settings: Settings) -> list[Finding]:
         if not any(f.level == PROBLEM for f in found):
             found.insert(0, Finding(OK, subject, f"connected to {broker.describe()}; {len(queues) + 1} queues"
                                     " present"))
+        if len(settings.broker_urls) > 1:
+            from msgd.broker.nodes import unreachable_nodes
+
+            found += [Finding(WARN, subject, f"node {url} does not answer ({why}); the stages use the others",
+                              "start that node again, or take it off MSGD_BROKER_URL if it left the cluster")
+                      for url, why in unreachable_nodes(settings)]
     finally:
         broker.close()
     return found
