@@ -84,12 +84,17 @@ class Cluster:
         """Start node n again from its data directory; returns once it runs."""
         self._run("start-node", str(self.folder), str(n))
 
-    def ctl_json(self, n: int, *args: str) -> Any:
-        return json.loads(self._run("ctl", str(self.folder), str(n), *args, "--formatter", "json"))
+    def ctl(self, n: int, *args: str) -> str:
+        """rabbitmqctl against node n; its standard output."""
+        return self._run("ctl", str(self.folder), str(n), *args)
 
-    def queues(self, via: int, prefix: str) -> list[dict[str, Any]]:
-        """Queues whose names start with ``prefix``: name, type, leader, members, online."""
-        rows = self.ctl_json(via, "list_queues", "name", "type", "leader", "members", "online")
+    def ctl_json(self, n: int, *args: str) -> Any:
+        return json.loads(self.ctl(n, *args, "--formatter", "json"))
+
+    def queues(self, via: int, prefix: str, vhost: str = "/") -> list[dict[str, Any]]:
+        """Queues whose names start with ``prefix``: name, type, leader, members, online, policy."""
+        rows = self.ctl_json(via, "list_queues", "-p", vhost, "name", "type", "leader", "members", "online",
+                             "policy")
         return [q for q in rows if q["name"].startswith(prefix)]
 
     def leaders(self, via: int, prefix: str) -> Counter[str]:

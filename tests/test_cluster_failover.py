@@ -29,6 +29,7 @@ import pytest
 from tests.cluster import Cluster, rabbitmq_installed
 from tests.conftest import need
 from tests.support import (
+    ROOT,
     Pipeline,
     event,
     msgd,
@@ -94,7 +95,7 @@ class CountingGateway:
         stop_http(self.server)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     need(rabbitmq_installed(), "rabbitmq-server (Debian package rabbitmq-server)")
     folder = tmp_path_factory.mktemp("rabbitmq-cluster") / "nodes"
@@ -147,6 +148,23 @@ def _sent(db_url: str) -> int:
     with psycopg.connect(db_url) as conn:
         row = conn.execute("SELECT count(*) FROM msgd_message WHERE state = 'sent'").fetchone()
     return int(row[0]) if row else 0
+
+
+def test_the_deploy_definitions_load_into_the_installed_rabbitmq(cluster: Cluster) -> None:
+    """docs/operations.md imports deploy/rabbitmq/definitions.json into the cluster: it must load
+    on the RabbitMQ installed here (3.10 knows no policy "apply-to": "quorum_queues")."""
+    cluster.ctl(1, "import_definitions", str(ROOT / "deploy" / "rabbitmq" / "definitions.json"))
+    defs = json.loads((ROOT / "deploy" / "rabbitmq" / "definitions.json").read_text())
+    wanted = {q["name"] for q in defs["queues"]}
+
+    def declared() -> list[dict[str, Any]] | None:  # the import goes on after the command returns
+        queues = cluster.queues(1, "msgd.", vhost="msgd")
+        return queues if {q["name"] for q in queues} == wanted else None
+
+    queues = wait_for(declared, timeout=60, what="every queue of definitions.json declared")
+    assert all(q["type"] == "quorum" and len(q["members"]) == 3 for q in queues)
+    assert {q["policy"] for q in queues} == {"msgd-quorum", "msgd-parking"}
+    assert len({q["leader"] for q in queues}) == 3, "the policy's queue-leader-locator balances leaders"
 
 
 def test_leader_node_sigkilled_mid_run_loses_and_duplicates_nothing(
