@@ -22,6 +22,7 @@ SIZE = 3
 
 
 def rabbitmq_installed() -> bool:
+    """rabbitmq-server on PATH, or where Debian keeps the real scripts."""
     return shutil.which("rabbitmq-server") is not None or os.path.exists("/usr/lib/rabbitmq/bin/rabbitmq-server")
 
 
@@ -44,8 +45,10 @@ class Cluster:
 
     def __init__(self, folder: Path, name: str) -> None:
         self.folder, self.name = folder, name
-        self.amqp_port = _free_run(SIZE, 20000, 30000)
-        self.dist_port = _free_run(SIZE, 30000, 40000)
+        # Below Linux's ephemeral range (32768+), so no outgoing connection takes a port
+        # between this check and the node binding it.
+        self.amqp_port = _free_run(SIZE, 20000, 25000)
+        self.dist_port = _free_run(SIZE, 27000, 32000)
 
     def _run(self, *args: str, timeout: float = 180) -> str:
         env = {**os.environ, "CLUSTER_NAME": self.name, "CLUSTER_SIZE": str(SIZE),
