@@ -34,7 +34,15 @@ Sandbox -- a template reaches nothing outside its context:
 A variable missing from the context renders empty (``string_if_invalid=""``),
 as in the original and in Django generally; ``{{ x|default:"..." }}`` works.
 (Refusing instead would break ``default`` and ``{% if abonent.field %}``
-idioms; a misspelt name is caught by reading the test send.)
+idioms; a misspelt name is reported as a warning by the preview, ``msgd
+template render`` and loading/saving: ``services.renderer.django_check``.)
+
+Values are printed by subclasses of Django's ``VariableNode``, ``FirstOfNode``
+and ``CycleNode`` (swapped in at compile time) that escape for the message's
+markup when ``render_django`` gets an ``escape`` function (Telegram's parse
+mode, ``services.renderer.markup``); without one they behave as Django's.
+``date``, ``time``, ``timesince`` and ``timeuntil`` see the parsed date of a
+date-like field (``services.renderer.dates``), every other filter its text.
 
 Compiled templates are kept in an LRU cache keyed by source text, so an edited
 template is compiled afresh and an unchanged one never twice.  Parsing does
