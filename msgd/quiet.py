@@ -10,6 +10,10 @@ is computed as a real instant (in UTC), never by subtracting wall-clock times:
   jumps past it (03:00 CEST);
 * fall back (2026-10-25 03:00 CEST -> 02:00 CET): the night is an hour longer;
   an end time that occurs twice ends the window at its first occurrence.
+
+Nothing is ever released inside the window: when a clock change skips the
+whole free part of a day (a 00:29-01:00 gap in a 01:00-00:29 window, on a night
+Santiago jumps from 00:00 to 01:00), the message waits for the next day's end.
 """
 
 from __future__ import annotations

@@ -115,7 +115,9 @@ def offset_changes(tz: ZoneInfo, year: int) -> list[dt.datetime]:
 
 @st.composite
 def zone_and_instant(draw: st.DrawFn) -> tuple[ZoneInfo, dt.datetime]:
-    tz = draw(st.one_of(st.sampled_from(DST_ZONES).map(ZoneInfo), st.timezones()))
+    # ("right/" zones count leap seconds: their offsets are not whole minutes, nobody runs on them)
+    tz = draw(st.one_of(st.sampled_from(DST_ZONES).map(ZoneInfo),
+                        st.timezones().filter(lambda z: not z.key.startswith("right/"))))
     year = draw(st.integers(1980, 2037))
     changes = offset_changes(tz, year)
     near_a_change = draw(st.booleans())
@@ -151,7 +153,10 @@ def test_release_is_the_first_instant_outside_the_window(
     length = (dt.datetime.combine(dt.date(2000, 1, 2), end) - dt.datetime.combine(dt.date(2000, 1, 1), start))
     length %= dt.timedelta(days=1)
     shift = abs(release.astimezone(tz).utcoffset() - now.astimezone(tz).utcoffset())  # type: ignore[operator]
-    assert dt.timedelta(seconds=wait) <= length + shift, "never more than the window's length late"
+    if dt.timedelta(days=1) - length > dt.timedelta(hours=2):
+        # (a clock change can skip a free part shorter than itself, e.g. 00:29-01:00 when
+        # Santiago's midnight becomes 01:00: then the window goes on until the next day's end)
+        assert dt.timedelta(seconds=wait) <= length + shift, "never more than the window's length late"
 
 
 # --- the sender stage holds a message until the real end of the night ------------------------
