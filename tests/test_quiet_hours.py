@@ -131,7 +131,7 @@ def zone_and_instant(draw: st.DrawFn) -> tuple[ZoneInfo, dt.datetime]:
 minutes_of_day = st.integers(0, 24 * 60 - 1).map(lambda m: dt.time(m // 60, m % 60))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(zone_and_instant(), minutes_of_day, minutes_of_day)
 def test_release_is_the_first_instant_outside_the_window(
     zone_now: tuple[ZoneInfo, dt.datetime], start: dt.time, end: dt.time
