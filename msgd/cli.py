@@ -126,6 +126,7 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     from msgd.config_file import ConfigError, dump_config, load_config
 
     if args.action == "load":
+        from services.renderer.preview import sample_warnings
         from services.renderer.render import check_template
 
         files = [*([PREINSTALLED] if args.preinstalled else []), *(Path(f) for f in args.files)]
@@ -134,7 +135,7 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         for path in files:
             try:
-                report = load_config(path, check_template=check_template)
+                report = load_config(path, check_template=check_template, warn_template=sample_warnings)
             except ConfigError as exc:
                 print(f"{path}: not loaded, nothing changed:\n{exc}", file=sys.stderr)
                 return 2
@@ -158,6 +159,8 @@ def cmd_template(args: argparse.Namespace, settings: Settings) -> int:
     except RenderError as exc:
         print(f"render error: {exc}", file=sys.stderr)
         return 1
+    for warning in rendered.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"Channel: {channel}\nSubject: {rendered.subject}\n\n{rendered.body}")
     if rendered.html is not None and args.html:
         print(f"\n----- HTML -----\n{rendered.html}")

@@ -153,6 +153,7 @@ TEMPLATE_KEYS = (
 TOP_KEYS = ("version", "operators", "templates")
 
 CheckTemplate = Callable[[Any], "str | None"]
+WarnTemplate = Callable[[Any], "list[str]"]
 
 
 class ConfigError(ValueError):
@@ -876,10 +877,13 @@ def load_config(
     source: str | os.PathLike[str] | Mapping[str, Any],
     *,
     check_template: CheckTemplate | None = None,
+    warn_template: WarnTemplate | None = None,
 ) -> LoadReport:
     """Load a YAML file (path), YAML text or parsed mapping into the store.
 
     All or nothing; raises ConfigError (nothing changed) when anything is refused.
+    ``check_template`` refuses a template (returns why); ``warn_template`` returns
+    warnings that do not stop the load (they join the report's notes).
     The store must be set up (``msgd.store.setup()``) and migrated.
     """
     parsed = parse(_read(source))
@@ -894,7 +898,7 @@ def load_config(
 
     try:
         with transaction.atomic():
-            _apply(parsed, report, errors, secrets, check_template)
+            _apply(parsed, report, errors, secrets, check_template, warn_template)
             if errors:
                 raise _Refused
     except _Refused:
@@ -909,6 +913,7 @@ def _apply(
     errors: list[str],
     secrets: list[Any],
     check_template: CheckTemplate | None,
+    warn_template: WarnTemplate | None = None,
 ) -> None:
     from msgd.store.models import ChannelSettings, Operator, Template
 
@@ -974,6 +979,8 @@ def _apply(
         if reason:
             errors.append(f"{t.where} ({t.name}): {reason}")
             continue
+        for warning in warn_template(obj) if warn_template else ():
+            report.notes.append(f"{t.where} ({t.name}): warning: {warning}")
         if not found:
             obj.save()
             report.created["templates"] += 1

@@ -241,10 +241,11 @@ def test_send_message_plain_text(api: BotApi, sender: TelegramSender) -> None:
 def test_parse_mode_is_passed_and_unparsable_markup_goes_as_plain_text(api: BotApi, sender: TelegramSender) -> None:
     sender.send(msg(body="<b>Баланс</b>"), cfg(api.url, parse_mode="html"))
     assert api.calls[0].payload["parse_mode"] == "HTML"
-    # "&" from subscriber data breaks HTML: Telegram refuses, nothing was sent, so plain text is safe
-    result = sender.send(msg(body="<b>ООО Рога & Копыта</b>"), cfg(api.url, parse_mode="HTML"))
+    # a bare "&" in the template's own text breaks HTML: Telegram refuses, nothing was sent, so
+    # plain text is safe -- and the subscriber reads it without the tags
+    result = sender.send(msg(body="<b>ООО Рога & Копыта</b> &lt;1&gt;"), cfg(api.url, parse_mode="HTML"))
     assert [c.payload.get("parse_mode") for c in api.calls[1:]] == ["HTML", None]
-    assert api.sent() == ["<b>Баланс</b>", "<b>ООО Рога & Копыта</b>"]
+    assert api.sent() == ["<b>Баланс</b>", "ООО Рога & Копыта <1>"]
     assert "sent as plain text: Telegram could not parse the HTML markup" in result.detail
     with pytest.raises(PermanentError, match="parse_mode 'BBCode' is not one of"):
         sender.send(msg(), cfg(api.url, parse_mode="BBCode"))

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from msgd.redact import MASK, is_secret_key
 from msgd.store.models import Attempt, ChannelSettings, Message, Operator, Template
@@ -134,6 +134,15 @@ class TemplateAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: Any, obj: Any = None) -> Any:
         return ("owner",) if obj is not None else ()
+
+    def save_model(self, request: Any, obj: Any, form: Any, change: bool) -> None:
+        """Save, then warn about variables the sample event of its type lacks (not an error:
+        billing may send them; a Django template would render them empty)."""
+        super().save_model(request, obj, form, change)
+        from services.renderer.preview import sample_warnings
+
+        for warning in sample_warnings(obj):
+            messages.warning(request, f"{obj}: {warning}")
 
 
 class AttemptInline(admin.TabularInline):

@@ -27,14 +27,9 @@ def example_types() -> list[str]:
 
 def sample_event(event_type: str, operator_code: str | None) -> dict[str, Any]:
     """The example event of this type (examples/events/<type>.json), else low_balance's data renamed."""
-    path = EXAMPLES / f"{event_type}.json"
-    if not path.exists():
-        path = EXAMPLES / "low_balance.json"
-    event: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    event["type"] = event_type
-    if operator_code:
-        event["operator"] = {"code": operator_code}
-    return event
+    from services.renderer.preview import sample_event as sample
+
+    return sample(event_type, operator_code)[1]
 
 
 def channel_choices(blank: str | None = None, legacy: bool = False) -> list[tuple[str, str]]:
@@ -91,7 +86,7 @@ def template_preview(request: HttpRequest, template_id: int) -> HttpResponse:
         try:
             channel, rendered = preview(template, event, form.cleaned_data["channel"] or None)
             result = {"channel": channel, "subject": rendered.subject, "body": rendered.body,
-                      "html": rendered.html}
+                      "html": rendered.html, "warnings": rendered.warnings}
         except (PreviewError, RenderError) as exc:
             result = {"error": str(exc)}
     return render(request, "admin/msgd_tools/preview.html",

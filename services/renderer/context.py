@@ -19,6 +19,13 @@ Precedence, lowest first:
      fails with a clear "not in the event" error);
    - ``nontarif_abonpay`` = ``total_abonpay`` - ``tarif_abonpay`` (exact
      decimal arithmetic) when both are numbers;
+   - ``minimal_pay_sum`` (the least payment that switches the services back
+     on) = ``allow_limit`` - ``balance``, at least 0 (no ``allow_limit``: 0 -
+     ``balance``), when billing sends a ``balance`` but no ``minimal_pay_sum``;
+   - ``recomend_pay_sum`` = ``total_abonpay`` - ``balance``, at least 0 -- the
+     sum the manual's own Django example computes ("внесите не менее
+     total_abonpay|sub:BALANCE, или 0") -- else ``minimal_pay_sum``, when
+     billing sends a ``balance`` but no ``recomend_pay_sum``;
    - ``abonent_id`` = ``abonent.id``;
    - ``gen_pwd`` / ``login`` from the *first* user account in the order the
      event lists them (manual: "%(gen_pwd)s is always the password of the
@@ -54,6 +61,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from msgd.redact import is_secret_key
+from services.renderer.dates import date_like
 
 DEFAULT_OPERATOR_NAME = "Лучший провайдер"
 
@@ -141,7 +149,8 @@ def to_money(value: Any) -> Money | None:
 
 
 def normalize(key: str | None, value: Any) -> Any:
-    """Money for floats, Decimals and money fields' numbers; anything else unchanged."""
+    """Money for floats, Decimals and money fields' numbers; :class:`DateText` for
+    date-like text (``services.renderer.dates``); anything else unchanged."""
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, float | Decimal) or (
@@ -149,6 +158,8 @@ def normalize(key: str | None, value: Any) -> Any:
     ):
         money = to_money(value)
         return value if money is None else money
+    if isinstance(value, str):
+        return date_like(key, value)
     return value
 
 
@@ -185,6 +196,21 @@ def first_account(abonent: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return None
 
 
+def _payment_defaults(ctx: dict[str, Any]) -> None:
+    """``minimal_pay_sum`` and ``recomend_pay_sum`` when billing did not send them."""
+    balance = ctx.get("balance")
+    if not isinstance(balance, Money):
+        return
+    if "minimal_pay_sum" not in ctx:
+        limit = ctx.get("allow_limit")
+        threshold = limit if isinstance(limit, Money) else Decimal(0)
+        ctx["minimal_pay_sum"] = Money(max(Decimal(0), threshold - balance))
+    if "recomend_pay_sum" not in ctx:
+        total = ctx.get("total_abonpay")
+        ctx["recomend_pay_sum"] = (Money(max(Decimal(0), total - balance)) if isinstance(total, Money)
+                                   else ctx.get("minimal_pay_sum"))
+
+
 def build_context(event: Mapping[str, Any], operator: Any = None) -> dict[str, Any]:
     """The flat standard context for ``event`` (see the module docstring for every rule)."""
     abonent = _as_mapping(event.get("abonent"))
@@ -210,6 +236,8 @@ def build_context(event: Mapping[str, Any], operator: Any = None) -> dict[str, A
         total, tarif = ctx.get("total_abonpay"), ctx.get("tarif_abonpay")
         if isinstance(total, Money) and isinstance(tarif, Money):
             ctx["nontarif_abonpay"] = Money(total - tarif)
+
+    _payment_defaults(ctx)
 
     if "abonent_id" not in ctx and "id" in abonent:
         ctx["abonent_id"] = abonent["id"]

@@ -34,7 +34,15 @@ Sandbox -- a template reaches nothing outside its context:
 A variable missing from the context renders empty (``string_if_invalid=""``),
 as in the original and in Django generally; ``{{ x|default:"..." }}`` works.
 (Refusing instead would break ``default`` and ``{% if abonent.field %}``
-idioms; a misspelt name is caught by reading the test send.)
+idioms; a misspelt name is reported as a warning by the preview, ``msgd
+template render`` and loading/saving: ``services.renderer.django_check``.)
+
+Values are printed by subclasses of Django's ``VariableNode``, ``FirstOfNode``
+and ``CycleNode`` (swapped in at compile time) that escape for the message's
+markup when ``render_django`` gets an ``escape`` function (Telegram's parse
+mode, ``services.renderer.markup``); without one they behave as Django's.
+``date``, ``time``, ``timesince`` and ``timeuntil`` see the parsed date of a
+date-like field (``services.renderer.dates``), every other filter its text.
 
 Compiled templates are kept in an LRU cache keyed by source text, so an edited
 template is compiled afresh and an unchanged one never twice.  Parsing does
@@ -43,7 +51,7 @@ not depend on escaping, so one compiled template serves both engines.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -51,14 +59,17 @@ from django.template import (
     Context,
     Engine,
     Library,
+    Node,
     Template,
     TemplateSyntaxError,
     defaultfilters,
     defaulttags,
 )
+from django.template.base import VariableDoesNotExist, VariableNode
 
 from msgd.redact import redact_text
 from services.renderer.context import RenderError, is_related_list, normalize, operator_fields
+from services.renderer.dates import as_date
 
 ALLOWED_TAGS = (
     "autoescape", "comment", "cycle", "filter", "firstof", "for", "if", "ifchanged", "load",
@@ -72,6 +83,21 @@ register = Library()
 for _name in ALLOWED_TAGS:
     register.tags[_name] = defaulttags.register.tags[_name]
 register.filters.update(defaultfilters.register.filters)
+
+
+def _dated(name: str) -> None:
+    """Django's ``name`` filter, fed the parsed date of a :class:`DateText`."""
+    original = defaultfilters.register.filters[name]
+
+    def dated(value: Any, arg: Any = None) -> Any:
+        return original(as_date(value), as_date(arg))
+
+    register.filter(name, dated, is_safe=getattr(original, "is_safe", False),
+                    expects_localtime=getattr(original, "expects_localtime", False))
+
+
+for _name in ("date", "time", "timesince", "timeuntil"):
+    _dated(_name)
 
 
 def _forbidden(parser: Any, token: Any) -> Any:
@@ -205,10 +231,56 @@ def template_context(event: Mapping[str, Any], operator: Any, flat: Mapping[str,
     return ctx
 
 
+class _MarkupContext(Context):  # type: ignore[misc]
+    """A Context that carries the escape function of the message's markup (Telegram)."""
+
+    def __init__(self, values: dict[str, Any], escape: Callable[[str], str]) -> None:
+        super().__init__(values, autoescape=False)
+        self.markup_escape = escape
+
+
+def _escaped(context: Any, text: str) -> str:
+    escape = getattr(context, "markup_escape", None)
+    return escape(str(text)) if escape is not None and text else text
+
+
+class _VariableNode(VariableNode):  # type: ignore[misc]
+    """``{{ value }}``: escaped for the message's markup, if it has one.
+
+    Every value is escaped, ``|safe`` included: markup belongs in the template's
+    text, data never becomes markup (``join``, ``linebreaks`` and friends mark
+    their output safe even when they escaped nothing)."""
+
+    def render(self, context: Any) -> str:
+        return _escaped(context, super().render(context))
+
+
+class _FirstOfNode(defaulttags.FirstOfNode):  # type: ignore[misc]
+    def render(self, context: Any) -> str:
+        return _escaped(context, super().render(context))  # "" with ``as``: escaped when printed
+
+
+class _CycleNode(defaulttags.CycleNode):  # type: ignore[misc]
+    def render(self, context: Any) -> str:
+        return _escaped(context, super().render(context))
+
+
+_ESCAPING = {VariableNode: _VariableNode, defaulttags.FirstOfNode: _FirstOfNode,
+             defaulttags.CycleNode: _CycleNode}
+
+
 @lru_cache(maxsize=1024)
 def compile_django(source: str) -> Template:
-    """The compiled template for ``source`` (cached); TemplateSyntaxError if it is refused."""
-    return PLAIN.from_string(source)
+    """The compiled template for ``source`` (cached); TemplateSyntaxError if it is refused.
+
+    The nodes that print values are swapped for subclasses that escape for a
+    message's markup when the render asks for it (and behave as Django's otherwise)."""
+    template = PLAIN.from_string(source)
+    for node in template.nodelist.get_nodes_by_type(Node):
+        swap = _ESCAPING.get(type(node))
+        if swap is not None:
+            node.__class__ = swap
+    return template
 
 
 def check_django(source: str) -> str | None:
@@ -221,8 +293,9 @@ def check_django(source: str) -> str | None:
 
 
 def render_django(source: str, context: Mapping[str, Any], *, label: str = "template",
-                  html: bool = False) -> str:
-    """Render ``source``; ``html=True`` escapes values for an HTML body."""
+                  html: bool = False, escape: Callable[[str], str] | None = None) -> str:
+    """Render ``source``; ``html=True`` escapes values for an HTML body, ``escape``
+    (``services.renderer.markup``) escapes each printed value for a message's markup."""
     from django.conf import settings
 
     if not settings.configured:
@@ -233,12 +306,18 @@ def render_django(source: str, context: Mapping[str, Any], *, label: str = "temp
         raise RenderError(f"{label}: {exc}") from None
     engine = HTML if html else PLAIN
     try:
-        return str(template.render(Context(dict(context), autoescape=engine.autoescape)))
+        ctx = (_MarkupContext(dict(context), escape) if escape is not None and not html
+               else Context(dict(context), autoescape=engine.autoescape))
+        return str(template.render(ctx))
     except Exception as exc:  # a filter or tag failed on this event's data
         raise RenderError(f"{label}: rendering failed: {_explain(exc)}") from None
 
 
 def _explain(exc: Exception) -> str:
+    if isinstance(exc, VariableDoesNotExist):
+        # Django's message dumps the whole context (personal data, gen_pwd): name the key only
+        key = exc.params[0] if exc.params else "?"
+        return f"a filter argument names {str(key)!r}, which is not in the event"
     if isinstance(exc, ZeroDivisionError):
         return "division by zero"
     if isinstance(exc, ArithmeticError):

@@ -13,6 +13,9 @@ Rules:
   the template produced;
 * plain-text channels (``html=False``: SMS, Telegram, push) are never
   HTML-escaped: ``&``, ``<``, quotes, emoji and Cyrillic pass through;
+* a channel with markup (Telegram with ``parse_mode``, given as ``markup``):
+  each value substituted into the body is escaped for that markup
+  (``services.renderer.markup``), the template's own text is left as written;
 * ``html=True`` (e-mail) and the body *source* looks like HTML (after leading
   ``{% %}``/``{# #}`` tags and whitespace it starts with a tag, or it contains
   ``<html``, ``<body``, ``<p``, ``<br``, ``<div``, ``<table`` or
@@ -26,18 +29,22 @@ Rules:
 
 from __future__ import annotations
 
+import difflib
 import html as htmllib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
 
 from services.renderer.context import RenderError, build_context
 from services.renderer.django_engine import check_django, render_django, template_context
+from services.renderer.markup import escaper
 from services.renderer.standard import check_standard, render_standard
+from services.renderer.standard import variables as standard_variables
 
-__all__ = ["RenderError", "Rendered", "check_template", "html_to_text", "looks_like_html", "render"]
+__all__ = ["RenderError", "Rendered", "check_template", "html_to_text", "looks_like_html", "render",
+           "template_warnings"]
 
 
 @dataclass
@@ -45,6 +52,8 @@ class Rendered:
     subject: str
     body: str
     html: str | None = None
+    #: problems that do not stop the message (the preview fills it: see ``template_warnings``)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -155,30 +164,64 @@ def _one_line(text: str) -> str:
     return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
-def render(template: Any, event: Mapping[str, Any], operator: Any = None, *, html: bool = False) -> Rendered:
-    """Render ``template`` (a dict or an object with id, name, subject, body, use_django)."""
+def render(template: Any, event: Mapping[str, Any], operator: Any = None, *, html: bool = False,
+           markup: str | None = None) -> Rendered:
+    """Render ``template`` (a dict or an object with id, name, subject, body, use_django).
+
+    ``markup`` is the body's markup on a channel that has one (Telegram's
+    ``parse_mode``: ``HTML``, ``MarkdownV2``, ``Markdown``; see
+    ``services.renderer.markup``): every value substituted into the body is
+    escaped for it, the template's own text is not.  The subject is never
+    escaped this way (Telegram does not send it)."""
     t = _Fields.of(template)
     flat = build_context(event, operator)
+    body_escape = escaper(markup)
     if t.use_django:
         ctx = template_context(event, operator, flat)
 
-        def fill(source: str, part: str, escape: bool = False) -> str:
-            return render_django(source, ctx, label=_label(t, part), html=escape)
+        def fill(source: str, part: str, as_html: bool = False) -> str:
+            return render_django(source, ctx, label=_label(t, part), html=as_html,
+                                 escape=body_escape if part == "body" else None)
     else:
 
-        def fill(source: str, part: str, escape: bool = False) -> str:
-            return render_standard(source, flat, label=_label(t, part),
-                                   escape=htmllib.escape if escape else None)
+        def fill(source: str, part: str, as_html: bool = False) -> str:
+            escape = htmllib.escape if as_html else body_escape if part == "body" else None
+            return render_standard(source, flat, label=_label(t, part), escape=escape)
 
     subject = _one_line(fill(t.subject, "subject")) if t.subject else ""
     if html and looks_like_html(t.body):
-        markup = trim_blank_lines(fill(t.body, "body", escape=True))
-        return Rendered(subject=subject, body=html_to_text(markup), html=markup)
+        markup_text = trim_blank_lines(fill(t.body, "body", as_html=True))
+        return Rendered(subject=subject, body=html_to_text(markup_text), html=markup_text)
     return Rendered(subject=subject, body=trim_blank_lines(fill(t.body, "body")), html=None)
 
 
 def _label(t: _Fields, part: str) -> str:
     return t.label if part == "body" else f"{t.label} {part}"
+
+
+def template_warnings(template: Any, event: Mapping[str, Any], operator: Any = None) -> list[str]:
+    """Variables ``template`` names that ``event`` lacks, as "subject: ..." / "body: ..."
+    warnings.  A Django template renders them empty (``services.renderer.django_check``
+    says which uses are reported); a standard template would fail to render.
+    A template with a syntax error gives no warnings (``check_template`` reports it)."""
+    from services.renderer.django_check import missing_variables
+
+    t = _Fields.of(template)
+    flat = build_context(event, operator)
+    ctx = template_context(event, operator, flat) if t.use_django else flat
+    found: list[str] = []
+    for part, source in (("subject", t.subject), ("body", t.body)):
+        if not source or (check_django if t.use_django else check_standard)(source):
+            continue
+        if t.use_django:
+            found += [f"{part}: {w}" for w in missing_variables(source, ctx)]
+        else:
+            for name in standard_variables(source):
+                if name not in flat:
+                    near = difflib.get_close_matches(name, list(flat), n=1, cutoff=0.75)
+                    hint = f" (did you mean {near[0]!r}?)" if near else ""
+                    found.append(f"{part}: variable {name!r} is not in the event{hint}")
+    return found
 
 
 def check_template(template: Any) -> str | None:

@@ -16,6 +16,7 @@ from msgd.settings import Settings
 from msgd.stage import Received
 from msgd.status import event_fields, status
 from msgd.store.cache import ConfigCache, OperatorView
+from services.renderer.markup import channel_markup
 from services.renderer.render import RenderError, render
 from services.senders import registry
 from services.senders.base import Outbound
@@ -81,7 +82,8 @@ class RendererStage:
             log.warning("message not rendered", message_id=mid, reason=f"{what} was deleted")
             return [status(mid, FAILED, message=base, reason=f"{what} was deleted before the message was rendered")]
         try:
-            rendered = render(template, event, op.as_context(), html=channel == "email")
+            rendered = render(template, event, op.as_context(), html=channel == "email",
+                              markup=channel_markup(channel, op.channels.get(channel)))
         except RenderError as exc:
             metrics.RENDER_FAILURES.labels(channel).inc()
             mid = outcome_id(base["event_id"], tid, channel, FAILED)

@@ -10,7 +10,10 @@ Settings (``channels.telegram`` of an operator):
 * ``timeout`` — seconds (default ``MSGD_HTTP_TIMEOUT``);
 * ``verify`` / ``ca_bundle`` — HTTPS certificate checking, as for SMS gateways;
 * ``parse_mode`` — optional ``HTML``, ``MarkdownV2`` or ``Markdown``; empty =
-  plain text, which is what templates produce (nothing is escaped for Telegram).
+  plain text.  The renderer escapes every value it substitutes for this mode
+  (``services.renderer.markup``), so subscriber data cannot break the markup;
+  if the template's own markup does not parse, the message goes as plain text
+  with tags dropped and escapes undone (``as_plain_text``).
 
 The recipient is the subscriber's TELEGRAM ID (``abonent.contacts.telegram_id``):
 the chat id the bot knows them by.
@@ -40,6 +43,7 @@ urllib3 loggers that print request URLs at DEBUG level get a redacting filter.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import time
@@ -291,7 +295,7 @@ class TelegramSender(HttpSender):
             except _ParseError as exc:
                 # The markup did not parse (often a "<" or "&" from subscriber data): not sent,
                 # so sending it as plain text cannot duplicate anything.
-                mode = ""
+                mode, text = "", as_plain_text(text, exc.mode)
                 notes.append(f"sent as plain text: Telegram could not parse the {exc.mode} markup")
                 continue
             except TransientError as exc:
@@ -329,6 +333,20 @@ class TelegramSender(HttpSender):
         if mode and resp.status_code == 400 and "can't parse entities" in answer.description.lower():
             raise _ParseError(mode)
         raise _api_error(answer, t, message)
+
+
+_TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?>")
+_ESCAPED_RE = {"MarkdownV2": re.compile(r"\\([\x01-\x7e])"), "Markdown": re.compile(r"\\([_*`\[])")}
+
+
+def as_plain_text(text: str, mode: str) -> str:
+    """``text`` written for ``mode`` as the subscriber should read it in plain text:
+    HTML tags dropped and entities decoded, Markdown escapes undone (values are
+    escaped for the parse mode by the renderer; the template's own markup failed)."""
+    if mode == "HTML":
+        return html.unescape(_TAG_RE.sub("", text))
+    pattern = _ESCAPED_RE.get(mode)
+    return pattern.sub(r"\1", text) if pattern else text
 
 
 class _ParseError(Exception):
