@@ -123,7 +123,8 @@ def test_claim_left_by_a_dead_sender_ends_as_unknown_outcome(db: str, gateway: G
 
     seed.sms_gateway(seed.operator(), gateway.url)
     msg = outbound(1)
-    claims.claim([(msg["message_id"], 1)])  # a sender claimed it and died mid-send
+    owner, _ = claims.claim([(msg["message_id"], 1)])
+    assert claims.progress(owner, [], [msg["message_id"]]) == {msg["message_id"]}  # started, then died
     stage = make_stage(tmp_path, MSGD_CLAIM_LEASE_SECONDS="60")
     recheck = stage.handle([item(msg)])
     assert states(recheck) == [] and resends(recheck)[0][1] > 50, "within the lease: look again later"
@@ -133,6 +134,38 @@ def test_claim_left_by_a_dead_sender_ends_as_unknown_outcome(db: str, gateway: G
     assert states(out) == ["failed"]
     assert "outcome unknown" in json.loads(out[0].body)["reason"]
     assert gateway.requests == []
+
+
+def test_message_reserved_by_a_dead_sender_and_never_started_is_sent_once(
+    db: str, gateway: Gateway, tmp_path: Path
+) -> None:
+    from services.senders import claims
+
+    seed.sms_gateway(seed.operator(), gateway.url)
+    msg = outbound(1)
+    claims.claim([(msg["message_id"], 1)])  # a sender reserved it in its batch and died before the request
+    stage = make_stage(tmp_path, MSGD_CLAIM_LEASE_SECONDS="60")
+    assert states(stage.handle([item(msg)])) == ["sent"], "a never started message waits for no lease"
+    assert states(stage.handle([item(msg)])) == ["sent"]
+    assert len(gateway.requests) == 1
+
+
+def test_a_recorded_retry_whose_next_attempt_was_lost_is_published_again(
+    db: str, gateway: Gateway, tmp_path: Path
+) -> None:
+    """The sender wrote "retry" and died before publishing attempt 2: the redelivered attempt 1
+    publishes attempt 2 (and does not send attempt 1 again)."""
+    from services.senders import claims
+
+    seed.sms_gateway(seed.operator(), gateway.url)
+    msg = outbound(1)
+    owner, _ = claims.claim([(msg["message_id"], 1)])
+    claims.progress(owner, [], [msg["message_id"]])
+    claims.finish([claims.Finish(msg["message_id"], claims.RETRY, "retrying", "HTTP 503")])
+    out = make_stage(tmp_path).handle([item(msg)])
+    assert [attempt for attempt, _ in resends(out)] == [2] and gateway.requests == []
+    sent = make_stage(tmp_path).handle([item(outbound(1, attempt=2))] * 2)
+    assert states(sent) == ["sent"] and len(gateway.requests) == 1
 
 
 def test_unconfigured_channel_fails_with_a_plain_reason(db: str, tmp_path: Path) -> None:

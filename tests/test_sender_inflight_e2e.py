@@ -1,0 +1,78 @@
+"""A sender SIGKILLed in the middle of a batch against a slow gateway (issue 10, point 4).
+
+Real RabbitMQ, the store under test, the sender as a separate process, a local
+HTTP gateway that answers slowly and records which requests it answered. Only
+the requests in flight at the kill may end "outcome unknown"; every request
+the gateway answered is logged sent, and every message never requested is sent
+exactly once after the restart.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from tests import seed
+from tests.support import Gateway, Pipeline, event, publish_with_pika, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.store]
+
+
+def messages(**filters: Any) -> list[Any]:
+    from msgd.store.models import Message
+
+    return list(Message.objects.filter(**filters))
+
+
+def claim_states() -> dict[str, int]:
+    from django.db.models import Count
+
+    from msgd.store.models import Claim
+
+    return {row["state"]: row["n"] for row in Claim.objects.values("state").annotate(n=Count("message_id"))}
+
+
+def test_sigkill_mid_batch_leaves_in_doubt_only_the_requests_in_flight(
+    pipeline: Pipeline, gateway: Gateway, rabbit_url: str, namespace: str
+) -> None:
+    from msgd.envelope import FINAL_STATES
+
+    seed.sms_gateway(seed.operator(), gateway.url)
+    seed.template(body="msg %(contract_number)s")
+    n, in_flight, answered = 40, 4, 12
+    release = threading.Event()
+    gateway.delay, gateway.hold, gateway.hold_after = 0.5, release, answered
+    pipeline.start("router", "renderer", "recorder")
+    publish_with_pika(rabbit_url, namespace, [event(i) for i in range(n)])
+    wait_for(lambda: len(messages(state="queued")) >= n, what="all messages rendered and queued")
+
+    sender_env = {"MSGD_SENDER_CONCURRENCY": str(in_flight), "MSGD_BATCH_SIZE": str(n),
+                  "MSGD_CLAIM_LEASE_SECONDS": "2"}
+    pipeline.start("sender:sms", **sender_env)
+    gateway.wait_count(answered + in_flight)
+    # The gateway answered `answered` requests and holds the next wave: those outcomes must be
+    # durable now, while the batch is still running (not only after the whole batch).
+    wait_for(lambda: claim_states().get("done", 0) == answered, timeout=30,
+             what=f"the {answered} answered requests recorded while the batch runs")
+    states = claim_states()
+    assert states.get("sending") == in_flight and states.get("reserved", 0) > 0, states
+    pipeline.procs["sender:sms"].kill()
+    with gateway.lock:
+        answered_texts = {r.params["mes"] for r in gateway.answered}
+        held_texts = {r.params["mes"] for r in gateway.requests} - answered_texts
+    assert len(answered_texts) == answered and len(held_texts) == in_flight
+    release.set()
+
+    pipeline.start("sender:sms", **sender_env)
+    wait_for(lambda: len(messages(state__in=FINAL_STATES)) >= n, timeout=90, what=f"all {n} messages final")
+
+    texts = gateway.received()
+    assert sorted(texts) == sorted(f"msg C{i}" for i in range(n)), "each message reached the gateway exactly once"
+    log = {m.body: m for m in messages()}
+    assert {t for t, m in log.items() if m.state == "sent"} == set(log) - held_texts
+    assert all(log[t].state == "sent" for t in answered_texts), "a message the gateway answered 200 is not sent"
+    unknown = {t for t, m in log.items() if m.state == "failed"}
+    assert unknown == held_texts, "only the requests in flight at the kill are in doubt"
+    assert all("outcome unknown" in log[t].reason for t in unknown)
