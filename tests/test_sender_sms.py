@@ -274,11 +274,14 @@ def test_dns_failure(sender: SmsSender) -> None:
     assert reason.endswith("— check the DNS settings")
 
 
-def test_timeout(gateway: Gateway, sender: SmsSender) -> None:
+def test_timeout_after_the_request_was_sent_may_have_been_delivered(gateway: Gateway, sender: SmsSender) -> None:
+    from services.senders.base import MaybeSent
+
     gateway.release = threading.Event()
-    with pytest.raises(TransientError) as err:
+    with pytest.raises(MaybeSent) as err:
         sender.send(msg(), cfg(gateway.url, timeout=0.3))
-    assert err.value.reason == f"SMS gateway 127.0.0.1:{gateway.port} did not answer within 0.3 s"
+    assert err.value.reason == (f"SMS gateway 127.0.0.1:{gateway.port} did not answer within 0.3 s after the"
+                                " request was sent — it may have been delivered")
 
 
 def test_unusable_timeout_and_ca_bundle_are_settings_errors(sender: SmsSender, tmp_path: Path) -> None:

@@ -38,11 +38,13 @@ from msgd.stage import Received
 from msgd.status import status
 from msgd.store.cache import ConfigCache, OperatorView
 from msgd.store.models import Claim
-from services.senders import claims, registry
+from services.senders import claims, limits, registry
 from services.senders.base import (
     ChannelConfig,
     ChannelSender,
+    MaybeSent,
     Outbound,
+    OutcomeUnknown,
     PermanentError,
     SendError,
     SendResult,
@@ -79,6 +81,23 @@ def _context(msg: Outbound) -> dict[str, str]:
     """What every log line about a message carries (structlog contextvars)."""
     return {"event_id": msg.event_id, "message_id": msg.message_id, "operator": msg.operator_code,
             "channel": msg.channel}
+
+
+def after_maybe_sent(exc: MaybeSent, policy: str) -> SendError:
+    """What a request that may have been delivered becomes (services/senders/limits.py): retried
+    when the far side drops repeats of this message id or ``on_timeout`` is ``retry``, else final
+    "outcome unknown", never sent again."""
+    if exc.dedupes:
+        exc.reason += "; retried safely: the gateway drops a repeat of this message id"
+    elif policy == "retry":
+        exc.reason += " (on_timeout: retry — the subscriber may get it twice)"
+    else:
+        return OutcomeUnknown(
+            f"outcome unknown: {exc.reason}; not sent again so the subscriber does not get it twice"
+            " (on_timeout: unknown) — check the gateway's account, and resend it if it did not go out"
+        )
+    exc.args = (exc.reason,)
+    return exc
 
 
 class SenderStage:
@@ -196,8 +215,10 @@ class SenderStage:
             return Result(job, self._via_gateways(job), None, time.monotonic() - started)
         except SendError as exc:
             return Result(job, None, exc, time.monotonic() - started)
-        except Exception as exc:  # noqa: BLE001 - a bug in a channel must not lose the message
-            err = PermanentError(f"{self.channel} sender failed: {type(exc).__name__}: {exc}")
+        except Exception:  # noqa: BLE001 - a bug in a channel must not lose the message
+            err = PermanentError(f"the {self.channel} sender failed on this message in an unexpected way (a bug"
+                                 " in msgd: the sender's log has the details) — not sent again; check the"
+                                 " gateway's account before resending it")
             log.exception("sender crashed on a message", message_id=job.msg.message_id)
             return Result(job, None, err, time.monotonic() - started)
         finally:
@@ -212,7 +233,11 @@ class SenderStage:
                     path = write_outbox(self.settings.outbox_dir, job.msg)
                     result = SendResult(gateway_message_id=path.name, detail=f"written to {path}")
                 else:
-                    result = self.sender.send(job.msg, config)
+                    policy = limits.on_timeout(config.params, self.channel)  # before any request
+                    try:
+                        result = self.sender.send(job.msg, config)
+                    except MaybeSent as exc:
+                        raise after_maybe_sent(exc, policy) from None
             except SendError as exc:
                 metrics.SEND_ATTEMPTS.labels(job.msg.channel, job.gateway, "error").inc()
                 if exc.permanent or position == len(job.configs):
@@ -318,7 +343,7 @@ class SenderStage:
                         attempt=msg.attempt)
             return
         kind = "permanent error" if err.permanent else f"gave up after {msg.attempt} attempt(s)"
-        reason = f"{err.reason} ({kind})"
+        reason = err.reason if isinstance(err, OutcomeUnknown) else f"{err.reason} ({kind})"
         finished.append(claims.Finish(msg.message_id, claims.DONE, FAILED, reason))
         out.append(self._final(msg, FAILED, reason, seconds=round(r.seconds, 4)))
         log.warning("delivery failed", reason=reason, attempt=msg.attempt)
