@@ -124,8 +124,9 @@ class Gateway:
     With ``hold`` set, every request after the first ``hold_after`` is recorded
     and then kept waiting until ``hold`` is set (to kill a sender mid-send).
     ``delay`` makes a slow gateway: each answer is written that many seconds
-    after its request came. ``answered`` lists the requests whose answer was
-    written, in order.
+    after its request came. ``cut`` makes a broken one: its answer stops in the
+    middle and the connection closes. ``answered`` lists the requests whose
+    answer was written, in order.
     """
 
     default: tuple[int, str] = (200, "OK")
@@ -133,6 +134,7 @@ class Gateway:
     hold: threading.Event | None = None
     hold_after: int = 0
     delay: float = 0.0
+    cut: bool = False
     requests: list[GatewayRequest] = field(default_factory=list)
     answered: list[GatewayRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -181,10 +183,14 @@ class Gateway:
                 data = body.encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "text/plain; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-                self.wfile.flush()
+                self.send_header("Content-Length", str(len(data) + (40 if gw.cut else 0)))
+                self.close_connection = gw.cut
+                try:
+                    self.end_headers()
+                    self.wfile.write(data)
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the client gave up waiting: not answered
                 with gw.lock:
                     gw.answered.append(req)
 

@@ -284,6 +284,13 @@ def test_timeout_after_the_request_was_sent_may_have_been_delivered(gateway: Gat
                                 " request was sent — it may have been delivered")
 
 
+def test_dedupes_message_id_needs_the_id_in_the_request(gateway: Gateway, sender: SmsSender) -> None:
+    with pytest.raises(PermanentError, match="dedupes_message_id needs %message_id% in params"):
+        sender.send(msg(), cfg(gateway.url, dedupes_message_id=True))
+    sender.send(msg(), cfg(gateway.url, params="id=%message_id%&phones=%sms%&mes=%text%"))
+    assert parse_qs(gateway.seen[-1].body.decode())["id"] == ["m-1"]
+
+
 def test_unusable_timeout_and_ca_bundle_are_settings_errors(sender: SmsSender, tmp_path: Path) -> None:
     for timeout in (-1, 0, "-0.5", "fast"):
         with pytest.raises(PermanentError) as err:

@@ -214,3 +214,76 @@ def test_finishing_nothing_opens_no_transaction(db: str, monkeypatch: pytest.Mon
 
     monkeypatch.setattr(claims.transaction, "atomic", no_transaction)
     claims.finish([])
+
+
+# -- a request that may have been delivered (issue 10, point 5) ------------------------------------
+
+
+def test_a_gateway_slower_than_the_timeout_gets_the_message_once_by_default(
+    db: str, gateway: Gateway, tmp_path: Path
+) -> None:
+    gateway.delay = 1.0
+    seed.sms_gateway(seed.operator(attempts=3), gateway.url, timeout=0.3)
+    out = make_stage(tmp_path).handle([item(outbound(1))])
+    assert states(out) == ["failed"] and resends(out) == []
+    reason = json.loads(out[0].body)["reason"]
+    assert reason.startswith("outcome unknown: SMS gateway 127.0.0.1:")
+    assert "did not answer within 0.3 s after the request was sent — it may have been delivered" in reason
+    assert "not sent again so the subscriber does not get it twice (on_timeout: unknown)" in reason
+    assert len(gateway.requests) == 1
+
+
+def test_on_timeout_retry_sends_again_and_says_the_risk(db: str, gateway: Gateway, tmp_path: Path) -> None:
+    gateway.delay = 1.0
+    seed.sms_gateway(seed.operator(attempts=3), gateway.url, timeout=0.3, on_timeout="retry")
+    out = make_stage(tmp_path).handle([item(outbound(1))])
+    assert states(out) == ["retrying"] and [a for a, _ in resends(out)] == [2]
+    assert "(on_timeout: retry — the subscriber may get it twice)" in json.loads(out[-1].body)["reason"]
+
+
+def test_a_gateway_that_drops_repeats_of_the_message_id_is_retried_safely(
+    db: str, gateway: Gateway, tmp_path: Path
+) -> None:
+    gateway.delay = 1.0
+    seed.sms_gateway(seed.operator(attempts=3), gateway.url, timeout=0.3, dedupes_message_id=True,
+                     params="id=%message_id%&phones=%sms%&mes=%text%")
+    msg = outbound(1)
+    out = make_stage(tmp_path).handle([item(msg)])
+    assert states(out) == ["retrying"], "on_timeout is unknown, but the gateway drops a repeat"
+    assert "retried safely: the gateway drops a repeat of this message id" in json.loads(out[-1].body)["reason"]
+    assert gateway.received("id") == [msg["message_id"]]
+
+
+def test_a_connection_never_made_is_retried(db: str, tmp_path: Path) -> None:
+    from tests.support import free_port
+
+    seed.sms_gateway(seed.operator(attempts=3), f"http://127.0.0.1:{free_port()}/send")
+    out = make_stage(tmp_path).handle([item(outbound(1))])
+    assert states(out) == ["retrying"], "nothing reached the gateway: a retry cannot duplicate"
+
+
+def test_an_unusable_on_timeout_fails_before_any_request(db: str, gateway: Gateway, tmp_path: Path) -> None:
+    seed.sms_gateway(seed.operator(), gateway.url, on_timeout="sometimes")
+    out = make_stage(tmp_path).handle([item(outbound(1))])
+    assert states(out) == ["failed"] and gateway.requests == []
+    assert "on_timeout 'sometimes' is not one of unknown, retry" in json.loads(out[0].body)["reason"]
+
+
+# -- limits that protect the operator's money (issue 10, point 6) ----------------------------------
+
+
+def test_a_runaway_text_fails_as_content_before_any_request(db: str, gateway: Gateway, tmp_path: Path) -> None:
+    seed.sms_gateway(seed.operator(), gateway.url)
+    out = make_stage(tmp_path).handle([item(outbound(1, body="Я" * 500_000))])
+    assert states(out) == ["failed"] and gateway.requests == [] and resends(out) == []
+    reason = json.loads(out[0].body)["reason"]
+    assert reason.startswith("the text takes 7,463 SMS parts (500,000 characters, UCS-2), more than max_segments 10")
+
+
+def test_max_segments_is_the_operators_choice(db: str, gateway: Gateway, tmp_path: Path) -> None:
+    seed.sms_gateway(seed.operator(), gateway.url, max_segments=2)
+    out = make_stage(tmp_path).handle([item(outbound(1, body="Я" * 134)), item(outbound(2, body="Я" * 135))])
+    by_id = {json.loads(o.body)["message_id"]: json.loads(o.body) for o in out}
+    assert by_id[outbound(1)["message_id"]]["state"] == "sent"
+    assert "takes 3 SMS parts" in by_id[outbound(2)["message_id"]]["reason"]
+    assert len(gateway.requests) == 1

@@ -120,13 +120,13 @@ def _network(exc: BaseException, where: str, host: str, timeout: float) -> SendE
     if isinstance(exc, ssl.SSLCertVerificationError):
         return PermanentError(
             f"TLS certificate of the SMTP server {where} could not be verified: "
-            f"{exc.verify_message or 'not trusted'} — fix the certificate or set ca_bundle"
+            f"{getattr(exc, 'verify_message', None) or 'not trusted'} — fix the certificate or set ca_bundle"
         )
     if isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
         return TransientError(f"SMTP server {where} closed the connection during the TLS handshake")
     if isinstance(exc, ssl.SSLError):
         return PermanentError(
-            f"TLS handshake with the SMTP server {where} failed ({exc.reason or 'no protocol in common'}) —"
+            f"TLS handshake with the SMTP server {where} failed ({getattr(exc, 'reason', None) or 'no protocol in common'}) —"
             " check the security setting: ssl for port 465, starttls for 587, none for a plain relay"
         )
     if isinstance(exc, ConnectionRefusedError):

@@ -132,7 +132,7 @@ def _connecting(exc: BaseException, service: str, where: str, timeout: float, pr
 def _handshake(exc: BaseException, service: str, where: str, tls_hint: str) -> SendError:
     cert = find(exc, ssl.SSLCertVerificationError)
     if isinstance(cert, ssl.SSLCertVerificationError):
-        detail = cert.verify_message or "the certificate is not trusted"
+        detail = getattr(cert, "verify_message", None) or "the certificate is not trusted"
         return PermanentError(f"TLS certificate of the {service} {where} could not be verified: {detail} — {tls_hint}")
     if find(exc, ssl.SSLEOFError) or find(exc, ssl.SSLZeroReturnError) or find(exc, ConnectionResetError):
         return TransientError(f"{service} {where} closed the connection during the TLS handshake")
@@ -168,11 +168,11 @@ def _after_sending(exc: BaseException, service: str, where: str, timeout: float)
         what = "closed the connection in the middle of its answer"
     elif isinstance(exc, RX.ContentDecodingError) or find(exc, u3.DecodeError):
         what = "sent an answer that cannot be decoded (its compression is broken)"
+    elif find(exc, http.client.RemoteDisconnected):  # before BadStatusLine: it is one
+        what = "closed the connection without an answer"
     elif find(exc, http.client.BadStatusLine) or find(exc, http.client.LineTooLong) \
             or find(exc, u3.HeaderParsingError):
         what = "answered with something that is not HTTP (check http/https and the port in the address)"
-    elif find(exc, http.client.RemoteDisconnected):
-        what = "closed the connection without an answer"
     elif find(exc, ConnectionResetError) or find(exc, ConnectionAbortedError):
         what = "reset the connection before answering"
     elif find(exc, BrokenPipeError):

@@ -1,10 +1,14 @@
-"""A sender SIGKILLed in the middle of a batch against a slow gateway (issue 10, point 4).
+"""Senders against faults, through the pipeline (issue 10, points 4-7).
 
-Real RabbitMQ, the store under test, the sender as a separate process, a local
-HTTP gateway that answers slowly and records which requests it answered. Only
-the requests in flight at the kill may end "outcome unknown"; every request
-the gateway answered is logged sent, and every message never requested is sent
-exactly once after the restart.
+Real RabbitMQ, the store under test, stages as separate processes, local HTTP
+gateways that answer slowly, break their answers or record what they answered.
+
+* A sender SIGKILLed mid-batch: only the requests in flight at the kill may end
+  "outcome unknown"; every request the gateway answered is logged sent, and every
+  message never requested is sent exactly once after the restart.
+* A gateway slower than the timeout, or one that cuts its answer, gets the message
+  once (on_timeout: unknown) and the log says why in plain words; a text over
+  max_segments fails as content before any request.
 """
 
 from __future__ import annotations
@@ -76,3 +80,42 @@ def test_sigkill_mid_batch_leaves_in_doubt_only_the_requests_in_flight(
     unknown = {t for t, m in log.items() if m.state == "failed"}
     assert unknown == held_texts, "only the requests in flight at the kill are in doubt"
     assert all("outcome unknown" in log[t].reason for t in unknown)
+
+
+def test_timeouts_broken_answers_and_runaway_texts_reach_the_log_in_plain_words(
+    pipeline: Pipeline, rabbit_url: str, namespace: str
+) -> None:
+    from msgd.envelope import FINAL_STATES
+
+    slow, cut, plain = Gateway(delay=1.0).start(), Gateway(cut=True).start(), Gateway().start()
+    try:
+        for code, gw in (("slow", slow), ("cut", cut), ("long", plain)):
+            seed.sms_gateway(seed.operator(code=code, attempts=3), gw.url, timeout=0.3)
+        seed.template(body="msg %(contract_number)s")
+        seed.template(owner=seed_operator("long"), body="Уведомление о балансе. " * 40)  # 920 UCS-2 units: 14 parts
+        pipeline.start("router", "renderer", "recorder", "sender:sms")
+        events = {code: event(i, operator=code) for i, code in enumerate(("slow", "cut", "long"))}
+        publish_with_pika(rabbit_url, namespace, list(events.values()))
+
+        def sent_or_failed(e: dict[str, Any]) -> list[Any]:  # the global template's row says "filtered"
+            return [m for m in messages(event_id=e["event_id"], state__in=FINAL_STATES) if m.state != "filtered"]
+
+        wait_for(lambda: all(sent_or_failed(e) for e in events.values()), timeout=60, what="the three messages final")
+        reasons = {code: sent_or_failed(e)[0] for code, e in events.items()}
+        assert len(slow.requests) == 1 and len(cut.requests) == 1 and plain.requests == []
+    finally:
+        for gw in (slow, cut, plain):
+            gw.stop()
+    assert reasons["slow"].state == "failed" and reasons["slow"].reason.startswith("outcome unknown: SMS gateway")
+    assert "did not answer within 0.3 s after the request was sent — it may have been delivered" in reasons["slow"].reason
+    assert reasons["cut"].state == "failed"
+    assert "closed the connection in the middle of its answer — it may have been delivered" in reasons["cut"].reason
+    assert "Error" not in reasons["cut"].reason
+    assert reasons["long"].state == "failed"
+    assert reasons["long"].reason.startswith("the text takes 14 SMS parts (920 characters, UCS-2), more than max_segments 10")
+
+
+def seed_operator(code: str) -> Any:
+    from msgd.store.models import Operator
+
+    return Operator.objects.get(code=code)
