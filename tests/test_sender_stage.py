@@ -287,3 +287,31 @@ def test_max_segments_is_the_operators_choice(db: str, gateway: Gateway, tmp_pat
     assert by_id[outbound(1)["message_id"]]["state"] == "sent"
     assert "takes 3 SMS parts" in by_id[outbound(2)["message_id"]]["reason"]
     assert len(gateway.requests) == 1
+
+
+def test_a_store_outage_mid_batch_keeps_what_was_sent_and_the_retry_sends_the_rest_once(
+    db: str, gateway: Gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import OperationalError
+
+    from services.senders import claims
+
+    seed.sms_gateway(seed.operator(), gateway.url)
+    stage = make_stage(tmp_path, MSGD_SENDER_CONCURRENCY="1")
+    real, calls = claims.progress, []
+
+    def flaky(*args: Any) -> set[str]:
+        calls.append(args)
+        if len(calls) == 2:  # writing the first outcome with the second start: the store is gone
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(*args)
+
+    monkeypatch.setattr(claims, "progress", flaky)
+    batch = [item(outbound(n)) for n in (1, 2, 3)]
+    with pytest.raises(OperationalError):
+        stage.handle(batch)  # an outage: the broker retries the whole batch
+    assert len(gateway.requests) == 1
+    monkeypatch.setattr(claims, "progress", real)
+    again = stage.handle(batch)
+    assert states(again) == ["sent", "sent", "sent"]
+    assert sorted(gateway.received()) == sorted(outbound(n)["body"] for n in (1, 2, 3)), "each sent exactly once"

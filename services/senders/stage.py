@@ -21,8 +21,9 @@ import datetime as dt
 import time
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from queue import Empty, SimpleQueue
 
 import structlog
 from django.utils import timezone
@@ -54,7 +55,7 @@ from services.senders.outbox import write_outbox
 log = structlog.get_logger("msgd.sender")
 
 # Seconds a recorded outcome may wait to be written together with the next ones.
-FLUSH_AFTER = 0.02
+FLUSH_AFTER = 0.05
 UNKNOWN_OUTCOME = (
     "outcome unknown: the sender stopped while the gateway was handling this message;"
     " not sent again so the subscriber does not get it twice"
@@ -263,14 +264,15 @@ class SenderStage:
         are published and the batch is acked."""
         out: list[Outgoing] = []
         waiting = deque(jobs)
-        running: dict[Future[Result], Job] = {}
+        completed: SimpleQueue[Future[Result]] = SimpleQueue()  # futures put themselves here when done
+        running = 0
         limit = self.settings.sender_concurrency
         least = max(1, min(8, limit // 4))  # fewer free slots wait for more (fewer round trips)
         lull = False
         try:
             while waiting or running or finished:
                 wave: list[Job] = []
-                free = limit - len(running)
+                free = limit - running
                 if waiting and (not running or free >= min(least, len(waiting))):
                     wave = [waiting.popleft() for _ in range(min(free, len(waiting)))]
                 if wave or (finished and (not running or lull or len(finished) >= least)):
@@ -278,21 +280,29 @@ class SenderStage:
                     finished.clear()
                     for job in wave:
                         if job.msg.message_id in started:
-                            running[self.pool.submit(self._send_one, job)] = job
+                            self.pool.submit(self._send_one, job).add_done_callback(completed.put)
+                            running += 1
                     lost = [j for j in wave if j.msg.message_id not in started]
                     if lost:  # taken over by another sender since we reserved them
                         out.extend(self._taken(lost, finished))
                 if not running:
                     continue
-                done, _ = wait(running, timeout=FLUSH_AFTER if finished else None, return_when=FIRST_COMPLETED)
-                lull = not done
+                try:
+                    done = [completed.get(timeout=FLUSH_AFTER if finished else None)]
+                except Empty:
+                    lull = True
+                    continue
+                lull = False
+                with contextlib.suppress(Empty):
+                    while True:
+                        done.append(completed.get_nowait())
+                running -= len(done)
                 for future in done:
-                    del running[future]
                     self._conclude_bound(future.result(), out, finished)
         except Exception:
             # Requests already started still finish; their outcomes are written if the store lets us.
-            for future in as_completed(running):
-                self._conclude_bound(future.result(), out, finished)
+            for _ in range(running):
+                self._conclude_bound(completed.get().result(), out, finished)
             with contextlib.suppress(Exception):
                 claims.progress(owner, finished, [])
             raise
