@@ -13,7 +13,9 @@ gateways that answer slowly, break their answers or record what they answered.
 
 from __future__ import annotations
 
+import json
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -119,3 +121,47 @@ def seed_operator(code: str) -> Any:
     from msgd.store.models import Operator
 
     return Operator.objects.get(code=code)
+
+
+def test_embedded_mode_gives_the_same_outcomes(tmp_path: Path) -> None:
+    """`msgd run all` with no broker: a gateway slower than the timeout gets the message once, and
+    a text over max_segments fails before any request."""
+    from tests.support import StageProcess, msgd, stage_env
+
+    slow, plain = Gateway(delay=1.0).start(), Gateway().start()
+    env = stage_env(MSGD_VAR_DIR=str(tmp_path / "var"))
+    body = "Уважаемый абонент, баланс по договору %(contract_number)s отрицательный: пополните счёт, чтобы не остаться без связи."
+    config = {
+        "operators": [
+            {"code": code, "name": code, "attempts": 3, "timezone": "Europe/Moscow",
+             "channels": {"sms": {"url": gw.url, "request_type": "post", "params": "phones=%sms%&mes=%text%",
+                                  "timeout": 0.3, **extra}}}
+            for code, gw, extra in (("slow", slow, {}), ("long", plain, {"max_segments": 1}))
+        ],
+        "templates": [{"event": "low_balance", "channel": "sms", "body": body}],
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    events = [event(i, operator=code) for i, code in enumerate(("slow", "long"))]
+    for i, e in enumerate(events):
+        (tmp_path / f"event{i}.json").write_text(json.dumps(e, ensure_ascii=False), encoding="utf-8")
+    msgd("migrate", env=env)
+    msgd("config", "load", str(tmp_path / "config.json"), env=env)
+    proc = StageProcess(["all", "--no-web"], env, tmp_path / "all.log").start()
+    try:
+        msgd("publish", str(tmp_path / "event0.json"), str(tmp_path / "event1.json"), env=env)
+
+        def final() -> dict[str, Any]:
+            rows = json.loads(msgd("log", "--json", env=env).stdout)
+            done = {r["event_id"]: r for r in rows if r["state"] in ("sent", "failed")}
+            return done if len(done) == 2 else {}
+
+        rows = wait_for(final, timeout=60, what="both messages final in the embedded log")
+    finally:
+        proc.stop()
+        slow.stop()
+        plain.stop()
+    slow_row, long_row = rows[events[0]["event_id"]], rows[events[1]["event_id"]]
+    assert slow_row["state"] == "failed" and slow_row["reason"].startswith("outcome unknown: SMS gateway")
+    assert len(slow.requests) == 1, "a gateway slower than the timeout got the message more than once"
+    assert long_row["state"] == "failed" and "more than max_segments 1" in long_row["reason"]
+    assert plain.requests == []
