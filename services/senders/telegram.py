@@ -69,12 +69,14 @@ from services.senders.base import (
 )
 from services.senders.http_errors import network_error
 from services.senders.limits import DEFAULT_MAX_PARTS, whole_number
+from services.senders.telegram_split import MESSAGE_LIMIT, split_message, utf16_len
+
+__all__ = ["MESSAGE_LIMIT", "SENDER", "TelegramSender", "split_message", "utf16_len"]
 from services.senders.net import HttpSender, excerpt, host_port, http_options
 
 log = structlog.get_logger("msgd.sender.telegram")
 
 DEFAULT_API_URL = "https://api.telegram.org"
-MESSAGE_LIMIT = 4096  # UTF-16 code units, as Telegram counts them
 PARSE_MODES = {"html": "HTML", "markdownv2": "MarkdownV2", "markdown": "Markdown"}
 PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
 PART_RETRY_BUDGET = 30.0  # seconds a later part of a split message may wait in total
@@ -93,56 +95,6 @@ _NOT_REGISTERED = (
     ("bot was kicked", "the bot was removed from the chat"),
     ("bot is not a member", "the bot is not a member of the chat"),
 )
-
-
-# -- splitting ------------------------------------------------------------------------------
-
-
-def utf16_len(text: str) -> int:
-    """Length as Telegram counts it: UTF-16 code units (an emoji outside the BMP counts 2)."""
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
-
-
-def _fit(text: str, limit: int) -> int:
-    """How many characters of ``text`` fit into ``limit`` UTF-16 code units."""
-    units = 0
-    for i, ch in enumerate(text):
-        units += 2 if ord(ch) > 0xFFFF else 1
-        if units > limit:
-            return i
-    return len(text)
-
-
-def _boundary(text: str, n: int) -> tuple[int, int] | None:
-    """(cut, separator length) of the best break for a part of at most ``n`` characters."""
-    least = max(1, n // 2)
-    for sep in ("\n\n", "\n"):
-        i = text.rfind(sep, 0, n + len(sep))
-        if i >= least:
-            return i, len(sep)
-    for i in range(min(n, len(text) - 1), least - 1, -1):
-        if text[i].isspace():
-            return i, 1
-    return None
-
-
-def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """Parts of at most ``limit`` UTF-16 code units, in order, none empty (see the module doc)."""
-    parts: list[str] = []
-    rest = text
-    while utf16_len(rest) > limit:
-        n = _fit(rest, limit)
-        found = _boundary(rest, n)
-        if found is None:
-            part, rest = rest[:n], rest[n:]
-        else:
-            cut, sep = found
-            part, rest = rest[:cut].rstrip(), rest[cut + sep:].lstrip()
-        if part.strip():
-            parts.append(part)
-    if rest.strip():
-        parts.append(rest)
-    return parts
 
 
 # -- settings -------------------------------------------------------------------------------
