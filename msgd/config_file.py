@@ -102,6 +102,9 @@ CHANNEL_KEYS: dict[str, tuple[str, ...]] = {
         "verify",
         "ca_bundle",
         "success_pattern",
+        "max_segments",
+        "dedupes_message_id",
+        "on_timeout",
     ),
     # what services/senders/email.py reads
     "email": (
@@ -114,11 +117,16 @@ CHANNEL_KEYS: dict[str, tuple[str, ...]] = {
         "verify",
         "ca_bundle",
         "extended_logging",
+        "max_bytes",
+        "on_timeout",
     ),
-    "telegram": ("token", "proxy", "api_url", "timeout"),
-    "push": ("vapid_public_key", "vapid_private_key", "vapid_subject", "ttl", "timeout"),
+    "telegram": ("token", "proxy", "api_url", "timeout", "max_parts", "on_timeout"),
+    "push": ("vapid_public_key", "vapid_private_key", "vapid_subject", "ttl", "timeout", "on_timeout"),
 }
-BOOL_KEYS = {"outbox", "enabled", "strip_plus", "verify", "extended_logging"}
+BOOL_KEYS = {"outbox", "enabled", "strip_plus", "verify", "extended_logging", "dedupes_message_id"}
+# services/senders/limits.py: per-message limits (positive whole numbers) and the timeout policy
+LIMIT_KEYS = ("max_segments", "max_bytes", "max_parts")
+ON_TIMEOUT = ("unknown", "retry")
 # services/senders/email.py: none | ssl | starttls, and its aliases
 EMAIL_SECURITY = ("none", "ssl", "starttls", "tls", "smtps", "plain", "off")
 CONTRACT_TYPES = ("individual", "legal")
@@ -635,6 +643,12 @@ def _check_params(c: _Checker, s: _Channel, notes: list[str]) -> None:
         or p["timeout"] <= 0
     ):
         c.err(f"{s.where}.timeout", f"must be a positive number of seconds, got {p['timeout']!r}")
+    for key in LIMIT_KEYS:
+        if key in p and (isinstance(p[key], bool) or not isinstance(p[key], int) or p[key] < 1):
+            c.err(f"{s.where}.{key}", f"must be a positive whole number, got {p[key]!r}")
+    if "on_timeout" in p and str(p["on_timeout"]).strip().lower() not in ON_TIMEOUT:
+        c.err(f"{s.where}.on_timeout", f"{p['on_timeout']!r} is not one of unknown (a request that timed out"
+                                       " is not sent again), retry (it is, at the risk of a duplicate)")
     if (
         s.channel == "email"
         and "security" in p

@@ -114,7 +114,7 @@ def retry_reason(reason: str, retry_after: float | None) -> str:
     text = reason.lower()
     if retry_after is not None or "429" in text or "too many" in text or "throttl" in text:
         return "throttled"
-    if "timed out" in text or "timeout" in text:
+    if "timed out" in text or "timeout" in text or "did not answer" in text or "did not confirm" in text:
         return "timeout"
     if "refused" in text or "connect" in text or "name or service" in text or "resolve" in text:
         return "connection"

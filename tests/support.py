@@ -123,13 +123,20 @@ class Gateway:
 
     With ``hold`` set, every request after the first ``hold_after`` is recorded
     and then kept waiting until ``hold`` is set (to kill a sender mid-send).
+    ``delay`` makes a slow gateway: each answer is written that many seconds
+    after its request came. ``cut`` makes a broken one: its answer stops in the
+    middle and the connection closes. ``answered`` lists the requests whose
+    answer was written, in order.
     """
 
     default: tuple[int, str] = (200, "OK")
     script: list[tuple[int, str]] = field(default_factory=list)
     hold: threading.Event | None = None
     hold_after: int = 0
+    delay: float = 0.0
+    cut: bool = False
     requests: list[GatewayRequest] = field(default_factory=list)
+    answered: list[GatewayRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     changed: threading.Condition = field(default_factory=threading.Condition)
     server: ThreadingHTTPServer | None = None
@@ -171,12 +178,21 @@ class Gateway:
                     gw.changed.notify_all()
                 if held and gw.hold is not None:
                     gw.hold.wait()
+                elif gw.delay:
+                    threading.Event().wait(gw.delay)  # the gateway's own slowness, not a test's sync
                 data = body.encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "text/plain; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_header("Content-Length", str(len(data) + (40 if gw.cut else 0)))
+                self.close_connection = gw.cut
+                try:
+                    self.end_headers()
+                    self.wfile.write(data)
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the client gave up waiting: not answered
+                with gw.lock:
+                    gw.answered.append(req)
 
             def do_GET(self) -> None:  # noqa: N802
                 q = parse_qs(urlsplit(self.path).query)

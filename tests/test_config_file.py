@@ -395,6 +395,26 @@ def test_unknown_channel_key_names_the_place(db: str) -> None:
             "operators:\n  - {code: best, name: B, channels: {sms: {outbox: maybe}}}\n",
             "operators[0].channels.sms.outbox: must be true or false",
         ),
+        (
+            "operators:\n  - {code: best, name: B, channels: {sms: {on_timeout: sometimes}}}\n",
+            "operators[0].channels.sms.on_timeout: 'sometimes' is not one of unknown",
+        ),
+        (
+            "operators:\n  - {code: best, name: B, channels: {sms: {max_segments: 0}}}\n",
+            "operators[0].channels.sms.max_segments: must be a positive whole number, got 0",
+        ),
+        (
+            "operators:\n  - {code: best, name: B, channels: {email: {max_bytes: 1.5}}}\n",
+            "operators[0].channels.email.max_bytes: must be a positive whole number, got 1.5",
+        ),
+        (
+            "operators:\n  - {code: best, name: B, channels: {telegram: {max_parts: many}}}\n",
+            "operators[0].channels.telegram.max_parts: must be a positive whole number, got 'many'",
+        ),
+        (
+            "operators:\n  - {code: best, name: B, channels: {sms: {dedupes_message_id: maybe}}}\n",
+            "operators[0].channels.sms.dedupes_message_id: must be true or false",
+        ),
         ("operators:\n  - {name: B}\n", "operators[0].code: is required"),
         (
             "operators:\n  - {code: best, name: B}\n  - {code: best, name: C}\n",

@@ -21,7 +21,14 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from msgd.settings import Settings
 from services.senders import registry
-from services.senders.base import ChannelConfig, Outbound, PermanentError, TransientError
+from services.senders.base import (
+    ChannelConfig,
+    ContentError,
+    MaybeSent,
+    Outbound,
+    PermanentError,
+    TransientError,
+)
 from services.senders.email import EmailSender
 from tests.support import free_port, port_zero_controller
 
@@ -56,6 +63,9 @@ class Sink:
     data_reply: str | None = None
     mail_reply: str | None = None
     last_server: Any = None
+    # after the message is received: wait this long before confirming it, or close the connection
+    data_delay: float = 0.0
+    data_close: bool = False
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         if self.mail_reply:
@@ -78,6 +88,10 @@ class Sink:
             envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content,
             session.peer, getattr(session.auth_data, "login", None),
         ))
+        if self.data_close:
+            server.transport.close()
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
         return "250 2.0.0 Ok: queued as ABC123"
 
 
@@ -280,6 +294,42 @@ def test_connection_reused_and_reopened_when_dropped(smtp: Smtp, sender: EmailSe
 
 
 # -- failures ------------------------------------------------------------------------------
+
+
+def test_a_runaway_text_fails_as_content_before_any_connection(sender: EmailSender) -> None:
+    port = free_port()  # nothing listens: a connection attempt would fail otherwise
+    with pytest.raises(ContentError) as err:
+        sender.send(msg(body="Я" * 500_000), cfg(port))
+    assert err.value.reason.startswith("the e-mail is 1,3") and "bytes, more than max_bytes 1,048,576" in err.value.reason
+    with pytest.raises(ContentError, match="more than max_bytes 2,000"):
+        sender.send(msg(body="Я" * 1000), cfg(port, max_bytes=2000))
+    with pytest.raises(PermanentError, match="e-mail max_bytes 'lots' is not a positive whole number of bytes"):
+        sender.send(msg(), cfg(port, max_bytes="lots"))
+
+
+def test_no_confirmation_after_the_message_was_sent_may_have_been_delivered(smtp: Smtp, sender: EmailSender) -> None:
+    """The server got the whole message and did not confirm it in time: maybe sent, never resent."""
+    smtp.sink.data_delay = 1.0
+    with pytest.raises(MaybeSent) as err:
+        sender.send(msg(), cfg(smtp.port, timeout=0.3))
+    assert err.value.reason == (f"SMTP server 127.0.0.1:{smtp.port} did not confirm the message within 0.3 s"
+                                " after it was sent — it may have been delivered")
+    assert len(smtp.sink.received) == 1
+
+
+def test_a_kept_connection_closed_after_the_message_is_not_reopened_to_send_it_again(
+    smtp: Smtp, sender: EmailSender
+) -> None:
+    config = cfg(smtp.port)
+    sender.send(msg(message_id="a"), config)  # the connection is kept for the next message
+    smtp.sink.data_close = True
+    with pytest.raises(MaybeSent) as err:
+        sender.send(msg(message_id="b"), config)
+    assert "closed the connection after the message was sent, before confirming it" in err.value.reason
+    assert [r.message["Message-ID"] for r in smtp.sink.received] == ["<a@billing.test>", "<b@billing.test>"]
+    smtp.sink.data_close = False
+    sender.send(msg(message_id="c"), config)  # a new connection for the next message
+    assert len(smtp.sink.received) == 3
 
 
 def test_unknown_user_is_permanent(smtp: Smtp, sender: EmailSender) -> None:

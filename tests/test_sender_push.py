@@ -412,7 +412,7 @@ def test_broken_subscription_keys_are_permanent(service: PushService, sender: Pu
     sub = service.subscribe("ivan").subscription
     sub["keys"]["p256dh"] = b64(b"\x04" + b"\x01" * 64)  # not a point on the curve
     (to,) = PushSender.recipients({"push": [sub]})
-    with pytest.raises(PermanentError, match="the subscription's keys are not valid"):
+    with pytest.raises(PermanentError, match="the subscription's keys cannot be used to encrypt the message"):
         sender.send(msg(to), cfg(vapid.raw))
     with pytest.raises(PermanentError, match="not a browser subscription"):
         sender.send(msg("+79121234567"), cfg(vapid.raw))

@@ -274,11 +274,21 @@ def test_dns_failure(sender: SmsSender) -> None:
     assert reason.endswith("— check the DNS settings")
 
 
-def test_timeout(gateway: Gateway, sender: SmsSender) -> None:
+def test_timeout_after_the_request_was_sent_may_have_been_delivered(gateway: Gateway, sender: SmsSender) -> None:
+    from services.senders.base import MaybeSent
+
     gateway.release = threading.Event()
-    with pytest.raises(TransientError) as err:
+    with pytest.raises(MaybeSent) as err:
         sender.send(msg(), cfg(gateway.url, timeout=0.3))
-    assert err.value.reason == f"SMS gateway 127.0.0.1:{gateway.port} did not answer within 0.3 s"
+    assert err.value.reason == (f"SMS gateway 127.0.0.1:{gateway.port} did not answer within 0.3 s after the"
+                                " request was sent — it may have been delivered")
+
+
+def test_dedupes_message_id_needs_the_id_in_the_request(gateway: Gateway, sender: SmsSender) -> None:
+    with pytest.raises(PermanentError, match="dedupes_message_id needs %message_id% in params"):
+        sender.send(msg(), cfg(gateway.url, dedupes_message_id=True))
+    sender.send(msg(), cfg(gateway.url, params="id=%message_id%&phones=%sms%&mes=%text%"))
+    assert parse_qs(gateway.seen[-1].body.decode())["id"] == ["m-1"]
 
 
 def test_unusable_timeout_and_ca_bundle_are_settings_errors(sender: SmsSender, tmp_path: Path) -> None:

@@ -123,7 +123,8 @@ def test_claim_left_by_a_dead_sender_ends_as_unknown_outcome(db: str, gateway: G
 
     seed.sms_gateway(seed.operator(), gateway.url)
     msg = outbound(1)
-    claims.claim([(msg["message_id"], 1)])  # a sender claimed it and died mid-send
+    owner, _ = claims.claim([(msg["message_id"], 1)])
+    assert claims.progress(owner, [], [msg["message_id"]]) == {msg["message_id"]}  # started, then died
     stage = make_stage(tmp_path, MSGD_CLAIM_LEASE_SECONDS="60")
     recheck = stage.handle([item(msg)])
     assert states(recheck) == [] and resends(recheck)[0][1] > 50, "within the lease: look again later"
@@ -133,6 +134,38 @@ def test_claim_left_by_a_dead_sender_ends_as_unknown_outcome(db: str, gateway: G
     assert states(out) == ["failed"]
     assert "outcome unknown" in json.loads(out[0].body)["reason"]
     assert gateway.requests == []
+
+
+def test_message_reserved_by_a_dead_sender_and_never_started_is_sent_once(
+    db: str, gateway: Gateway, tmp_path: Path
+) -> None:
+    from services.senders import claims
+
+    seed.sms_gateway(seed.operator(), gateway.url)
+    msg = outbound(1)
+    claims.claim([(msg["message_id"], 1)])  # a sender reserved it in its batch and died before the request
+    stage = make_stage(tmp_path, MSGD_CLAIM_LEASE_SECONDS="60")
+    assert states(stage.handle([item(msg)])) == ["sent"], "a never started message waits for no lease"
+    assert states(stage.handle([item(msg)])) == ["sent"]
+    assert len(gateway.requests) == 1
+
+
+def test_a_recorded_retry_whose_next_attempt_was_lost_is_published_again(
+    db: str, gateway: Gateway, tmp_path: Path
+) -> None:
+    """The sender wrote "retry" and died before publishing attempt 2: the redelivered attempt 1
+    publishes attempt 2 (and does not send attempt 1 again)."""
+    from services.senders import claims
+
+    seed.sms_gateway(seed.operator(), gateway.url)
+    msg = outbound(1)
+    owner, _ = claims.claim([(msg["message_id"], 1)])
+    claims.progress(owner, [], [msg["message_id"]])
+    claims.finish([claims.Finish(msg["message_id"], claims.RETRY, "retrying", "HTTP 503")])
+    out = make_stage(tmp_path).handle([item(msg)])
+    assert [attempt for attempt, _ in resends(out)] == [2] and gateway.requests == []
+    sent = make_stage(tmp_path).handle([item(outbound(1, attempt=2))] * 2)
+    assert states(sent) == ["sent"] and len(gateway.requests) == 1
 
 
 def test_unconfigured_channel_fails_with_a_plain_reason(db: str, tmp_path: Path) -> None:
@@ -181,3 +214,104 @@ def test_finishing_nothing_opens_no_transaction(db: str, monkeypatch: pytest.Mon
 
     monkeypatch.setattr(claims.transaction, "atomic", no_transaction)
     claims.finish([])
+
+
+# -- a request that may have been delivered (issue 10, point 5) ------------------------------------
+
+
+def test_a_gateway_slower_than_the_timeout_gets_the_message_once_by_default(
+    db: str, gateway: Gateway, tmp_path: Path
+) -> None:
+    gateway.delay = 1.0
+    seed.sms_gateway(seed.operator(attempts=3), gateway.url, timeout=0.3)
+    out = make_stage(tmp_path).handle([item(outbound(1))])
+    assert states(out) == ["failed"] and resends(out) == []
+    reason = json.loads(out[0].body)["reason"]
+    assert reason.startswith("outcome unknown: SMS gateway 127.0.0.1:")
+    assert "did not answer within 0.3 s after the request was sent — it may have been delivered" in reason
+    assert "not sent again so the subscriber does not get it twice (on_timeout: unknown)" in reason
+    assert len(gateway.requests) == 1
+
+
+def test_on_timeout_retry_sends_again_and_says_the_risk(db: str, gateway: Gateway, tmp_path: Path) -> None:
+    gateway.delay = 1.0
+    seed.sms_gateway(seed.operator(attempts=3), gateway.url, timeout=0.3, on_timeout="retry")
+    out = make_stage(tmp_path).handle([item(outbound(1))])
+    assert states(out) == ["retrying"] and [a for a, _ in resends(out)] == [2]
+    assert "(on_timeout: retry — the subscriber may get it twice)" in json.loads(out[-1].body)["reason"]
+
+
+def test_a_gateway_that_drops_repeats_of_the_message_id_is_retried_safely(
+    db: str, gateway: Gateway, tmp_path: Path
+) -> None:
+    gateway.delay = 1.0
+    seed.sms_gateway(seed.operator(attempts=3), gateway.url, timeout=0.3, dedupes_message_id=True,
+                     params="id=%message_id%&phones=%sms%&mes=%text%")
+    msg = outbound(1)
+    out = make_stage(tmp_path).handle([item(msg)])
+    assert states(out) == ["retrying"], "on_timeout is unknown, but the gateway drops a repeat"
+    assert "retried safely: the gateway drops a repeat of this message id" in json.loads(out[-1].body)["reason"]
+    assert gateway.received("id") == [msg["message_id"]]
+
+
+def test_a_connection_never_made_is_retried(db: str, tmp_path: Path) -> None:
+    from tests.support import free_port
+
+    seed.sms_gateway(seed.operator(attempts=3), f"http://127.0.0.1:{free_port()}/send")
+    out = make_stage(tmp_path).handle([item(outbound(1))])
+    assert states(out) == ["retrying"], "nothing reached the gateway: a retry cannot duplicate"
+
+
+def test_an_unusable_on_timeout_fails_before_any_request(db: str, gateway: Gateway, tmp_path: Path) -> None:
+    seed.sms_gateway(seed.operator(), gateway.url, on_timeout="sometimes")
+    out = make_stage(tmp_path).handle([item(outbound(1))])
+    assert states(out) == ["failed"] and gateway.requests == []
+    assert "on_timeout 'sometimes' is not one of unknown, retry" in json.loads(out[0].body)["reason"]
+
+
+# -- limits that protect the operator's money (issue 10, point 6) ----------------------------------
+
+
+def test_a_runaway_text_fails_as_content_before_any_request(db: str, gateway: Gateway, tmp_path: Path) -> None:
+    seed.sms_gateway(seed.operator(), gateway.url)
+    out = make_stage(tmp_path).handle([item(outbound(1, body="Я" * 500_000))])
+    assert states(out) == ["failed"] and gateway.requests == [] and resends(out) == []
+    reason = json.loads(out[0].body)["reason"]
+    assert reason.startswith("the text takes 7,463 SMS parts (500,000 characters, UCS-2), more than max_segments 10")
+
+
+def test_max_segments_is_the_operators_choice(db: str, gateway: Gateway, tmp_path: Path) -> None:
+    seed.sms_gateway(seed.operator(), gateway.url, max_segments=2)
+    out = make_stage(tmp_path).handle([item(outbound(1, body="Я" * 134)), item(outbound(2, body="Я" * 135))])
+    by_id = {json.loads(o.body)["message_id"]: json.loads(o.body) for o in out}
+    assert by_id[outbound(1)["message_id"]]["state"] == "sent"
+    assert "takes 3 SMS parts" in by_id[outbound(2)["message_id"]]["reason"]
+    assert len(gateway.requests) == 1
+
+
+def test_a_store_outage_mid_batch_keeps_what_was_sent_and_the_retry_sends_the_rest_once(
+    db: str, gateway: Gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import OperationalError
+
+    from services.senders import claims
+
+    seed.sms_gateway(seed.operator(), gateway.url)
+    stage = make_stage(tmp_path, MSGD_SENDER_CONCURRENCY="1")
+    real, calls = claims.progress, []
+
+    def flaky(*args: Any) -> set[str]:
+        calls.append(args)
+        if len(calls) == 2:  # writing the first outcome with the second start: the store is gone
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(*args)
+
+    monkeypatch.setattr(claims, "progress", flaky)
+    batch = [item(outbound(n)) for n in (1, 2, 3)]
+    with pytest.raises(OperationalError):
+        stage.handle(batch)  # an outage: the broker retries the whole batch
+    assert len(gateway.requests) == 1
+    monkeypatch.setattr(claims, "progress", real)
+    again = stage.handle(batch)
+    assert states(again) == ["sent", "sent", "sent"]
+    assert sorted(gateway.received()) == sorted(outbound(n)["body"] for n in (1, 2, 3)), "each sent exactly once"

@@ -13,7 +13,9 @@ from services.senders.base import ChannelSender
 
 # Names the original system accepted; messages for them end as "unsupported".
 LEGACY_CHANNELS = ("agent", "winpop", "whatsapp")
-_NOT_CHANNELS = {"net", "base", "stage", "outbox", "claims", "phone", "segments", "ratelimit", "sms_presets", "sms_replies"}
+_NOT_CHANNELS = {"net", "base", "stage", "outbox", "claims", "phone", "segments", "ratelimit", "sms_presets",
+                 "sms_replies", "sms_request", "http_errors", "email_message", "email_errors", "limits",
+                 "telegram_split"}
 
 
 @cache

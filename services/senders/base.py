@@ -41,6 +41,29 @@ class TransientError(SendError):
     permanent = False
 
 
+class MaybeSent(TransientError):
+    """The far side got the request but no (readable) answer came: it may have delivered the
+    message (a read timeout; the connection closed or reset after the request was written;
+    an SMTP server silent after the message's final dot).
+
+    Retrying may send it twice, so the sender stage follows the channel's ``on_timeout``
+    (``retry`` | ``unknown``) rather than retrying blindly; ``dedupes`` says the far side drops a
+    repeat of this message by the message id msgd sent, so a retry is safe whatever the policy."""
+
+    def __init__(self, reason: str, *, retry_after: float | None = None, dedupes: bool = False) -> None:
+        super().__init__(reason, retry_after=retry_after)
+        self.dedupes = dedupes
+
+
+class OutcomeUnknown(PermanentError):
+    """Final: the message may or may not have been delivered, and it is not sent again."""
+
+
+class ContentError(PermanentError):
+    """The message itself cannot go out as it is (too many SMS parts, too large an e-mail, too
+    many Telegram messages): fixed in the template or the event data, not at the gateway."""
+
+
 @dataclass
 class SendResult:
     gateway_message_id: str = ""

@@ -2,20 +2,40 @@
 
 A sender must hold the claim for attempt N before it contacts the far side,
 so a redelivered message or a duplicate publish is never sent twice.
+
+A row's ``state`` (``msgd_claim.state``):
+
+``reserved``
+    A batch holds it (``owner``) but has not contacted the far side yet.  It
+    may be taken over at any time by another copy of the same attempt (a
+    batch redelivered after its sender died): the holder starts a message
+    only through :func:`progress`, whose UPDATE requires the row to be still
+    reserved *by it*, so a message taken from it is never sent by it.
+``sending``
+    Its request may be in flight.  Nobody else sends it; when the holder
+    vanishes, the outcome is unknown after the lease (services/senders/stage.py).
+``retry``
+    Attempt N failed transiently; attempt N+1 may be claimed.
+``done``
+    Final, with ``outcome``, ``reason`` and the gateway's message id.
+
+Every statement is plain SQL that PostgreSQL and SQLite run alike (no
+``RETURNING``, which SQLite has only since 3.35).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from msgd.store import sql
 from msgd.store.models import Claim
 
-SENDING, RETRY, DONE = "sending", "retry", "done"
+RESERVED, SENDING, RETRY, DONE = "reserved", "sending", "retry", "done"
 
 
 @dataclass
@@ -30,9 +50,16 @@ class Finish:
 COLUMNS = "(message_id, state, attempt, owner, outcome, reason, gateway_message_id, updated_at)"
 CLAIM_FIRST = (f"INSERT INTO msgd_claim {COLUMNS} VALUES ", " ON CONFLICT (message_id) DO NOTHING")
 CLAIM_NEXT = (
-    "UPDATE msgd_claim SET state = 'sending', attempt = %s, owner = %s, updated_at = %s"
+    "UPDATE msgd_claim SET state = 'reserved', attempt = %s, owner = %s, updated_at = %s"
     " WHERE message_id = %s AND state = 'retry' AND attempt = %s"
 )
+# Compare-and-swap on the old owner: of two copies taking over at once, one wins.
+TAKE_OVER = (
+    "UPDATE msgd_claim SET owner = %s, updated_at = %s"
+    " WHERE message_id = %s AND state = 'reserved' AND attempt = %s AND owner = %s"
+)
+START = "UPDATE msgd_claim SET state = 'sending', updated_at = %s WHERE owner = %s AND state = 'reserved' AND message_id IN "
+STARTED = "SELECT message_id FROM msgd_claim WHERE owner = %s AND state = 'sending' AND message_id IN "
 # The rows exist (we hold their claims): the upsert is a multi-row UPDATE both backends accept.
 # Its INSERT half never takes effect, so its values only fill the NOT NULL columns (the attempt
 # stays the one claimed, as owner does).
@@ -45,29 +72,74 @@ PLACEHOLDERS = ["%s"] * 8
 
 
 def claim(wanted: list[tuple[str, int]]) -> tuple[str, dict[str, Claim]]:
-    """Try to claim (message_id, attempt) pairs; returns our owner token and every row.
+    """Reserve (message_id, attempt) pairs; returns our owner token and every row by message id.
 
-    A pair is ours when its row's owner is the returned token: attempt 1 by
-    inserting the row, attempt N by moving it from ``retry`` of attempt N-1.
+    A pair is ours when its row's owner is the returned token: attempt 1 by inserting the row,
+    attempt N by moving it from ``retry`` of attempt N-1, or either by taking over a row another
+    batch reserved for the same attempt and never started.  Ours are ``reserved``: start them
+    with :func:`progress` just before their requests.
     """
     owner = uuid.uuid4().hex
     now = sql.when(timezone.now())
-    firsts = {sql.uid(m): (sql.uid(m), SENDING, 1, owner, "", "", "", now) for m, a in wanted if a == 1}
+    firsts = {sql.uid(m): (sql.uid(m), RESERVED, 1, owner, "", "", "", now) for m, a in wanted if a == 1}
     with transaction.atomic():
         sql.insert_many(CLAIM_FIRST[0], PLACEHOLDERS, CLAIM_FIRST[1], list(firsts.values()))
         sql.executemany(CLAIM_NEXT, [(a, owner, now, sql.uid(m), a - 1) for m, a in wanted if a > 1])
-    rows = Claim.objects.filter(message_id__in=[m for m, _ in wanted])
-    return owner, {str(r.message_id): r for r in rows}
+    rows = _rows([m for m, _ in wanted])
+    attempts = dict(wanted)
+    orphans = [r for m, r in rows.items()
+               if r.state == RESERVED and r.owner != owner and r.attempt == attempts[m]]
+    if orphans:  # reserved by a batch that never started them (its sender died, or a duplicate)
+        sql.executemany(TAKE_OVER, [(owner, now, sql.uid(r.message_id), r.attempt, r.owner) for r in orphans])
+        rows.update(_rows([str(r.message_id) for r in orphans]))
+    return owner, rows
+
+
+def _rows(ids: list[str]) -> dict[str, Claim]:
+    return {str(r.message_id): r for r in Claim.objects.filter(message_id__in=ids)}
+
+
+def rows(ids: Sequence[str]) -> dict[str, Claim]:
+    """The current rows of these messages, by message id (absent when never claimed)."""
+    return _rows(list(ids))
+
+
+def progress(owner: str, done: list[Finish], starting: Sequence[str]) -> set[str]:
+    """One transaction: record finished outcomes, then mark ``starting`` (reserved by ``owner``)
+    as ``sending``. Returns the message ids started: those still reserved by ``owner``; one
+    taken over by another sender is not among them and must not be sent."""
+    if not done and not starting:
+        return set()
+    now = sql.when(timezone.now())
+    started: set[str] = set()
+    with transaction.atomic():
+        _finish(done, now)
+        if starting:
+            ids = [sql.uid(m) for m in starting]
+            marks = "(" + ", ".join(["%s"] * len(ids)) + ")"
+            with connection.cursor() as cur:
+                cur.execute(START + marks, [now, owner, *ids])
+                if cur.rowcount == len(ids):
+                    started = set(starting)
+                else:
+                    cur.execute(STARTED + marks, [owner, *ids])
+                    found = {uuid.UUID(str(v)) for (v,) in cur.fetchall()}
+                    started = {m for m in starting if uuid.UUID(m) in found}
+    return started
 
 
 def finish(done: list[Finish]) -> None:
+    """Record final (or retry) outcomes in one transaction."""
     if not done:
         return
-    now = sql.when(timezone.now())
-    rows = {
+    with transaction.atomic():  # one commit for the batch, not one per message
+        _finish(done, sql.when(timezone.now()))
+
+
+def _finish(done: list[Finish], now: object) -> None:
+    values = {
         sql.uid(f.message_id): (sql.uid(f.message_id), f.state, 0, "", f.outcome, f.reason[:4000],
                                 f.gateway_message_id[:200], now)
         for f in done
     }
-    with transaction.atomic():  # one commit for the batch, not one per message
-        sql.insert_many(FINISH[0], PLACEHOLDERS, FINISH[1], list(rows.values()))
+    sql.insert_many(FINISH[0], PLACEHOLDERS, FINISH[1], list(values.values()))

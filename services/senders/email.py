@@ -7,11 +7,13 @@ and run through premailer), attaches any string that happens to name an
 existing file, derives From from the login (adding ``@gmail.com`` when the
 login has no ``@``), reconnects on every call and, when the server drops the
 connection, sleeps 3-6 s and returns False instead of raising.  So the message
-is built here with ``email.message.EmailMessage`` (text/plain, plus
-multipart/alternative text + HTML when the message has HTML; UTF-8; headers
-RFC 2047 encoded) and handed to ``client.smtp.sendmail`` on yagmail's open
-connection.  The login name is passed to yagmail as ``{login: login}`` so it
-is used as typed.
+is built by services/senders/email_message.py (``email.message.EmailMessage``,
+and the ``max_bytes`` limit checked before any connection) and handed to
+``client.smtp.sendmail`` on yagmail's open connection.  The login name is
+passed to yagmail as ``{login: login}`` so it is used as typed.  Failures are
+worded by services/senders/email_errors.py; one after the message's final dot
+was sent and before the server's reply is ``MaybeSent`` (the server may have
+accepted it): the connection is not reused to send it again.
 
 TLS: certificates are verified against the system CA store, or against the
 ``ca_bundle`` file when set; ``verify: false`` turns checking off.
@@ -24,17 +26,10 @@ message itself is not logged, only its size.
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import hashlib
-import re
 import smtplib
-import socket
 import ssl
 from dataclasses import dataclass
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP, SMTPUTF8
-from email.utils import formatdate, parseaddr
 from typing import Any
 
 import structlog
@@ -50,15 +45,17 @@ from services.senders.base import (
     PerThread,
     SendError,
     SendResult,
-    TransientError,
 )
+from services.senders.email_errors import after_data, classify
+from services.senders.email_message import build_message, built, check_size, max_bytes_setting
 from services.senders.net import as_bool, timeout_setting
+
+__all__ = ["SENDER", "EmailSender", "build_message", "classify"]
 
 LOGGER = "msgd.sender.email"
 DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 # "tls" is deliberately not an alias: some tools mean implicit TLS by it, others STARTTLS.
 SECURITY_ALIASES = {"smtps": "ssl", "": "none", "plain": "none", "off": "none"}
-SMTP_7BIT = SMTP.clone(cte_type="7bit")
 _DROPPED = (smtplib.SMTPServerDisconnected, ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
 
 
@@ -71,6 +68,9 @@ class _Dialogue:
     _msgd_in_auth = False
     _msgd_in_data = False
     last_data_reply: tuple[int, bytes] | None = None
+    # The message and its final "." were handed to the network: from here a lost reply leaves the
+    # outcome unknown (the server may have accepted it).
+    msgd_dot_sent = False
 
     def _msgd_setup(self, dialogue: bool, where: str) -> None:
         self._msgd_where = where
@@ -99,6 +99,11 @@ class _Dialogue:
             )
         finally:
             self._msgd_in_auth = False
+
+    def send(self, s: Any) -> None:
+        super().send(s)  # type: ignore[misc]
+        if self._msgd_in_data and isinstance(s, bytes) and s.endswith(b"\r\n.\r\n"):
+            self.msgd_dot_sent = True
 
     def data(self, msg: Any) -> tuple[int, bytes]:
         self._msgd_in_data = True
@@ -264,17 +269,18 @@ class EmailSender(ChannelSender):
         # The login is not masked: it is often the sender address, which reasons must show.
         register_secrets(v for k, v in config.secrets.items() if k != "login")
         t = _target(config, self.settings)
+        limit = max_bytes_setting(config.params)
         try:
-            return self._send(message, t)
+            return self._send(message, t, limit)
         except SendError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes a plain-words outcome
-            raise classify(exc, t, message.recipient) from None
+            raise classify(exc, t.where, t.host, t.timeout, message.recipient) from None
 
-    def _send(self, message: Outbound, t: _Target) -> SendResult:
+    def _send(self, message: Outbound, t: _Target, limit: int) -> SendResult:
         sender = message.sender.strip() or f"root@{self.settings.domain}"
-        msg, env_from, env_to, utf8 = build_message(message, sender, self.settings.domain)
-        data = msg.as_bytes(policy=SMTPUTF8 if utf8 else SMTP_7BIT)
+        msg, data, env_from, env_to, utf8 = built(message, sender, self.settings.domain)
+        check_size(data, limit)  # before any connection
         options = ["SMTPUTF8"] if utf8 else []
         for attempt in (1, 2):
             conn, reused = self._connect(t)
@@ -288,11 +294,16 @@ class EmailSender(ChannelSender):
                             " server does not support SMTPUTF8"
                         )
                 smtp.last_data_reply = None
+                smtp.msgd_dot_sent = False
                 smtp.sendmail(env_from, [env_to], data, mail_options=options)
                 break
             except SendError:
                 raise
             except Exception as exc:
+                if smtp.msgd_dot_sent and not isinstance(exc, smtplib.SMTPResponseException):
+                    # The server had the whole message: never send it again on this account.
+                    self._drop(t)
+                    raise after_data(exc, t.where, t.timeout) from None
                 code = getattr(exc, "smtp_code", None)
                 if isinstance(exc, smtplib.SMTPRecipientsRefused):
                     code = next(iter(exc.recipients.values()), (None, b""))[0]
@@ -308,151 +319,13 @@ class EmailSender(ChannelSender):
         reply = getattr(smtp, "last_data_reply", None)
         detail = ""
         if reply:
-            detail = f"{reply[0]} {_text(reply[1])}"[:200]
+            detail = f"{reply[0]} {_reply_text(reply[1])}"[:200]
         return SendResult(gateway_message_id=str(msg["Message-ID"]), detail=detail)
 
 
-def _idna(addr: str) -> tuple[str, bool]:
-    """(address with an IDNA domain, whether the local part still needs SMTPUTF8)."""
-    local, _, domain = addr.rpartition("@")
-    try:
-        domain = domain.encode("idna").decode("ascii") if not domain.isascii() else domain
-    except UnicodeError:
-        raise PermanentError(f"e-mail domain {domain!r} is not valid") from None
-    return f"{local}@{domain}", not local.isascii()
-
-
-def _address(value: str, display: str = "") -> tuple[str, str]:
-    """(display name, address) parsed from "Name <addr>" or a bare address."""
-    name, addr = parseaddr(value)
-    local, at, domain = addr.rpartition("@")
-    if not at or not local or not domain or " " in addr:
-        raise PermanentError(f"{value!r} is not an e-mail address")
-    return _one_line(name or display), addr
-
-
-def _header(name: str, addr: str, utf8: bool) -> Address | str:
-    if utf8:  # headerregistry.Address refuses a non-ASCII local part; SMTPUTF8 allows it
-        return f'"{email.utils.quote(name)}" <{addr}>' if name else addr
-    try:
-        return Address(display_name=name, addr_spec=addr)
-    except (ValueError, IndexError) as exc:
-        raise PermanentError(f"{addr!r} is not a valid e-mail address ({exc})") from None
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def build_message(message: Outbound, sender: str, domain: str) -> tuple[EmailMessage, str, str, bool]:
-    """The MIME message plus envelope sender and recipient, and whether SMTPUTF8 is needed."""
-    from_name, from_addr = _address(sender)
-    to_name, to_addr = _address(message.recipient, message.abonent_name)
-    env_from, utf8_from = _idna(from_addr)
-    env_to, utf8_to = _idna(to_addr)
-    utf8 = utf8_from or utf8_to
-    # Without SMTPUTF8 the body is base64 / quoted-printable (7-bit safe for any relay).
-    msg = EmailMessage(policy=SMTPUTF8 if utf8 else SMTP_7BIT)
-    # Without SMTPUTF8 the headers carry the ASCII (IDNA) form of a non-ASCII domain.
-    msg["From"] = _header(from_name, from_addr if utf8 else env_from, utf8)
-    msg["To"] = _header(to_name, to_addr if utf8 else env_to, utf8)
-    msg["Subject"] = _one_line(message.subject)
-    msg["Date"] = formatdate(localtime=True)
-    safe_id = re.sub(r"[^A-Za-z0-9._-]", "", message.message_id) or "msg"
-    msg["Message-ID"] = f"<{safe_id}@{domain or 'localhost'}>"
-    msg["Auto-Submitted"] = "auto-generated"
-    msg["X-Mailer"] = "msgd"
-    msg.set_content(message.body, subtype="plain", charset="utf-8")
-    if message.html:
-        msg.add_alternative(message.html, subtype="html", charset="utf-8")
-    return msg, env_from, env_to, utf8
-
-
-def _text(raw: Any) -> str:
+def _reply_text(raw: Any) -> str:
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
     return " ".join(text.split())
-
-
-def _server_says(code: int | None, raw: Any) -> str:
-    return f"{code} {_text(raw)}".strip()
-
-
-def _by_code(code: int | None, reason: str, **kw: Any) -> SendError:
-    if code is not None and 400 <= code < 500:
-        return TransientError(reason, **kw)
-    return PermanentError(reason, **kw)
-
-
-def classify(exc: BaseException, t: _Target, recipient: str = "") -> SendError:
-    """A plain-words outcome for any SMTP / network failure, without secrets."""
-    err = _classify(exc, t, recipient)
-    err.reason = redact_text(err.reason)
-    err.args = (err.reason,)
-    return err
-
-
-def _classify(exc: BaseException, t: _Target, recipient: str) -> SendError:
-    where = t.where
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        rcpt, (code, raw) = next(iter(exc.recipients.items()), (recipient, (None, b"")))
-        hint = " — check the subscriber's e-mail address" if code in (550, 553) else ""
-        return _by_code(code, f"SMTP server rejected recipient {rcpt}: {_server_says(code, raw)}{hint}")
-    if isinstance(exc, smtplib.SMTPAuthenticationError):
-        says = _server_says(exc.smtp_code, exc.smtp_error)
-        if 400 <= exc.smtp_code < 500:
-            return TransientError(f"SMTP login temporarily failed ({says})")
-        return PermanentError(f"SMTP login failed ({says}) — check login and password")
-    if isinstance(exc, smtplib.SMTPSenderRefused):
-        says = _server_says(exc.smtp_code, exc.smtp_error)
-        return _by_code(
-            exc.smtp_code, f"SMTP server rejected sender {exc.sender!s}: {says} — check the sender address"
-        )
-    if isinstance(exc, smtplib.SMTPDataError):
-        return _by_code(exc.smtp_code, f"SMTP server rejected the message: {_server_says(exc.smtp_code, exc.smtp_error)}")
-    if isinstance(exc, smtplib.SMTPConnectError | smtplib.SMTPHeloError):
-        return _by_code(
-            exc.smtp_code, f"SMTP server {where} refused the session: {_server_says(exc.smtp_code, exc.smtp_error)}"
-        )
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return _by_code(exc.smtp_code, f"SMTP server {where} answered {_server_says(exc.smtp_code, exc.smtp_error)}")
-    if isinstance(exc, smtplib.SMTPNotSupportedError):
-        text = str(exc).lower()
-        if "starttls" in text:
-            return PermanentError(f"SMTP server {where} does not offer STARTTLS — set security to ssl or none")
-        if "auth" in text:
-            return PermanentError(
-                f"SMTP server {where} does not accept a login (no AUTH) — clear the login, or use ssl/starttls"
-            )
-        return PermanentError(f"SMTP server {where} does not support {exc}")
-    if isinstance(exc, smtplib.SMTPServerDisconnected):
-        return TransientError(f"SMTP server {where} closed the connection unexpectedly ({exc})")
-    if isinstance(exc, smtplib.SMTPException):
-        if "authentication method" in str(exc):
-            return PermanentError(f"SMTP server {where} offers no login method we support ({exc})")
-        return TransientError(f"SMTP error with {where}: {exc}")
-    if isinstance(exc, socket.gaierror):
-        return TransientError(f"cannot resolve SMTP host '{t.host}' ({exc.strerror or exc}) — check DNS")
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return PermanentError(
-            f"TLS certificate of the SMTP server {where} could not be verified: "
-            f"{exc.verify_message or exc} — fix the certificate or set ca_bundle"
-        )
-    if isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
-        return TransientError(f"SMTP server {where} closed the connection during the TLS handshake")
-    if isinstance(exc, ssl.SSLError):
-        return PermanentError(
-            f"TLS handshake with the SMTP server {where} failed ({exc.reason or exc}) — check the "
-            "security setting: ssl for port 465, starttls for 587, none for a plain relay"
-        )
-    if isinstance(exc, ConnectionRefusedError):
-        return TransientError(f"SMTP server {where} refused the connection (is it running? firewall?)")
-    if isinstance(exc, TimeoutError):
-        return TransientError(f"SMTP server {where} did not answer within {t.timeout:g} s")
-    if isinstance(exc, OSError):
-        return TransientError(f"network error talking to SMTP server {where}: {exc.strerror or exc}")
-    if isinstance(exc, UnicodeError | ValueError):
-        return PermanentError(f"cannot build the e-mail: {exc}")
-    return TransientError(f"unexpected error sending e-mail via {where}: {type(exc).__name__}: {exc}")
 
 
 SENDER = EmailSender

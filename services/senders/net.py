@@ -1,14 +1,11 @@
-"""What every HTTP channel shares: settings read the same way, network failures in the same
-plain words (where, and what wrapped what), and per-thread sessions."""
+"""What every HTTP channel shares: settings read the same way, where a failure happened and what
+wrapped what (services/senders/http_errors.py words them), and per-thread sessions."""
 
 from __future__ import annotations
 
 import logging
 import math
 import os
-import re
-import socket
-import ssl
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -23,8 +20,6 @@ from services.senders.base import (
     ChannelSender,
     PermanentError,
     PerThread,
-    SendError,
-    TransientError,
 )
 
 # -- settings -------------------------------------------------------------------------------
@@ -128,8 +123,8 @@ def causes(exc: BaseException) -> Iterator[BaseException]:
         stack.extend(e for e in nested if isinstance(e, BaseException))
 
 
-def find(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
-    """The first exception of ``kind`` inside ``exc``."""
+def find(exc: BaseException, kind: type[BaseException] | tuple[type[BaseException], ...]) -> BaseException | None:
+    """The first exception of ``kind`` (a class or a tuple of classes) inside ``exc``."""
     return next((e for e in causes(exc) if isinstance(e, kind)), None)
 
 
@@ -148,81 +143,6 @@ def retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def network_error(exc: requests.RequestException, service: str, url: str, timeout: float,
-                  proxy: str = "", tls_hint: str = "fix the certificate or set ca_bundle",
-                  host_label: str = "") -> SendError:
-    """A requests failure as a plain-words outcome; names host:port (or scheme://host) only,
-    never the URL's path or query.  ``service`` names the far side ("SMS gateway");
-    ``host_label`` is how a DNS failure names its host (default "the <service> host")."""
-    where = host_port(url)
-    host = where.rsplit(":", 1)[0]
-    if isinstance(exc, requests.exceptions.SSLError):
-        cert = find(exc, ssl.SSLCertVerificationError)
-        if isinstance(cert, ssl.SSLCertVerificationError):
-            detail = cert.verify_message or str(cert)
-            return PermanentError(
-                f"TLS certificate of the {service} {where} could not be verified: {detail} — {tls_hint}"
-            )
-        if find(exc, ssl.SSLEOFError) or find(exc, ssl.SSLZeroReturnError):
-            return TransientError(f"{service} {where} closed the connection during the TLS handshake")
-        inner = find(exc, ssl.SSLError)
-        detail = getattr(inner, "reason", None) or type(inner or exc).__name__
-        return PermanentError(f"TLS handshake with the {service} {where} failed ({detail})"
-                              " — check http/https and the port in the address")
-    if isinstance(exc, requests.exceptions.ProxyError):
-        shown = host_port(proxy) if proxy else "the proxy"
-        dns = find(exc, socket.gaierror)
-        if isinstance(dns, socket.gaierror):
-            return TransientError(f"cannot resolve the proxy host {shown} (DNS: {dns.strerror or dns})"
-                                  " — check the proxy setting and DNS")
-        if find(exc, ConnectionRefusedError):
-            return TransientError(f"proxy {shown} refused the connection — check the proxy setting")
-        said = re.search(r"Tunnel connection failed: ([^'\")]+)", str(exc))
-        detail = said[1].strip() if said else type(find(exc, OSError) or exc).__name__
-        return TransientError(f"cannot reach the {service} {where} through the proxy {shown} ({detail})")
-    if proxy.lower().startswith("socks") and isinstance(exc, requests.exceptions.ConnectionError) \
-            and not isinstance(exc, requests.exceptions.Timeout):
-        # PySocks failures (the proxy unreachable, or it could not reach the far side) come as
-        # plain connection errors that name the far side, not the proxy.
-        said = re.search(r"Failed to establish a new connection: ([^\"')]+)", str(exc))
-        detail = said[1].strip() if said else type(find(exc, OSError) or exc).__name__
-        return TransientError(f"cannot reach the {service} {where} through the SOCKS proxy"
-                              f" {host_port(proxy)} ({detail}) — check the proxy setting")
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return TransientError(f"{service} {where} did not accept a connection within {timeout:g} s")
-    if isinstance(exc, requests.exceptions.Timeout):
-        return TransientError(f"{service} {where} did not answer within {timeout:g} s")
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        dns = find(exc, socket.gaierror)
-        if isinstance(dns, socket.gaierror):
-            return TransientError(f"cannot resolve {host_label or f'the {service} host'} '{host}'"
-                                  f" (DNS: {dns.strerror or dns}) — check the DNS settings")
-        if find(exc, ConnectionRefusedError):
-            return TransientError(f"{service} {where} refused the connection (is it running? firewall?)")
-        if find(exc, TimeoutError):
-            return TransientError(f"{service} {where} did not answer within {timeout:g} s")
-        if find(exc, ConnectionResetError) or "RemoteDisconnected" in repr(exc):
-            return TransientError(f"{service} {where} closed the connection without an answer")
-        os_err = find(exc, OSError)
-        detail = getattr(os_err, "strerror", None) or type(os_err or exc).__name__
-        return TransientError(f"cannot connect to the {service} {where}: {detail}")
-    if isinstance(exc, requests.exceptions.InvalidSchema) and "SOCKS" in str(exc):
-        return PermanentError("a SOCKS proxy needs PySocks (pip install 'requests[socks]')")
-    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema
-                  | requests.exceptions.InvalidSchema | requests.exceptions.URLRequired):
-        shown = scheme_host(url)
-        address = f"{service} address {shown!r}" if shown else f"{service} address"
-        if proxy or isinstance(exc, requests.exceptions.InvalidProxyURL):
-            return PermanentError(f"the {address} or the proxy is not a valid URL ({type(exc).__name__})")
-        if not shown:
-            return PermanentError(f"{address} is not a valid http(s) URL: it must start with http://"
-                                  " or https:// and a host")
-        return PermanentError(f"{address} is not a valid http(s) URL")
-    if isinstance(exc, requests.exceptions.TooManyRedirects):
-        return PermanentError(f"{service} {where} redirects in a loop — check the address")
-    return TransientError(f"request to the {service} {where} failed: {type(exc).__name__}")
 
 
 class Sessions:

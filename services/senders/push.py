@@ -58,12 +58,12 @@ from services.senders.base import (
     SendResult,
     TransientError,
 )
+from services.senders.http_errors import network_error
 from services.senders.net import (
     HttpSender,
     excerpt,
     host_port,
     http_options,
-    network_error,
     retry_after,
 )
 
@@ -176,7 +176,7 @@ class PushSender(HttpSender):
     channel = "push"
     contact_key = "push"
     config_keys = ("vapid_public_key", "vapid_private_key", "vapid_subject", "ttl", "timeout",
-                   "verify", "ca_bundle")
+                   "verify", "ca_bundle", "on_timeout")
 
     user_agent = "msgd-push/1"
 
@@ -254,17 +254,20 @@ class PushSender(HttpSender):
                                   "exp": int(time.time()) + VAPID_EXPIRY}
         try:
             headers = t.vapid.sign(claims)
-        except Exception as exc:  # noqa: BLE001 - py_vapid raises its own and plain exceptions
-            raise PermanentError(f"cannot sign the VAPID claims for {where}: {exc}") from None
+        except Exception:  # noqa: BLE001 - py_vapid raises its own and plain exceptions
+            raise PermanentError(f"cannot sign the VAPID claims for {where} with vapid_private_key — check"
+                                 " that it is a complete P-256 private key") from None
         try:
             pusher = WebPusher(sub, requests_session=self._session(t.verify))
             resp = pusher.send(data, headers, ttl=t.ttl, timeout=t.timeout, content_encoding="aes128gcm")
         except requests.RequestException as exc:
             raise network_error(exc, "push service", endpoint, t.timeout) from None
         except (WebPushException, ValueError, binascii.Error, TypeError) as exc:
-            detail = getattr(exc, "message", None) or type(exc).__name__
+            said = getattr(exc, "message", None)
+            detail = f" ({said})" if isinstance(said, str) and said.strip() else ""
             raise PermanentError(
-                f"the subscription's keys are not valid ({detail}) — the browser has to subscribe again"
+                f"the subscription's keys cannot be used to encrypt the message{detail} — the browser has to"
+                " subscribe again"
             ) from None
         assert isinstance(resp, requests.Response)
         log.debug("push service answered", service=where, status=resp.status_code, message_id=message.message_id)

@@ -1,19 +1,29 @@
 """Sender stage for one channel: quiet hours, claim, send concurrently, retry or finish.
 
 Per batch: messages inside quiet hours go back to the broker delayed to the
-window's end; the rest are claimed in one transaction; claimed ones are sent
-on a bounded thread pool (gateway latency overlaps); outcomes are written to
-the claims and reported to the recorder; transient failures come back through
-the broker after a backoff until the operator's attempt count is used up.
+window's end; the rest are reserved in one transaction (services/senders/claims.py);
+reserved ones are sent on a bounded thread pool (gateway latency overlaps), each
+wave marked ``sending`` just before its requests start and each outcome written
+as its request completes; the batch's reports go to the recorder; transient
+failures come back through the broker after a backoff until the operator's
+attempt count is used up.
+
+After a crash, a redelivered batch finds: outcomes written (reported again),
+messages that were in flight (``sending``: after ``MSGD_CLAIM_LEASE_SECONDS``
+they end failed "outcome unknown", never sent twice) and messages never started
+(``reserved``: taken over and sent once).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
+from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from queue import Empty, SimpleQueue
 
 import structlog
 from django.utils import timezone
@@ -29,11 +39,13 @@ from msgd.stage import Received
 from msgd.status import status
 from msgd.store.cache import ConfigCache, OperatorView
 from msgd.store.models import Claim
-from services.senders import claims, registry
+from services.senders import claims, limits, registry
 from services.senders.base import (
     ChannelConfig,
     ChannelSender,
+    MaybeSent,
     Outbound,
+    OutcomeUnknown,
     PermanentError,
     SendError,
     SendResult,
@@ -42,6 +54,8 @@ from services.senders.outbox import write_outbox
 
 log = structlog.get_logger("msgd.sender")
 
+# Seconds a recorded outcome may wait to be written together with the next ones.
+FLUSH_AFTER = 0.05
 UNKNOWN_OUTCOME = (
     "outcome unknown: the sender stopped while the gateway was handling this message;"
     " not sent again so the subscriber does not get it twice"
@@ -68,6 +82,23 @@ def _context(msg: Outbound) -> dict[str, str]:
     """What every log line about a message carries (structlog contextvars)."""
     return {"event_id": msg.event_id, "message_id": msg.message_id, "operator": msg.operator_code,
             "channel": msg.channel}
+
+
+def after_maybe_sent(exc: MaybeSent, policy: str) -> SendError:
+    """What a request that may have been delivered becomes (services/senders/limits.py): retried
+    when the far side drops repeats of this message id or ``on_timeout`` is ``retry``, else final
+    "outcome unknown", never sent again."""
+    if exc.dedupes:
+        exc.reason += "; retried safely: the gateway drops a repeat of this message id"
+    elif policy == "retry":
+        exc.reason += " (on_timeout: retry — the subscriber may get it twice)"
+    else:
+        return OutcomeUnknown(
+            f"outcome unknown: {exc.reason}; not sent again so the subscriber does not get it twice"
+            " (on_timeout: unknown) — check the gateway's account, and resend it if it did not go out"
+        )
+    exc.args = (exc.reason,)
+    return exc
 
 
 class SenderStage:
@@ -107,14 +138,15 @@ class SenderStage:
             return out
         owner, rows = claims.claim([(mid, j.msg.attempt) for mid, j in jobs.items()])
         mine: list[Job] = []
+        finished: list[claims.Finish] = []
         for mid, job in jobs.items():
             row = rows.get(mid)
             if row is not None and row.owner == owner:
                 mine.append(job)
             else:
                 with structlog.contextvars.bound_contextvars(**_context(job.msg)):
-                    out.extend(self._not_claimed(job, row, now))
-        out.extend(self._send_all(mine))
+                    out.extend(self._not_claimed(job, row, now, finished))
+        out.extend(self._send_all(owner, mine, finished))
         return out
 
     def _prepare(self, msg: Outbound, now: dt.datetime, jobs: dict[str, Job], out: list[Outgoing]) -> None:
@@ -142,8 +174,10 @@ class SenderStage:
             return
         jobs[msg.message_id] = Job(msg, op, configs)
 
-    def _not_claimed(self, job: Job, row: Claim | None, now: dt.datetime) -> list[Outgoing]:
-        """Someone holds or held this message: never send it again."""
+    def _not_claimed(self, job: Job, row: Claim | None, now: dt.datetime,
+                     finished: list[claims.Finish]) -> list[Outgoing]:
+        """Someone holds or held this message: never send it again (outcomes to record join
+        ``finished``)."""
         msg = job.msg
         metrics.DUPLICATES.labels(msg.channel).inc()
         if row is None:
@@ -152,13 +186,18 @@ class SenderStage:
             # Report the recorded outcome again: the first report may have been lost in a crash.
             return [status(msg.message_id, row.outcome, message=msg.to_wire(), reason=row.reason,
                            attempt=row.attempt, gateway_message_id=row.gateway_message_id)]
-        if row.state == claims.SENDING and row.attempt >= msg.attempt:
+        if row.state == claims.RETRY and row.attempt == msg.attempt:
+            # This attempt's retry was recorded, but its sender may have died before it published
+            # the next attempt: publish it (a second copy of it cannot send twice: one claims it).
+            delay = backoff(msg.attempt, self.settings.retry_base_seconds, self.settings.retry_max_seconds)
+            return [self._again(replace(msg, attempt=msg.attempt + 1), delay)]
+        if row.state in (claims.SENDING, claims.RESERVED) and row.attempt >= msg.attempt:
             age = row.age(now)
             lease = self.settings.claim_lease_seconds
-            if age < lease:
+            if row.state == claims.RESERVED or age < lease:
                 # Its holder may still be working: look again when the lease ends.
-                return [self._again(msg, lease - age + 1)]
-            claims.finish([claims.Finish(msg.message_id, claims.DONE, FAILED, UNKNOWN_OUTCOME)])
+                return [self._again(msg, max(lease - age, 0) + 1)]
+            finished.append(claims.Finish(msg.message_id, claims.DONE, FAILED, UNKNOWN_OUTCOME))
             log.warning("delivery outcome unknown after a sender stopped", message_id=msg.message_id,
                         channel=msg.channel)
             return [self._final(msg, FAILED, UNKNOWN_OUTCOME)]
@@ -177,8 +216,10 @@ class SenderStage:
             return Result(job, self._via_gateways(job), None, time.monotonic() - started)
         except SendError as exc:
             return Result(job, None, exc, time.monotonic() - started)
-        except Exception as exc:  # noqa: BLE001 - a bug in a channel must not lose the message
-            err = PermanentError(f"{self.channel} sender failed: {type(exc).__name__}: {exc}")
+        except Exception:  # noqa: BLE001 - a bug in a channel must not lose the message
+            err = PermanentError(f"the {self.channel} sender failed on this message in an unexpected way (a bug"
+                                 " in msgd: the sender's log has the details) — not sent again; check the"
+                                 " gateway's account before resending it")
             log.exception("sender crashed on a message", message_id=job.msg.message_id)
             return Result(job, None, err, time.monotonic() - started)
         finally:
@@ -193,7 +234,11 @@ class SenderStage:
                     path = write_outbox(self.settings.outbox_dir, job.msg)
                     result = SendResult(gateway_message_id=path.name, detail=f"written to {path}")
                 else:
-                    result = self.sender.send(job.msg, config)
+                    policy = limits.on_timeout(config.params, self.channel)  # before any request
+                    try:
+                        result = self.sender.send(job.msg, config)
+                    except MaybeSent as exc:
+                        raise after_maybe_sent(exc, policy) from None
             except SendError as exc:
                 metrics.SEND_ATTEMPTS.labels(job.msg.channel, job.gateway, "error").inc()
                 if exc.permanent or position == len(job.configs):
@@ -209,15 +254,71 @@ class SenderStage:
             return result
         raise AssertionError("unreachable: a channel without settings is failed before sending")
 
-    def _send_all(self, jobs: list[Job]) -> list[Outgoing]:
-        results = list(self.pool.map(self._send_one, jobs)) if len(jobs) > 1 else [self._send_one(j) for j in jobs]
+    def _send_all(self, owner: str, jobs: list[Job], finished: list[claims.Finish]) -> list[Outgoing]:
+        """Send ``jobs`` (reserved by ``owner``) at most ``sender_concurrency`` at a time.
+
+        Each wave is marked ``sending`` in one statement just before its requests start, and
+        outcomes are written as requests complete (with the next wave's start, or after a short
+        lull), so after a crash only requests in flight are in doubt and the never started stay
+        claimable. Everything is written before this returns, i.e. before the batch's reports
+        are published and the batch is acked."""
         out: list[Outgoing] = []
-        finished: list[claims.Finish] = []
-        for r in results:
-            with structlog.contextvars.bound_contextvars(**_context(r.job.msg)):
-                self._conclude(r, out, finished)
-        claims.finish(finished)
+        waiting = deque(jobs)
+        completed: SimpleQueue[Future[Result]] = SimpleQueue()  # futures put themselves here when done
+        running = 0
+        limit = self.settings.sender_concurrency
+        least = max(1, min(8, limit // 4))  # fewer free slots wait for more (fewer round trips)
+        lull = False
+        try:
+            while waiting or running or finished:
+                wave: list[Job] = []
+                free = limit - running
+                if waiting and (not running or free >= min(least, len(waiting))):
+                    wave = [waiting.popleft() for _ in range(min(free, len(waiting)))]
+                if wave or (finished and (not running or lull or len(finished) >= least)):
+                    started = claims.progress(owner, finished, [j.msg.message_id for j in wave])
+                    finished.clear()
+                    for job in wave:
+                        if job.msg.message_id in started:
+                            self.pool.submit(self._send_one, job).add_done_callback(completed.put)
+                            running += 1
+                    lost = [j for j in wave if j.msg.message_id not in started]
+                    if lost:  # taken over by another sender since we reserved them
+                        out.extend(self._taken(lost, finished))
+                if not running:
+                    continue
+                try:
+                    done = [completed.get(timeout=FLUSH_AFTER if finished else None)]
+                except Empty:
+                    lull = True
+                    continue
+                lull = False
+                with contextlib.suppress(Empty):
+                    while True:
+                        done.append(completed.get_nowait())
+                running -= len(done)
+                for future in done:
+                    self._conclude_bound(future.result(), out, finished)
+        except Exception:
+            # Requests already started still finish; their outcomes are written if the store lets us.
+            for _ in range(running):
+                self._conclude_bound(completed.get().result(), out, finished)
+            with contextlib.suppress(Exception):
+                claims.progress(owner, finished, [])
+            raise
         return out
+
+    def _taken(self, jobs: list[Job], finished: list[claims.Finish]) -> list[Outgoing]:
+        rows, now = claims.rows([j.msg.message_id for j in jobs]), timezone.now()
+        out: list[Outgoing] = []
+        for job in jobs:
+            with structlog.contextvars.bound_contextvars(**_context(job.msg)):
+                out.extend(self._not_claimed(job, rows.get(job.msg.message_id), now, finished))
+        return out
+
+    def _conclude_bound(self, r: Result, out: list[Outgoing], finished: list[claims.Finish]) -> None:
+        with structlog.contextvars.bound_contextvars(**_context(r.job.msg)):
+            self._conclude(r, out, finished)
 
     def _conclude(self, r: Result, out: list[Outgoing], finished: list[claims.Finish]) -> None:
         """Record one attempt's outcome: sent, retry later, or failed."""
@@ -252,7 +353,7 @@ class SenderStage:
                         attempt=msg.attempt)
             return
         kind = "permanent error" if err.permanent else f"gave up after {msg.attempt} attempt(s)"
-        reason = f"{err.reason} ({kind})"
+        reason = err.reason if isinstance(err, OutcomeUnknown) else f"{err.reason} ({kind})"
         finished.append(claims.Finish(msg.message_id, claims.DONE, FAILED, reason))
         out.append(self._final(msg, FAILED, reason, seconds=round(r.seconds, 4)))
         log.warning("delivery failed", reason=reason, attempt=msg.attempt)

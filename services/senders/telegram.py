@@ -19,7 +19,9 @@ The recipient is the subscriber's TELEGRAM ID (``abonent.contacts.telegram_id``)
 the chat id the bot knows them by.
 
 Long messages: Telegram refuses a text longer than 4096 characters, counted in
-UTF-16 code units.  A longer body is split into parts that are sent in order:
+UTF-16 code units.  A longer body is split into at most ``max_parts`` parts
+(default 5; a text that needs more fails before any request, as a content
+problem: services/senders/limits.py) that are sent in order:
 each part is cut at the last paragraph break (blank line) within the limit,
 else the last line break, else the last space — each only when the part keeps
 at least half the limit — else between two characters (never inside a
@@ -27,7 +29,10 @@ surrogate pair).  Once a part has been delivered, a later part that fails is
 retried here (Telegram's ``retry_after`` honoured, a short pause otherwise) for
 up to ``PART_RETRY_BUDGET`` seconds; if it still fails the message ends
 failed with the parts that went out named, because retrying the whole message
-would send the first parts twice.
+would send the first parts twice.  A part whose request may have been
+delivered (a read timeout, a connection closed before the answer) is never
+retried here: the first part follows ``on_timeout`` like any message, a later
+one ends the message failed with the parts that went out named.
 
 Outcomes: ``chat not found``, ``bot was blocked by the user``, ``user is
 deactivated`` (and the other ways a chat is out of the bot's reach) fail
@@ -58,18 +63,24 @@ from msgd.redact import redact_text, register_secrets
 from msgd.settings import Settings
 from services.senders.base import (
     ChannelConfig,
+    ContentError,
+    MaybeSent,
     Outbound,
     PermanentError,
     SendError,
     SendResult,
     TransientError,
 )
-from services.senders.net import HttpSender, excerpt, host_port, http_options, network_error
+from services.senders.http_errors import network_error
+from services.senders.limits import DEFAULT_MAX_PARTS, whole_number
+from services.senders.telegram_split import MESSAGE_LIMIT, split_message, utf16_len
+
+__all__ = ["MESSAGE_LIMIT", "SENDER", "TelegramSender", "split_message", "utf16_len"]
+from services.senders.net import HttpSender, excerpt, host_port, http_options
 
 log = structlog.get_logger("msgd.sender.telegram")
 
 DEFAULT_API_URL = "https://api.telegram.org"
-MESSAGE_LIMIT = 4096  # UTF-16 code units, as Telegram counts them
 PARSE_MODES = {"html": "HTML", "markdownv2": "MarkdownV2", "markdown": "Markdown"}
 PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
 PART_RETRY_BUDGET = 30.0  # seconds a later part of a split message may wait in total
@@ -90,56 +101,6 @@ _NOT_REGISTERED = (
 )
 
 
-# -- splitting ------------------------------------------------------------------------------
-
-
-def utf16_len(text: str) -> int:
-    """Length as Telegram counts it: UTF-16 code units (an emoji outside the BMP counts 2)."""
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
-
-
-def _fit(text: str, limit: int) -> int:
-    """How many characters of ``text`` fit into ``limit`` UTF-16 code units."""
-    units = 0
-    for i, ch in enumerate(text):
-        units += 2 if ord(ch) > 0xFFFF else 1
-        if units > limit:
-            return i
-    return len(text)
-
-
-def _boundary(text: str, n: int) -> tuple[int, int] | None:
-    """(cut, separator length) of the best break for a part of at most ``n`` characters."""
-    least = max(1, n // 2)
-    for sep in ("\n\n", "\n"):
-        i = text.rfind(sep, 0, n + len(sep))
-        if i >= least:
-            return i, len(sep)
-    for i in range(min(n, len(text) - 1), least - 1, -1):
-        if text[i].isspace():
-            return i, 1
-    return None
-
-
-def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """Parts of at most ``limit`` UTF-16 code units, in order, none empty (see the module doc)."""
-    parts: list[str] = []
-    rest = text
-    while utf16_len(rest) > limit:
-        n = _fit(rest, limit)
-        found = _boundary(rest, n)
-        if found is None:
-            part, rest = rest[:n], rest[n:]
-        else:
-            cut, sep = found
-            part, rest = rest[:cut].rstrip(), rest[cut + sep:].lstrip()
-        if part.strip():
-            parts.append(part)
-    if rest.strip():
-        parts.append(rest)
-    return parts
-
-
 # -- settings -------------------------------------------------------------------------------
 
 
@@ -151,6 +112,7 @@ class _Target:
     timeout: float
     verify: bool | str
     parse_mode: str
+    max_parts: int = DEFAULT_MAX_PARTS
 
     @property
     def where(self) -> str:
@@ -192,7 +154,8 @@ def _target(config: ChannelConfig, settings: Settings) -> _Target:
         if mode.lower() not in PARSE_MODES:
             raise PermanentError(f"Telegram parse_mode {mode!r} is not one of HTML, MarkdownV2, Markdown")
         mode = PARSE_MODES[mode.lower()]
-    return _Target(token, api_url, proxy, timeout, verify, mode)
+    max_parts = whole_number(p, "max_parts", DEFAULT_MAX_PARTS, "Telegram", "messages")
+    return _Target(token, api_url, proxy, timeout, verify, mode, max_parts)
 
 
 def _secrets(config: ChannelConfig) -> list[str]:
@@ -236,7 +199,8 @@ class _Api:
 class TelegramSender(HttpSender):
     channel = "telegram"
     contact_key = "telegram_id"
-    config_keys = ("token", "proxy", "api_url", "timeout", "verify", "ca_bundle", "parse_mode")
+    config_keys = ("token", "proxy", "api_url", "timeout", "verify", "ca_bundle", "parse_mode", "max_parts",
+                   "on_timeout")
 
     user_agent = "msgd-telegram/1"
 
@@ -259,6 +223,12 @@ class TelegramSender(HttpSender):
         parts = split_message(message.body)
         if not parts:
             raise PermanentError("the message is empty: Telegram does not accept an empty text")
+        if len(parts) > t.max_parts:
+            raise ContentError(
+                f"the text needs {len(parts)} Telegram messages ({utf16_len(message.body):,} characters; Telegram"
+                f" takes {MESSAGE_LIMIT} per message), more than max_parts {t.max_parts} — check the template"
+                " and the event's data, or raise max_parts in the Telegram settings"
+            )
         ids: list[str] = []
         notes: list[str] = []
         for index, part in enumerate(parts):
@@ -300,7 +270,7 @@ class TelegramSender(HttpSender):
                 continue
             except TransientError as exc:
                 wait = exc.retry_after if exc.retry_after is not None else float(tries)
-                if not later or tries >= PART_TRIES or waited + wait > PART_RETRY_BUDGET:
+                if isinstance(exc, MaybeSent) or not later or tries >= PART_TRIES or waited + wait > PART_RETRY_BUDGET:
                     raise
                 log.warning("telegram part failed, retrying it", message_id=message.message_id,
                             reason=redact_text(exc.reason), retry_in=wait)
@@ -317,7 +287,7 @@ class TelegramSender(HttpSender):
                 headers={"Content-Type": "application/json"}, timeout=t.timeout, verify=t.verify,
                 proxies=t.proxies,
             )
-        except requests.RequestException as exc:
+        except (requests.RequestException, ValueError, UnicodeError) as exc:
             raise network_error(exc, "Telegram Bot API", t.api_url, t.timeout, t.proxy) from None
         try:
             data = resp.json()

@@ -1,0 +1,272 @@
+"""The HTTP request an SMS gateway gets (the original's "Адрес СМС шлюза" + "Post параметры").
+
+Request types (``request_type``; the manual's names "POST", "GET",
+"Ростелеком JSON", "Digital Direct JSON" are accepted in any case):
+
+``post`` / ``get``
+    The operator's parameter string is used literally, exactly as typed,
+    except for the placeholders below.  ``post`` sends it as an
+    ``application/x-www-form-urlencoded`` body, ``get`` appends it to the URL
+    as the query.  Every placeholder value is percent-encoded UTF-8 with
+    ``urllib.parse.quote(v, safe="")``: a space becomes ``%20`` and ``+``
+    becomes ``%2B``.  ``%20`` is read as a space both by form decoders (PHP,
+    Django) and by plain percent-decoding, whereas ``quote_plus``'s ``+`` is a
+    space only to form decoders, so ``quote`` is the one both kinds of gateway
+    read the same.  Nothing else in the string is decoded or re-encoded, so
+    strings such as ``phones=%2B%sms%`` keep working.  The placeholders are
+    replaced in one pass, so a message text containing ``%password%`` stays
+    text.
+
+    =============  ==============================================================
+    placeholder    value
+    =============  ==============================================================
+    ``%sms%``      the phone number (E.164, without "+" when ``strip_plus``)
+    ``%text%``     the message
+    ``%login%``    the ``login`` setting
+    ``%password%`` the ``password`` setting
+    ``%md5%``      MD5 signature, see below
+    ``%api_key%``  the ``api_key`` setting, else ``password``
+    ``%token%``    the ``token`` setting, else ``password``
+    ``%device%``   the ``device`` setting (SemySMS)
+    ``%sender%``   the ``sender_name`` setting; optional: when it is empty a
+                   ``key=%sender%`` pair is left out of the string
+    ``%message_id%`` msgd's message id (a UUID, 36 characters), the same for
+                   every attempt of one message
+    =============  ==============================================================
+
+    ``%message_id%`` lets the gateway's account show msgd's id (smsc.ru:
+    ``id=%message_id%``; its ``id`` is "assigned by the client ... not
+    necessarily unique", a string of up to 40 Latin letters, digits and
+    ``.-_``, https://smscentre.com/api/soap/send, the same API as
+    https://smsc.ru/api/http/send/sms).  A retry with the same id is safe only
+    where the gateway *drops* a second request with an id it has seen: none of
+    the six gateways of the presets documents that (smsc.ru's ``id`` may
+    repeat; SMSPilot's API-2 ``id`` numbers the messages of one packet,
+    https://smspilot.ru/apikey.php?tab=api2; the send APIs of Prostor SMS,
+    Digital Direct, Rostelecom and SemySMS name no such id).  For a gateway
+    that does, set ``dedupes_message_id: true`` and carry ``%message_id%`` in
+    ``params``: a request that timed out after it was sent is then retried
+    whatever ``on_timeout`` says (services/senders/limits.py).
+
+    A credential placeholder whose setting is empty fails the message at once,
+    naming the setting.  HTTP basic auth is sent only when both ``login`` and
+    ``password`` are set *and* neither travels in the parameter string (a
+    preset that sends them as ``login=%login%&psw=%password%`` does not repeat
+    them in an Authorization header).
+
+``rostelecom_json`` (https://sms.rt.ru/api/v2/send_message)
+    ``POST`` with the JSON body ``{"msisdn": "<number>", "shortcode":
+    "<sender_name>", "message_text": "<text>"}`` and HTTP basic auth with
+    ``login``/``password`` (both required, as is ``sender_name``).  As the
+    manual says, "Post параметры" and the MD5 signature are ignored.
+
+``digital_direct_json`` (https://direct.i-dgtl.ru/api/v1/message)
+    ``POST`` of a JSON list with one message: ``[{"channelType": "SMS",
+    "senderName": "<sender_name>", "destination": "<number>", "content":
+    "<text>"}]``, with the JSON object in "Post параметры" (e.g. ``{"ttl":
+    3600, "tags": ["billing"]}``) merged into the message (it may override
+    ``channelType`` and ``senderName``, never the number or the text).
+    Authorization: the API key the manual puts in "Пароль сервера sms"
+    (``password``, or ``api_key``) as ``Authorization: Basic <key>`` — the key
+    issued in the Digital Direct account is already the base64 token their
+    documentation shows after "Basic".  A key written as ``Bearer ...`` or
+    ``Basic ...`` is sent as written; ``id:secret`` is base64-encoded; with
+    ``login`` and ``password`` both set, standard basic auth is used.
+
+MD5 signature ("MD5 подпись", setting ``md5_key``): smsc.ru and gateways
+built on the same API accept the lower-case hex MD5 of the account password
+instead of the password (``psw=%md5%``), so the password itself never
+travels.  ``%md5%`` is the lower-case hex MD5 of the UTF-8 ``md5_key`` when
+it is set, else of ``password``.  The digest is treated as a secret too (it
+authenticates like the password).  The JSON types ignore it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, unquote_plus
+
+from msgd.redact import is_secret_key
+from services.senders.base import PermanentError
+from services.senders.sms_presets import DIGITAL_DIRECT_JSON, GET, POST, ROSTELECOM_JSON
+
+PLACEHOLDERS = ("sms", "text", "login", "password", "md5", "api_key", "token", "device", "sender", "message_id")
+OPTIONAL_PLACEHOLDERS = frozenset({"sender"})
+_PLACEHOLDER_RE = re.compile(r"%(" + "|".join(PLACEHOLDERS) + r")%")
+# What each credential placeholder needs, in the words of the settings.
+_NEEDS = {
+    "login": "login",
+    "password": "password",
+    "md5": "md5_key or password",
+    "api_key": "api_key (or password)",
+    "token": "token (or password)",
+    "device": "device",
+}
+
+def fill_params(template: str, phone: str, text: str, values: Mapping[str, str] | None = None) -> str:
+    """Replace the placeholders with percent-encoded UTF-8 in one pass; keep the rest literally.
+
+    An empty optional placeholder (``%sender%``) removes its whole ``key=%sender%`` pair.
+    """
+    filled = {"sms": phone, "text": text, **(values or {})}
+    pairs = template.split("&")
+    kept = [
+        pair for pair in pairs
+        if not any(pair.partition("=")[2] == f"%{name}%" and not filled.get(name)
+                   for name in OPTIONAL_PLACEHOLDERS)
+    ]
+    return _PLACEHOLDER_RE.sub(
+        lambda m: quote(filled[m[1]], safe="") if m[1] in filled else m[0], "&".join(kept)
+    )
+
+
+def used_placeholders(template: str) -> set[str]:
+    return set(_PLACEHOLDER_RE.findall(template))
+
+
+def md5_hex(value: str) -> str:
+    return hashlib.md5(value.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def join_query(url: str, query: str) -> str:
+    if not query:
+        return url
+    if url.endswith(("?", "&")):
+        return url + query
+    return f"{url}{'&' if '?' in url else '?'}{query}"
+
+
+def params_secrets(template: str) -> list[str]:
+    """Values of secret-looking keys (psw, password, apikey, token...) in the parameter string."""
+    found: list[str] = []
+    for pair in template.split("&"):
+        key, sep, value = pair.partition("=")
+        if not sep or not value or not is_secret_key(key.strip()) or _PLACEHOLDER_RE.fullmatch(value):
+            continue
+        found.append(value)
+        decoded = unquote_plus(value)
+        found += [decoded, decoded.strip("'\""), quote(decoded, safe="")]
+    return found
+
+
+@dataclass
+class HttpRequest:
+    """One request to the gateway, ready for ``requests.Session.request``."""
+
+    method: str
+    url: str
+    body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    auth: tuple[str, str] | None = None
+
+
+def _setting(key: str, params: dict[str, Any], secrets: dict[str, Any]) -> str:
+    value = secrets.get(key)
+    if value in (None, ""):
+        value = params.get(key)
+    return "" if value is None else str(value)
+
+
+def build_request(kind: str, url: str, phone: str, text: str, params: dict[str, Any],
+                  secrets: dict[str, Any], message_id: str = "") -> HttpRequest:
+    """The request of ``kind`` (post | get | rostelecom_json | digital_direct_json) to ``url``;
+    PermanentError naming the setting that is missing or unusable."""
+    login, password = _setting("login", params, secrets), _setting("password", params, secrets)
+    sender = str(params.get("sender_name") or "").strip()
+    if kind == ROSTELECOM_JSON:
+        missing = [k for k, v in (("login", login), ("password", password), ("sender_name", sender)) if not v]
+        if missing:
+            raise PermanentError(f"Rostelecom JSON needs {', '.join(missing)} — set it in the SMS settings")
+        body = {"msisdn": phone, "shortcode": sender, "message_text": text}
+        return _json_request(url, body, auth=(login, password))
+    if kind == DIGITAL_DIRECT_JSON:
+        item: dict[str, Any] = {"channelType": "SMS", "senderName": sender}
+        item.update(_json_extras(params.get("params")))
+        item["destination"], item["content"] = phone, text
+        if not str(item.get("senderName") or "").strip():
+            raise PermanentError("Digital Direct JSON needs sender_name (the sender name agreed with Digital Direct)")
+        key = _setting("api_key", params, secrets) or password
+        headers: dict[str, str] = {}
+        auth = None
+        if login and password and not _setting("api_key", params, secrets):
+            auth = (login, password)
+        elif key:
+            headers["Authorization"] = _dd_authorization(key)
+        else:
+            raise PermanentError("Digital Direct JSON needs the API key in password (\"Пароль сервера sms\")")
+        return _json_request(url, [item], auth=auth, headers=headers)
+
+    template = params.get("params") or ""
+    if not isinstance(template, str):
+        raise PermanentError("params (\"Post параметры\") must be text for the POST and GET request types")
+    api_key, token = _setting("api_key", params, secrets), _setting("token", params, secrets)
+    values = {
+        "login": login,
+        "password": password,
+        "md5": "",
+        "api_key": api_key or password,
+        "token": token or password,
+        "device": _setting("device", params, secrets),
+        "sender": sender,
+        "message_id": message_id,
+    }
+    used = used_placeholders(template)
+    if "md5" in used:
+        source = _setting("md5_key", params, secrets) or password
+        values["md5"] = md5_hex(source) if source else ""
+    missing = sorted(_NEEDS[name] for name in used & _NEEDS.keys() if not values[name])
+    if missing:
+        raise PermanentError(
+            f"the parameter string needs {', '.join(missing)}, which is not set in the SMS settings"
+        )
+    payload = fill_params(template, phone, text, values)
+    # Credentials already in the parameter string are not repeated as basic auth.
+    in_params = bool(used & {"login", "password", "md5"}) or ("api_key" in used and not api_key) \
+        or ("token" in used and not token)
+    auth = (login, password) if login and password and not in_params else None
+    if kind == POST:
+        return HttpRequest("POST", url, payload.encode("utf-8"),
+                        {"Content-Type": "application/x-www-form-urlencoded"}, auth)
+    assert kind == GET
+    return HttpRequest("GET", join_query(url, payload), None, {}, auth)
+
+
+def _json_extras(raw: Any) -> dict[str, Any]:
+    if raw in (None, ""):
+        return {}
+    if isinstance(raw, dict):
+        return dict(raw)
+    try:
+        data = json.loads(str(raw))
+    except ValueError as exc:
+        raise PermanentError(
+            f"params (\"Post параметры\") for Digital Direct JSON must be a JSON object such as "
+            f"{{\"ttl\": 3600}}: {exc}"
+        ) from None
+    if not isinstance(data, dict):
+        raise PermanentError("params (\"Post параметры\") for Digital Direct JSON must be a JSON object")
+    return data
+
+
+def _dd_authorization(key: str) -> str:
+    key = key.strip()
+    if key.lower().startswith(("basic ", "bearer ")):
+        return key
+    if ":" in key:
+        return "Basic " + base64.b64encode(key.encode("utf-8")).decode("ascii")
+    return f"Basic {key}"
+
+
+def _json_request(url: str, body: Any, auth: tuple[str, str] | None = None,
+                  headers: dict[str, str] | None = None) -> HttpRequest:
+    return HttpRequest(
+        "POST", url, json.dumps(body, ensure_ascii=False).encode("utf-8"),
+        {"Content-Type": "application/json; charset=utf-8", "Accept": "application/json", **(headers or {})},
+        auth,
+    )
