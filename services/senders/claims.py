@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
+from msgd.storable import storable
 from msgd.store import sql
 from msgd.store.models import Claim
 
@@ -65,8 +66,8 @@ def finish(done: list[Finish]) -> None:
         return
     now = sql.when(timezone.now())
     rows = {
-        sql.uid(f.message_id): (sql.uid(f.message_id), f.state, 0, "", f.outcome, f.reason[:4000],
-                                f.gateway_message_id[:200], now)
+        sql.uid(f.message_id): (sql.uid(f.message_id), f.state, 0, "", f.outcome, storable(f.reason[:4000]),
+                                storable(f.gateway_message_id[:200]), now)
         for f in done
     }
     with transaction.atomic():  # one commit for the batch, not one per message
