@@ -18,9 +18,10 @@ from msgd.safejson import DEFAULT_MAX_BYTES
 from msgd.settings import Settings
 from tests import seed
 from tests.support import ROOT
+from tests.test_web_admin import staff
 from tests.test_web_api import ABONENT, best, client, embedded, example, make_message, post, queued
 
-__all__ = ["best", "client", "embedded"]  # fixtures shared with test_web_api
+__all__ = ["best", "client", "embedded", "staff"]  # fixtures shared with test_web_api(_admin)
 
 EVENT_JSON = json.dumps(example("low_balance"), ensure_ascii=False)
 # Each the issue's input or a sibling: what json.loads lets through or dies on.
@@ -236,3 +237,12 @@ def test_msgd_publish_decodes_files_as_the_api_does(db: str, embedded: Settings,
         main(["publish", str(lines)])
     assert "line 2" in str(refused.value) and reason in str(refused.value)
     assert queued(embedded) == []
+
+
+@pytest.mark.parametrize("url", ["/admin/msgd/message/?state=%00", "/admin/msgd/message/?channel__exact=a%00",
+                                 "/admin/msgd/message/?q=%00", "/admin/tools/events/a%00b/",
+                                 "/admin/msgd/template/?event_type=%00"])
+def test_nul_in_an_admin_url_is_a_400_page_not_a_500(staff: Any, url: str) -> None:
+    """The same kind outside the API: PostgreSQL refuses NUL even in a lookup."""
+    resp = staff.get(url)
+    assert resp.status_code == 400, resp.status_code

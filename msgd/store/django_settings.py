@@ -69,6 +69,7 @@ def django_settings(database: dict[str, Any]) -> dict[str, Any]:
         "ROOT_URLCONF": "msgd.web.urls",
         "MIDDLEWARE": [
             "django.middleware.security.SecurityMiddleware",
+            "msgd.web.api_http.refuse_unstorable_input",  # NUL in a path or query: 400, never a 500
             "whitenoise.middleware.WhiteNoiseMiddleware",
             "django.contrib.sessions.middleware.SessionMiddleware",
             "django.middleware.common.CommonMiddleware",

@@ -14,12 +14,12 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views import defaults
 
-from msgd import safejson
+from msgd import safejson, storable
 from msgd.store.django_settings import max_body_bytes
 
 View = Callable[..., HttpResponse]
@@ -143,6 +143,28 @@ def json_errors(view: View) -> View:
             return too_large(exc.limit)
 
     return wrapped
+
+
+def refuse_unstorable_input(get_response: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """Middleware: a path or query parameter holding NUL gets 400 before any view runs (JSON under
+    /api/, Django's page elsewhere): PostgreSQL refuses NUL even in a lookup, which made an
+    admin filter such as ?state=%00 a 500. Form fields refuse NUL themselves (Django's
+    ProhibitNullCharactersValidator) and JSON bodies are checked by the views."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        errors = [field_error("(path)", why)] if (why := storable.problem(request.path)) else []
+        for name, values in request.GET.lists():
+            for value in (name, *values):
+                if (why := storable.problem(value)) is not None:
+                    errors.append(field_error(storable.storable(name), why))
+                    break
+        if not errors:
+            return get_response(request)
+        if _wants_json(request):
+            return bad_request(errors)
+        return defaults.bad_request(request, SuspiciousOperation(errors[0]["message"]))
+
+    return middleware
 
 
 # -- Django's error handlers (urls.py): JSON under /api/, the stock pages elsewhere -------------
