@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import random
 import subprocess
 import sys
@@ -116,7 +117,8 @@ def test_schemathesis_finds_no_disagreement(db: str, token: str, tmp_path: Path)
     """Every operation of docs/openapi.yaml, a bounded number of generated cases each: no 5xx,
     every status documented, every answer matching its schema, schema-invalid input refused,
     undocumented methods 405. positive_data_acceptance is left out: a schema-valid event is
-    still refused when its operator is not configured, by design."""
+    still refused when its operator is not configured, by design. MSGD_FUZZ_SEED=random runs
+    other cases than CI's fixed seed."""
     import schemathesis
 
     now = dt.datetime.now(dt.UTC)
@@ -130,11 +132,14 @@ def test_schemathesis_finds_no_disagreement(db: str, token: str, tmp_path: Path)
         response = case.call(base_url=base)
         assert response.status_code == 200
         case.validate_response(response)
-        seed_value = random.randrange(2**32)
+        # A fixed seed keeps CI reproducible; MSGD_FUZZ_SEED=random (or a number) explores further.
+        wanted = os.environ.get("MSGD_FUZZ_SEED", "20261130")
+        seed_value = random.randrange(2**32) if wanted == "random" else int(wanted)
         run = subprocess.run(
             [str(Path(sys.executable).with_name("schemathesis")), "run", str(OPENAPI), "--url", base,
              "-H", f"Authorization: Token {token}", "--checks", "all",
              "--exclude-checks", "positive_data_acceptance", "--max-examples", "25", "--workers", "1",
+             "--phases", "examples,coverage,fuzzing",  # the API has no links for the stateful phase
              "--seed", str(seed_value), "--request-timeout", "30", "--no-color"],
             capture_output=True, text=True, timeout=300, cwd=tmp_path,
         )
