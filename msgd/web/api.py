@@ -3,7 +3,9 @@
 Events are validated with the same schema as AMQP and published with
 publisher confirms through the configured broker before 202 is answered:
 a 202 means the broker has the event.  Invalid requests get 400 with field
-errors and nothing is published.
+errors and nothing is published.  The HTTP plumbing (tokens, methods, decoding
+bodies, JSON errors) is in ``msgd.web.api_http``; the message log in
+``msgd.web.api_log``.
 """
 
 from __future__ import annotations
