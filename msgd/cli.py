@@ -23,17 +23,32 @@ def _store(settings: Settings, migrate: bool = False) -> None:
 
 
 def _read_events(source: str) -> list[dict[str, Any]]:
-    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    text = text.strip()
-    if not text:
+    """One event, a list of events or JSON lines from a file (or stdin), decoded as the API
+    decodes bodies (msgd.safejson: UTF-8, depth, digits and Unicode checked); SystemExit
+    naming the problem otherwise."""
+    from msgd.safejson import InvalidJSON, loads
+
+    raw = (sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()).strip()
+    if not raw:
         raise SystemExit("no event given")
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        try:  # JSON lines: one event per line
-            data = [json.loads(line) for line in text.splitlines() if line.strip()]
-        except json.JSONDecodeError as exc:
-            raise SystemExit(f"{source}: not JSON: {exc}") from exc
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise SystemExit(f"{source}, line {line}: not UTF-8 text (byte {exc.start})") from None
+    size = len(raw)  # a file may hold many events: no size limit here
+    try:
+        data = loads(raw, max_bytes=size)
+    except InvalidJSON as whole:
+        lines = [(n, line) for n, line in enumerate(raw.splitlines(), start=1) if line.strip()]
+        if len(lines) < 2 or not whole.reason.startswith("body is not valid JSON"):
+            raise SystemExit(f"{source}: {whole.reason}") from None
+        data = []
+        for n, line in lines:  # JSON lines: one event per line
+            try:
+                data.append(loads(line, max_bytes=size))
+            except InvalidJSON as exc:
+                raise SystemExit(f"{source}, line {n}: {exc.reason}") from None
     events = data if isinstance(data, list) else [data]
     if not all(isinstance(e, dict) for e in events):
         raise SystemExit(f"{source}: expected a JSON object, a list of objects or JSON lines")

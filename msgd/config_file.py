@@ -81,6 +81,7 @@ from typing import Any
 import yaml
 
 from msgd.redact import MASK, is_secret_key, register_secrets
+from msgd.storable import unstorable_paths
 
 FORMAT_VERSION = 1
 KINDS = ("operators", "channels", "templates")
@@ -768,12 +769,22 @@ def _check_template(
     return _Template(where, owner, name, generated, fields)
 
 
+def _place(path: list[str | int]) -> str:
+    out = ""
+    for step in path:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
+    return out or "(file)"
+
+
 def parse(data: Any) -> _Parsed:
     """Check the whole structure; raise ConfigError listing every problem."""
     c = _Checker()
     out = _Parsed()
     if data is None:
         data = {}
+    unstorable = unstorable_paths(data)  # PostgreSQL would refuse the row half-way through the load
+    if unstorable:
+        raise ConfigError([f"{_place(path)}: {why}" for path, why in unstorable])
     top = c.mapping(data, "(file)", TOP_KEYS)
     if top is None:
         raise ConfigError(c.errors)

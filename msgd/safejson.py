@@ -12,6 +12,7 @@ and checks the size before any work (RFC 8259 is the format).
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 DEFAULT_MAX_BYTES = 1024 * 1024
@@ -51,6 +52,9 @@ def loads(body: bytes | bytearray | memoryview | str, *, max_bytes: int = DEFAUL
     except RecursionError:
         raise InvalidJSON(f"body nests objects or arrays deeper than {max_depth} levels") from None
     except ValueError as exc:  # JSONDecodeError, and int() refusing thousands of digits
+        if not isinstance(exc, json.JSONDecodeError) and "digits" in str(exc):
+            limit = sys.get_int_max_str_digits()
+            raise InvalidJSON(f"body is not valid JSON: an integer has more than {limit} digits") from None
         raise InvalidJSON(f"body is not valid JSON: {str(exc)[:200]}") from None
     _check(value, max_depth)
     return value

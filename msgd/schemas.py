@@ -35,6 +35,7 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
 from msgd.redact import MASK, is_secret_key
+from msgd.storable import unstorable_paths
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
@@ -138,8 +139,13 @@ def validate(kind: str, obj: Any) -> list[str]:
 
 
 def validate_event(obj: Any) -> list[str]:
-    """Readable errors of a billing event; empty when valid."""
-    return validate("event", obj)
+    """Readable errors of a billing event; empty when valid.
+
+    Beyond the schema, no string of an event (value or field name) may hold text the
+    message log cannot store: NUL (U+0000) or a lone surrogate (see ``msgd.storable``).
+    """
+    unstorable = [f"{json_path(path) or '(root)'}: {why}" for path, why in unstorable_paths(obj)]
+    return _unique([*validate("event", obj), *unstorable])
 
 
 def is_valid(kind: str, obj: Any) -> bool:

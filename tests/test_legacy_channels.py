@@ -64,7 +64,8 @@ def test_manual_send_event_naming_a_legacy_method_ends_unsupported(
 def test_manual_send_from_the_api_accepts_a_legacy_method(db: str, tmp_path: Path, method: str) -> None:
     """The manual send of the HTTP API and the admin form (both build the event with
     ``build_manual_event``) with a legacy method: accepted, and it ends unsupported."""
-    from msgd.web.api import Invalid, build_manual_event
+    from msgd.web.api import build_manual_event
+    from msgd.web.api_http import Invalid
 
     seed.operator()
     t = seed.template(event_type="manual", channel="sms", body="%(text)s")

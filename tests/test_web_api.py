@@ -56,6 +56,12 @@ def client(db: str) -> Iterator[Any]:
     yield Client(HTTP_AUTHORIZATION=f"Token {key}")
 
 
+@pytest.fixture
+def best(db: str) -> Any:
+    """The operator the example events name: events for an unconfigured operator get 400."""
+    return seed.operator()
+
+
 def post(client: Any, path: str, body: Any) -> Any:
     return client.post(path, data=json.dumps(body), content_type="application/json")
 
@@ -104,7 +110,7 @@ def test_token_cli_prints_the_key_once(db: str, capsys: pytest.CaptureFixture[st
 
 
 # -- POST /api/v1/events ---------------------------------------------------------------------
-def test_event_is_published_and_202(client: Any, embedded: Settings) -> None:
+def test_event_is_published_and_202(client: Any, best: Any, embedded: Settings) -> None:
     event = example("low_balance")
     resp = post(client, "/api/v1/events", event)
     assert resp.status_code == 202, resp.content
@@ -112,7 +118,7 @@ def test_event_is_published_and_202(client: Any, embedded: Settings) -> None:
     assert [e["event_id"] for e in queued(embedded)] == [event["event_id"]]
 
 
-def test_transactional_event_goes_to_the_fast_lane(client: Any, embedded: Settings) -> None:
+def test_transactional_event_goes_to_the_fast_lane(client: Any, best: Any, embedded: Settings) -> None:
     from msgd.broker.embedded import EmbeddedBroker
 
     event = example("password_reset")
@@ -123,7 +129,7 @@ def test_transactional_event_goes_to_the_fast_lane(client: Any, embedded: Settin
     broker.close()
 
 
-def test_a_list_is_all_or_nothing(client: Any, embedded: Settings) -> None:
+def test_a_list_is_all_or_nothing(client: Any, best: Any, embedded: Settings) -> None:
     good, bad = example("low_balance"), example("blocked")
     del bad["occurred_at"]
     resp = post(client, "/api/v1/events", [good, bad])
@@ -167,14 +173,14 @@ def test_wrong_content_type_and_method(client: Any, embedded: Settings) -> None:
     assert client.get("/api/v1/events").status_code == 405
 
 
-def test_broker_down_is_503_not_202(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_broker_down_is_503_not_202(client: Any, best: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MSGD_BROKER_URL", "amqp://guest:guest@127.0.0.1:1//")
     resp = post(client, "/api/v1/events", example("low_balance"))
     assert resp.status_code == 503
     assert b"guest" not in resp.content
 
 
-def test_broker_refusal_is_logged_redacted(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_broker_refusal_is_logged_redacted(client: Any, best: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MSGD_BROKER_URL", "amqp://guest:secretpw@127.0.0.1:1//")
     event = example("low_balance")
     with structlog.testing.capture_logs() as logs:
@@ -195,7 +201,7 @@ def test_cli_publish_goes_the_same_way(db: str, embedded: Settings, capsys: pyte
     assert f"published low_balance event {event['event_id']} to embedded broker" in capsys.readouterr().out
 
 
-def test_event_reaches_rabbitmq(client: Any, db: str, rabbit_url: str, namespace: str,
+def test_event_reaches_rabbitmq(client: Any, best: Any, db: str, rabbit_url: str, namespace: str,
                                 monkeypatch: pytest.MonkeyPatch) -> None:
     import pika
 

@@ -13,6 +13,21 @@ def _listed(name: str, default: str = "") -> list[str]:
     return [h.strip() for h in os.environ.get(name, default).split(",") if h.strip()]
 
 
+def max_body_bytes(env: dict[str, str] | None = None) -> int:
+    """The largest HTTP request body the web process accepts, in bytes: MSGD_MAX_BODY_BYTES,
+    default 1 MiB (``msgd.safejson.DEFAULT_MAX_BYTES``). Raises ValueError for a value that
+    is not a positive integer."""
+    from msgd.safejson import DEFAULT_MAX_BYTES
+
+    raw = (os.environ if env is None else env).get("MSGD_MAX_BODY_BYTES", "").strip()
+    if not raw:
+        return DEFAULT_MAX_BYTES
+    value = int(raw)
+    if value < 1:
+        raise ValueError(f"MSGD_MAX_BODY_BYTES must be a positive number of bytes, not {raw!r}")
+    return value
+
+
 def _https() -> dict[str, Any]:
     """Behind a TLS-terminating reverse proxy (MSGD_WEB_HTTPS=1): trust its X-Forwarded-Proto,
     so that CSRF checks compare against https origins, and send cookies only over HTTPS."""
@@ -49,9 +64,12 @@ def django_settings(database: dict[str, Any]) -> dict[str, Any]:
         "ALLOWED_HOSTS": _listed("MSGD_WEB_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver"),
         # Origins the admin's forms may be posted from when the proxy does not pass the Host on.
         "CSRF_TRUSTED_ORIGINS": _listed("MSGD_WEB_TRUSTED_ORIGINS"),
+        # Larger bodies get 413 (JSON under /api/): the API's limit, also for the admin's forms.
+        "DATA_UPLOAD_MAX_MEMORY_SIZE": max_body_bytes(),
         "ROOT_URLCONF": "msgd.web.urls",
         "MIDDLEWARE": [
             "django.middleware.security.SecurityMiddleware",
+            "msgd.web.api_http.refuse_unstorable_input",  # NUL in a path or query: 400, never a 500
             "whitenoise.middleware.WhiteNoiseMiddleware",
             "django.contrib.sessions.middleware.SessionMiddleware",
             "django.middleware.common.CommonMiddleware",

@@ -168,7 +168,8 @@ class ManualSendForm(forms.Form):
 
 
 def manual_send(request: HttpRequest) -> HttpResponse:
-    from msgd.web.api import Invalid, build_manual_event
+    from msgd.web.api import build_manual_event
+    from msgd.web.api_http import Invalid
 
     initial = {"admin_email": getattr(request.user, "email", "")}
     form = ManualSendForm(request.POST or None, initial=initial)

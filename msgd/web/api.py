@@ -3,48 +3,30 @@
 Events are validated with the same schema as AMQP and published with
 publisher confirms through the configured broker before 202 is answered:
 a 202 means the broker has the event.  Invalid requests get 400 with field
-errors and nothing is published.
+errors and nothing is published.  The HTTP plumbing (tokens, methods, decoding
+bodies, JSON errors) is in ``msgd.web.api_http``; the message log in
+``msgd.web.api_log``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import re
 import uuid
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 import structlog
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 
-from msgd.envelope import FINAL_STATES, PASSING_STATES
+from msgd import storable
 from msgd.redact import redact_text
 from msgd.settings import Settings
+from msgd.web import api_log
+from msgd.web.api_http import Invalid, allow, field_error, json_errors, read_json, token_required
 
 log = structlog.get_logger("msgd.web")
-
-View = Callable[..., HttpResponse]
-MAX_PAGE = 500
-DEFAULT_PAGE = 50
-STATES = (*PASSING_STATES, *FINAL_STATES)
-
-
-class Invalid(Exception):
-    """A request that is refused as a whole: 400 with these field errors."""
-
-    def __init__(self, errors: list[dict[str, str]]) -> None:
-        super().__init__("invalid request")
-        self.errors = errors
-
-
-def field_error(field: str, message: str) -> dict[str, str]:
-    return {"field": field, "message": message}
 
 
 def schema_errors(problems: list[str], prefix: str = "") -> list[dict[str, str]]:
@@ -56,42 +38,6 @@ def schema_errors(problems: list[str], prefix: str = "") -> list[dict[str, str]]
             place, message = "", p
         out.append(field_error(f"{prefix}{place}" if place else prefix.rstrip(".") or "(body)", message))
     return out
-
-
-def bad_request(errors: list[dict[str, str]]) -> JsonResponse:
-    return JsonResponse({"error": "invalid request", "errors": errors}, status=400)
-
-
-def token_required(view: View) -> View:
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        from msgd.web.models import ApiToken
-
-        scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-        token = ApiToken.authenticate(key.strip()) if scheme.lower() == "token" else None
-        if token is None:
-            resp = JsonResponse({"error": "authentication required: send 'Authorization: Token <key>'"},
-                                status=401)
-            resp["WWW-Authenticate"] = "Token"
-            return resp
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
-        request.api_token = token
-        return view(request, *args, **kwargs)
-
-    return wrapped
-
-
-def read_json(request: HttpRequest) -> Any:
-    if request.content_type != "application/json":
-        raise Invalid([field_error("(body)", "send Content-Type: application/json")])
-    try:
-        return json.loads(request.body or b"")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise Invalid([field_error("(body)", f"not JSON: {exc}")]) from None
-
-
-def method_not_allowed(*allowed: str) -> JsonResponse:
-    return JsonResponse({"error": "method not allowed"}, status=405, headers={"Allow": ", ".join(allowed)})
 
 
 def try_publish(events: list[dict[str, Any]]) -> str:
@@ -119,31 +65,50 @@ def _published(events: list[dict[str, Any]]) -> JsonResponse:
     return JsonResponse({"event_ids": [e["event_id"] for e in events], "status": "accepted"}, status=202)
 
 
+def unknown_operators(items: list[dict[str, Any]], listed: bool) -> list[dict[str, str]]:
+    """Field errors for events whose operator is not configured: the router would park them,
+    so the API says so at once (billing can fix it) instead of answering 202."""
+    from msgd.store.models import Operator
+
+    def code_of(event: dict[str, Any]) -> str | None:
+        op = event.get("operator")
+        code = op.get("code") if isinstance(op, dict) else None
+        ok = isinstance(code, str) and 1 <= len(code) <= 64 and storable.problem(code) is None
+        return code if ok else None  # a malformed code already has its schema error
+
+    codes = {c for c in map(code_of, items) if c is not None}
+    known = set(Operator.objects.filter(code__in=codes).values_list("code", flat=True)) if codes else set()
+    return [
+        field_error(f"[{i}].operator.code" if listed else "operator.code",
+                    f"operator {code!r} is not configured in msgd (add it: msgd config load, or the admin)")
+        for i, code in enumerate(map(code_of, items)) if code is not None and code not in known
+    ]
+
+
 @csrf_exempt
 @token_required
+@allow("POST")
+@json_errors
 def events(request: HttpRequest) -> HttpResponse:
     """POST one event (or a list, all or nothing) in the AMQP contract's schema."""
     from msgd.schemas import validate_event
 
-    if request.method != "POST":
-        return method_not_allowed("POST")
-    try:
-        body = read_json(request)
-        items = body if isinstance(body, list) else [body]
-        if not items or not all(isinstance(e, dict) for e in items):
-            raise Invalid([field_error("(body)", "expected an event object or a non-empty list of them")])
-        errors: list[dict[str, str]] = []
-        for i, e in enumerate(items):
-            prefix = f"[{i}]." if isinstance(body, list) else ""
-            errors += schema_errors(validate_event(e), prefix)
-        if errors:
-            raise Invalid(errors)
-    except Invalid as exc:
-        return bad_request(exc.errors)
+    body = read_json(request)
+    listed = isinstance(body, list)
+    items = body if listed else [body]
+    if not items or not all(isinstance(e, dict) for e in items):
+        raise Invalid([field_error("(body)", "expected an event object or a non-empty list of them")])
+    errors: list[dict[str, str]] = []
+    for i, e in enumerate(items):
+        errors += schema_errors(validate_event(e), f"[{i}]." if listed else "")
+    errors += unknown_operators(items, listed)
+    if errors:
+        raise Invalid(errors)
     return _published(items)
 
 
 # -- manual send ------------------------------------------------------------------------------
+MAX_ID = 2**63 - 1  # the ids are 64-bit: a larger one cannot even be looked up
 _DJANGO_TEXT = re.compile(r"\{\{\s*text\b|\{%[^%]*\btext\b")
 
 
@@ -165,12 +130,15 @@ def build_manual_event(data: Any) -> dict[str, Any]:
     from django.core.exceptions import ValidationError
     from django.core.validators import validate_email
 
-    from msgd.schemas import validate_event
+    from msgd.schemas import json_path, validate_event
+    from msgd.storable import unstorable_paths
     from msgd.store.models import Operator, Template
     from services.senders import known_channels, normalize_channel
 
     if not isinstance(data, dict):
         raise Invalid([field_error("(body)", "expected a JSON object")])
+    if unstorable := schema_errors([f"{json_path(p) or '(body)'}: {why}" for p, why in unstorable_paths(data)]):
+        raise Invalid(unstorable)  # before any lookup: PostgreSQL refuses NUL even in a query
     errors: list[dict[str, str]] = []
     known = {"operator", "abonent", "template_id", "all_templates", "channel", "text", "admin_email"}
     errors += [field_error(k, "unknown field") for k in data if k not in known]
@@ -188,6 +156,8 @@ def build_manual_event(data: Any) -> dict[str, Any]:
     if template_id is not None:
         if isinstance(template_id, bool) or not isinstance(template_id, int):
             errors.append(field_error("template_id", "must be an integer or null"))
+        elif not 1 <= template_id <= MAX_ID:
+            errors.append(field_error("template_id", f"no template {template_id}"))
         else:
             tpl = Template.objects.filter(id=template_id).first()
             if tpl is None:
@@ -251,126 +221,27 @@ def build_manual_event(data: Any) -> dict[str, Any]:
     return event
 
 
-# -- the message log --------------------------------------------------------------------------
-def message_json(m: Any, history: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": str(m.id), "event_id": m.event_id, "event_type": m.event_type, "operator": m.operator_code,
-        "abonent_id": m.abonent_id, "abonent_name": m.abonent_name, "template_id": m.template_id,
-        "channel": m.channel, "recipient": m.recipient, "sender": m.sender, "subject": m.subject,
-        "body": m.body, "lane": m.lane, "state": m.state, "reason": m.reason, "attempts": m.attempts,
-        "gateway_message_id": m.gateway_message_id, "details": m.details,
-        "created_at": m.created_at.isoformat(), "updated_at": m.updated_at.isoformat(),
-        "finished_at": m.finished_at.isoformat() if m.finished_at else None,
-    }
-    if history:
-        out["history"] = [
-            {"number": a.number, "state": a.state, "reason": a.reason, "at": a.at.isoformat(),
-             "seconds": a.seconds}
-            for a in m.history.all()
-        ]
-    return out
-
-
-def _int_param(request: HttpRequest, name: str, default: int, lo: int, hi: int,
-               errors: list[dict[str, str]]) -> int:
-    raw = request.GET.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        errors.append(field_error(name, "must be an integer"))
-        return default
-    if not lo <= value <= hi:
-        errors.append(field_error(name, f"must be between {lo} and {hi}"))
-    return value
-
-
-def list_messages(request: HttpRequest) -> HttpResponse:
-    from msgd.store.models import Message
-
-    errors: list[dict[str, str]] = []
-    known = {"subscriber", "state", "since", "event_id", "limit", "offset"}
-    errors += [field_error(k, "unknown filter") for k in request.GET if k not in known]
-    qs = Message.objects.all().order_by("-created_at", "id")
-    if subscriber := request.GET.get("subscriber"):
-        qs = qs.filter(abonent_id=subscriber)
-    if event_id := request.GET.get("event_id"):
-        qs = qs.filter(event_id=event_id)
-    if state := request.GET.get("state"):
-        if state not in STATES:
-            errors.append(field_error("state", f"one of {', '.join(STATES)}"))
-        qs = qs.filter(state=state)
-    if since := request.GET.get("since"):
-        when = _parse_since(since)
-        if when is None:
-            errors.append(field_error("since", "an ISO 8601 date or date-time, e.g. 2024-05-01T00:00:00+03:00"))
-        else:
-            qs = qs.filter(created_at__gte=when)
-    limit = _int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE, errors)
-    offset = _int_param(request, "offset", 0, 0, 10**9, errors)
-    if errors:
-        return bad_request(errors)
-    total = qs.count()
-    rows = list(qs[offset : offset + limit])
-    nxt = None
-    if offset + limit < total:
-        params = request.GET.copy()
-        params["offset"] = str(offset + limit)
-        params["limit"] = str(limit)
-        nxt = f"{request.path}?{params.urlencode()}"
-    return JsonResponse({"count": total, "offset": offset, "limit": limit, "next": nxt,
-                         "results": [message_json(m) for m in rows]},
-                        json_dumps_params={"ensure_ascii": False})
-
-
-def _parse_since(text: str) -> dt.datetime | None:
-    try:
-        when = parse_datetime(text)
-        if when is None:
-            day = parse_date(text)
-            if day is None:
-                return None
-            when = dt.datetime.combine(day, dt.time())
-    except ValueError:
-        return None
-    if timezone.is_naive(when):
-        when = timezone.make_aware(when, dt.UTC)
-    return when
-
-
 @csrf_exempt
 @token_required
+@allow("GET", "POST")
+@json_errors
 def messages(request: HttpRequest) -> HttpResponse:
-    if request.method == "GET":
-        return list_messages(request)
-    if request.method != "POST":
-        return method_not_allowed("GET", "POST")
-    try:
-        event = build_manual_event(read_json(request))
-    except Invalid as exc:
-        return bad_request(exc.errors)
-    return _published([event])
+    """GET: the message log (msgd.web.api_log); POST: a manual send."""
+    if request.method in ("GET", "HEAD"):
+        return api_log.list_messages(request)
+    return _published([build_manual_event(read_json(request))])
 
 
 @csrf_exempt
 @token_required
+@allow("GET")
 def message_detail(request: HttpRequest, message_id: str) -> HttpResponse:
-    from msgd.store.models import Message
-
-    if request.method not in ("GET", "HEAD"):
-        return method_not_allowed("GET")
-    try:
-        key = uuid.UUID(message_id)
-    except ValueError:
-        return JsonResponse({"error": "not found"}, status=404)
-    m = Message.objects.filter(id=key).first()
-    if m is None:
-        return JsonResponse({"error": "not found"}, status=404)
-    return JsonResponse(message_json(m, history=True), json_dumps_params={"ensure_ascii": False})
+    return api_log.message_detail(request, message_id)
 
 
 # -- health -----------------------------------------------------------------------------------
+@csrf_exempt  # read-only: any other method gets 405, not a CSRF 403 page
+@allow("GET")
 def healthz(request: HttpRequest) -> HttpResponse:
     """Liveness: the process answers."""
     return JsonResponse({"status": "ok"})
@@ -400,6 +271,8 @@ def broker_reachable(settings: Settings) -> str:
     return ""
 
 
+@csrf_exempt  # read-only: any other method gets 405, not a CSRF 403 page
+@allow("GET")
 def readyz(request: HttpRequest) -> HttpResponse:
     """Readiness: the database and the broker are reachable."""
     checks: dict[str, str] = {}

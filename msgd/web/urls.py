@@ -23,3 +23,9 @@ urlpatterns = [
     path("admin/tools/parking/", staff(views.parking), name="msgd-parking"),
     path("admin/", admin.site.urls),
 ]
+
+# JSON errors under /api/ (and /healthz, /readyz); Django's pages for the admin.
+handler400 = "msgd.web.api_http.error_400"
+handler403 = "msgd.web.api_http.error_403"
+handler404 = "msgd.web.api_http.error_404"
+handler500 = "msgd.web.api_http.error_500"

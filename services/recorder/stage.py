@@ -29,6 +29,7 @@ from msgd.envelope import (
     dumps,
 )
 from msgd.stage import Received, park
+from msgd.storable import storable, storable_json
 from msgd.store import sql
 
 STATES = set(FINAL_STATES) | set(PASSING_STATES)
@@ -137,14 +138,17 @@ class RecorderStage:
         for report in reports:
             msg = report.get("message") or {}
             at = _when(report.get("at"), now)
-            state, reason = report["state"], str(report.get("reason") or "")
+            # Text a gateway or an error put in a report is stored with NUL and lone surrogates
+            # replaced (msgd.storable): PostgreSQL refuses them, and the report must not be lost.
+            state, reason = report["state"], storable(str(report.get("reason") or ""))
             mid = sql.uid(report["message_id"])
             attempt = int(report.get("attempt") or 0)
             tid = msg.get("template_id")
             row = [
-                mid, *(str(msg.get(c) or "")[:LIMITS.get(c, 100_000)] for c in COPIED),
+                mid, *(storable(str(msg.get(c) or "")[:LIMITS.get(c, 100_000)]) for c in COPIED),
                 int(tid) if tid is not None else None, state, reason, attempt,
-                str(report.get("gateway_message_id") or "")[:200], json.dumps(report.get("details") or {}),
+                storable(str(report.get("gateway_message_id") or "")[:200]),
+                json.dumps(storable_json(report.get("details") or {})),
                 sql.when(_when(msg.get("created_at"), at)), sql.when(now),
                 sql.when(at) if state in FINAL_STATES else None,
             ]

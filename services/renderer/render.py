@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
 
+from msgd import storable
 from services.renderer.context import RenderError, build_context
 from services.renderer.django_engine import check_django, render_django, template_context
 from services.renderer.markup import escaper
@@ -191,8 +192,14 @@ def render(template: Any, event: Mapping[str, Any], operator: Any = None, *, htm
     subject = _one_line(fill(t.subject, "subject")) if t.subject else ""
     if html and looks_like_html(t.body):
         markup_text = trim_blank_lines(fill(t.body, "body", as_html=True))
-        return Rendered(subject=subject, body=html_to_text(markup_text), html=markup_text)
-    return Rendered(subject=subject, body=trim_blank_lines(fill(t.body, "body")), html=None)
+        out = Rendered(subject=subject, body=html_to_text(markup_text), html=markup_text)
+    else:
+        out = Rendered(subject=subject, body=trim_blank_lines(fill(t.body, "body")), html=None)
+    # A message whose text the log cannot hold is never sent (e.g. %(n)c of 0 gives NUL).
+    for part, text in (("subject", out.subject), ("body", out.body), ("HTML body", out.html or "")):
+        if (problem := storable.problem(text)) is not None:
+            raise RenderError(f"{t.label}: the rendered {part} {problem}")
+    return out
 
 
 def _label(t: _Fields, part: str) -> str:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.utils import timezone
 
+from msgd.storable import storable
 from msgd.store import sql
 from msgd.store.models import Claim
 
@@ -138,8 +139,8 @@ def finish(done: list[Finish]) -> None:
 
 def _finish(done: list[Finish], now: object) -> None:
     values = {
-        sql.uid(f.message_id): (sql.uid(f.message_id), f.state, 0, "", f.outcome, f.reason[:4000],
-                                f.gateway_message_id[:200], now)
+        sql.uid(f.message_id): (sql.uid(f.message_id), f.state, 0, "", f.outcome, storable(f.reason[:4000]),
+                                storable(f.gateway_message_id[:200]), now)
         for f in done
     }
     sql.insert_many(FINISH[0], PLACEHOLDERS, FINISH[1], list(values.values()))

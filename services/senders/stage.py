@@ -28,7 +28,7 @@ from queue import Empty, SimpleQueue
 import structlog
 from django.utils import timezone
 
-from msgd import metrics
+from msgd import metrics, storable
 from msgd import topology as topo
 from msgd.broker.base import Outgoing
 from msgd.envelope import DELAYED, FAILED, RETRYING, SENT, SUPPRESSED, dumps
@@ -101,6 +101,14 @@ def after_maybe_sent(exc: MaybeSent, policy: str) -> SendError:
     return exc
 
 
+def unstorable_field(msg: Outbound) -> str | None:
+    """Why a message cannot be sent with a record of what was sent (NUL, lone surrogates), or None."""
+    for name in ("recipient", "sender", "subject", "body", "html"):
+        if (problem := storable.problem(getattr(msg, name) or "")) is not None:
+            return f"the {name} {problem}"
+    return None
+
+
 class SenderStage:
     def __init__(self, settings: Settings, channel: str, cache: ConfigCache | None = None,
                  sender: ChannelSender | None = None) -> None:
@@ -153,6 +161,9 @@ class SenderStage:
         """Quiet hours and settings checks; a message to send joins ``jobs``."""
         if msg.message_id in jobs:  # the same message twice in one batch
             metrics.DUPLICATES.labels(msg.channel).inc()
+            return
+        if (problem := unstorable_field(msg)) is not None:  # the log row could not say what went out
+            out.append(self._final(msg, FAILED, f"not sent: {problem}"))
             return
         op = self.cache.operator(msg.operator_code)
         if op is None:
