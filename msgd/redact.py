@@ -18,13 +18,21 @@ SECRET_KEY_RE = re.compile(
     r"(pass(word)?|psw|pwd|secret|token|api[_-]?key|apikey|md5|private|auth|credential)",
     re.IGNORECASE,
 )
-# key=value pairs inside query strings and form bodies: psw=..., apikey=..., token=...
-_PAIR_RE = re.compile(
-    r"(?P<key>[\w.-]*(?:pass(?:word)?|psw|pwd|secret|token|api[_-]?key|apikey|sign|md5)[\w.-]*)=(?P<val>[^&\s'\"]+)",
-    re.IGNORECASE,
-)
-_URL_CRED_RE = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<pw>[^@/\s]+)@")
+# Every pattern below runs in time linear in the text (they see event data, gateway answers
+# and log fields). A key=value key is tried only from the start of its run of name
+# characters (the lookbehind) and that run is taken possessively, so a long run of letters
+# without "=" is scanned once, not again from each of its positions; whether the key names a
+# secret is a second, separate search of the key alone.
+_KEY_RE = re.compile(r"(?<![\w.-])[\w.-]++=")
+_SECRET_WORD_RE = re.compile(r"pass(?:word)?|psw|pwd|secret|token|api[_-]?key|apikey|sign|md5", re.IGNORECASE)
+_VALUE_RE = re.compile(r"[^&\s'\"]+")
+# user:password@ after any "://" (the scheme is not needed to find it, and matching it
+# would rescan every run of letters).
+_URL_CRED_RE = re.compile(r"://(?P<user>[^:/@\s]+):(?P<pw>[^@/\s]+)@")
 _TG_TOKEN_RE = re.compile(r"bot\d{5,}:[A-Za-z0-9_-]{20,}")
+# When a text is cut to a limit, this much more is redacted and then dropped, so a secret cut
+# in half at the limit is never shown in part.
+_CUT_MARGIN = 1024
 
 _lock = threading.Lock()
 _known: set[str] = set()
@@ -42,28 +50,61 @@ def is_secret_key(key: str) -> bool:
     return bool(SECRET_KEY_RE.search(key))
 
 
-def redact_text(text: str) -> str:
+def redact_text(text: str, limit: int | None = None) -> str:
+    """``text`` with known secrets, URL passwords, ``psw=``-style values and Telegram bot
+    tokens replaced by ``***``; time linear in ``len(text)``.
+
+    With ``limit``, a longer text is cut first (only what is shown is worked on) and the
+    result is at most ``limit`` characters followed by "… (N characters)".
+    """
     if not text:
         return text
+    total = len(text)
+    if limit is None or total <= limit:
+        return _redact_all(text)
+    margin = max(_CUT_MARGIN, max(map(len, _known), default=0))
+    shown = _redact_all(text[: limit + margin])
+    return shown[: max(0, len(shown) - margin)][:limit] + f"… ({total} characters)"
+
+
+def _redact_all(text: str) -> str:
     for value in sorted(_known, key=len, reverse=True):
         if value in text:
             text = text.replace(value, MASK)
-    text = _URL_CRED_RE.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
-    text = _PAIR_RE.sub(lambda m: f"{m['key']}={MASK}", text)
+    text = _URL_CRED_RE.sub(lambda m: f"://{m['user']}:{MASK}@", text)
+    text = _mask_pairs(text)
     return _TG_TOKEN_RE.sub(f"bot{MASK}", text)
 
 
-def redact(value: Any) -> Any:
-    """Mask secrets in nested data: secret keys wholesale, free text by value."""
+def _mask_pairs(text: str) -> str:
+    """key=value pairs inside query strings and form bodies: psw=..., apikey=..., token=..."""
+    parts: list[str] = []
+    pos = 0
+    for key in _KEY_RE.finditer(text):
+        if key.start() < pos or not _SECRET_WORD_RE.search(key.group()):
+            continue  # inside a value masked already, or not a secret's name
+        value = _VALUE_RE.match(text, key.end())
+        if value is not None:
+            parts += [text[pos:key.end()], MASK]
+            pos = value.end()
+    if not parts:
+        return text
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def redact(value: Any, limit: int | None = None) -> Any:
+    """Mask secrets in nested data: secret keys wholesale, free text by value (each string cut
+    to ``limit`` characters when given, as ``redact_text`` does)."""
     if isinstance(value, str):
-        return redact_text(value)
+        return redact_text(value, limit)
     if isinstance(value, Mapping):
         return {
-            k: (MASK if isinstance(k, str) and is_secret_key(k) and v not in (None, "") else redact(v))
+            k: (MASK if isinstance(k, str) and is_secret_key(k) and v not in (None, "") else redact(v, limit))
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
-        return [redact(v) for v in value]
+        return [redact(v, limit) for v in value]
     return value
 
 
