@@ -59,12 +59,19 @@ def redact_text(text: str, limit: int | None = None) -> str:
     """
     if not text:
         return text
-    total = len(text)
-    if limit is None or total <= limit:
+    if limit is None or len(text) <= limit:
         return _redact_all(text)
+    return redact_head(text, limit) + f"… ({len(text)} characters)"
+
+
+def redact_head(text: str, limit: int) -> str:
+    """The first ``limit`` characters of ``text`` redacted, with no part of a secret cut at the
+    limit; only about ``limit`` characters are worked on, however long ``text`` is."""
     margin = max(_CUT_MARGIN, max(map(len, _known), default=0))
+    if len(text) <= limit + margin:  # nothing is cut before redaction
+        return _redact_all(text)[:limit]
     shown = _redact_all(text[: limit + margin])
-    return shown[: max(0, len(shown) - margin)][:limit] + f"… ({total} characters)"
+    return shown[: max(0, len(shown) - margin)][:limit]
 
 
 def _redact_all(text: str) -> str:
