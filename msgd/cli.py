@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from msgd import safejson
 from msgd.settings import ROOT, Settings
 
 PREINSTALLED = ROOT / "msgd" / "data" / "templates.ru.yaml"
@@ -27,13 +28,14 @@ def _read_events(source: str) -> list[dict[str, Any]]:
     text = text.strip()
     if not text:
         raise SystemExit("no event given")
+    whole = len(text.encode("utf-8", "surrogatepass"))  # the router checks the size of each event
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
+        data = safejson.loads(text, max_bytes=whole)
+    except safejson.InvalidJSON:
         try:  # JSON lines: one event per line
-            data = [json.loads(line) for line in text.splitlines() if line.strip()]
-        except json.JSONDecodeError as exc:
-            raise SystemExit(f"{source}: not JSON: {exc}") from exc
+            data = [safejson.loads(line, max_bytes=whole) for line in text.splitlines() if line.strip()]
+        except safejson.InvalidJSON as exc:
+            raise SystemExit(f"{source}: {exc.reason}") from None
     events = data if isinstance(data, list) else [data]
     if not all(isinstance(e, dict) for e in events):
         raise SystemExit(f"{source}: expected a JSON object, a list of objects or JSON lines")
