@@ -27,7 +27,6 @@ from msgd.topology import parking_queue
 __all__ = ["Parked", "parking_queue", "peek", "replay", "shown_body", "shown_text"]
 
 MSGD_HEADERS = ("x-msgd-reason", "x-msgd-stage", "x-msgd-source-queue", "x-msgd-parked-at")
-_HEAD_MARGIN = 4096  # characters decoded past the limit (see redact_head)
 # A JSON body up to this size is shown re-indented with secret fields masked; a larger one as text.
 PRETTY_MAX_BYTES = 256 * 1024
 # Control characters and Unicode direction overrides would garble a terminal or mislead a reader.
@@ -52,8 +51,7 @@ def shown_body(body: bytes, limit: int = 2000) -> str:
     size = len(body)
     if not size:
         return "(empty body)"
-    # Enough bytes for the characters shown plus the margin redaction needs past them.
-    head = body[: (limit + _HEAD_MARGIN) * 4]
+    head = body[: (limit + 1) * 4]  # enough bytes for more than ``limit`` characters
     prefix = ""
     try:
         text = head.decode("utf-8")
@@ -61,11 +59,12 @@ def shown_body(body: bytes, limit: int = 2000) -> str:
         if len(head) < size and exc.start >= len(head) - 3:  # only cut inside a character
             text = head[: exc.start].decode("utf-8")
         else:
-            text = head[: limit + _HEAD_MARGIN].decode("utf-8", "backslashreplace")
+            text = head[: limit + 1].decode("utf-8", "backslashreplace")
             prefix = f"({size} bytes, not UTF-8 text) "
     if not prefix and size <= PRETTY_MAX_BYTES and (pretty := _pretty_json(body)) is not None:
         text = pretty
-    shown = redact_head(text, limit).translate(_ESCAPES)
+    text = text.translate(_ESCAPES)
+    shown = redact_head(text, limit)
     if len(head) < size or len(text) > limit:
         shown += f" … ({size} bytes in all)"
     return prefix + shown
@@ -74,7 +73,7 @@ def shown_body(body: bytes, limit: int = 2000) -> str:
 def shown_text(text: str, limit: int) -> str:
     """A header's text for a person: secrets masked, at most ``limit`` characters, control
     characters escaped."""
-    return redact_text(text, limit=limit).translate(_ESCAPES)
+    return redact_text(text[: limit * 2].translate(_ESCAPES), limit=limit)
 
 
 def _pretty_json(body: bytes) -> str | None:

@@ -30,9 +30,9 @@ _VALUE_RE = re.compile(r"[^&\s'\"]+")
 # would rescan every run of letters).
 _URL_CRED_RE = re.compile(r"://(?P<user>[^:/@\s]+):(?P<pw>[^@/\s]+)@")
 _TG_TOKEN_RE = re.compile(r"bot\d{5,}:[A-Za-z0-9_-]{20,}")
-# When a text is cut to a limit, this much more is redacted and then dropped, so a secret cut
-# in half at the limit is never shown in part.
-_CUT_MARGIN = 1024
+# The same, cut short at the end of a text: a secret the cut goes through.
+_URL_CRED_CUT_RE = re.compile(r"://(?P<user>[^:/@\s]+):(?P<pw>[^@/\s]*)\Z")
+_TG_TOKEN_CUT_RE = re.compile(r"bot\d{5,}:[A-Za-z0-9_-]*\Z")
 
 _lock = threading.Lock()
 _known: set[str] = set()
@@ -65,13 +65,20 @@ def redact_text(text: str, limit: int | None = None) -> str:
 
 
 def redact_head(text: str, limit: int) -> str:
-    """The first ``limit`` characters of ``text`` redacted, with no part of a secret cut at the
-    limit; only about ``limit`` characters are worked on, however long ``text`` is."""
-    margin = max(_CUT_MARGIN, max(map(len, _known), default=0))
-    if len(text) <= limit + margin:  # nothing is cut before redaction
-        return _redact_all(text)[:limit]
-    shown = _redact_all(text[: limit + margin])
-    return shown[: max(0, len(shown) - margin)][:limit]
+    """The first ``limit`` characters of ``text``, redacted; only those characters are worked on,
+    however long ``text`` is.  A secret the cut goes through is masked too: the start of a
+    known secret, ``user:pass`` of a URL whose ``@`` is past the cut, the start of a bot token."""
+    if len(text) <= limit:
+        return _redact_all(text)
+    head = text[:limit]
+    for value in _known:
+        for n in range(min(len(value) - 1, len(head)), 0, -1):
+            if head.endswith(value[:n]):
+                head = head[:-n] + MASK
+                break
+    head = _URL_CRED_CUT_RE.sub(lambda m: f"://{m['user']}:{MASK}", head)
+    head = _TG_TOKEN_CUT_RE.sub(f"bot{MASK}", head)
+    return _redact_all(head)
 
 
 def _redact_all(text: str) -> str:
