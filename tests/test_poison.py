@@ -217,3 +217,30 @@ def test_an_outage_is_retried_in_place_nothing_is_parked_and_stop_ends_it(
     consumers[1].close()
     assert sorted(d.body for d in forwarded) == sorted(bodies)
     assert depth(broker, topo.parking_queue(ns)) == 0
+
+
+def test_an_output_the_embedded_broker_cannot_store_does_not_end_its_consumer(
+        tmp_path: Any, consumers: list[Consumer]) -> None:
+    """SQLite refuses a value over its length limit: the batch is rolled back and comes back
+    after its lease; the consumer goes on with the next batches."""
+    import sqlite3
+
+    where = Settings.from_env({"MSGD_VAR_DIR": str(tmp_path), "MSGD_NAMESPACE": "emb"})
+    publisher = make_broker(where)
+
+    class Bloat:
+        name = "bloat"
+
+        def handle(self, items: list[Received]) -> list[Outgoing]:
+            return [Outgoing(route=OUT, body=b"x" * (100_000 if "big" in i.payload else 10)) for i in items]
+
+    consumer = Consumer(where, topo.router_queues("emb"), batch_handler(Bloat()))
+    consumers.append(consumer)
+    consumer.broker._db.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 50_000)  # type: ignore[attr-defined]
+    publisher.publish([Outgoing(route="low_balance", body=b'{"big": 1}', exchange="events")])
+    wait_for(lambda: depth(publisher, topo.queue_for_route("emb", "router.bulk")) == 0, what="the batch taken")
+    publisher.publish([Outgoing(route="low_balance", body=b'{"small": 1}', exchange="events")])
+    wait_for(lambda: depth(publisher, out_queue("emb")) == 1, what="the next batch handled")
+    assert consumer.thread.is_alive()
+    consumer.close()
+    publisher.close()

@@ -23,6 +23,7 @@ import structlog
 from msgd import topology as topo
 from msgd.broker.base import BatchHandler, Broker, Delivery, Outgoing
 from msgd.broker.batches import run_batch
+from msgd.redact import redact_text
 from msgd.settings import Settings
 
 log = structlog.get_logger("msgd.broker")
@@ -211,7 +212,15 @@ class EmbeddedBroker(Broker):
 
             outcome = run_batch(handler, batch, stop, pause)
             done = {d.tag for d in outcome.done}
-            self._publish_and_ack(outcome.out, [i for i in ids if i in done])
+            try:
+                self._publish_and_ack(outcome.out, [i for i in ids if i in done])
+            except Exception as exc:  # noqa: BLE001 - e.g. an output SQLite refuses: never end the consumer
+                # Rolled back: the batch stays leased and comes back after the lease, counted
+                # as a delivery, so the delivery limit parks what keeps failing (as RabbitMQ does).
+                log.error("cannot store a batch's output; it comes back after its lease",
+                          error=redact_text(str(exc), limit=500), lease=LEASE_SECONDS)
+                stop.wait(1.0)
+                continue
             if len(done) < len(ids):  # stopped part-way: the rest back to the queue, not counted
                 self._release([i for i in ids if i not in done], delay=0.0)
 
