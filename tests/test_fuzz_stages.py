@@ -221,3 +221,13 @@ def test_recorder_takes_any_status_report(changes: dict[str, Any], batched: bool
     body = {"v": 1, "kind": "status-batch", "reports": [report, {**report, "message_id": str(uuid.uuid4())}]} \
         if batched else report
     run(batch_handler(RecorderStage()), as_body(body), "msgd.status")
+
+
+def test_router_parks_an_event_with_too_many_values_before_checking_its_schema(
+        tenant: dict[str, int], tmp_path: Path) -> None:
+    """60,000 phone numbers (under a megabyte) are valid one by one, and checking each against
+    the schema takes seconds: the count is checked first."""
+    doc = mutated(event(1), [(("abonent", "contacts", "sms"), ["+79121234567"] * 60_000)])
+    (parked,) = run(router_handler(tmp_path), as_body(doc), "msgd.router.bulk")
+    assert parked.exchange == "parking"
+    assert "event holds more than 5000 values" in parked.headers["x-msgd-reason"]
