@@ -71,11 +71,14 @@ def redact_head(text: str, limit: int) -> str:
     if len(text) <= limit:
         return _redact_all(text)
     head = text[:limit]
+    cut = 0  # the longest end of ``head`` that begins a known secret, whichever
     for value in _known:
-        for n in range(min(len(value) - 1, len(head)), 0, -1):
+        for n in range(min(len(value) - 1, len(head)), cut, -1):
             if head.endswith(value[:n]):
-                head = head[:-n] + MASK
+                cut = n
                 break
+    if cut:
+        head = head[:-cut] + MASK
     head = _URL_CRED_CUT_RE.sub(lambda m: f"://{m['user']}:{MASK}", head)
     head = _TG_TOKEN_CUT_RE.sub(f"bot{MASK}", head)
     return _redact_all(head)

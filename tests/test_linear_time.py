@@ -73,7 +73,7 @@ def test_the_issues_examples_are_masked_at_once() -> None:
 
 
 def test_a_cut_text_never_shows_part_of_a_secret() -> None:
-    register_secrets(["Cut-Here-Secret-123456"])
+    register_secrets(["Cut-Here-Secret-123456", "1abc", "6xyz", "-Secret"])  # ends that start other secrets
     for at in range(1980, 2001):
         text = "x" * at + "Cut-Here-Secret-123456" + "y" * 5000
         shown = redact_text(text, limit=2000)
