@@ -202,7 +202,7 @@ def test_the_atheris_fuzzer_finds_no_crash_or_slow_input_in_decoding_and_display
         (corpus / f"seed{i}").write_bytes(seed)
     result = subprocess.run(
         [sys.executable, str(ROOT / "tests" / "fuzz_bodies.py"), "-runs=20000", "-max_len=200000",
-         "-timeout=10", "-rss_limit_mb=4096", str(corpus)],
+         "-timeout=10", "-rss_limit_mb=4096", f"-artifact_prefix={tmp_path}/", str(corpus)],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Done 20000 runs" in result.stderr
