@@ -253,10 +253,11 @@ def cmd_parking(args: argparse.Namespace, settings: Settings) -> int:
         if args.action == "list":
             depth = broker.queue_depths([parking.parking_queue(settings.namespace)])  # before peeking
             items = parking.peek(broker, settings, args.limit)
-            for p in items:
-                body = p.delivery.body[:160].decode("utf-8", errors="replace").replace("\n", " ")
-                print(f"{p.headers.get('x-msgd-parked-at', '-')}  from {p.source_queue or '?'}"
-                      f"  ({p.headers.get('x-msgd-stage', '-')})\n  reason: {p.reason}\n  body:   {body}")
+            for p in items:  # every field made printable: bodies and headers may be anything
+                body = p.shown_body(160).replace("\n", " ")
+                reason = parking.shown_text(p.reason, 2000)
+                print(f"{parking.shown_text(p.parked_at or '-', 64)}  from {parking.shown_text(p.source_queue or '?', 300)}"
+                      f"  ({parking.shown_text(p.stage or '-', 64)})\n  reason: {reason}\n  body:   {body}")
             print(f"{sum(depth.values())} message(s) parked" + (f"; first {len(items)} shown" if items else ""))
             return 0
         done, kept = parking.replay(broker, settings, args.limit)

@@ -80,6 +80,7 @@ from typing import Any
 
 import yaml
 
+from msgd import userpattern
 from msgd.redact import MASK, is_secret_key, register_secrets
 from msgd.storable import unstorable_paths
 
@@ -673,6 +674,12 @@ def _check_params(c: _Checker, s: _Channel, notes: list[str]) -> None:
             "vapid_subject",
         } and not isinstance(value, str):
             c.err(f"{s.where}.{key}", f"must be text, got {_type_name(value)}")
+    pattern = p.get("success_pattern")
+    if isinstance(pattern, str) and pattern:
+        try:
+            userpattern.compile_pattern(pattern)
+        except userpattern.PatternError as exc:
+            c.err(f"{s.where}.success_pattern", f"{pattern!r} is not a regular expression msgd can run: {exc}")
     text = p.get("params")
     if isinstance(text, str) and _inline_secrets(text):
         notes.append(

@@ -7,7 +7,9 @@ line is JSON when JSON is asked for, the lines of two threads never run into
 each other (one handler, one lock), and every line passes through the
 redaction processor, which masks a secret that slips into an event field, an
 exception text or a library's message (urllib3 logs request URLs, with a bot
-token or a ``psw=`` parameter in them, at DEBUG).
+token or a ``psw=`` parameter in them, at DEBUG).  Each field is cut to
+``FIELD_LIMIT`` characters there: an event field of 500,000 characters (an
+``event_id`` far over the schema's limit) costs one short line, not a megabyte.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ import structlog
 
 from msgd.redact import redact
 
+FIELD_LIMIT = 16_000  # characters of one field of a log line (a traceback fits)
+
 
 def _redact_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Mapping[str, Any]:
-    return dict(redact(event_dict))
+    return dict(redact(event_dict, limit=FIELD_LIMIT))
 
 
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]

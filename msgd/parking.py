@@ -11,19 +11,77 @@ parked again.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from msgd import safejson
 from msgd import topology as topo
-from msgd.broker.base import Broker, Delivery, Outgoing
+from msgd.broker.base import Broker, Delivery, Outgoing, body_bytes
+from msgd.redact import redact, redact_head, redact_text
 from msgd.settings import Settings
 from msgd.topology import parking_queue
 
-__all__ = ["Parked", "parking_queue", "peek", "replay"]
+__all__ = ["Parked", "parking_queue", "peek", "replay", "shown_body", "shown_text"]
 
 MSGD_HEADERS = ("x-msgd-reason", "x-msgd-stage", "x-msgd-source-queue", "x-msgd-parked-at")
+# A JSON body up to this size is shown re-indented with secret fields masked; a larger one as text.
+PRETTY_MAX_BYTES = 256 * 1024
+# Control characters and Unicode direction overrides would garble a terminal or mislead a reader.
+_ESCAPES = {i: f"\\x{i:02x}" for i in [*range(0x20), *range(0x7F, 0xA0)] if chr(i) not in "\n\t"}
+_ESCAPES.update({i: f"\\u{i:04x}" for i in [0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]})
+
+
+def header_text(value: Any) -> str:
+    """A header value as text, whatever its AMQP type (bytes, nested table, number, None)."""
+    if value is None:
+        return ""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", "replace")
+    return str(value)
+
+
+def shown_body(body: bytes, limit: int = 2000) -> str:
+    """A parked body for a person: at most ``limit`` characters, secrets masked, control
+    characters escaped.  JSON up to ``PRETTY_MAX_BYTES`` is re-indented with secret fields
+    masked; text is shown as text; a body that is not UTF-8 as an escaped excerpt
+    (``\\xff``); an empty one as "(empty body)".  A cut body says its full size."""
+    size = len(body)
+    if not size:
+        return "(empty body)"
+    head = body[: (limit + 1) * 4]  # enough bytes for more than ``limit`` characters
+    prefix = ""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if len(head) < size and exc.start >= len(head) - 3:  # only cut inside a character
+            text = head[: exc.start].decode("utf-8")
+        else:
+            text = head[: limit + 1].decode("utf-8", "backslashreplace")
+            prefix = f"({size} bytes, not UTF-8 text) "
+    if not prefix and size <= PRETTY_MAX_BYTES and (pretty := _pretty_json(body)) is not None:
+        text = pretty
+    text = text.translate(_ESCAPES)
+    shown = redact_head(text, limit)
+    if len(head) < size or len(text) > limit:
+        shown += f" … ({size} bytes in all)"
+    return prefix + shown
+
+
+def shown_text(text: str, limit: int) -> str:
+    """A header's text for a person: secrets masked, at most ``limit`` characters, control
+    characters escaped."""
+    return redact_text(text[: limit * 2].translate(_ESCAPES), limit=limit)
+
+
+def _pretty_json(body: bytes) -> str | None:
+    try:
+        value = safejson.loads(body, max_bytes=PRETTY_MAX_BYTES, max_depth=64)
+    except safejson.InvalidJSON:
+        return None
+    return json.dumps(redact(value), ensure_ascii=False, indent=1)
 
 
 @dataclass
@@ -32,37 +90,58 @@ class Parked:
 
     @property
     def headers(self) -> dict[str, Any]:
-        return self.delivery.headers or {}
+        h = self.delivery.headers
+        return h if isinstance(h, dict) else {}
+
+    def _deaths(self) -> list[dict[str, Any]]:
+        """RabbitMQ's ``x-death``: a list of tables, newest first (any other shape: none)."""
+        deaths = self.headers.get("x-death")
+        if isinstance(deaths, dict):
+            deaths = [deaths]
+        return [d for d in deaths if isinstance(d, dict)] if isinstance(deaths, list) else []
 
     @property
     def source_queue(self) -> str:
-        src = self.headers.get("x-msgd-source-queue")
+        src = header_text(self.headers.get("x-msgd-source-queue"))
         if not src:
-            deaths = self.headers.get("x-death") or []
-            if deaths and isinstance(deaths[0], dict):
-                src = deaths[0].get("queue")
-        return str(src or "")
+            deaths = self._deaths()
+            src = header_text(deaths[0].get("queue")) if deaths else ""
+        return src
 
     @property
     def reason(self) -> str:
-        reason = self.headers.get("x-msgd-reason")
+        reason = header_text(self.headers.get("x-msgd-reason"))
         if reason:
-            return str(reason)
-        deaths = self.headers.get("x-death") or []
-        if deaths and isinstance(deaths[0], dict):
-            return f"dead-lettered by RabbitMQ ({deaths[0].get('reason')}, count {deaths[0].get('count')})"
+            return reason
+        deaths = self._deaths()
+        if deaths:
+            d = deaths[0]
+            return (f"dead-lettered by RabbitMQ ({header_text(d.get('reason'))},"
+                    f" count {header_text(d.get('count'))})")
         return "no reason recorded"
+
+    @property
+    def stage(self) -> str:
+        return header_text(self.headers.get("x-msgd-stage"))
+
+    @property
+    def parked_at(self) -> str:
+        return header_text(self.headers.get("x-msgd-parked-at"))
 
     @property
     def key(self) -> str:
         """A stable name for this parked message (the admin selects by it): body, origin and time."""
         h = self.headers
-        raw = b"|".join([self.delivery.body, str(h.get("x-msgd-source-queue", "")).encode(),
-                         str(h.get("x-msgd-parked-at", "")).encode(), str(h.get("x-death", "")).encode()])
+        raw = b"|".join([body_bytes(self.delivery.body), self.source_queue.encode("utf-8", "replace"),
+                         self.parked_at.encode("utf-8", "replace"),
+                         header_text(h.get("x-death")).encode("utf-8", "replace")])
         return hashlib.sha256(raw).hexdigest()[:20]
 
+    def shown_body(self, limit: int = 2000) -> str:
+        return shown_body(body_bytes(self.delivery.body), limit)
+
     def replay(self, ns: str) -> Outgoing | None:
-        """Where to publish it again; None when the source is unknown."""
+        """Where to publish it again (the whole body, as it was); None when the source is unknown."""
         src = self.source_queue
         prefix = f"{ns}."
         if not src.startswith(prefix):
@@ -70,10 +149,11 @@ class Parked:
         route = src[len(prefix):]
         headers = {k: v for k, v in self.headers.items() if k not in MSGD_HEADERS and k != "x-death"}
         ctype = self.delivery.content_type or "application/json"
+        body = body_bytes(self.delivery.body)
         if route.startswith("router."):
-            return Outgoing(route=self.delivery.routing_key, body=self.delivery.body, exchange="events",
+            return Outgoing(route=self.delivery.routing_key, body=body, exchange="events",
                             headers=headers, content_type=ctype)
-        return Outgoing(route=route, body=self.delivery.body, headers=headers, content_type=ctype)
+        return Outgoing(route=route, body=body, headers=headers, content_type=ctype)
 
 
 def peek(broker: Broker, settings: Settings, limit: int) -> list[Parked]:
@@ -92,9 +172,10 @@ def peek(broker: Broker, settings: Settings, limit: int) -> list[Parked]:
                 break
             tags.append(msg.delivery_tag)
             props = msg.properties or {}
-            out.append(Parked(Delivery(body=bytes(msg.body), queue=queue,
+            headers = props.get("application_headers")
+            out.append(Parked(Delivery(body=body_bytes(msg.body, props.get("content_encoding")), queue=queue,
                                        routing_key=msg.delivery_info.get("routing_key", ""),
-                                       headers=dict(props.get("application_headers") or {}),
+                                       headers=dict(headers) if isinstance(headers, dict) else {},
                                        content_type=props.get("content_type"))))
         for tag in tags:
             ch.basic_reject(tag, requeue=True)
@@ -117,7 +198,8 @@ def _settle(broker: Broker, queue: str, expected: int) -> None:
 
 def _unchanged(d: Delivery) -> Outgoing:
     """A parked message put back to parking as it was."""
-    return Outgoing(route=d.routing_key, body=d.body, exchange="parking", headers=d.headers,
+    return Outgoing(route=d.routing_key, body=body_bytes(d.body), exchange="parking",
+                    headers=d.headers if isinstance(d.headers, dict) else {},
                     content_type=d.content_type or "application/json")
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import structlog
 
-from msgd import metrics, topology
+from msgd import metrics, safejson, topology
 from msgd.broker import make_broker
 from msgd.broker.base import Outgoing
 from msgd.settings import Settings
@@ -58,7 +58,9 @@ def run_stage(name: str, settings: Settings, stop: threading.Event, channel: str
             for item in items:
                 metrics.PARKED.labels(stage.name, parked_event_type(item)).inc()
 
-        broker.consume(queues, batch_handler(stage, on_parked=count_parked), stop,
+        limits = {"max_body_bytes": settings.max_body_bytes, "max_depth": safejson.DEFAULT_MAX_DEPTH} \
+            if name == "router" else {}  # billing's events; the other stages read msgd's own messages
+        broker.consume(queues, batch_handler(stage, on_parked=count_parked, **limits), stop,
                        batch_size=settings.batch_size, batch_wait=settings.batch_wait_ms / 1000)
     finally:
         close: Callable[[], Any] | None = getattr(stage, "close", None)

@@ -12,6 +12,7 @@ and checks the size before any work (RFC 8259 is the format).
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import Any
 
@@ -33,8 +34,9 @@ def loads(body: bytes | bytearray | memoryview | str, *, max_bytes: int = DEFAUL
     """Decode ``body`` (UTF-8 bytes or str) into plain JSON values.
 
     Raises ``InvalidJSON`` when the body is larger than ``max_bytes``, is not
-    UTF-8, is not JSON, nests objects and arrays deeper than ``max_depth``, or
-    holds a string that is not valid Unicode (a lone UTF-16 surrogate).
+    UTF-8, is not JSON (``NaN``, ``Infinity`` and numbers too large for a float
+    included), nests objects and arrays deeper than ``max_depth``, or holds a
+    string that is not valid Unicode (a lone UTF-16 surrogate).
     """
     if isinstance(body, memoryview | bytearray):
         body = bytes(body)
@@ -48,7 +50,9 @@ def loads(body: bytes | bytearray | memoryview | str, *, max_bytes: int = DEFAUL
     except UnicodeDecodeError as exc:
         raise InvalidJSON(f"body is not UTF-8 text (byte {exc.start})") from None
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant)
+    except _NotJSONNumber as exc:
+        raise InvalidJSON(f"body holds {exc.args[0]}, which JSON has no number for") from None
     except RecursionError:
         raise InvalidJSON(f"body nests objects or arrays deeper than {max_depth} levels") from None
     except ValueError as exc:  # JSONDecodeError, and int() refusing thousands of digits
@@ -60,6 +64,16 @@ def loads(body: bytes | bytearray | memoryview | str, *, max_bytes: int = DEFAUL
     return value
 
 
+class _NotJSONNumber(Exception):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    """Python's json reads NaN, Infinity and -Infinity; RFC 8259 has none of them, and
+    they would be written back as the same non-JSON words."""
+    raise _NotJSONNumber(name)
+
+
 def _check(value: Any, max_depth: int) -> None:
     """Depth and Unicode checks without recursion: one pass over every node."""
     stack: list[tuple[Any, int]] = [(value, 1)]
@@ -67,6 +81,8 @@ def _check(value: Any, max_depth: int) -> None:
         node, depth = stack.pop()
         if isinstance(node, str):
             _check_text(node)
+        elif isinstance(node, float) and not math.isfinite(node):  # 1e999: written back as Infinity
+            raise InvalidJSON("body holds a number too large for a float, which JSON has no number for")
         elif isinstance(node, dict | list):
             if depth > max_depth:
                 raise InvalidJSON(f"body nests objects or arrays deeper than {max_depth} levels")

@@ -57,6 +57,9 @@ class Settings:
     log_level: str = "INFO"
     metrics_port: int = 0
     config_refresh_seconds: float = 2.0
+    # The largest billing event accepted (AMQP body or HTTP request), in bytes: a larger one is
+    # parked (or refused) before any work is spent on it.
+    max_body_bytes: int = 1024 * 1024
 
     def __post_init__(self) -> None:
         kinds = {url.startswith(AMQP_SCHEMES) for url in self.broker_urls}
@@ -116,4 +119,5 @@ class Settings:
             log_level=e.get("MSGD_LOG_LEVEL", "INFO").upper(),
             metrics_port=_int(e, "MSGD_METRICS_PORT", 0),
             config_refresh_seconds=_float(e, "MSGD_CONFIG_REFRESH_SECONDS", 2.0),
+            max_body_bytes=_int(e, "MSGD_MAX_BODY_BYTES", 1024 * 1024),
         )

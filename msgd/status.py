@@ -9,6 +9,8 @@ from msgd.broker.base import Outgoing
 from msgd.envelope import dumps, now_iso
 from msgd.redact import redact_text
 
+# Characters of a reason kept in a report (a gateway may answer with a whole web page).
+REASON_LIMIT = 4000
 # Fields of a message the recorder copies into the log row.
 MESSAGE_FIELDS = (
     "event_id", "event_type", "operator_code", "abonent_id", "abonent_name", "template_id",
@@ -32,7 +34,7 @@ def status(
         "kind": "status",
         "message_id": message_id,
         "state": state,
-        "reason": redact_text(reason),
+        "reason": redact_text(reason, limit=REASON_LIMIT),
         "attempt": attempt,
         "at": now_iso(),
         "gateway_message_id": gateway_message_id,

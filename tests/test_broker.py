@@ -127,7 +127,7 @@ def test_bad_messages_are_parked_with_reason_and_good_ones_pass(broker: Broker, 
     assert [d.body for d in forwarded] == [b'{"good": 1}']
     parked = Collector(settings, [topo.parking_queue(ns)], 3).run()
     reasons = {d.body: d.headers["x-msgd-reason"] for d in parked}
-    assert "not valid JSON" in reasons[b"\xff not json"]
+    assert "not UTF-8 text" in reasons[b"\xff not json"]
     assert "must be a JSON object" in reasons[b"[1, 2]"]
     assert "ValueError: boom in handler" in reasons[b'{"boom": 1}']
     assert all(d.headers["x-msgd-source-queue"] == f"{ns}.router.bulk" for d in parked)

@@ -20,6 +20,10 @@ from msgd.safejson import InvalidJSON, loads
         (b"\xff\xfe{}", "not UTF-8"),
         (b"{", "not valid JSON"),
         (b"x" * 2000, "more than the limit"),
+        (b'{"balance": NaN}', "NaN, which JSON has no number for"),
+        (b'[Infinity]', "Infinity, which JSON has no number for"),
+        (b'{"a": -Infinity}', "-Infinity, which JSON"),
+        (b'{"a": [1e999]}', "number too large for a float"),
     ],
 )
 def test_bad_bodies_raise_invalid_json_with_a_reason(body: bytes, words: str) -> None:

@@ -22,7 +22,8 @@ from kombu.messaging import Consumer
 
 from msgd import topology as topo
 from msgd.broker import delays
-from msgd.broker.base import BatchHandler, Broker, Delivery, Outgoing, PublishError
+from msgd.broker.base import BatchHandler, Broker, Delivery, Outgoing, PublishError, body_bytes
+from msgd.broker.batches import run_batch
 from msgd.redact import redact_url
 from msgd.settings import Settings
 
@@ -30,6 +31,13 @@ log = structlog.get_logger("msgd.broker")
 
 CONFIRM_TIMEOUT = 30.0
 RECONNECT_MAX_DELAY = 30.0
+# After the stop event is set, confirms of a publish in progress are awaited this long at
+# most; then the batch is left unacknowledged (it comes back) and the consumer ends.
+STOP_GRACE = 5.0
+
+
+class _Stopping(Exception):
+    """The stop event was set while connecting: give up at once."""
 
 
 class AmqpBroker(Broker):
@@ -48,6 +56,7 @@ class AmqpBroker(Broker):
         self._pending: set[int] = set()
         self._failed: list[str] = []
         self._next_tag = 1
+        self._stop: threading.Event | None = None  # set by consume(): SIGTERM ends waits
         self._first_node = 0  # index in settings.broker_urls tried first on the next connect
         probe = Connection(list(settings.broker_urls))
         # kombu raises OperationalError when no node of the list answers within the retries:
@@ -71,7 +80,8 @@ class AmqpBroker(Broker):
             urls = self.s.broker_urls
             order = [*urls[self._first_node:], *urls[:self._first_node]]
             conn = Connection(order, heartbeat=self.s.heartbeat, connect_timeout=self.connect_timeout)
-            conn.ensure_connection(max_retries=(self.connect_retries + 1) * len(order) - 1)
+            conn.ensure_connection(max_retries=(self.connect_retries + 1) * len(order) - 1,
+                                   callback=self._connect_tick)
             node = self._node_index(conn)
             self._first_node = (node + 1) % len(urls)
             if len(urls) > 1:
@@ -86,6 +96,11 @@ class AmqpBroker(Broker):
             if (other.hostname, other.port) == (conn.hostname, conn.port):
                 return i
         return 0
+
+    def _connect_tick(self) -> None:
+        """Called by kombu about once a second between connection attempts."""
+        if self._stop is not None and self._stop.is_set():
+            raise _Stopping()
 
     def _publisher(self) -> Any:
         if self._pub is None:
@@ -202,6 +217,8 @@ class AmqpBroker(Broker):
                 self._next_tag += 1
             deadline = time.monotonic() + CONFIRM_TIMEOUT
             while self._pending:
+                if self._stop is not None and self._stop.is_set():
+                    deadline = min(deadline, time.monotonic() + STOP_GRACE)
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise PublishError(f"{len(self._pending)} publishes not confirmed in time")
@@ -230,11 +247,16 @@ class AmqpBroker(Broker):
         batch_wait: float = 0.02,
     ) -> None:
         delay = 1.0
+        self._stop = stop
         while not stop.is_set():
             try:
                 self._consume_connected(queues, handler, stop, batch_size, batch_wait)
                 delay = 1.0
+            except _Stopping:
+                return
             except (*self._conn_errors, PublishError) as exc:  # type: ignore[misc]
+                if stop.is_set():
+                    return  # the batch in hand was not acked: it comes back to the queue
                 log.warning("broker connection problem; reconnecting", error=str(exc), retry_in=delay)
                 self._reset()
                 stop.wait(delay)
@@ -270,7 +292,7 @@ class AmqpBroker(Broker):
                 if waiting >= batch_size or (
                     waiting and first_at is not None and time.monotonic() - first_at >= batch_wait
                 ):
-                    self._process(buffers, handler, batch_size)
+                    self._process(buffers, handler, batch_size, stop)
                     first_at = None
                     continue
                 timeout = batch_wait if waiting else 0.25
@@ -288,7 +310,8 @@ class AmqpBroker(Broker):
                     if consumer.channel is not None:
                         consumer.channel.close()
 
-    def _process(self, buffers: dict[str, list[Message]], handler: BatchHandler, limit: int) -> None:
+    def _process(self, buffers: dict[str, list[Message]], handler: BatchHandler, limit: int,
+                 stop: threading.Event) -> None:
         taken: list[tuple[str, Message]] = []
         for name, buf in buffers.items():  # transactional lane first
             n = min(len(buf), limit - len(taken))
@@ -296,7 +319,7 @@ class AmqpBroker(Broker):
             del buf[:n]
         batch = [
             Delivery(
-                body=m.body if isinstance(m.body, bytes) else str(m.body).encode(),
+                body=body_bytes(m.body, m.content_encoding),
                 queue=name,
                 routing_key=m.delivery_info.get("routing_key", ""),
                 headers=dict(m.headers or {}),
@@ -306,35 +329,33 @@ class AmqpBroker(Broker):
             )
             for name, m in taken
         ]
-        out = self._handle_until_done(handler, batch)
-        self.publish(out)
-        # Each queue has its own channel and we took a prefix of its buffer,
-        # so one multiple-ack per channel acks exactly this batch.
-        last: dict[int, Message] = {}
-        for _, m in taken:
-            last[id(m.channel)] = m
-        for m in last.values():
-            m.channel.basic_ack(m.delivery_tag, multiple=True)
+        outcome = run_batch(handler, batch, stop, lambda seconds: self._pause(seconds, stop))
+        self.publish(outcome.out)
+        if len(outcome.done) == len(batch):
+            # Each queue has its own channel and we took a prefix of its buffer,
+            # so one multiple-ack per channel acks exactly this batch.
+            last: dict[int, Message] = {}
+            for _, m in taken:
+                last[id(m.channel)] = m
+            for m in last.values():
+                m.channel.basic_ack(m.delivery_tag, multiple=True)
+            return
+        # Stopped part-way: ack what was handled; the rest comes back when the channels close.
+        for d in outcome.done:
+            d.tag.channel.basic_ack(d.tag.delivery_tag)
 
-    def _handle_until_done(self, handler: BatchHandler, batch: list[Delivery]) -> Sequence[Outgoing]:
-        """Retry in place when the handler's own dependencies (the store) fail.
-
-        The stage isolates bad messages itself, so an exception here means an
-        outage; redelivering would only burn the queue's delivery limit.
-        """
-        wait = 0.5
-        while True:
-            try:
-                return handler(batch)
-            except self._conn_errors:
-                raise
-            except Exception as exc:  # noqa: BLE001 - outage: keep the batch, back off
-                log.error("stage cannot process a batch; retrying", error=str(exc), retry_in=wait)
-                end = time.monotonic() + wait
-                while time.monotonic() < end:
-                    time.sleep(min(0.5, max(0.0, end - time.monotonic())))
-                    self.conn.heartbeat_check()
-                wait = min(wait * 2, 5.0)
+    def _pause(self, seconds: float, stop: threading.Event) -> bool:
+        """Wait while a batch is retried, serving the connection (heartbeats) and watching ``stop``;
+        False when stopping."""
+        end = time.monotonic() + seconds
+        while not stop.is_set():
+            left = end - time.monotonic()
+            if left <= 0:
+                return True
+            with contextlib.suppress(TimeoutError):
+                self.conn.drain_events(timeout=min(left, 0.5))
+            self.conn.heartbeat_check()
+        return False
 
     def queue_depths(self, queues: Sequence[str]) -> dict[str, int]:
         """Passive declares on one inspection channel, kept open between calls.

@@ -48,6 +48,27 @@ class Delivery:
 BatchHandler = Callable[[list[Delivery]], Sequence[Outgoing]]
 
 
+def body_bytes(body: object, encoding: str | None = None) -> bytes:
+    """A received body as the bytes that were sent.
+
+    py-amqp hands over ``str`` for a zero-length body (``''``) and for a body it decoded by
+    its ``content_encoding``; that is undone here (a body it could not decode stays bytes).
+    """
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, bytearray | memoryview):
+        return bytes(body)
+    if body is None:
+        return b""
+    text = str(body)
+    if encoding:
+        try:
+            return text.encode(encoding)
+        except (LookupError, UnicodeError):
+            pass
+    return text.encode("utf-8", "surrogatepass")
+
+
 class Broker(ABC):
     """What every stage and the ``publish`` command rely on."""
 

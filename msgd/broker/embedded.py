@@ -22,6 +22,8 @@ import structlog
 
 from msgd import topology as topo
 from msgd.broker.base import BatchHandler, Broker, Delivery, Outgoing
+from msgd.broker.batches import run_batch
+from msgd.redact import redact_text
 from msgd.settings import Settings
 
 log = structlog.get_logger("msgd.broker")
@@ -51,6 +53,24 @@ _wakeups_lock = threading.Lock()
 def _wakeup(path: Path) -> threading.Condition:
     with _wakeups_lock:
         return _wakeups.setdefault(str(path), threading.Condition())
+
+
+def _headers_json(headers: dict[str, Any] | None) -> str:
+    """Headers as stored: JSON, with what JSON has no type for (bytes, datetimes, decimals: AMQP
+    header values a parked message may carry) as text, and every key as a string."""
+    return json.dumps(_plain(headers or {}))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_plain(v) for v in value]
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
 
 
 class EmbeddedBroker(Broker):
@@ -102,7 +122,7 @@ class EmbeddedBroker(Broker):
             "INSERT INTO messages (queue, routing_key, body, headers, content_type, available_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             [
-                (self._queue_for(i), i.route, i.body, json.dumps(i.headers), i.content_type, now + i.delay)
+                (self._queue_for(i), i.route, i.body, _headers_json(i.headers), i.content_type, now + i.delay)
                 for i in items
             ],
         )
@@ -184,14 +204,29 @@ class EmbeddedBroker(Broker):
                 )
                 for _id, queue, key, body, headers, ctype, deliveries in rows
             ]
+            ids = [r[0] for r in rows]
+
+            def pause(seconds: float, ids: list[int] = ids) -> bool:
+                self._extend_lease(ids)  # a long outage must not let another consumer take them
+                return not stop.wait(seconds)
+
+            outcome = run_batch(handler, batch, stop, pause)
+            done = {d.tag for d in outcome.done}
             try:
-                out = handler(batch)
-            except Exception as exc:  # noqa: BLE001 - outage: the lease brings them back
-                log.error("stage cannot process a batch; it will be retried", error=str(exc))
-                self._release([r[0] for r in rows], delay=1.0)
+                self._publish_and_ack(outcome.out, [i for i in ids if i in done])
+            except Exception as exc:  # noqa: BLE001 - e.g. an output SQLite refuses: never end the consumer
+                # Rolled back: the batch stays leased and comes back after the lease, counted
+                # as a delivery, so the delivery limit parks what keeps failing (as RabbitMQ does).
+                log.error("cannot store a batch's output; it comes back after its lease",
+                          error=redact_text(str(exc), limit=500), lease=LEASE_SECONDS)
                 stop.wait(1.0)
                 continue
-            self._publish_and_ack(out, [r[0] for r in rows])
+            if len(done) < len(ids):  # stopped part-way: the rest back to the queue, not counted
+                self._release([i for i in ids if i not in done], delay=0.0)
+
+    def _extend_lease(self, ids: list[int]) -> None:
+        self._db.executemany("UPDATE messages SET lease_until = ? WHERE id = ?",
+                             [(time.time() + LEASE_SECONDS, i) for i in ids])
 
     def _release(self, ids: list[int], delay: float) -> None:
         self._db.executemany(

@@ -14,17 +14,15 @@ def _listed(name: str, default: str = "") -> list[str]:
 
 
 def max_body_bytes(env: dict[str, str] | None = None) -> int:
-    """The largest HTTP request body the web process accepts, in bytes: MSGD_MAX_BODY_BYTES,
-    default 1 MiB (``msgd.safejson.DEFAULT_MAX_BYTES``). Raises ValueError for a value that
-    is not a positive integer."""
-    from msgd.safejson import DEFAULT_MAX_BYTES
+    """The largest HTTP request body the web process accepts, in bytes: MSGD_MAX_BODY_BYTES
+    (``Settings.max_body_bytes``, the same limit the router applies to events, so the API never
+    accepts an event the router would park). Raises ValueError for a value that is not a
+    positive integer."""
+    from msgd.settings import Settings
 
-    raw = (os.environ if env is None else env).get("MSGD_MAX_BODY_BYTES", "").strip()
-    if not raw:
-        return DEFAULT_MAX_BYTES
-    value = int(raw)
+    value = Settings.from_env(env).max_body_bytes
     if value < 1:
-        raise ValueError(f"MSGD_MAX_BODY_BYTES must be a positive number of bytes, not {raw!r}")
+        raise ValueError(f"MSGD_MAX_BODY_BYTES must be a positive number of bytes, not {value}")
     return value
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -194,18 +193,6 @@ def manual_send(request: HttpRequest) -> HttpResponse:
     return render(request, "admin/msgd_tools/form.html", ctx(request, "Manual send", form=form, submit="Send"))
 
 
-def shown_body(body: bytes) -> str:
-    """A parked body for the page: secrets masked, at most 2000 characters."""
-    from msgd.redact import redact, redact_text
-
-    text = body.decode("utf-8", "replace")
-    try:
-        text = json.dumps(redact(json.loads(text)), ensure_ascii=False, indent=1)
-    except ValueError:
-        text = redact_text(text)
-    return text[:2000]
-
-
 # -- the parking queue ----------------------------------------------------------------------------
 PEEK_LIMIT = 200
 
@@ -243,8 +230,8 @@ def parking(request: HttpRequest) -> HttpResponse:
         depth = broker.queue_depths([pk.parking_queue(settings.namespace)])
     finally:
         broker.close()
-    rows = [{"id": p.key, "queue": p.source_queue, "stage": p.headers.get("x-msgd-stage", ""),
-             "reason": p.reason, "body": shown_body(p.delivery.body),
+    rows = [{"id": p.key, "queue": p.source_queue, "stage": p.stage,
+             "reason": pk.shown_text(p.reason, 2000), "body": p.shown_body(2000),
              "replayable": p.replay(settings.namespace) is not None} for p in parked]
     return render(request, "admin/msgd_tools/parking.html",
                   ctx(request, "Parking queue", rows=rows, selectable=True,

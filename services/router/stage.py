@@ -21,6 +21,30 @@ from services.senders import registry
 
 log = structlog.get_logger("msgd.router")
 
+# Objects' fields and arrays' items of one event, counted before the schema is checked (its
+# cost grows with them): a billing event has a few dozen; far more is a publishing mistake.
+MAX_EVENT_VALUES = 5_000
+# Characters of one schema error quoted in a parking reason (an unknown field's name, a value).
+ERROR_SHOWN = 300
+
+
+def count_values(value: Any, limit: int) -> int:
+    """Fields and items in ``value``, counted without recursion; stops once over ``limit``."""
+    count, stack = 0, [value]
+    while stack and count <= limit:
+        node = stack.pop()
+        if isinstance(node, dict):
+            count += len(node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            count += len(node)
+            stack.extend(node)
+    return count
+
+
+def _clip(text: str, limit: int = ERROR_SHOWN) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
 
 class RouterStage:
     name = "router"
@@ -34,19 +58,26 @@ class RouterStage:
         out: list[Outgoing] = []
         for item in items:
             event = item.payload
-            with structlog.contextvars.bound_contextvars(
-                event_id=str(event.get("event_id", "")),
-                operator=str((event.get("operator") or {}).get("code", "")
-                             if isinstance(event.get("operator"), dict) else ""),
+            operator = event.get("operator")
+            with structlog.contextvars.bound_contextvars(  # clipped: the schema is not checked yet
+                event_id=_clip(str(event.get("event_id", "")), 128),
+                operator=_clip(str(operator.get("code", "") if isinstance(operator, dict) else ""), 64),
             ):
                 out.extend(self.route(item))
         return out
 
     def route(self, item: Received) -> list[Outgoing]:
         event = item.payload
+        values = count_values(event, MAX_EVENT_VALUES)
+        if values > MAX_EVENT_VALUES:
+            return [park(item.delivery, self.name,
+                         f"event holds more than {MAX_EVENT_VALUES} values (fields and list items together):"
+                         " billing events hold a few dozen; check what was published")]
         errors = validate_event(event)
         if errors:
-            return [park(item.delivery, self.name, "event does not match schemas/event.v1.json: " + "; ".join(errors[:10]))]
+            more = f" (and {len(errors) - 10} more)" if len(errors) > 10 else ""
+            return [park(item.delivery, self.name, "event does not match schemas/event.v1.json: "
+                         + "; ".join(_clip(e) for e in errors[:10]) + more)]
         etype = event["type"]
         metrics.EVENTS_RECEIVED.labels(etype).inc()
         code = event["operator"]["code"]

@@ -50,6 +50,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 from pywebpush import WebPusher, WebPushException
 
+from msgd import safejson
 from msgd.redact import register_secrets
 from services.senders.base import (
     ChannelConfig,
@@ -84,7 +85,7 @@ def _subscription(item: Any) -> dict[str, Any] | None:
     """The usable part of one subscription (a mapping, or the same as JSON text), else None."""
     if isinstance(item, str):
         try:
-            item = json.loads(item)
+            item = safejson.loads(item)  # event data: size and depth checked
         except ValueError:
             return None
     if not isinstance(item, dict):

@@ -21,6 +21,7 @@ from urllib.parse import quote
 import requests
 import structlog
 
+from msgd import safejson, userpattern
 from msgd.redact import redact_text, register_secrets
 from services.senders import ratelimit
 from services.senders.base import (
@@ -98,7 +99,7 @@ def _json_id(data: Any, depth: int = 0) -> str:
 def gateway_id(body: str) -> str:
     """The gateway's message id when the answer obviously carries one, else ""."""
     try:
-        return _json_id(json.loads(body))
+        return _json_id(safejson.loads(body))  # deep nesting is a ValueError there too
     except ValueError:
         pass
     for pattern in _TEXT_ID_RES:
@@ -230,9 +231,9 @@ def _generic_outcome(status: int, retry_header: str | None, body: str, params: d
         raise PermanentError(f"SMS gateway answered HTTP {status}: {shown}")
     pattern = str(params.get("success_pattern") or "")
     if pattern:
-        try:
-            matched = re.search(pattern, body)
-        except re.error as exc:
+        try:  # RE2: an operator's pattern never takes more than linear time on the answer
+            matched = userpattern.search(pattern, body)
+        except userpattern.PatternError as exc:
             raise PermanentError(f"success_pattern is not a valid regular expression: {exc}") from None
         if not matched:
             raise PermanentError(f"SMS gateway did not accept the message: {shown}")

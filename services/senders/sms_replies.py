@@ -50,6 +50,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from msgd import safejson
 from services.senders.net import excerpt, retry_after
 
 # problem -> (retry may help, plain-words hint)
@@ -130,7 +131,7 @@ def _json(body: str) -> Any:
     if not text or text[0] not in "[{":
         return None
     try:
-        return json.loads(text)
+        return safejson.loads(text)  # deep nesting is a ValueError there too
     except ValueError:
         return None
 

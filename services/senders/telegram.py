@@ -59,6 +59,7 @@ from urllib.parse import urlsplit
 import requests
 import structlog
 
+from msgd import safejson
 from msgd.redact import redact_text, register_secrets
 from msgd.settings import Settings
 from services.senders.base import (
@@ -290,7 +291,7 @@ class TelegramSender(HttpSender):
         except (requests.RequestException, ValueError, UnicodeError) as exc:
             raise network_error(exc, "Telegram Bot API", t.api_url, t.timeout, t.proxy) from None
         try:
-            data = resp.json()
+            data = safejson.loads(resp.content)  # deep nesting is a ValueError there too
         except ValueError:
             data = None
         answer = _Api(resp.status_code, data if isinstance(data, dict) else None,
