@@ -57,6 +57,12 @@ SEND_ATTEMPTS = Counter(
     "msgd_send_attempts_total", "Delivery attempts by channel, gateway host and outcome (ok, error)",
     ["channel", "gateway", "outcome"],
 )
+FAILURES = Counter(
+    "msgd_message_failures_total",
+    "Failed messages by channel, gateway host ('none' when no gateway was tried) and fault class"
+    " (recipient, gateway, content, transient-exhausted, unknown)",
+    ["channel", "gateway", "fault"],
+)
 IN_FLIGHT = Gauge("msgd_messages_in_flight", "Deliveries in progress", ["channel"], multiprocess_mode="livesum")
 
 QUEUE_DEPTH_SECONDS = 5.0
