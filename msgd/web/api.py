@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 
-from msgd.envelope import FINAL_STATES, PASSING_STATES
+from msgd.envelope import FAULTS, FINAL_STATES, PASSING_STATES
 from msgd.redact import redact_text
 from msgd.settings import Settings
 
@@ -257,7 +257,8 @@ def message_json(m: Any, history: bool = False) -> dict[str, Any]:
         "id": str(m.id), "event_id": m.event_id, "event_type": m.event_type, "operator": m.operator_code,
         "abonent_id": m.abonent_id, "abonent_name": m.abonent_name, "template_id": m.template_id,
         "channel": m.channel, "recipient": m.recipient, "sender": m.sender, "subject": m.subject,
-        "body": m.body, "lane": m.lane, "state": m.state, "reason": m.reason, "attempts": m.attempts,
+        "body": m.body, "lane": m.lane, "state": m.state, "reason": m.reason, "fault": m.fault,
+        "attempts": m.attempts,
         "gateway_message_id": m.gateway_message_id, "details": m.details,
         "created_at": m.created_at.isoformat(), "updated_at": m.updated_at.isoformat(),
         "finished_at": m.finished_at.isoformat() if m.finished_at else None,
@@ -290,7 +291,7 @@ def list_messages(request: HttpRequest) -> HttpResponse:
     from msgd.store.models import Message
 
     errors: list[dict[str, str]] = []
-    known = {"subscriber", "state", "since", "event_id", "limit", "offset"}
+    known = {"subscriber", "state", "fault", "since", "event_id", "limit", "offset"}
     errors += [field_error(k, "unknown filter") for k in request.GET if k not in known]
     qs = Message.objects.all().order_by("-created_at", "id")
     if subscriber := request.GET.get("subscriber"):
@@ -301,6 +302,11 @@ def list_messages(request: HttpRequest) -> HttpResponse:
         if state not in STATES:
             errors.append(field_error("state", f"one of {', '.join(STATES)}"))
         qs = qs.filter(state=state)
+    if "fault" in request.GET:
+        fault = request.GET["fault"]
+        if fault not in FAULTS:
+            errors.append(field_error("fault", f"one of {', '.join(FAULTS)}"))
+        qs = qs.filter(fault=fault)
     if since := request.GET.get("since"):
         when = _parse_since(since)
         if when is None:

@@ -64,6 +64,8 @@ class RendererStage:
         self.settings = settings
         self.cache = cache or ConfigCache(settings.config_refresh_seconds)
         self.senders = registry()
+        for channel in self.senders:  # render failures count from 0 (metrics.count_failures_from_zero)
+            metrics.count_failures_from_zero(channel, "none")
 
     def handle(self, items: list[Received]) -> Sequence[Outgoing]:
         out: list[Outgoing] = []

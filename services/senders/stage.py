@@ -122,6 +122,7 @@ class SenderStage:
         self.sender = sender or registry()[channel](settings)
         self.pool = ThreadPoolExecutor(max_workers=settings.sender_concurrency,
                                        thread_name_prefix=f"send-{channel}")
+        metrics.count_failures_from_zero(channel, "none")  # failures before any gateway is tried
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
@@ -247,6 +248,7 @@ class SenderStage:
         """The main gateway, then each fallback while the failure is transient."""
         for position, config in enumerate(job.configs, start=1):
             job.gateway = metrics.gateway_host(config.params, config.outbox)
+            metrics.count_failures_from_zero(self.channel, job.gateway)
             try:
                 if config.outbox:
                     path = self._outbox(job.msg)
