@@ -245,3 +245,32 @@ def test_a_known_error_fails_at_once_with_its_fault_class(
     assert reports[-1]["fault"] == fault
     row = recorded(reports)
     assert (row.fault, row.state) == (fault, "failed") and words in row.reason
+
+
+@pytest.mark.parametrize(
+    ("answer", "kind", "fault"),
+    [
+        ("ERROR: invalid phone number", "PermanentError", "recipient"),
+        ("ERROR: server busy", "TransientError", "transient-exhausted"),
+        ("ERROR: not enough credits", "PermanentError", "gateway"),
+        ("whatever it means", "PermanentError", "unknown"),
+    ],
+)
+def test_a_generic_gateway_answer_its_success_pattern_does_not_match(
+    answer: str, kind: str, fault: str, gateway: Gateway
+) -> None:
+    """A generic gateway's 2xx answer that is not its success_pattern: the words decide whose fault
+    it is; words msgd does not know stay a refusal it cannot explain (as before)."""
+    from services.senders.base import ChannelConfig, Outbound, SendError
+    from services.senders.sms import SmsSender
+
+    gateway.default = (200, answer)
+    config = ChannelConfig(channel="sms", secrets={}, params={
+        "url": gateway.url, "request_type": "post", "params": "phones=%sms%&mes=%text%", "success_pattern": "^OK"})
+    sender = SmsSender(Settings(http_timeout=5.0))
+    with pytest.raises(SendError) as err:
+        sender.send(Outbound(message_id="m-1", event_id="e-1", event_type="low_balance", operator_code="best",
+                             channel="sms", recipient="+79121234567", body="text"), config)
+    sender.close()
+    assert (type(err.value).__name__, err.value.fault) == (kind, fault)
+    assert answer in err.value.reason
