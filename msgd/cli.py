@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from msgd.envelope import FAULTS
 from msgd.settings import ROOT, Settings
 
 PREINSTALLED = ROOT / "msgd" / "data" / "templates.ru.yaml"
@@ -193,18 +194,20 @@ def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
         qs = qs.filter(abonent_id=args.abonent)
     if args.state:
         qs = qs.filter(state=args.state)
+    if args.fault:
+        qs = qs.filter(fault=args.fault)
     rows = list(qs[: args.limit])
     if args.json:
         print(json.dumps([
             {"id": str(m.id), "event_id": m.event_id, "type": m.event_type, "operator": m.operator_code,
              "abonent": m.abonent_id, "channel": m.channel, "recipient": m.recipient, "state": m.state,
-             "attempts": m.attempts, "reason": m.reason, "subject": m.subject, "body": m.body,
+             "fault": m.fault, "attempts": m.attempts, "reason": m.reason, "subject": m.subject, "body": m.body,
              "created_at": m.created_at.isoformat()} for m in rows
         ], ensure_ascii=False, indent=2))
         return 0
     for m in reversed(rows):
         print(f"{m.created_at:%Y-%m-%d %H:%M:%S} {m.event_type:<18} {m.channel or '-':<8} "
-              f"{m.recipient or '-':<24} {m.state:<11} {m.reason[:80]}")
+              f"{m.recipient or '-':<24} {m.state:<11} {m.fault or '-':<19} {m.reason[:80]}")
     if not rows:
         print("no messages yet")
     return 0
@@ -314,6 +317,7 @@ def parser() -> argparse.ArgumentParser:
     lg.add_argument("--event")
     lg.add_argument("--abonent")
     lg.add_argument("--state")
+    lg.add_argument("--fault", choices=FAULTS, help="failed messages of this fault class (README: Fault classes)")
     lg.add_argument("--limit", type=int, default=50)
     lg.add_argument("--json", action="store_true")
     lg.set_defaults(func=cmd_log)

@@ -159,8 +159,8 @@ class AttemptInline(admin.TabularInline):
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
     list_display = ("created_at", "event_type", "operator_code", "abonent_id", "channel", "recipient",
-                    "state", "short_reason")
-    list_filter = ("state", "channel", "event_type", "operator_code", "created_at")
+                    "state", "fault", "short_reason")
+    list_filter = ("state", "fault", "channel", "event_type", "operator_code", "created_at")
     search_fields = ("abonent_id", "abonent_name", "recipient", "event_id", "template__name", "reason")
     date_hierarchy = "created_at"
     inlines = [AttemptInline]

@@ -12,6 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
+from msgd.envelope import (
+    FAULT_CONTENT,
+    FAULT_GATEWAY,
+    FAULT_TRANSIENT_EXHAUSTED,
+    FAULT_UNKNOWN,
+)
 from msgd.redact import redact_text
 from msgd.settings import Settings
 from msgd.topology import Lane
@@ -21,24 +27,42 @@ R = TypeVar("R")
 
 
 class SendError(Exception):
-    """Delivery failed; ``reason`` is shown to operators, in plain words, without secrets."""
+    """Delivery failed; ``reason`` is shown to operators, in plain words, without secrets.
+
+    ``fault`` is the failure's fault class (msgd/envelope.py ``FAULTS``: recipient, gateway,
+    content, transient-exhausted, unknown), recorded with a final failure: each subclass has a
+    default, and ``fault=`` names another where the raiser knows better (an invalid number is
+    the recipient's, not the gateway's)."""
 
     permanent: ClassVar[bool] = True
+    fault: str = FAULT_UNKNOWN
 
-    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
+    def __init__(self, reason: str, *, retry_after: float | None = None, fault: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        if fault is not None:
+            self.fault = fault
 
 
 class PermanentError(SendError):
-    """Retrying cannot help (bad credentials, invalid number, unknown user)."""
+    """Retrying cannot help (bad credentials, invalid number, unknown user).
+
+    Fault class ``gateway`` unless given: most permanent failures are a setting or an account
+    the operator must fix; raisers pass ``fault=`` for the recipient's, the content's or an
+    unexplained refusal (``unknown``)."""
+
+    fault = FAULT_GATEWAY
 
 
 class TransientError(SendError):
-    """The far side may accept later (timeout, refused connection, 5xx, 4xx SMTP, 429)."""
+    """The far side may accept later (timeout, refused connection, 5xx, 4xx SMTP, 429).
+
+    Its ``fault`` applies when the operator's attempts run out: ``transient-exhausted`` unless
+    the raiser knows whose it is then (an IP address the gateway keeps blocking: ``gateway``)."""
 
     permanent = False
+    fault = FAULT_TRANSIENT_EXHAUSTED
 
 
 class MaybeSent(TransientError):
@@ -58,10 +82,14 @@ class MaybeSent(TransientError):
 class OutcomeUnknown(PermanentError):
     """Final: the message may or may not have been delivered, and it is not sent again."""
 
+    fault = FAULT_UNKNOWN
+
 
 class ContentError(PermanentError):
     """The message itself cannot go out as it is (too many SMS parts, too large an e-mail, too
     many Telegram messages): fixed in the template or the event data, not at the gateway."""
+
+    fault = FAULT_CONTENT
 
 
 @dataclass

@@ -18,6 +18,7 @@ from email.policy import SMTP, SMTPUTF8
 from email.utils import formatdate, parseaddr
 from typing import Any
 
+from msgd.envelope import FAULT_RECIPIENT
 from services.senders.base import ContentError, Outbound, PermanentError
 from services.senders.limits import whole_number
 
@@ -60,15 +61,23 @@ def _one_line(text: str) -> str:
 def build_message(message: Outbound, sender: str, domain: str) -> tuple[EmailMessage, str, str, bool]:
     """The MIME message plus envelope sender and recipient, and whether SMTPUTF8 is needed."""
     from_name, from_addr = _address(sender)
-    to_name, to_addr = _address(message.recipient, message.abonent_name)
     env_from, utf8_from = _idna(from_addr)
-    env_to, utf8_to = _idna(to_addr)
+    try:  # an unusable subscriber address is the recipient's fault (a sender's is the operator's)
+        to_name, to_addr = _address(message.recipient, message.abonent_name)
+        env_to, utf8_to = _idna(to_addr)
+    except PermanentError as exc:
+        exc.fault = FAULT_RECIPIENT
+        raise
     utf8 = utf8_from or utf8_to
     # Without SMTPUTF8 the body is base64 / quoted-printable (7-bit safe for any relay).
     msg = EmailMessage(policy=SMTPUTF8 if utf8 else SMTP_7BIT)
     # Without SMTPUTF8 the headers carry the ASCII (IDNA) form of a non-ASCII domain.
     msg["From"] = _header(from_name, from_addr if utf8 else env_from, utf8)
-    msg["To"] = _header(to_name, to_addr if utf8 else env_to, utf8)
+    try:
+        msg["To"] = _header(to_name, to_addr if utf8 else env_to, utf8)
+    except PermanentError as exc:
+        exc.fault = FAULT_RECIPIENT
+        raise
     msg["Subject"] = _one_line(message.subject)
     msg["Date"] = formatdate(localtime=True)
     safe_id = re.sub(r"[^A-Za-z0-9._-]", "", message.message_id) or "msg"
