@@ -25,12 +25,14 @@ from msgd.redact import redact_text, register_secrets
 from services.senders import ratelimit
 from services.senders.base import (
     ChannelConfig,
+    InvalidRecipient,
     MaybeSent,
     Outbound,
     PermanentError,
     SendResult,
     TransientError,
 )
+from services.senders.contacts import phone_identity, split_phones
 from services.senders.http_errors import network_error
 from services.senders.limits import sms_segments
 from services.senders.net import (
@@ -41,7 +43,7 @@ from services.senders.net import (
     http_options,
     retry_after,
 )
-from services.senders.phone import normalize_phone
+from services.senders.phone import InvalidPhone, normalize_phone
 from services.senders.sms_presets import JSON_TYPES, effective_settings
 from services.senders.sms_replies import read_reply
 from services.senders.sms_request import (
@@ -111,6 +113,8 @@ def gateway_id(body: str) -> str:
 class SmsSender(HttpSender):
     channel = "sms"
     contact_key = "sms"
+    split_contact = staticmethod(split_phones)
+    contact_identity = staticmethod(phone_identity)
     # Setting keys beyond msgd/config_file.py's SMS list (api_key and token are secrets there).
     config_keys = ("preset", "region", "rate_limit", "reply_format", "api_key", "token", "device",
                    "dedupes_message_id")
@@ -183,7 +187,9 @@ class SmsSender(HttpSender):
     def _phone(recipient: str, params: dict[str, Any]) -> str:
         try:
             phone = normalize_phone(recipient, str(params.get("region") or "") or None)
-        except ValueError as exc:  # InvalidPhone, or an unknown region
+        except InvalidPhone as exc:
+            raise InvalidRecipient(str(exc)) from None
+        except ValueError as exc:  # an unknown region: a setting
             raise PermanentError(str(exc)) from None
         if as_bool(params.get("strip_plus")):
             phone = phone.lstrip("+")
