@@ -112,3 +112,13 @@ def parse_sender(value: str) -> EmailAddress:
             " (for a manual send, the admin's e-mail; without either, MSGD_DOMAIN)"
         ) from None
     return EmailAddress(name, checked.addr, checked.ascii_addr)
+
+
+def sender_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a sender address (as the e-mail sender would refuse it), or None:
+    for checking an operator's e-mail when it is loaded or saved."""
+    try:
+        parse_sender(value)
+    except InvalidSenderAddress as exc:
+        return exc.reason.split(" — ")[0]
+    return None
