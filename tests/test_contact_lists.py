@@ -52,3 +52,15 @@ def test_sms_contacts(contact: str, expected: list[str]) -> None:
 def test_telegram_contacts() -> None:
     assert TelegramSender.recipients({"telegram_id": "123456, -100200; 123456"}) == ["123456", "-100200"]
     assert TelegramSender.recipients({"telegram_id": [123456, "789 101112"]}) == ["123456", "789", "101112"]
+
+
+def test_the_event_schema_leaves_contacts_to_the_channels() -> None:
+    """A contact string holding several recipients, or a malformed address, is not a reason to
+    park the whole event: the other channels still send, and the bad address fails its own
+    message ("invalid e-mail address")."""
+    from msgd.schemas import validate_event
+    from tests.support import event
+
+    for email in ("kuz@mail.ru, buh@romashka.ru", "petrov", "sidorov@yand ex.ru", ["a@b@c.ru", "x@y.ru"]):
+        for sms in ("8 (912) 123-45-67, 8 (913) 765-43-21; 8 (914) 111-22-33", ["8 (912) 123-45-67, 8 (913) 765-43-21"]):
+            assert validate_event(event(1, sms=sms, email=email)) == [], (sms, email)

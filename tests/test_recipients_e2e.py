@@ -48,7 +48,9 @@ def events() -> dict[str, dict[str, Any]]:
     idn = event(3, sms=None, email="schulz@faß.de")
     # one list entry holding a malformed and a good address, the good one also repeated
     mixed = event(4, sms=None, email=["petrov@mail..ru; ivan@пример.рф", "IVAN@пример.рф"])
-    return {"multi": multi, "bad": bad, "idn": idn, "mixed": mixed}
+    # no "@" at all: still the e-mail message's failure, not a reason to park the event
+    no_at = event(5, sms="+79141112233", email="petrov")
+    return {"multi": multi, "bad": bad, "idn": idn, "mixed": mixed, "no_at": no_at}
 
 
 def check_outcomes(rows: dict[str, list[dict[str, Any]]], smtp: SmtpSink, gateway: Gateway) -> None:
@@ -59,7 +61,7 @@ def check_outcomes(rows: dict[str, list[dict[str, Any]]], smtp: SmtpSink, gatewa
                           ("sms", "8(912)1234567"), ("sms", "8(913)7654321")}
     assert all(r["state"] == "sent" and r["attempts"] == 1 for r in multi.values()), multi
     assert len({r["id"] for r in multi.values()}) == 4, "each recipient has its own message id"
-    assert sorted(gateway.received("phones")) == ["+79121234567", "+79137654321"]
+    assert sorted(gateway.received("phones")) == ["+79121234567", "+79137654321", "+79141112233"]
 
     (bad,) = rows["bad"]
     assert bad["state"] == "failed" and bad["attempts"] == 1
@@ -70,6 +72,10 @@ def check_outcomes(rows: dict[str, list[dict[str, Any]]], smtp: SmtpSink, gatewa
     assert set(mixed) == {"petrov@mail..ru", "ivan@пример.рф"}, "the repeat (IVAN@пример.рф) is dropped"
     assert mixed["petrov@mail..ru"]["state"] == "failed" and mixed["ivan@пример.рф"]["state"] == "sent"
     assert mixed["petrov@mail..ru"]["reason"].startswith("invalid e-mail address 'petrov@mail..ru': ")
+
+    no_at = {r["channel"]: r for r in rows["no_at"]}
+    assert no_at["sms"]["state"] == "sent" and no_at["email"]["state"] == "failed"
+    assert no_at["email"]["reason"].startswith("invalid e-mail address 'petrov': an email address must have an @-sign")
 
     by_rcpt = {tuple(rcpts): mail for rcpts, mail in smtp.messages}
     assert sorted(by_rcpt) == [("buh@romashka.ru",), ("ivan@xn--e1afmkfd.xn--p1ai",), ("kuz@mail.ru",),
@@ -98,7 +104,7 @@ def test_several_recipients_malformed_and_international_addresses_through_rabbit
         pipeline.start("router", "renderer", "recorder", "sender:sms", "sender:email")
         evs = events()
         publish_with_pika(rabbit_url, namespace, list(evs.values()))
-        expected = {"multi": 4, "bad": 1, "idn": 1, "mixed": 2}
+        expected = {"multi": 4, "bad": 1, "idn": 1, "mixed": 2, "no_at": 2}
 
         def final() -> bool:
             return all(Message.objects.filter(event_id=evs[k]["event_id"], state__in=FINAL_STATES).count() >= n
@@ -154,7 +160,7 @@ def test_the_same_in_embedded_mode(tmp_path: Path) -> None:
         def final() -> list[dict[str, Any]]:
             got = [r for r in json.loads(msgd("log", "--json", env=env).stdout)
                    if r["state"] in ("sent", "failed")]
-            return got if len(got) >= 8 else []
+            return got if len(got) >= 10 else []
 
         log = wait_for(final, timeout=90, what="every recipient's message final in the embedded log")
         smtp.wait_count(4)
