@@ -157,6 +157,11 @@ class ChannelSender(ABC):
         """Two entries with the same identity are one recipient."""
         return entry
 
+    def check_recipient(self, message: Outbound, config: ChannelConfig) -> None:  # noqa: B027 - optional hook
+        """InvalidRecipient when ``message.recipient`` cannot be this channel's address; called
+        before a message is written to the outbox too, so a malformed contact fails the same way
+        with and without a real gateway. ``deliver`` checks again on its own."""
+
     def send(self, message: Outbound, config: ChannelConfig) -> SendResult:
         """Deliver one message or raise PermanentError / TransientError. A failure's reason leaves
         here with every registered secret masked: channels word reasons from gateway answers and

@@ -47,7 +47,7 @@ from services.senders.base import (
     SendResult,
 )
 from services.senders.contacts import email_identity, split_emails
-from services.senders.email_address import InvalidAddress, InvalidSenderAddress
+from services.senders.email_address import InvalidAddress, InvalidSenderAddress, parse_recipient
 from services.senders.email_errors import after_data, classify
 from services.senders.email_message import Built, build_message, check_size, max_bytes_setting
 from services.senders.net import as_bool, timeout_setting
@@ -268,6 +268,9 @@ class EmailSender(ChannelSender):
         self._conns.close_all()
 
     # -- sending -----------------------------------------------------------------------
+
+    def check_recipient(self, message: Outbound, config: ChannelConfig) -> None:
+        parse_recipient(message.recipient)
 
     def deliver(self, message: Outbound, config: ChannelConfig) -> SendResult:
         # The login is not masked: it is often the sender address, which reasons must show.

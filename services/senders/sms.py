@@ -121,6 +121,14 @@ class SmsSender(HttpSender):
 
     user_agent = "msgd-sms/1"
 
+    def check_recipient(self, message: Outbound, config: ChannelConfig) -> None:
+        try:
+            self._phone(message.recipient, config.params)
+        except InvalidRecipient:
+            raise
+        except PermanentError:
+            pass  # an unknown region is a setting: reported when the message is really sent
+
     def deliver(self, message: Outbound, config: ChannelConfig) -> SendResult:
         params, secrets = config.params, config.secrets
         if "sms:secrets" not in config.memo:  # once per settings, not per message

@@ -231,6 +231,7 @@ class SenderStage:
             job.gateway = metrics.gateway_host(config.params, config.outbox)
             try:
                 if config.outbox:
+                    self.sender.check_recipient(job.msg, config)
                     path = write_outbox(self.settings.outbox_dir, job.msg)
                     result = SendResult(gateway_message_id=path.name, detail=f"written to {path}")
                 else:
