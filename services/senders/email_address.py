@@ -9,7 +9,7 @@ mapping through the ``idna`` package — not Python's IDNA 2003 codec, so ``faß
 library's reason, never trimmed into some other address. Deliverability (DNS) is left to the SMTP
 server.
 
-A recipient's bad address is the recipient's fault (:class:`InvalidAddress`, a
+A recipient's bad address is the recipient's fault (:class:`InvalidAddress`, an
 ``InvalidRecipient``); a bad sender address (the operator's e-mail, the sending admin's, or
 ``root@<MSGD_DOMAIN>``) is a setting the operator must fix (:class:`InvalidSenderAddress`).
 """
@@ -25,8 +25,7 @@ from services.senders.base import InvalidRecipient, PermanentError
 
 # "Name <addr>": the display part may be quoted; nothing may follow the ">".
 _DISPLAY_FORM = re.compile(r'^(?P<name>(?:"(?:[^"\\]|\\.)*"|[^"<>])*?)\s*<(?P<addr>[^<>]*)>$', re.S)
-
-
+# A top-level name under which a sender's special-use domain (localhost, .local) is checked.
 _STAND_IN = "example"
 
 
@@ -77,7 +76,7 @@ def _split_display(value: str) -> tuple[str, str]:
 def _check(addr: str, *, sender: bool) -> EmailAddress:
     if not addr:
         raise EmailNotValidError("There must be something before the @-sign.")
-    local, _, domain = addr.rpartition("@")
+    domain = addr.rpartition("@")[2]
     if sender and domain.rpartition(".")[2].lower() in SPECIAL_USE_DOMAIN_NAMES:
         # A sender on a local relay may be root@localhost or noc@isp.local: the library refuses
         # special-use names (right for a recipient), so check the same syntax under a stand-in
@@ -101,8 +100,9 @@ def parse_recipient(value: str, display: str = "") -> EmailAddress:
 
 
 def parse_sender(value: str) -> EmailAddress:
-    """The sender's address from ``value``. Single-label and ``localhost`` domains are allowed
-    (a local relay); InvalidSenderAddress naming the settings to check otherwise."""
+    """The sender's address from ``value``. Single-label and special-use domains (``localhost``,
+    ``.local``) are allowed (a local relay); InvalidSenderAddress naming the settings to check
+    otherwise."""
     name, addr = _split_display(value.strip())
     try:
         checked = _check(addr, sender=True)
