@@ -203,8 +203,8 @@ def test_a_non_ascii_local_part_without_smtputf8_is_an_invalid_address(
 
 # -- the sender address: validated the same way, a setting when wrong -------------------------
 
-@pytest.mark.parametrize("bad", ["noc@best..example", "noc@best.example.", "noc@be st.example", "a@b@c.ru",
-                                 "Провайдер <noc@@best.example>"])
+@pytest.mark.parametrize("bad", ["desk7@isp..example", "desk7@isp.example.", "desk7@i sp.example", "a@b@c.ru",
+                                 "Провайдер <desk7@@isp.example>"])
 def test_a_malformed_sender_address_is_a_setting_not_the_recipients_fault(sender: EmailSender, bad: str) -> None:
     with pytest.raises(InvalidSenderAddress) as err:
         sender.send(msg(sender=bad), cfg(free_port()))

@@ -8,7 +8,7 @@ import pytest
 
 from msgd.config_file import ConfigError, load_config
 
-BAD = ["noc@best..example", "noc@best.example.", "noc@be st.example", "noc@@best.example"]
+BAD = ["desk7@isp..example", "desk7@isp.example.", "desk7@i sp.example", "desk7@@isp.example"]
 GOOD = ["noc@best.example", "root@localhost", "Провайдер <noc@faß.de>", "noc@isp.local"]
 
 
