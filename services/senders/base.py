@@ -15,12 +15,14 @@ from typing import Any, ClassVar, Generic, TypeVar
 from msgd.envelope import (
     FAULT_CONTENT,
     FAULT_GATEWAY,
+    FAULT_RECIPIENT,
     FAULT_TRANSIENT_EXHAUSTED,
     FAULT_UNKNOWN,
 )
 from msgd.redact import redact_text
 from msgd.settings import Settings
 from msgd.topology import Lane
+from services.senders.contacts import split_words, unique
 
 K = TypeVar("K")
 R = TypeVar("R")
@@ -77,6 +79,13 @@ class MaybeSent(TransientError):
     def __init__(self, reason: str, *, retry_after: float | None = None, dedupes: bool = False) -> None:
         super().__init__(reason, retry_after=retry_after)
         self.dedupes = dedupes
+
+
+class InvalidRecipient(PermanentError):
+    """The subscriber's contact itself is malformed (an invalid e-mail address or phone number):
+    the recipient's fault. Raised before any connection and never retried."""
+
+    fault = FAULT_RECIPIENT
 
 
 class OutcomeUnknown(PermanentError):
@@ -159,12 +168,30 @@ class ChannelSender(ABC):
 
     @classmethod
     def recipients(cls, contacts: dict[str, Any]) -> list[str]:
-        """Addresses for this channel from the event's contacts (string or list)."""
+        """Addresses for this channel from the event's contacts: a string or a list, each string
+        possibly holding several (services/senders/contacts.py), repeats dropped; one message is
+        sent to each."""
         value = contacts.get(cls.contact_key)
         if value in (None, ""):
             return []
         values = value if isinstance(value, list) else [value]
-        return [str(v).strip() for v in values if str(v).strip()]
+        found = [entry for v in values if v is not None for entry in cls.split_contact(str(v))]
+        return unique(found, cls.contact_identity)
+
+    @classmethod
+    def split_contact(cls, text: str) -> list[str]:
+        """The addresses in one contact string (channels override for their address format)."""
+        return split_words(text)
+
+    @classmethod
+    def contact_identity(cls, entry: str) -> str:
+        """Two entries with the same identity are one recipient."""
+        return entry
+
+    def check_recipient(self, message: Outbound, config: ChannelConfig) -> None:  # noqa: B027 - optional hook
+        """InvalidRecipient when ``message.recipient`` cannot be this channel's address; called
+        before a message is written to the outbox too, so a malformed contact fails the same way
+        with and without a real gateway. ``deliver`` checks again on its own."""
 
     def send(self, message: Outbound, config: ChannelConfig) -> SendResult:
         """Deliver one message or raise PermanentError / TransientError. A failure's reason leaves

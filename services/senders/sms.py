@@ -22,11 +22,12 @@ import requests
 import structlog
 
 from msgd import safejson, userpattern
-from msgd.envelope import FAULT_RECIPIENT, FAULT_UNKNOWN
+from msgd.envelope import FAULT_UNKNOWN
 from msgd.redact import redact_text, register_secrets
 from services.senders import ratelimit
 from services.senders.base import (
     ChannelConfig,
+    InvalidRecipient,
     MaybeSent,
     Outbound,
     OutcomeUnknown,
@@ -34,6 +35,7 @@ from services.senders.base import (
     SendResult,
     TransientError,
 )
+from services.senders.contacts import phone_identity, split_phones
 from services.senders.http_errors import network_error
 from services.senders.limits import sms_segments
 from services.senders.net import (
@@ -115,11 +117,21 @@ def gateway_id(body: str) -> str:
 class SmsSender(HttpSender):
     channel = "sms"
     contact_key = "sms"
+    split_contact = staticmethod(split_phones)
+    contact_identity = staticmethod(phone_identity)
     # Setting keys beyond msgd/config_file.py's SMS list (api_key and token are secrets there).
     config_keys = ("preset", "region", "rate_limit", "reply_format", "api_key", "token", "device",
                    "dedupes_message_id")
 
     user_agent = "msgd-sms/1"
+
+    def check_recipient(self, message: Outbound, config: ChannelConfig) -> None:
+        try:
+            self._phone(message.recipient, config.params)
+        except InvalidRecipient:
+            raise
+        except PermanentError:
+            pass  # an unknown region is a setting: reported when the message is really sent
 
     def deliver(self, message: Outbound, config: ChannelConfig) -> SendResult:
         params, secrets = config.params, config.secrets
@@ -187,9 +199,9 @@ class SmsSender(HttpSender):
     def _phone(recipient: str, params: dict[str, Any]) -> str:
         try:
             phone = normalize_phone(recipient, str(params.get("region") or "") or None)
-        except InvalidPhone as exc:  # the subscriber's number
-            raise PermanentError(str(exc), fault=FAULT_RECIPIENT) from None
-        except ValueError as exc:  # an unknown region: the setting
+        except InvalidPhone as exc:
+            raise InvalidRecipient(str(exc)) from None
+        except ValueError as exc:  # an unknown region: a setting
             raise PermanentError(str(exc)) from None
         if as_bool(params.get("strip_plus")):
             phone = phone.lstrip("+")

@@ -262,6 +262,7 @@ class SenderStage:
             metrics.count_failures_from_zero(self.channel, job.gateway)
             try:
                 if config.outbox:
+                    self.sender.check_recipient(job.msg, config)
                     path = self._outbox(job.msg)
                     result = SendResult(gateway_message_id=path.name, detail=f"written to {path}")
                 else:
