@@ -67,4 +67,6 @@ def write(path: Path = OPENAPI) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
+    if len(sys.argv) > 1 and sys.argv[1].startswith("-"):
+        raise SystemExit(f"usage: python -m msgd.web.openapi [OPENAPI_FILE]  (default {OPENAPI})\n\n{__doc__}")
     write(Path(sys.argv[1]) if len(sys.argv) > 1 else OPENAPI)
