@@ -74,7 +74,7 @@ def why_not(m: Any, chain: list[Any]) -> str | None:
         return f"msgd cannot send on channel {m.channel!r}"
     pending = [r for r in chain if r.state not in RESENDABLE]
     if pending:
-        return f"it was sent again already (message {pending[-1].id}, {pending[-1].state})"
+        return f"it was sent again already (that one is {pending[-1].state})"
     return None
 
 

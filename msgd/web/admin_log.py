@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from msgd.logview import cut, detail_rows, shown_recipient
@@ -121,7 +122,7 @@ class MessageAdmin(OperatorScoped, admin.ModelAdmin):
             url = reverse("admin:msgd_message_change", args=[r.pk])
             parts.append(format_html('{} <a href="{}" class="resent-as">{}</a> ({})', _("Sent again as"), url,
                                      r.pk, r.state))
-        return format_html_join(format_html("<br>"), "{}", ((p,) for p in parts)) if parts else "-"
+        return format_html_join(mark_safe("<br>"), "{}", ((p,) for p in parts)) if parts else "-"
 
     def has_add_permission(self, request: Any) -> bool:
         return False

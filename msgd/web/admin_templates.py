@@ -93,6 +93,8 @@ class TemplateForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if "body" not in self.fields:  # view only: every field is shown read-only
+            return
         self.fields["channel"].choices = channel_choices(self.instance.channel)
         self.fields["status_filter"].choices = [
             (s, f"{vocabulary.label(vocabulary.STATUSES, s)} ({s})") for s, _ru, _en in vocabulary.STATUSES]
