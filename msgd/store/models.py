@@ -128,7 +128,9 @@ class Message(models.Model):
         default_permissions = ("view",)
 
     def __str__(self) -> str:
-        return f"{self.event_type} {self.channel} -> {self.recipient}: {self.state}"
+        from msgd.logview import shown_recipient  # a push subscription's keys are not shown
+
+        return f"{self.event_type} {self.channel} -> {shown_recipient(self.channel, self.recipient)}: {self.state}"
 
 
 class Attempt(models.Model):

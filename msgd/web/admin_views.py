@@ -84,7 +84,8 @@ class TestMessageForm(forms.Form):
             import json
 
             try:
-                data["recipient"] = json.loads(data["recipient"])
+                sub = json.loads(data["recipient"])
+                data["recipient"] = sub if isinstance(sub, list) else [sub]  # the event takes a list
             except ValueError:
                 self.add_error("recipient", _("For push, paste the browser's subscription: JSON with"
                                               " endpoint and keys."))
