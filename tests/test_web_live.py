@@ -189,19 +189,19 @@ from msgd.store.models import Message, Operator, Template
 from msgd.web.models import StaffProfile
 name, role, codes = sys.argv[1], sys.argv[2], sys.argv[3:]
 north, _ = Operator.objects.get_or_create(code="north", defaults={"name": "Северный"})
-Template.objects.get_or_create(name="Тест", defaults=dict(event_type="test_message", channel="sms", body="%%(text)s"))
+Template.objects.get_or_create(name="Тест", defaults=dict(event_type="test_message", channel="sms", body="%(text)s"))
 now = dt.datetime.now(dt.UTC)
 for code in ("best", "north"):
     Message.objects.get_or_create(event_id=f"old-{code}", defaults=dict(
         id=uuid.uuid4(), event_type="low_balance", operator_code=code, abonent_id="7", channel="sms",
         recipient=f"+7912000000{len(code)}", state="failed", reason=f"gateway refused for {code}",
         created_at=now, updated_at=now))
-user = get_user_model().objects.create_user(name, password=sys.argv[0] and "%s", is_staff=True)
+user = get_user_model().objects.create_user(name, password="THE_PASSWORD", is_staff=True)
 if role != "-":
     user.groups.add(Group.objects.get(name=role))
 if codes:
     StaffProfile.objects.create(user=user).operators.set(Operator.objects.filter(code__in=codes))
-""" % PASSWORD
+""".replace("THE_PASSWORD", PASSWORD)
 
 
 def make_staff(env: dict[str, str], name: str, role: str = "-", *operators: str) -> None:
