@@ -35,7 +35,7 @@ def log_json(m: Any) -> dict[str, Any]:
     return {
         "id": str(m.id), "event_id": m.event_id, "type": m.event_type, "operator": m.operator_code,
         "abonent": m.abonent_id, "channel": m.channel, "recipient": shown_recipient(m.channel, m.recipient),
-        "sender": m.sender, "state": m.state, "attempts": m.attempts, "reason": m.reason,
+        "sender": m.sender, "state": m.state, "fault": m.fault, "attempts": m.attempts, "reason": m.reason,
         "subject": m.subject, "body": m.body, "gateway_message_id": m.gateway_message_id,
         "details": m.details or {}, "resend_of": str(m.resend_of_id) if m.resend_of_id else None,
         "created_at": localtime.iso(m.created_at), "finished_at": localtime.iso(m.finished_at),
@@ -54,7 +54,7 @@ def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
     for m in reversed(rows):
         who = cut(shown_recipient(m.channel, m.recipient) or "-", 28)
         print(f"{localtime.shown(m.created_at, tz)} {m.event_type:<18} {m.channel or '-':<8} "
-              f"{who:<28} {m.state:<11} {cut(m.reason, args.width)}")
+              f"{who:<28} {m.state:<11} {m.fault or '-':<19} {cut(m.reason, args.width)}")
         if args.details:
             for label, value in detail_rows(m.details or {}, m.gateway_message_id):
                 print(f"{'':>24}{label}: {value}")

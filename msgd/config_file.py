@@ -483,8 +483,12 @@ def _check_operator(
         "quiet_start": None,
         "quiet_end": None,
     }
-    if fields["email"] and not re.match(r"^[^@\s]+@[^@\s]+$", fields["email"]):
-        c.err(f"{where}.email", f"{fields['email']!r} is not an e-mail address")
+    if fields["email"]:
+        from services.senders.email_address import sender_problem  # the e-mail sender's own check
+
+        problem = sender_problem(fields["email"])
+        if problem:
+            c.err(f"{where}.email", problem)
     try:
         zoneinfo.ZoneInfo(fields["timezone"])
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):

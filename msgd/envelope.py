@@ -27,6 +27,14 @@ DELAYED = "delayed"
 RETRYING = "retrying"
 PASSING_STATES = (QUEUED, DELAYED, RETRYING)
 
+# Fault classes: whose move it is after a ``failed`` message (README "Fault classes").
+FAULT_RECIPIENT = "recipient"  # the subscriber's contact is wrong or gone: fix it in billing
+FAULT_GATEWAY = "gateway"  # the operator must fix an account or a setting (credentials, money, sender name)
+FAULT_CONTENT = "content"  # the message itself (template, event data) cannot go out as it is
+FAULT_TRANSIENT_EXHAUSTED = "transient-exhausted"  # temporary failures until the attempts ran out
+FAULT_UNKNOWN = "unknown"  # msgd cannot tell (outcome unknown, an unexplained refusal)
+FAULTS = (FAULT_RECIPIENT, FAULT_GATEWAY, FAULT_CONTENT, FAULT_TRANSIENT_EXHAUSTED, FAULT_UNKNOWN)
+
 # Later beats earlier when status reports arrive out of order.
 STATE_RANK = {QUEUED: 0, DELAYED: 1, RETRYING: 1, **{s: 9 for s in FINAL_STATES}}
 

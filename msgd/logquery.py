@@ -32,12 +32,18 @@ def _states() -> tuple[str, ...]:
     return (*PASSING_STATES, *FINAL_STATES)
 
 
-# Exact-match filters of msgd log / msgd resend; one line adds one (say `fault`, once the
-# message log has its fault class).
+def _faults() -> tuple[str, ...]:
+    from msgd.envelope import FAULTS
+
+    return FAULTS
+
+
+# Exact-match filters of msgd log / msgd resend; one line adds one.
 LOG_FILTERS = (
     LogFilter("event", "event_id", "messages of this billing event (its event_id)"),
     LogFilter("abonent", "abonent_id", "messages to this subscriber (abonent id)"),
     LogFilter("state", "state", "messages in this state", _states()),
+    LogFilter("fault", "fault", "failed messages of this fault class (README: Fault classes)", _faults()),
     LogFilter("operator", "operator_code", "messages of this operator (its code)"),
     LogFilter("channel", "channel", "messages on this channel (sms, email, telegram, push, ...)"),
     LogFilter("type", "event_type", "messages of this event type (low_balance, manual, ...)"),

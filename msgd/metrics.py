@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import REGISTRY, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from msgd.envelope import FAULTS
 from msgd.settings import Settings
 
 EVENTS_RECEIVED = Counter("msgd_events_received_total", "Events taken by the router", ["type"])
@@ -57,9 +58,32 @@ SEND_ATTEMPTS = Counter(
     "msgd_send_attempts_total", "Delivery attempts by channel, gateway host and outcome (ok, error)",
     ["channel", "gateway", "outcome"],
 )
+FAILURES = Counter(
+    "msgd_message_failures_total",
+    "Failed messages by channel, gateway host ('none' when no gateway was tried) and fault class"
+    " (recipient, gateway, content, transient-exhausted, unknown)",
+    ["channel", "gateway", "fault"],
+)
 IN_FLIGHT = Gauge("msgd_messages_in_flight", "Deliveries in progress", ["channel"], multiprocess_mode="livesum")
 
 QUEUE_DEPTH_SECONDS = 5.0
+
+
+_FAILURE_SERIES: set[tuple[str, str]] = set()
+_FAILURE_SERIES_LOCK = threading.Lock()
+
+
+def count_failures_from_zero(channel: str, gateway: str) -> None:
+    """Create ``msgd_message_failures_total`` at 0 for every fault class of this channel and
+    gateway host, once per process, before its first delivery: a series born at 1 hides its
+    first failure from ``increase()`` (the MsgdGatewayFaults alert)."""
+    key = (channel, gateway)
+    if key in _FAILURE_SERIES:
+        return
+    with _FAILURE_SERIES_LOCK:
+        for fault in FAULTS:
+            FAILURES.labels(channel, gateway, fault)
+        _FAILURE_SERIES.add(key)
 
 
 def gateway_host(params: dict[str, Any], outbox: bool = False) -> str:

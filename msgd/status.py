@@ -6,7 +6,7 @@ from typing import Any
 
 from msgd import topology as topo
 from msgd.broker.base import Outgoing
-from msgd.envelope import dumps, now_iso
+from msgd.envelope import FAILED, FAULT_UNKNOWN, dumps, now_iso
 from msgd.redact import redact_text
 
 # Characters of a reason kept in a report (a gateway may answer with a whole web page).
@@ -28,13 +28,19 @@ def status(
     gateway_message_id: str = "",
     seconds: float | None = None,
     details: dict[str, Any] | None = None,
+    fault: str = "",
 ) -> Outgoing:
+    """One report for the recorder (schemas/status.v1.json). ``fault`` is the fault class of a
+    ``failed`` message (msgd/envelope.py FAULTS; ``unknown`` when not given), empty otherwise."""
+    if state == FAILED and not fault:
+        fault = FAULT_UNKNOWN
     body = {
         "v": 1,
         "kind": "status",
         "message_id": message_id,
         "state": state,
         "reason": redact_text(reason, limit=REASON_LIMIT),
+        "fault": fault if state == FAILED else "",
         "attempt": attempt,
         "at": now_iso(),
         "gateway_message_id": gateway_message_id,

@@ -134,6 +134,8 @@ def _configured_store(store_url: str) -> str:
 @pytest.fixture
 def db(_configured_store: str) -> Iterator[str]:
     """An empty store for each test."""
+    from django.contrib.auth import get_user_model
+
     from msgd.store.models import (
         Attempt,
         ChannelSettings,
@@ -143,8 +145,11 @@ def db(_configured_store: str) -> Iterator[str]:
         Revision,
         Template,
     )
+    from msgd.web.models import ApiToken
 
-    for model in (Attempt, Message, Claim, Template, ChannelSettings, Operator, Revision):
+    # Users and tokens too: a test that creates "boss" must not meet another test's "boss".
+    for model in (Attempt, Message, Claim, Template, ChannelSettings, Operator, Revision, ApiToken,
+                  get_user_model()):
         model.objects.all().delete()
     yield _configured_store
 

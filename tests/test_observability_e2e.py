@@ -193,7 +193,11 @@ def test_every_stage_serves_valid_metrics_and_prometheus_scrapes_them(
         assert sample(sms, "msgd_send_duration_seconds_count", channel="sms", gateway="127.0.0.1") == 3
         assert sample(sms, "msgd_send_attempts_total", channel="sms", gateway="127.0.0.1", outcome="ok") == 3
         assert sample(sms, "msgd_messages_in_flight", channel="sms") == 0
-        assert f'msgd_queue_messages{{queue="{namespace}.parking"}} 1.0' in sms
+        # Queue depths are read from the broker and cached QUEUE_DEPTH_SECONDS per process: a
+        # scrape made before the garbage was parked may still be served, so wait for a fresh one.
+        parked_line = f'msgd_queue_messages{{queue="{namespace}.parking"}} 1.0'
+        wait_for(lambda: parked_line in scrape(ports["sender:sms"]), timeout=30,
+                 what="the sender's queue-depth gauge to show the parked message")
         assert f'msgd_queue_messages{{queue="{namespace}.send.sms.bulk"}}' in sms
         assert "msgd_broker_up 1.0" in sms
 

@@ -159,16 +159,18 @@ def test_msgd_resend_by_filter(best: Any, embedded: Settings, db: str, monkeypat
     from msgd.cli import main
 
     monkeypatch.setenv("MSGD_DATABASE_URL", db)
-    gateway_dry = [message(operator="best") for _ in range(2)]
+    gateway_dry = [message(operator="best", fault="gateway") for _ in range(2)]
     message(state="sent")
+    wrong_number = message(operator="best", fault="recipient")
     assert main(["resend", "--state", "failed"]) == 2  # never every failed message by accident
     assert "choose the messages" in capsys.readouterr().err
     assert main(["resend", "--since", "1h", "--dry-run"]) == 0
-    assert capsys.readouterr().out.strip().endswith("2 to send again")
+    assert capsys.readouterr().out.strip().endswith("3 to send again")
     assert outbound(embedded) == []
-    assert main(["resend", "--operator", "best", "--since", "00:00"]) == 0
+    assert main(["resend", "--state", "failed", "--fault", "gateway", "--since", "00:00"]) == 0  # the issue's
     out = capsys.readouterr().out
     assert all(f"sent again: {m.id} -> " in out for m in gateway_dry) and out.strip().endswith("2 sent again")
-    assert main(["resend", "--operator", "best", "--since", "00:00"]) == 0
+    assert str(wrong_number.id) not in out
+    assert main(["resend", "--fault", "gateway", "--operator", "best", "--since", "00:00"]) == 0
     assert "0 sent again; 2 skipped: 2 × it was sent again already (that one is queued)" in capsys.readouterr().out
     assert len(outbound(embedded)) == 2

@@ -230,6 +230,7 @@ def test_login_and_password(smtp: Smtp, sender: EmailSender) -> None:
     assert err.value.reason == (
         "SMTP login failed (535 5.7.8 Authentication credentials invalid) — check login and password"
     )
+    assert err.value.fault == "gateway"
 
 
 def test_starttls_with_ca_bundle(starttls_smtp: Smtp, sender: EmailSender, cert: tuple[Path, Path]) -> None:
@@ -301,6 +302,7 @@ def test_a_runaway_text_fails_as_content_before_any_connection(sender: EmailSend
     with pytest.raises(ContentError) as err:
         sender.send(msg(body="Я" * 500_000), cfg(port))
     assert err.value.reason.startswith("the e-mail is 1,3") and "bytes, more than max_bytes 1,048,576" in err.value.reason
+    assert err.value.fault == "content"
     with pytest.raises(ContentError, match="more than max_bytes 2,000"):
         sender.send(msg(body="Я" * 1000), cfg(port, max_bytes=2000))
     with pytest.raises(PermanentError, match="e-mail max_bytes 'lots' is not a positive whole number of bytes"):
@@ -337,6 +339,7 @@ def test_unknown_user_is_permanent(smtp: Smtp, sender: EmailSender) -> None:
     with pytest.raises(PermanentError) as err:
         sender.send(msg(), cfg(smtp.port))
     assert err.value.reason.startswith("SMTP server rejected recipient ivan@example.org: 550 5.1.1 User unknown")
+    assert err.value.fault == "recipient"
     # the connection stays usable after a rejected recipient
     smtp.sink.rcpt_reply = None
     sender.send(msg(), cfg(smtp.port))
@@ -351,6 +354,17 @@ def test_553_recipient_is_permanent_with_the_servers_text(smtp: Smtp, sender: Em
         "SMTP server rejected recipient ivan@example.org: 553 5.1.3 Bad recipient address syntax"
         " — check the subscriber's e-mail address"
     )
+    assert err.value.fault == "recipient"
+
+
+@pytest.mark.parametrize("reply", ["550 5.7.1 Relaying denied", "554 5.7.1 <ivan@example.org>: Relay access denied",
+                                   "530 5.7.0 Authentication required"])
+def test_a_refused_relay_is_the_operators_server_not_the_recipient(smtp: Smtp, sender: EmailSender,
+                                                                   reply: str) -> None:
+    smtp.sink.rcpt_reply = reply
+    with pytest.raises(PermanentError) as err:
+        sender.send(msg(), cfg(smtp.port))
+    assert err.value.fault == "gateway" and "check the subscriber's" not in err.value.reason
 
 
 def test_553_sender_is_permanent_with_the_servers_text(smtp: Smtp, sender: EmailSender) -> None:
@@ -361,6 +375,7 @@ def test_553_sender_is_permanent_with_the_servers_text(smtp: Smtp, sender: Email
         "SMTP server rejected sender noreply@isp.example: 553 5.7.1 <noreply@isp.example>: Sender address"
         " rejected: not owned by user mailer — check the sender address"
     )
+    assert err.value.fault == "gateway"
     assert smtp.sink.received == []
 
 
@@ -383,8 +398,20 @@ def test_4xx_is_transient(smtp: Smtp, sender: EmailSender, where: str) -> None:
 
 def test_554_at_data_is_permanent(smtp: Smtp, sender: EmailSender) -> None:
     smtp.sink.data_reply = "554 5.7.1 Message rejected as spam"
-    with pytest.raises(PermanentError, match="rejected the message: 554 5.7.1 Message rejected as spam"):
+    with pytest.raises(PermanentError, match="rejected the message: 554 5.7.1 Message rejected as spam") as err:
         sender.send(msg(), cfg(smtp.port))
+    assert err.value.fault == "content"
+
+
+@pytest.mark.parametrize(("reply", "fault"), [("552 5.3.4 Message size exceeds fixed limit", "content"),
+                                              ("554 5.0.0 Transaction failed", "unknown")])
+def test_a_refused_message_is_its_contents_fault_only_when_the_server_says_so(
+    smtp: Smtp, sender: EmailSender, reply: str, fault: str
+) -> None:
+    smtp.sink.data_reply = reply
+    with pytest.raises(PermanentError) as err:
+        sender.send(msg(), cfg(smtp.port))
+    assert err.value.fault == fault
 
 
 def test_refused_connection(sender: EmailSender) -> None:
@@ -409,8 +436,12 @@ def test_dns_failure(sender: EmailSender) -> None:
 
 
 def test_bad_recipient_address_is_permanent(sender: EmailSender) -> None:
-    with pytest.raises(PermanentError, match="not an e-mail address"):
+    with pytest.raises(PermanentError, match="^invalid e-mail address 'not-an-address': an email address must have") as err:
         sender.send(msg(recipient="not-an-address"), cfg(free_port()))
+    assert err.value.fault == "recipient"
+    with pytest.raises(PermanentError, match="not-an-address") as err:  # the operator's sender address
+        sender.send(msg(sender="not-an-address"), cfg(free_port()))
+    assert err.value.fault == "gateway"
 
 
 # -- extended logging ----------------------------------------------------------------------

@@ -339,8 +339,9 @@ def test_bad_vapid_settings_are_permanent_and_never_show_the_key(
         sender.send(msg(to), cfg(rsa_pem))
     with pytest.raises(PermanentError, match=r"vapid_subject \(not set\) must be mailto:"):
         sender.send(msg(to), cfg(vapid.raw, vapid_subject=""))
-    with pytest.raises(PermanentError, match="VAPID private key is not set"):
+    with pytest.raises(PermanentError, match="VAPID private key is not set") as err:
         sender.send(msg(to), cfg(""))
+    assert err.value.fault == "gateway"
     assert service.requests == 0
 
 
@@ -383,6 +384,7 @@ def test_gone_subscription_is_permanent(service: PushService, sender: PushSender
         f"subscription is gone (the browser unsubscribed) — push service 127.0.0.1:{port} answered"
         f" HTTP {status}: push subscription has unsubscribed or expired."
     )
+    assert err.value.fault == "recipient"
 
 
 def test_429_is_transient_with_retry_after(service: PushService, sender: PushSender, vapid: Vapid) -> None:
@@ -401,21 +403,29 @@ def test_5xx_transient_and_other_4xx_permanent_with_the_services_text(
     service.script["hank"] = [(503, "Service Unavailable", {}), (400, "UnauthorizedRegistration", {})]
     with pytest.raises(TransientError, match="answered HTTP 503: Service Unavailable"):
         sender.send(msg(to), cfg(vapid.raw))
-    with pytest.raises(PermanentError, match=r"refused the message \(HTTP 400\): UnauthorizedRegistration"):
+    with pytest.raises(PermanentError, match=r"refused the message \(HTTP 400\): UnauthorizedRegistration") as err:
         sender.send(msg(to), cfg(vapid.raw))
+    assert err.value.fault == "unknown"
     # signed with a key the subscription was not made for: the service answers 403
-    with pytest.raises(PermanentError, match=r"refused the VAPID signature \(HTTP 403: invalid VAPID credentials"):
+    with pytest.raises(PermanentError, match=r"refused the VAPID signature \(HTTP 403: invalid VAPID credentials") as err:
         sender.send(msg(to), cfg(Vapid().raw))
+    assert err.value.fault == "gateway"
+    service.script["hank"] = [(413, "Payload Too Large", {})]
+    with pytest.raises(PermanentError, match=r"too large \(HTTP 413\)") as err:
+        sender.send(msg(to), cfg(vapid.raw))
+    assert err.value.fault == "content"
 
 
 def test_broken_subscription_keys_are_permanent(service: PushService, sender: PushSender, vapid: Vapid) -> None:
     sub = service.subscribe("ivan").subscription
     sub["keys"]["p256dh"] = b64(b"\x04" + b"\x01" * 64)  # not a point on the curve
     (to,) = PushSender.recipients({"push": [sub]})
-    with pytest.raises(PermanentError, match="the subscription's keys cannot be used to encrypt the message"):
+    with pytest.raises(PermanentError, match="the subscription's keys cannot be used to encrypt the message") as err:
         sender.send(msg(to), cfg(vapid.raw))
-    with pytest.raises(PermanentError, match="not a browser subscription"):
+    assert err.value.fault == "recipient"
+    with pytest.raises(PermanentError, match="not a browser subscription") as err:
         sender.send(msg("+79121234567"), cfg(vapid.raw))
+    assert err.value.fault == "recipient"
 
 
 def test_network_failures_are_transient(sender: PushSender, vapid: Vapid) -> None:

@@ -386,6 +386,7 @@ def test_a_later_part_that_fails_is_not_sent_again_with_the_first(api: BotApi, s
         sender.send(msg(body="б" * 5000), cfg(api.url))
     assert err.value.reason.startswith("only 1 of 2 parts were delivered (Telegram message ids 101); part 2 failed:")
     assert "not retried so the subscriber does not get the first parts twice" in err.value.reason
+    assert err.value.fault == "recipient", "the fault of the part that failed"
 
 
 def test_a_later_part_that_may_have_been_delivered_is_not_sent_again(api: BotApi, sender: TelegramSender) -> None:
@@ -396,6 +397,7 @@ def test_a_later_part_that_may_have_been_delivered_is_not_sent_again(api: BotApi
     assert len(api.calls) == 2, "the part that may have been delivered was requested again"
     assert err.value.reason.startswith("only 1 of 2 parts were delivered (Telegram message ids 101); part 2 failed:"
                                        f" Telegram Bot API 127.0.0.1:{api.port} did not answer within 0.3 s after")
+    assert err.value.fault == "unknown"
 
 
 def test_a_text_needing_more_than_max_parts_fails_before_any_request(api: BotApi, sender: TelegramSender) -> None:
@@ -403,6 +405,7 @@ def test_a_text_needing_more_than_max_parts_fails_before_any_request(api: BotApi
         sender.send(msg(body="Я" * 500_000), cfg(api.url))
     assert err.value.reason.startswith("the text needs 123 Telegram messages (500,000 characters; Telegram takes 4096"
                                        " per message), more than max_parts 5")
+    assert err.value.fault == "content"
     with pytest.raises(ContentError, match="needs 3 Telegram messages .* more than max_parts 2"):
         sender.send(msg(body="Я" * 9000), cfg(api.url, max_parts=2))
     assert api.calls == []
@@ -423,6 +426,7 @@ def test_chat_not_found_means_not_registered_with_the_bot(api: BotApi, sender: T
         "subscriber #2731 is not registered with the bot (Telegram: Bad Request: chat not found)"
         " — check the subscriber's TELEGRAM ID"
     )
+    assert err.value.fault == "recipient"
 
 
 @pytest.mark.parametrize("description", ["Forbidden: bot was blocked by the user", "Forbidden: user is deactivated"])
@@ -431,6 +435,7 @@ def test_blocked_or_deactivated_is_permanent(api: BotApi, sender: TelegramSender
     with pytest.raises(PermanentError) as err:
         sender.send(msg(abonent_id=""), cfg(api.url))
     assert err.value.reason.startswith(f"subscriber is not registered with the bot (Telegram: {description}) — ")
+    assert err.value.fault == "recipient"
 
 
 def test_429_is_transient_with_telegrams_retry_after(api: BotApi, sender: TelegramSender) -> None:
@@ -447,8 +452,10 @@ def test_wrong_token_is_permanent(api: BotApi, sender: TelegramSender) -> None:
     with pytest.raises(PermanentError) as err:
         sender.send(msg(), cfg(api.url, token="111:wrong-token-wrong-token-xx"))
     assert err.value.reason == "bot token rejected by Telegram (HTTP 401; Telegram: Unauthorized) — check the token"
-    with pytest.raises(PermanentError, match="bot token is not set"):
+    assert err.value.fault == "gateway"
+    with pytest.raises(PermanentError, match="bot token is not set") as err:
         sender.send(msg(), cfg(api.url, token=""))
+    assert err.value.fault == "gateway"
 
 
 def test_server_errors_are_transient(api: BotApi, sender: TelegramSender) -> None:
@@ -459,19 +466,27 @@ def test_server_errors_are_transient(api: BotApi, sender: TelegramSender) -> Non
 
 def test_other_refusals_are_permanent_with_telegrams_words(api: BotApi, sender: TelegramSender) -> None:
     api.script[CHAT] = [(400, {"ok": False, "error_code": 400, "description": "Bad Request: message is too long"})]
-    with pytest.raises(PermanentError, match=r"Telegram refused the message \(HTTP 400; Telegram: Bad Request: message is too long\)"):
+    with pytest.raises(PermanentError, match=r"Telegram refused the message \(HTTP 400; Telegram: Bad Request: message is too long\)") as err:
         sender.send(msg(), cfg(api.url))
+    assert err.value.fault == "content"
+    api.script[CHAT] = [(400, {"ok": False, "error_code": 400, "description": "Bad Request: something new"})]
+    with pytest.raises(PermanentError, match="something new") as err:
+        sender.send(msg(), cfg(api.url))
+    assert err.value.fault == "unknown"
     api.script["-100"] = [(400, {"ok": False, "error_code": 400, "description": "Bad Request: group chat was upgraded"
                                  " to a supergroup chat", "parameters": {"migrate_to_chat_id": -1001234}})]
-    with pytest.raises(PermanentError, match="the chat moved to id -1001234"):
+    with pytest.raises(PermanentError, match="the chat moved to id -1001234") as err:
         sender.send(msg(recipient="-100"), cfg(api.url))
+    assert err.value.fault == "recipient"
 
 
 def test_bad_chat_id_and_empty_text_are_permanent(api: BotApi, sender: TelegramSender) -> None:
-    with pytest.raises(PermanentError, match="'Иван' is not a Telegram chat id — check the subscriber's TELEGRAM ID"):
+    with pytest.raises(PermanentError, match="'Иван' is not a Telegram chat id — check the subscriber's TELEGRAM ID") as err:
         sender.send(msg(recipient="Иван"), cfg(api.url))
-    with pytest.raises(PermanentError, match="the message is empty"):
+    assert err.value.fault == "recipient"
+    with pytest.raises(PermanentError, match="the message is empty") as err:
         sender.send(msg(body=" \n "), cfg(api.url))
+    assert err.value.fault == "content"
     assert api.calls == []
 
 

@@ -246,10 +246,10 @@ def smspilot(acc: Account) -> Callable[[Hit], Answer]:
             return 400, "bad request", {}
         if form.get("apikey") != acc.key:
             return 200, {"error": {"code": "101", "description": "APIKEY is invalid"}}, {}
-        if form.get("to") == REFUSED_NUMBER.lstrip("+"):
-            return 200, {"error": {"code": "210", "description": "Invalid phone"}}, {}
+        if form.get("to") == REFUSED_NUMBER.lstrip("+"):  # codes: SMSPilot's error list (sms_problems.py)
+            return 200, {"error": {"code": "211", "description": "Invalid phone"}}, {}
         if acc.balance <= 0:
-            return 200, {"error": {"code": "122", "description": "Not enough money"}}, {}
+            return 200, {"error": {"code": "241", "description": "Not enough money"}}, {}
         return 200, {"send": [{"server_id": "10000", "phone": form["to"], "price": "1.68", "status": "0"}],
                      "balance": "11908.50", "cost": "1.68"}, {}
 
@@ -402,12 +402,12 @@ def test_preset_sends_and_keeps_the_gateway_id(
 
 
 CASES = {
-    # case -> (what to change, expected error, plain-words hint in the reason)
-    "bad_credentials": (PermanentError, "bad credentials"),
-    "bad_number": (PermanentError, "refused the phone number"),
-    "no_funds": (PermanentError, "not enough money"),
-    "throttled": (TransientError, "rate limiting"),
-    "down": (TransientError, "temporary problem"),
+    # case -> (expected error, plain-words hint in the reason, fault class)
+    "bad_credentials": (PermanentError, "bad credentials", "gateway"),
+    "bad_number": (PermanentError, "refused the phone number", "recipient"),
+    "no_funds": (PermanentError, "not enough money", "gateway"),
+    "throttled": (TransientError, "rate limiting", "transient-exhausted"),
+    "down": (TransientError, "temporary problem", "transient-exhausted"),
 }
 
 
@@ -430,11 +430,12 @@ def test_preset_errors_are_read_and_classified(
         acc.mode = "throttle"
     elif case == "down":
         acc.mode = "down"
-    kind, hint = CASES[case]
+    kind, hint, fault = CASES[case]
     with pytest.raises(SendErrorTypes) as err:
         sender.send(msg(recipient), preset_config(name, gw.url, filled))
     exc = err.value
     assert type(exc) is kind, exc.reason
+    assert exc.fault == fault, exc.reason
     assert hint in exc.reason
     assert vendor.words[case] in exc.reason  # the gateway's own words
     assert exc.reason.startswith(f"SMS gateway 127.0.0.1:{gw.server.server_address[1]}: ")  # type: ignore[union-attr]

@@ -28,7 +28,7 @@ def env_for(db: str, tmp_path: Path, **extra: str) -> dict[str, str]:
 def logged(db: str) -> Any:
     seed.operator("best")
     return message(state="failed", reason="gateway says: " + "the account balance is empty, top it up " * 4,
-                   created_at=WHEN, updated_at=WHEN, sender="noc@best.example", gateway_message_id="gw-77",
+                   created_at=WHEN, updated_at=WHEN, sender="noc@best.example", gateway_message_id="gw-77", fault="gateway",
                    details={"segments": 2, "encoding": "UCS-2"})
 
 
@@ -45,11 +45,11 @@ def test_log_shows_local_time_with_its_zone(logged: Any, db: str, tmp_path: Path
 def test_log_cuts_reasons_with_an_ellipsis_and_json_has_everything(logged: Any, db: str, tmp_path: Path) -> None:
     env = env_for(db, tmp_path, MSGD_TIME_ZONE="Europe/Moscow")
     line = msgd("log", env=env).stdout.splitlines()[0]
-    assert line.endswith("…") and "top it up" in line and len(line.split("failed", 1)[1].strip()) == 80
+    assert line.endswith("…") and "top it up" in line and len(line.split(" gateway ", 1)[1].strip()) == 80
     (row,) = json.loads(msgd("log", "--json", env=env).stdout)
     assert row["sender"] == "noc@best.example" and row["details"] == {"segments": 2, "encoding": "UCS-2"}
     assert row["gateway_message_id"] == "gw-77" and row["created_at"] == "2026-11-27T13:51:42+03:00"
-    assert row["reason"] == logged.reason  # whole in JSON
+    assert row["reason"] == logged.reason and row["fault"] == "gateway"  # whole in JSON
     details = msgd("log", "--details", env=env).stdout
     assert "SMS parts: 2" in details and "Gateway message id: gw-77" in details
 

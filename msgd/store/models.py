@@ -8,7 +8,10 @@ from typing import Any
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from msgd.envelope import FAULTS
+
 CONTRACT_TYPES = [("individual", "individual"), ("legal", "legal entity")]
+FAULT_CHOICES = [(f, f) for f in FAULTS]
 
 
 class Operator(models.Model):
@@ -112,6 +115,10 @@ class Message(models.Model):
     lane = models.CharField(max_length=8, blank=True, default="")
     state = models.CharField(max_length=16, db_index=True)
     reason = models.TextField(blank=True, default="")
+    fault = models.CharField(
+        "fault class", max_length=24, blank=True, default="", db_index=True, choices=FAULT_CHOICES,
+        help_text="whose move it is after a failure: recipient, gateway, content, transient-exhausted, unknown",
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     gateway_message_id = models.CharField(max_length=200, blank=True, default="")
     details = models.JSONField(default=dict, blank=True)
@@ -166,6 +173,7 @@ class Claim(models.Model):
     outcome = models.CharField(max_length=16, blank=True, default="")
     reason = models.TextField(blank=True, default="")
     gateway_message_id = models.CharField(max_length=200, blank=True, default="")
+    fault = models.CharField(max_length=24, blank=True, default="")
     updated_at = models.DateTimeField()
 
     def age(self, now: dt.datetime) -> float:

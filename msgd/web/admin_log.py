@@ -46,9 +46,10 @@ def resend_selected(modeladmin: Any, request: Any, queryset: Any) -> Any:
 
 @admin.register(Message)
 class MessageAdmin(OperatorScoped, admin.ModelAdmin):
-    list_display = ("created", "event_type", "operator_code", "abonent_id", "channel", "to", "state", "short_reason")
+    list_display = ("created", "event_type", "operator_code", "abonent_id", "channel", "to", "state", "fault",
+                    "short_reason")
     list_display_links = ("created",)
-    list_filter = ("state", "channel", "event_type", "operator_code", "created_at")
+    list_filter = ("state", "fault", "channel", "event_type", "operator_code", "created_at")
     search_fields = ("abonent_id", "abonent_name", "recipient", "event_id", "template__name", "reason")
     date_hierarchy = "created_at"
     inlines = [AttemptInline]
@@ -56,13 +57,13 @@ class MessageAdmin(OperatorScoped, admin.ModelAdmin):
     operator_lookup = "operator_code"
     list_per_page = 50
     fieldsets = (
-        (None, {"fields": ("created_at", "finished_at", "state", "reason", "attempts", "resend_links")}),
+        (None, {"fields": ("created_at", "finished_at", "state", "fault", "reason", "attempts", "resend_links")}),
         (_("Message"), {"fields": ("event_link", "event_type", "operator_code", "abonent_id", "abonent_name",
                                    "template", "channel", "to_in_full", "sender", "subject", "body")}),
         (_("Delivery details"), {"fields": ("details_table", "lane")}),
         (_("HTML part"), {"fields": ("html",), "classes": ("collapse",)}),
     )
-    readonly_fields = ("created_at", "finished_at", "state", "reason", "attempts", "resend_links", "event_link",
+    readonly_fields = ("created_at", "finished_at", "state", "fault", "reason", "attempts", "resend_links", "event_link",
                        "event_type", "operator_code", "abonent_id", "abonent_name", "template", "channel",
                        "to_in_full", "sender", "subject", "body", "details_table", "lane", "html")
 

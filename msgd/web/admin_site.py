@@ -120,8 +120,26 @@ class ChannelInline(admin.TabularInline):
     show_change_link = True
 
 
+class OperatorForm(forms.ModelForm):
+    """The sender e-mail is checked as the e-mail sender will check it (email-validator)."""
+
+    class Meta:
+        model = Operator
+        fields = "__all__"
+
+    def clean_email(self) -> str:
+        from services.senders.email_address import sender_problem
+
+        value = str(self.cleaned_data.get("email") or "").strip()
+        problem = sender_problem(value) if value else None
+        if problem:
+            raise forms.ValidationError(problem)
+        return value
+
+
 @admin.register(Operator)
 class OperatorAdmin(OperatorScoped, admin.ModelAdmin):
+    form = OperatorForm
     list_display = ("code", "name", "email", "timezone", "attempts", "warn_days")
     search_fields = ("code", "name")
     inlines = [ChannelInline]

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from msgd import localtime, storable
-from msgd.envelope import FINAL_STATES, PASSING_STATES
+from msgd.envelope import FAULTS, FINAL_STATES, PASSING_STATES
 from msgd.logview import shown_recipient
 from msgd.web.api_http import Invalid, field_error, token_operators
 
@@ -27,7 +27,7 @@ SINCE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 _INTEGER = re.compile(r"-?[0-9]{1,12}")
 # filter -> the longest value worth looking up (the message log's column width)
 TEXT_FILTERS = {"subscriber": 64, "event_id": 128}
-FILTERS = {*TEXT_FILTERS, "state", "since", "limit", "offset"}
+FILTERS = {*TEXT_FILTERS, "state", "fault", "since", "limit", "offset"}
 
 
 def message_json(m: Any, history: bool = False) -> dict[str, Any]:
@@ -39,8 +39,8 @@ def message_json(m: Any, history: bool = False) -> dict[str, Any]:
         "abonent_id": m.abonent_id, "abonent_name": m.abonent_name, "template_id": m.template_id,
         "channel": m.channel, "recipient": shown_recipient(m.channel, m.recipient), "sender": m.sender,
         "subject": m.subject, "body": m.body, "lane": m.lane, "state": m.state, "reason": m.reason,
-        "attempts": m.attempts, "gateway_message_id": m.gateway_message_id, "details": m.details,
-        "resend_of": str(m.resend_of_id) if m.resend_of_id else None,
+        "fault": m.fault, "attempts": m.attempts, "gateway_message_id": m.gateway_message_id,
+        "details": m.details, "resend_of": str(m.resend_of_id) if m.resend_of_id else None,
         "created_at": localtime.iso(m.created_at, tz), "updated_at": localtime.iso(m.updated_at, tz),
         "finished_at": localtime.iso(m.finished_at, tz),
     }
@@ -105,6 +105,10 @@ def filters(request: HttpRequest) -> dict[str, Any]:
             if raw not in STATES:
                 errors.append(field_error(name, f"one of {', '.join(STATES)}"))
             query[name] = raw
+        elif name == "fault":
+            if raw not in FAULTS:
+                errors.append(field_error(name, f"one of {', '.join(FAULTS)}"))
+            query[name] = raw
         elif name == "since":
             query[name] = parse_since(raw)
             if query[name] is None:
@@ -133,6 +137,8 @@ def list_messages(request: HttpRequest) -> HttpResponse:
         qs = qs.filter(event_id=query["event_id"])
     if "state" in query:
         qs = qs.filter(state=query["state"])
+    if "fault" in query:
+        qs = qs.filter(fault=query["fault"])
     if "since" in query:
         qs = qs.filter(created_at__gte=query["since"])
     limit, offset = query["limit"], query["offset"]

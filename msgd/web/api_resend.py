@@ -30,7 +30,7 @@ DEFAULT_RESEND = 1000
 # body field -> (Message lookup, longest value worth looking up)
 TEXT_FILTERS = {"operator": ("operator_code", 64), "channel": ("channel", 32), "event_type": ("event_type", 64),
                 "event_id": ("event_id", 128), "subscriber": ("abonent_id", 64)}
-FIELDS = {"state", "since", "until", "limit", "dry_run", *TEXT_FILTERS}
+FIELDS = {"state", "fault", "since", "until", "limit", "dry_run", *TEXT_FILTERS}
 
 
 def _answer(plan: Any, ids: list[str], dry_run: bool) -> JsonResponse:
@@ -97,6 +97,7 @@ def resend_one(request: HttpRequest, message_id: str) -> HttpResponse:
 
 def _filters(data: Any) -> tuple[dict[str, Any], int, bool]:
     """The validated filter body: (lookups, limit, dry_run); Invalid listing every problem."""
+    from msgd.envelope import FAULTS
     from msgd.resend import RESENDABLE
 
     if not isinstance(data, dict):
@@ -105,6 +106,11 @@ def _filters(data: Any) -> tuple[dict[str, Any], int, bool]:
     lookups: dict[str, Any] = {"state": data.get("state", "failed")}
     if lookups["state"] not in RESENDABLE:
         errors.append(field_error("state", f"one of {', '.join(RESENDABLE)}"))
+    if "fault" in data:
+        if data["fault"] not in FAULTS:
+            errors.append(field_error("fault", f"one of {', '.join(FAULTS)}"))
+        else:
+            lookups["fault"] = data["fault"]
     for name, (lookup, longest) in TEXT_FILTERS.items():
         value = data.get(name)
         if value is None:
@@ -129,7 +135,7 @@ def _filters(data: Any) -> tuple[dict[str, Any], int, bool]:
     if not isinstance(dry_run, bool):
         errors.append(field_error("dry_run", "must be true or false"))
     if not errors and len(lookups) < 2:  # never every failed message ever, by accident
-        errors.append(field_error("(body)", "choose the messages: since, operator, channel, event_type,"
+        errors.append(field_error("(body)", "choose the messages: fault, since, operator, channel, event_type,"
                                             " event_id or subscriber besides state"))
     if errors:
         raise Invalid(errors)
@@ -142,7 +148,7 @@ def _filters(data: Any) -> tuple[dict[str, Any], int, bool]:
 @allow("POST")
 @json_errors
 def resend_many(request: HttpRequest) -> HttpResponse:
-    """POST a filter (``state`` failed by default, ``since``, ``until``, ``operator``, ``channel``,
+    """POST a filter (``state`` failed by default, ``fault``, ``since``, ``until``, ``operator``, ``channel``,
     ``event_type``, ``event_id``, ``subscriber``, ``limit``, ``dry_run``): send those again."""
     lookups, limit, dry_run = _filters(read_json(request))
     rows = list(_scoped(request).filter(**lookups).order_by("created_at")[:limit])

@@ -20,6 +20,9 @@ from django.utils import timezone
 from msgd.broker.base import Outgoing
 from msgd.envelope import (
     DELAYED,
+    FAILED,
+    FAULT_UNKNOWN,
+    FAULTS,
     FINAL_STATES,
     PASSING_STATES,
     RETRYING,
@@ -74,7 +77,7 @@ def _rank(col: str) -> str:
 # A stored state gives way unless it is final, to a state ranked the same or later.
 _APPLY = f"({_rank('m.state')} < {_FINAL_RANK} AND {_rank('excluded.state')} >= {_rank('m.state')})"
 _FINAL = "(" + " OR ".join(f"excluded.state = '{s}'" for s in FINAL_STATES) + ")"
-COLUMNS = ("id", *COPIED, "template_id", "state", "reason", "attempts", "gateway_message_id", "details",
+COLUMNS = ("id", *COPIED, "template_id", "state", "reason", "fault", "attempts", "gateway_message_id", "details",
            "created_at", "updated_at", "finished_at")
 # What a channel adds about a delivery (SMS segments, the gateway used): the latest report's wins.
 _NO_DETAILS = "excluded.details = '{}'"
@@ -91,6 +94,7 @@ UPSERT_TAIL = (
     + ", template_id = COALESCE(m.template_id, excluded.template_id)"
     + f", state = CASE WHEN {_APPLY} THEN excluded.state ELSE m.state END"
     + f", reason = CASE WHEN {_APPLY} THEN excluded.reason ELSE m.reason END"
+    + f", fault = CASE WHEN {_APPLY} THEN excluded.fault ELSE m.fault END"
     + f", finished_at = CASE WHEN {_APPLY} AND {_FINAL} THEN excluded.finished_at ELSE m.finished_at END"
     + ", attempts = CASE WHEN excluded.attempts > m.attempts THEN excluded.attempts ELSE m.attempts END"
     + ", gateway_message_id = CASE WHEN excluded.gateway_message_id <> '' THEN excluded.gateway_message_id"
@@ -146,7 +150,7 @@ class RecorderStage:
             tid = msg.get("template_id")
             row = [
                 mid, *(storable(str(msg.get(c) or "")[:LIMITS.get(c, 100_000)]) for c in COPIED),
-                int(tid) if tid is not None else None, state, reason, attempt,
+                int(tid) if tid is not None else None, state, reason, _fault(report), attempt,
                 storable(str(report.get("gateway_message_id") or "")[:200]),
                 json.dumps(storable_json(report.get("details") or {})),
                 sql.when(_when(msg.get("created_at"), at)), sql.when(now),
@@ -162,8 +166,17 @@ class RecorderStage:
             sql.insert_many(ATTEMPT_HEAD, ["%s"] * 6, ATTEMPT_TAIL, list(attempts.values()))
 
 
-_EVENT_ID, _STATE, _REASON, _ATTEMPTS, _GATEWAY, _FINISHED, _DETAILS = (COLUMNS.index(c) for c in (
-    "event_id", "state", "reason", "attempts", "gateway_message_id", "finished_at", "details"))
+_EVENT_ID, _STATE, _REASON, _FAULT, _ATTEMPTS, _GATEWAY, _FINISHED, _DETAILS = (COLUMNS.index(c) for c in (
+    "event_id", "state", "reason", "fault", "attempts", "gateway_message_id", "finished_at", "details"))
+
+
+def _fault(report: dict[str, Any]) -> str:
+    """The fault class a report gives a failed message (``unknown`` from a sender that predates
+    fault classes); empty for every other state."""
+    if report["state"] != FAILED:
+        return ""
+    fault = str(report.get("fault") or "")
+    return fault if fault in FAULTS else FAULT_UNKNOWN
 
 
 def _fold(old: list[Any], new: list[Any]) -> list[Any]:
@@ -176,7 +189,7 @@ def _fold(old: list[Any], new: list[Any]) -> list[Any]:
     applied = old
     if cur < _FINAL_RANK and nxt >= cur:
         applied = new
-    for i in (_STATE, _REASON, _FINISHED):
+    for i in (_STATE, _REASON, _FAULT, _FINISHED):
         out[i] = applied[i]
     out[_ATTEMPTS] = max(old[_ATTEMPTS], new[_ATTEMPTS])
     out[_GATEWAY] = new[_GATEWAY] or old[_GATEWAY]

@@ -11,7 +11,15 @@ import structlog
 from msgd import metrics
 from msgd import topology as topo
 from msgd.broker.base import Outgoing
-from msgd.envelope import FAILED, QUEUED, dumps, message_id, outcome_id
+from msgd.envelope import (
+    FAILED,
+    FAULT_CONTENT,
+    FAULT_GATEWAY,
+    QUEUED,
+    dumps,
+    message_id,
+    outcome_id,
+)
 from msgd.settings import Settings
 from msgd.stage import Received
 from msgd.status import event_fields, status
@@ -56,6 +64,8 @@ class RendererStage:
         self.settings = settings
         self.cache = cache or ConfigCache(settings.config_refresh_seconds)
         self.senders = registry()
+        for channel in self.senders:  # render failures count from 0 (metrics.count_failures_from_zero)
+            metrics.count_failures_from_zero(channel, "none")
 
     def handle(self, items: list[Received]) -> Sequence[Outgoing]:
         out: list[Outgoing] = []
@@ -77,10 +87,14 @@ class RendererStage:
         op = self.cache.operator(base["operator_code"])
         if template is None or op is None:
             what = f"template #{tid}" if template is None else f"operator {base['operator_code']!r}"
+            # No template: nothing to send (content); no operator: its configuration (gateway).
+            fault = FAULT_CONTENT if template is None else FAULT_GATEWAY
             mid = outcome_id(base["event_id"], tid, channel, FAILED)
             metrics.MESSAGES_FINAL.labels(channel, FAILED).inc()
+            metrics.FAILURES.labels(channel, "none", fault).inc()
             log.warning("message not rendered", message_id=mid, reason=f"{what} was deleted")
-            return [status(mid, FAILED, message=base, reason=f"{what} was deleted before the message was rendered")]
+            return [status(mid, FAILED, message=base, reason=f"{what} was deleted before the message was rendered",
+                           fault=fault)]
         try:
             rendered = render(template, event, op.as_context(), html=channel == "email",
                               markup=channel_markup(channel, op.channels.get(channel)))
@@ -88,8 +102,9 @@ class RendererStage:
             metrics.RENDER_FAILURES.labels(channel).inc()
             mid = outcome_id(base["event_id"], tid, channel, FAILED)
             metrics.MESSAGES_FINAL.labels(channel, FAILED).inc()
+            metrics.FAILURES.labels(channel, "none", FAULT_CONTENT).inc()
             log.warning("render failed", message_id=mid, template=tid, error=str(exc))
-            return [status(mid, FAILED, message=base, reason=f"render error: {exc}")]
+            return [status(mid, FAILED, message=base, reason=f"render error: {exc}", fault=FAULT_CONTENT)]
         contacts = (event.get("abonent") or {}).get("contacts") or {}
         key = dedup_key(event, op)
         out: list[Outgoing] = []

@@ -15,7 +15,7 @@ from services.senders.base import ChannelSender
 LEGACY_CHANNELS = ("agent", "winpop", "whatsapp")
 _NOT_CHANNELS = {"net", "base", "stage", "outbox", "claims", "phone", "segments", "ratelimit", "sms_presets",
                  "sms_replies", "sms_request", "http_errors", "email_message", "email_errors", "limits",
-                 "telegram_split"}
+                 "telegram_split", "email_address", "email_headers", "contacts"}
 
 
 @cache

@@ -12,33 +12,59 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
+from msgd.envelope import (
+    FAULT_CONTENT,
+    FAULT_GATEWAY,
+    FAULT_RECIPIENT,
+    FAULT_TRANSIENT_EXHAUSTED,
+    FAULT_UNKNOWN,
+)
 from msgd.redact import redact_text
 from msgd.settings import Settings
 from msgd.topology import Lane
+from services.senders.contacts import split_words, unique
 
 K = TypeVar("K")
 R = TypeVar("R")
 
 
 class SendError(Exception):
-    """Delivery failed; ``reason`` is shown to operators, in plain words, without secrets."""
+    """Delivery failed; ``reason`` is shown to operators, in plain words, without secrets.
+
+    ``fault`` is the failure's fault class (msgd/envelope.py ``FAULTS``: recipient, gateway,
+    content, transient-exhausted, unknown), recorded with a final failure: each subclass has a
+    default, and ``fault=`` names another where the raiser knows better (an invalid number is
+    the recipient's, not the gateway's)."""
 
     permanent: ClassVar[bool] = True
+    fault: str = FAULT_UNKNOWN
 
-    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
+    def __init__(self, reason: str, *, retry_after: float | None = None, fault: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        if fault is not None:
+            self.fault = fault
 
 
 class PermanentError(SendError):
-    """Retrying cannot help (bad credentials, invalid number, unknown user)."""
+    """Retrying cannot help (bad credentials, invalid number, unknown user).
+
+    Fault class ``gateway`` unless given: most permanent failures are a setting or an account
+    the operator must fix; raisers pass ``fault=`` for the recipient's, the content's or an
+    unexplained refusal (``unknown``)."""
+
+    fault = FAULT_GATEWAY
 
 
 class TransientError(SendError):
-    """The far side may accept later (timeout, refused connection, 5xx, 4xx SMTP, 429)."""
+    """The far side may accept later (timeout, refused connection, 5xx, 4xx SMTP, 429).
+
+    Its ``fault`` applies when the operator's attempts run out: ``transient-exhausted`` unless
+    the raiser knows whose it is then (an IP address the gateway keeps blocking: ``gateway``)."""
 
     permanent = False
+    fault = FAULT_TRANSIENT_EXHAUSTED
 
 
 class MaybeSent(TransientError):
@@ -55,13 +81,24 @@ class MaybeSent(TransientError):
         self.dedupes = dedupes
 
 
+class InvalidRecipient(PermanentError):
+    """The subscriber's contact itself is malformed (an invalid e-mail address or phone number):
+    the recipient's fault. Raised before any connection and never retried."""
+
+    fault = FAULT_RECIPIENT
+
+
 class OutcomeUnknown(PermanentError):
     """Final: the message may or may not have been delivered, and it is not sent again."""
+
+    fault = FAULT_UNKNOWN
 
 
 class ContentError(PermanentError):
     """The message itself cannot go out as it is (too many SMS parts, too large an e-mail, too
     many Telegram messages): fixed in the template or the event data, not at the gateway."""
+
+    fault = FAULT_CONTENT
 
 
 @dataclass
@@ -131,12 +168,30 @@ class ChannelSender(ABC):
 
     @classmethod
     def recipients(cls, contacts: dict[str, Any]) -> list[str]:
-        """Addresses for this channel from the event's contacts (string or list)."""
+        """Addresses for this channel from the event's contacts: a string or a list, each string
+        possibly holding several (services/senders/contacts.py), repeats dropped; one message is
+        sent to each."""
         value = contacts.get(cls.contact_key)
         if value in (None, ""):
             return []
         values = value if isinstance(value, list) else [value]
-        return [str(v).strip() for v in values if str(v).strip()]
+        found = [entry for v in values if v is not None for entry in cls.split_contact(str(v))]
+        return unique(found, cls.contact_identity)
+
+    @classmethod
+    def split_contact(cls, text: str) -> list[str]:
+        """The addresses in one contact string (channels override for their address format)."""
+        return split_words(text)
+
+    @classmethod
+    def contact_identity(cls, entry: str) -> str:
+        """Two entries with the same identity are one recipient."""
+        return entry
+
+    def check_recipient(self, message: Outbound, config: ChannelConfig) -> None:  # noqa: B027 - optional hook
+        """InvalidRecipient when ``message.recipient`` cannot be this channel's address; called
+        before a message is written to the outbox too, so a malformed contact fails the same way
+        with and without a real gateway. ``deliver`` checks again on its own."""
 
     def send(self, message: Outbound, config: ChannelConfig) -> SendResult:
         """Deliver one message or raise PermanentError / TransientError. A failure's reason leaves

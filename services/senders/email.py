@@ -46,8 +46,10 @@ from services.senders.base import (
     SendError,
     SendResult,
 )
+from services.senders.contacts import email_identity, split_emails
+from services.senders.email_address import InvalidAddress, InvalidSenderAddress, parse_recipient
 from services.senders.email_errors import after_data, classify
-from services.senders.email_message import build_message, built, check_size, max_bytes_setting
+from services.senders.email_message import Built, build_message, check_size, max_bytes_setting
 from services.senders.net import as_bool, timeout_setting
 
 __all__ = ["SENDER", "EmailSender", "build_message", "classify"]
@@ -210,6 +212,8 @@ class _Conn:
 class EmailSender(ChannelSender):
     channel = "email"
     contact_key = "email"
+    split_contact = staticmethod(split_emails)
+    contact_identity = staticmethod(email_identity)
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
@@ -265,6 +269,9 @@ class EmailSender(ChannelSender):
 
     # -- sending -----------------------------------------------------------------------
 
+    def check_recipient(self, message: Outbound, config: ChannelConfig) -> None:
+        parse_recipient(message.recipient)
+
     def deliver(self, message: Outbound, config: ChannelConfig) -> SendResult:
         # The login is not masked: it is often the sender address, which reasons must show.
         register_secrets(v for k, v in config.secrets.items() if k != "login")
@@ -279,23 +286,21 @@ class EmailSender(ChannelSender):
 
     def _send(self, message: Outbound, t: _Target, limit: int) -> SendResult:
         sender = message.sender.strip() or f"root@{self.settings.domain}"
-        msg, data, env_from, env_to, utf8 = built(message, sender, self.settings.domain)
-        check_size(data, limit)  # before any connection
-        options = ["SMTPUTF8"] if utf8 else []
+        built = build_message(message, sender, self.settings.domain)  # addresses checked here
+        check_size(built.data, limit)  # before any connection
+        options = ["SMTPUTF8"] if built.smtputf8 else []
         for attempt in (1, 2):
             conn, reused = self._connect(t)
             smtp = conn.client.smtp
             try:
-                if utf8:
+                if built.smtputf8:
                     smtp.ehlo_or_helo_if_needed()
                     if not smtp.has_extn("smtputf8"):
-                        raise PermanentError(
-                            "the address has non-ASCII characters before the @ and the SMTP"
-                            " server does not support SMTPUTF8"
-                        )
+                        raise _needs_smtputf8(built, message, sender, t.where)
                 smtp.last_data_reply = None
                 smtp.msgd_dot_sent = False
-                smtp.sendmail(env_from, [env_to], data, mail_options=options)
+                smtp.sendmail(built.sender.envelope, [built.recipient.envelope], built.data,
+                              mail_options=options)
                 break
             except SendError:
                 raise
@@ -320,7 +325,17 @@ class EmailSender(ChannelSender):
         detail = ""
         if reply:
             detail = f"{reply[0]} {_reply_text(reply[1])}"[:200]
-        return SendResult(gateway_message_id=str(msg["Message-ID"]), detail=detail)
+        return SendResult(gateway_message_id=str(built.message["Message-ID"]), detail=detail)
+
+
+def _needs_smtputf8(built: Built, message: Outbound, sender: str, where: str) -> SendError:
+    """An address with non-ASCII letters before the @ and a server without SMTPUTF8 (RFC 6531):
+    the recipient's address cannot be reached this way, or the sender address is a setting."""
+    why = (f"it has non-ASCII characters before the @, which need SMTPUTF8, and the SMTP server {where}"
+           " does not offer it")
+    if built.recipient.smtputf8:
+        return InvalidAddress(f"invalid e-mail address {message.recipient.strip()!r}: {why}")
+    return InvalidSenderAddress(f"invalid sender e-mail address {sender!r}: {why} — use an ASCII sender address")
 
 
 def _reply_text(raw: Any) -> str:

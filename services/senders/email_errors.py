@@ -5,10 +5,16 @@ and its kin quote the server's code and text; 4xx is transient, 5xx permanent), 
 exceptions, socket and DNS errors, TLS errors (ssl), and text that SMTP cannot carry
 (``UnicodeError``). :func:`after_data` words a failure after the message's final dot was sent:
 the server may have accepted it (``MaybeSent``). Secrets are masked in every reason.
+
+Fault classes of permanent failures: a refused recipient (550 user unknown, 5.1.x/5.2.x) is the
+recipient's, a message refused as too large or for its content (552, 5.3.4, 5.6.x, spam) the
+content's, a refused login, sender or relay (535, 5.7.x) and unusable settings the gateway's
+(the operator's SMTP account), an unexplained 5xx unknown.
 """
 
 from __future__ import annotations
 
+import re
 import smtplib
 import socket
 import ssl
@@ -16,6 +22,7 @@ from typing import Any
 
 import structlog
 
+from msgd.envelope import FAULT_CONTENT, FAULT_GATEWAY, FAULT_RECIPIENT, FAULT_UNKNOWN
 from msgd.redact import redact_text
 from services.senders.base import MaybeSent, PermanentError, SendError, TransientError
 
@@ -31,10 +38,38 @@ def _server_says(code: int | None, raw: Any) -> str:
     return f"{code} {_text(raw)}".strip()
 
 
-def _by_code(code: int | None, reason: str, **kw: Any) -> SendError:
+def _by_code(code: int | None, reason: str, fault: str = FAULT_GATEWAY) -> SendError:
+    """4xx transient, anything else permanent with ``fault`` (RFC 5321 section 4.2.1)."""
     if code is not None and 400 <= code < 500:
-        return TransientError(reason, **kw)
-    return PermanentError(reason, **kw)
+        return TransientError(reason)
+    return PermanentError(reason, fault=fault)
+
+
+_ENHANCED = re.compile(r"\b5\.(\d{1,3})\.(\d{1,3})\b")
+
+
+def _rcpt_fault(code: int | None, text: str) -> str:
+    """Whose fault a refused recipient is (RFC 3463 enhanced codes when the server sends them):
+    relaying or login refused (5.7.x, "relay") is the operator's server; a bad, unknown, disabled
+    or full mailbox (5.1.x, 5.2.x, or 550/551/552/553 without more) is the recipient's."""
+    enhanced = _ENHANCED.search(text)
+    low = text.lower()
+    if "relay" in low or "auth" in low or (enhanced is not None and enhanced[1] == "7"):
+        return FAULT_GATEWAY
+    if enhanced is not None and enhanced[1] in ("1", "2"):
+        return FAULT_RECIPIENT
+    if code in (550, 551, 552, 553):
+        return FAULT_RECIPIENT
+    return FAULT_UNKNOWN
+
+
+def _data_fault(code: int | None, text: str) -> str:
+    """Whose fault a refused message is: too large (552, 5.3.4) or refused for its content
+    (5.6.x, spam) is the content's; anything else unknown."""
+    enhanced = _ENHANCED.search(text)
+    if code == 552 or (enhanced is not None and (enhanced[0] == "5.3.4" or enhanced[1] == "6")):
+        return FAULT_CONTENT
+    return FAULT_CONTENT if "spam" in text.lower() else FAULT_UNKNOWN
 
 
 def classify(exc: BaseException, where: str, host: str, timeout: float, recipient: str = "") -> SendError:
@@ -68,8 +103,10 @@ def _replied(exc: BaseException, where: str, recipient: str) -> SendError | None
     """The server answered with an error code: its words, 4xx transient, 5xx permanent."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         rcpt, (code, raw) = next(iter(exc.recipients.items()), (recipient, (None, b"")))
-        hint = " — check the subscriber's e-mail address" if code in (550, 553) else ""
-        return _by_code(code, f"SMTP server rejected recipient {rcpt}: {_server_says(code, raw)}{hint}")
+        says = _server_says(code, raw)
+        fault = _rcpt_fault(code, says)
+        hint = " — check the subscriber's e-mail address" if fault == FAULT_RECIPIENT else ""
+        return _by_code(code, f"SMTP server rejected recipient {rcpt}: {says}{hint}", fault)
     if not isinstance(exc, smtplib.SMTPResponseException):
         return None
     says = _server_says(exc.smtp_code, exc.smtp_error)
@@ -80,10 +117,10 @@ def _replied(exc: BaseException, where: str, recipient: str) -> SendError | None
     if isinstance(exc, smtplib.SMTPSenderRefused):
         return _by_code(exc.smtp_code, f"SMTP server rejected sender {exc.sender!s}: {says} — check the sender address")
     if isinstance(exc, smtplib.SMTPDataError):
-        return _by_code(exc.smtp_code, f"SMTP server rejected the message: {says}")
+        return _by_code(exc.smtp_code, f"SMTP server rejected the message: {says}", _data_fault(exc.smtp_code, says))
     if isinstance(exc, smtplib.SMTPConnectError | smtplib.SMTPHeloError):
         return _by_code(exc.smtp_code, f"SMTP server {where} refused the session: {says}")
-    return _by_code(exc.smtp_code, f"SMTP server {where} answered {says}")
+    return _by_code(exc.smtp_code, f"SMTP server {where} answered {says}", FAULT_UNKNOWN)
 
 
 def _smtp(exc: BaseException, where: str, timeout: float) -> SendError | None:

@@ -1,75 +1,66 @@
-"""Building an e-mail: addresses (IDNA domains, SMTPUTF8 local parts), the MIME message, and the
-size limit that keeps a runaway text from going out.
+"""Building an e-mail: checked addresses, the MIME message, and the size limit that keeps a
+runaway text from going out.
 
-The message is ``email.message.EmailMessage``: text/plain, plus multipart/alternative text + HTML
-when the message has HTML; UTF-8; headers RFC 2047 encoded (RFC 6532 UTF-8 headers when an
-address needs SMTPUTF8, RFC 6531). ``max_bytes`` (default :data:`DEFAULT_MAX_BYTES`) bounds the
+Addresses come from services/senders/email_address.py (email-validator: IDNA 2008 / UTS 46
+domains, SMTPUTF8 local parts, nothing repaired); headers from services/senders/email_headers.py
+(RFC 2047 encoded-words and RFC 5322 folding that decode to exactly the rendered subject and the
+display names). The message is ``email.message.EmailMessage``: text/plain, plus
+multipart/alternative text + HTML when the message has HTML; UTF-8. Without SMTPUTF8 the headers
+carry a non-ASCII domain in its ASCII (``xn--``) form and the bodies are 7-bit (base64 /
+quoted-printable); an address with a non-ASCII local part needs SMTPUTF8 (RFC 6531) and then the
+message is RFC 6532 UTF-8 throughout. ``max_bytes`` (default :data:`DEFAULT_MAX_BYTES`) bounds the
 built message, in bytes as it goes over SMTP; a larger one fails before any connection.
 """
 
 from __future__ import annotations
 
-import email.utils
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP, SMTPUTF8
-from email.utils import formatdate, parseaddr
+from email.utils import formatdate
 from typing import Any
 
-from services.senders.base import ContentError, Outbound, PermanentError
+from services.senders.base import ContentError, Outbound
+from services.senders.email_address import EmailAddress, parse_recipient, parse_sender
+from services.senders.email_headers import POLICY_7BIT, POLICY_UTF8, one_line
 from services.senders.limits import whole_number
 
-SMTP_7BIT = SMTP.clone(cte_type="7bit")
 DEFAULT_MAX_BYTES = 1024 * 1024
 
 
-def _idna(addr: str) -> tuple[str, bool]:
-    """(address with an IDNA domain, whether the local part still needs SMTPUTF8)."""
-    local, _, domain = addr.rpartition("@")
-    try:
-        domain = domain.encode("idna").decode("ascii") if not domain.isascii() else domain
-    except UnicodeError:
-        raise PermanentError(f"e-mail domain {domain!r} is not valid") from None
-    return f"{local}@{domain}", not local.isascii()
+@dataclass
+class Built:
+    """A message ready for ``sendmail``: its bytes and envelope, and the checked addresses."""
+
+    message: EmailMessage
+    data: bytes
+    sender: EmailAddress
+    recipient: EmailAddress
+
+    @property
+    def smtputf8(self) -> bool:
+        return self.sender.smtputf8 or self.recipient.smtputf8
 
 
-def _address(value: str, display: str = "") -> tuple[str, str]:
-    """(display name, address) parsed from "Name <addr>" or a bare address."""
-    name, addr = parseaddr(value)
-    local, at, domain = addr.rpartition("@")
-    if not at or not local or not domain or " " in addr:
-        raise PermanentError(f"{value!r} is not an e-mail address")
-    return _one_line(name or display), addr
+def _header(a: EmailAddress, utf8: bool) -> Address:
+    # username + domain, not addr_spec: Address would refuse a non-ASCII local part (SMTPUTF8)
+    local, _, domain = (a.addr if utf8 else a.envelope).rpartition("@")
+    return Address(display_name=a.display, username=local, domain=domain)
 
 
-def _header(name: str, addr: str, utf8: bool) -> Address | str:
-    if utf8:  # headerregistry.Address refuses a non-ASCII local part; SMTPUTF8 allows it
-        return f'"{email.utils.quote(name)}" <{addr}>' if name else addr
-    try:
-        return Address(display_name=name, addr_spec=addr)
-    except (ValueError, IndexError) as exc:
-        raise PermanentError(f"{addr!r} is not a valid e-mail address ({exc})") from None
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def build_message(message: Outbound, sender: str, domain: str) -> tuple[EmailMessage, str, str, bool]:
-    """The MIME message plus envelope sender and recipient, and whether SMTPUTF8 is needed."""
-    from_name, from_addr = _address(sender)
-    to_name, to_addr = _address(message.recipient, message.abonent_name)
-    env_from, utf8_from = _idna(from_addr)
-    env_to, utf8_to = _idna(to_addr)
-    utf8 = utf8_from or utf8_to
-    # Without SMTPUTF8 the body is base64 / quoted-printable (7-bit safe for any relay).
-    msg = EmailMessage(policy=SMTPUTF8 if utf8 else SMTP_7BIT)
-    # Without SMTPUTF8 the headers carry the ASCII (IDNA) form of a non-ASCII domain.
-    msg["From"] = _header(from_name, from_addr if utf8 else env_from, utf8)
-    msg["To"] = _header(to_name, to_addr if utf8 else env_to, utf8)
-    msg["Subject"] = _one_line(message.subject)
+def build_message(message: Outbound, sender: str, domain: str) -> Built:
+    """The MIME message for ``message`` from ``sender``. InvalidAddress (the recipient's) or
+    InvalidSenderAddress (a setting) when an address is malformed — before any connection."""
+    to = parse_recipient(message.recipient, message.abonent_name)
+    frm = parse_sender(sender)
+    utf8 = to.smtputf8 or frm.smtputf8
+    policy = POLICY_UTF8 if utf8 else POLICY_7BIT
+    msg = EmailMessage(policy=policy)
+    msg["From"] = _header(frm, utf8)
+    msg["To"] = _header(to, utf8)
+    msg["Subject"] = one_line(message.subject)
     msg["Date"] = formatdate(localtime=True)
     safe_id = re.sub(r"[^A-Za-z0-9._-]", "", message.message_id) or "msg"
     msg["Message-ID"] = f"<{safe_id}@{domain or 'localhost'}>"
@@ -78,14 +69,7 @@ def build_message(message: Outbound, sender: str, domain: str) -> tuple[EmailMes
     msg.set_content(message.body, subtype="plain", charset="utf-8")
     if message.html:
         msg.add_alternative(message.html, subtype="html", charset="utf-8")
-    return msg, env_from, env_to, utf8
-
-
-
-def built(message: Outbound, sender: str, domain: str) -> tuple[EmailMessage, bytes, str, str, bool]:
-    """(message, its bytes as sent, envelope sender, envelope recipient, SMTPUTF8 needed)."""
-    msg, env_from, env_to, utf8 = build_message(message, sender, domain)
-    return msg, msg.as_bytes(policy=SMTPUTF8 if utf8 else SMTP_7BIT), env_from, env_to, utf8
+    return Built(msg, msg.as_bytes(policy=policy), frm, to)
 
 
 def max_bytes_setting(params: Mapping[str, Any]) -> int:

@@ -51,9 +51,11 @@ from py_vapid import Vapid02
 from pywebpush import WebPusher, WebPushException
 
 from msgd import safejson
+from msgd.envelope import FAULT_RECIPIENT, FAULT_UNKNOWN
 from msgd.redact import register_secrets
 from services.senders.base import (
     ChannelConfig,
+    ContentError,
     Outbound,
     PermanentError,
     SendResult,
@@ -110,7 +112,8 @@ def encode_recipient(subscription: dict[str, Any]) -> str:
 def decode_recipient(recipient: str) -> dict[str, Any]:
     sub = _subscription(recipient)
     if sub is None:
-        raise PermanentError("the push recipient is not a browser subscription (endpoint and keys p256dh, auth)")
+        raise PermanentError("the push recipient is not a browser subscription (endpoint and keys p256dh, auth)",
+                             fault=FAULT_RECIPIENT)
     return sub
 
 
@@ -268,7 +271,7 @@ class PushSender(HttpSender):
             detail = f" ({said})" if isinstance(said, str) and said.strip() else ""
             raise PermanentError(
                 f"the subscription's keys cannot be used to encrypt the message{detail} — the browser has to"
-                " subscribe again"
+                " subscribe again", fault=FAULT_RECIPIENT,
             ) from None
         assert isinstance(resp, requests.Response)
         log.debug("push service answered", service=where, status=resp.status_code, message_id=message.message_id)
@@ -276,7 +279,7 @@ class PushSender(HttpSender):
         if status in (404, 410):
             raise PermanentError(
                 f"subscription is gone (the browser unsubscribed) — push service {where} answered"
-                f" HTTP {status}: {text}"
+                f" HTTP {status}: {text}", fault=FAULT_RECIPIENT,
             )
         if status == 429:
             wait = retry_after(resp.headers.get("Retry-After"))
@@ -290,9 +293,10 @@ class PushSender(HttpSender):
                 " vapid_private_key is the pair of the key the browsers subscribed with"
             )
         if status == 413:
-            raise PermanentError(f"push service {where} says the message is too large (HTTP 413): {text}")
+            raise ContentError(f"push service {where} says the message is too large (HTTP 413): {text}")
         if status >= 300:
-            raise PermanentError(f"push service {where} refused the message (HTTP {status}): {text}")
+            raise PermanentError(f"push service {where} refused the message (HTTP {status}): {text}",
+                                 fault=FAULT_UNKNOWN)
         location = resp.headers.get("Location", "")
         detail = f"push service {where} accepted the message (HTTP {status})"
         if shortened:

@@ -22,16 +22,20 @@ import requests
 import structlog
 
 from msgd import safejson, userpattern
+from msgd.envelope import FAULT_UNKNOWN
 from msgd.redact import redact_text, register_secrets
 from services.senders import ratelimit
 from services.senders.base import (
     ChannelConfig,
+    InvalidRecipient,
     MaybeSent,
     Outbound,
+    OutcomeUnknown,
     PermanentError,
     SendResult,
     TransientError,
 )
+from services.senders.contacts import phone_identity, split_phones
 from services.senders.http_errors import network_error
 from services.senders.limits import sms_segments
 from services.senders.net import (
@@ -42,8 +46,9 @@ from services.senders.net import (
     http_options,
     retry_after,
 )
-from services.senders.phone import normalize_phone
+from services.senders.phone import InvalidPhone, normalize_phone
 from services.senders.sms_presets import JSON_TYPES, effective_settings
+from services.senders.sms_problems import classify_words, problem
 from services.senders.sms_replies import read_reply
 from services.senders.sms_request import (
     build_request,
@@ -112,11 +117,21 @@ def gateway_id(body: str) -> str:
 class SmsSender(HttpSender):
     channel = "sms"
     contact_key = "sms"
+    split_contact = staticmethod(split_phones)
+    contact_identity = staticmethod(phone_identity)
     # Setting keys beyond msgd/config_file.py's SMS list (api_key and token are secrets there).
     config_keys = ("preset", "region", "rate_limit", "reply_format", "api_key", "token", "device",
                    "dedupes_message_id")
 
     user_agent = "msgd-sms/1"
+
+    def check_recipient(self, message: Outbound, config: ChannelConfig) -> None:
+        try:
+            self._phone(message.recipient, config.params)
+        except InvalidRecipient:
+            raise
+        except PermanentError:
+            pass  # an unknown region is a setting: reported when the message is really sent
 
     def deliver(self, message: Outbound, config: ChannelConfig) -> SendResult:
         params, secrets = config.params, config.secrets
@@ -184,7 +199,9 @@ class SmsSender(HttpSender):
     def _phone(recipient: str, params: dict[str, Any]) -> str:
         try:
             phone = normalize_phone(recipient, str(params.get("region") or "") or None)
-        except ValueError as exc:  # InvalidPhone, or an unknown region
+        except InvalidPhone as exc:
+            raise InvalidRecipient(str(exc)) from None
+        except ValueError as exc:  # an unknown region: a setting
             raise PermanentError(str(exc)) from None
         if as_bool(params.get("strip_plus")):
             phone = phone.lstrip("+")
@@ -211,8 +228,10 @@ def _outcome(status: int, retry_header: str | None, body: str, params: dict[str,
         return _generic_outcome(status, retry_header, body, params)
     if verdict.accepted:
         return SendResult(gateway_message_id=verdict.message_id, detail=body.strip()[:200])
+    if verdict.problem == "unreadable":  # it may have gone out: never sent again
+        raise OutcomeUnknown(verdict.reason(where))
     error = TransientError if verdict.transient else PermanentError
-    raise error(verdict.reason(where), retry_after=verdict.retry_after)
+    raise error(verdict.reason(where), retry_after=verdict.retry_after, fault=verdict.fault)
 
 
 def _generic_outcome(status: int, retry_header: str | None, body: str, params: dict[str, Any]) -> SendResult:
@@ -236,8 +255,19 @@ def _generic_outcome(status: int, retry_header: str | None, body: str, params: d
         except userpattern.PatternError as exc:
             raise PermanentError(f"success_pattern is not a valid regular expression: {exc}") from None
         if not matched:
-            raise PermanentError(f"SMS gateway did not accept the message: {shown}")
+            _unmatched(shown)
     return SendResult(gateway_message_id=gateway_id(body), detail=body.strip()[:200])
+
+
+def _unmatched(shown: str) -> None:
+    """A 2xx answer ``success_pattern`` does not match: a problem its words name (an invalid number
+    is the recipient's, a busy gateway is retried), else a refusal msgd cannot explain."""
+    named = classify_words(shown)
+    if named == "unclassified":
+        raise PermanentError(f"SMS gateway did not accept the message: {shown}", fault=FAULT_UNKNOWN)
+    found = problem(named)
+    error = TransientError if found.transient else PermanentError
+    raise error(f"SMS gateway did not accept the message: {found.hint} — it answered: {shown}", fault=found.fault)
 
 
 SENDER = SmsSender

@@ -1,30 +1,32 @@
 """Reading SMS gateways' answers: accepted (with the gateway's message id) or why not.
 
 A gateway's answer is read, never assumed: HTTP 200 with an error in the body
-is a failure.  Each failure gets a *problem* that decides whether a retry can
-help, and its reason quotes the gateway's own words.
+is a failure.  Each failure gets a *problem* (services/senders/sms_problems.py)
+that decides whether a retry can help and whose fault it is, and its reason
+quotes the gateway's own words.
 
-HTTP level, every format: 429 -> ``throttled`` (Retry-After honoured), 5xx ->
-``unavailable`` (both retried); 401/403 whose body says nothing more ->
-``credentials``; other 3xx/4xx -> ``rejected``.  Then the body, per format:
+HTTP level, every format: 429 -> ``throttled`` (Retry-After honoured), 5xx and
+408 -> ``unavailable`` (both retried); otherwise a non-2xx answer whose body
+names a problem has that problem, else 401/403 -> ``credentials``, 402 ->
+``funds``, any other 3xx/4xx -> ``request`` (the request does not fit the
+gateway: a setting to fix).  Then the body, per format:
 
 =================  ============================================================================
 format             how an answer is read
 =================  ============================================================================
 smsc               fmt=3 JSON ``{"id": 1234, "cnt": 1}`` / ``{"error": "...", "error_code": N}``;
                    text ``OK - 1 SMS, ID - 1234`` / ``ERROR = N (...)``; fmt=1 ``1234,1`` /
-                   ``0,-N``.  N: 1 params -> request, 2 login/password -> credentials,
-                   3 -> funds, 4 IP temporarily blocked -> blocked (retry in 5 min),
-                   5 date format -> request, 6 -> denied, 7 -> number, 8 -> undeliverable,
-                   9 too many requests -> throttled (retry in 1 min)
+                   ``0,-N``; N by the smsc.ru code table
 digital_direct     ``{"errors": false, "items": [{"messageUuid": ..., "code": 201}]}`` or a
                    list of ``{"messageUuid"}``; ``{"error": {"code": 4012, "msg": "Bad
-                   credentials"}}`` (4010, 4012, 4030 -> credentials); failed items
-                   (``errorCode``/``error``) by their words
+                   credentials"}}`` (4010, 4012, 4030 -> credentials); a failed item by its
+                   ``code`` (an HTTP status: 5xx -> unavailable, 429, 402, 401/403) or words;
+                   ``"errors": true`` without a readable item is an unclassified error
 prostor            ``accepted;ID`` (or ``ID=accepted``); anything else is an error read by its
                    words (``invalid mobile phone`` -> number, ``not enough credits`` -> funds)
 smspilot           ``{"send": [{"server_id": ...}]}``; ``{"error": {"code": .., "description":
-                   ..}}`` by its words; text ``SUCCESS=...`` / ``ERROR=N:...`` / a bare id
+                   ..}}`` and text ``ERROR=N:...`` by the SMSPilot code table, else the words;
+                   text ``SUCCESS=...`` or a bare id
 semysms            ``{"code": 0, "id": ...}``; a non-zero ``code`` with ``error`` by its words
 rostelecom         ``{"status": "ok", "result": {"uid": ...}}``; ``{"status": "error", ...}`` by
                    its words
@@ -32,14 +34,11 @@ generic            any 2xx (or ``success_pattern`` when set); the id when the an
                    carries one
 =================  ============================================================================
 
-"By its words": the error text is matched against English and Russian
-keywords (login/password/key/auth -> credentials, balance/credits/money ->
-funds, phone/number/recipient -> number, denied/spam/sender -> denied, too
-many/try later -> throttled, internal/unavailable -> unavailable); an error
-that matches none is ``rejected`` (permanent: a retry of a message the gateway
-refused for an unknown reason would more likely duplicate than help).  An
-answer of a known format that is neither success nor error is ``unreadable``,
-also permanent: the message may have gone out, so it is not sent again.
+An explicit error that neither a code nor a keyword explains is ``unclassified``:
+retried up to the operator's attempts, and when they run out the reason says the
+gateway's answer was not understood, quoting it.  An answer of a known format
+that is neither success nor error is ``unreadable``: the message may have gone
+out, so it ends "outcome unknown" and is not sent again.
 """
 
 from __future__ import annotations
@@ -52,51 +51,14 @@ from typing import Any
 
 from msgd import safejson
 from services.senders.net import excerpt, retry_after
-
-# problem -> (retry may help, plain-words hint)
-PROBLEMS: dict[str, tuple[bool, str]] = {
-    "credentials": (False, "bad credentials — check the login, password or API key"),
-    "funds": (False, "not enough money on the gateway account — top it up"),
-    "number": (False, "the gateway refused the phone number"),
-    "denied": (False, "message denied by the gateway (its text or the sender name)"),
-    "undeliverable": (False, "the number cannot receive this SMS"),
-    "request": (False, "the gateway refused the request — check the channel settings"),
-    "rejected": (False, "the gateway did not accept the message"),
-    "unreadable": (False, "the gateway's answer was not understood, so the message is not resent"),
-    "throttled": (True, "the gateway is rate limiting"),
-    "blocked": (True, "the gateway temporarily blocked this address after repeated errors"),
-    "unavailable": (True, "the gateway has a temporary problem"),
-}
-
-SMSC_CODES: dict[int, tuple[str, float | None]] = {
-    1: ("request", None),
-    2: ("credentials", None),
-    3: ("funds", None),
-    4: ("blocked", 300.0),
-    5: ("request", None),
-    6: ("denied", None),
-    7: ("number", None),
-    8: ("undeliverable", None),
-    9: ("throttled", 60.0),
-}
-DIGITAL_DIRECT_CODES = {4010: "credentials", 4012: "credentials", 4030: "credentials"}
-
-_WORDS: list[tuple[str, re.Pattern[str]]] = [
-    ("throttled", re.compile(
-        r"too many|rate.?limit|too (often|frequent)|try (again )?later|throttl|слишком (много|част)"
-        r"|повторите (запрос )?позже|превышен\w* (лимит|скорост|частот)", re.I)),
-    ("credentials", re.compile(
-        r"login|password|passwd|api.?key|token|auth|credential|unauthori[sz]ed|access denied"
-        r"|логин|парол|ключ|авториз|доступ запрещ", re.I)),
-    ("funds", re.compile(
-        r"balance|credits?\b|money|funds|insufficient|payment required|средств|баланс|денег", re.I)),
-    ("number", re.compile(
-        r"phone|number|recipient|destination|msisdn|номер|телефон|получател", re.I)),
-    ("denied", re.compile(
-        r"denied|forbidden|prohibit|spam|sender|black.?list|stop.?list|запрещ|отправител|спам", re.I)),
-    ("unavailable", re.compile(
-        r"internal|server error|unavailable|maintenance|temporar|технич|недоступ|временн", re.I)),
-]
+from services.senders.sms_problems import (
+    DIGITAL_DIRECT_CODES,
+    SMSC_CODES,
+    SMSPILOT_CODES,
+    by_http_status,
+    classify_words,
+    problem,
+)
 
 
 @dataclass
@@ -109,21 +71,19 @@ class Reply:
 
     @property
     def transient(self) -> bool:
-        return PROBLEMS.get(self.problem, (False, ""))[0]
+        """A retry may help."""
+        return problem(self.problem).transient
+
+    @property
+    def fault(self) -> str:
+        """The fault class (msgd/envelope.py) the message fails with."""
+        return problem(self.problem).fault
 
     def reason(self, gateway: str) -> str:
-        hint = PROBLEMS.get(self.problem, (False, "the gateway did not accept the message"))[1]
+        hint = problem(self.problem).hint
         words = self.words or "(empty answer)"
         wait = f" (asks to retry in {self.retry_after:g} s)" if self.retry_after is not None else ""
         return f"SMS gateway {gateway}: {hint}{wait} — it answered: {words}"
-
-
-def classify_words(text: str) -> str:
-    """A problem from the gateway's error text, "rejected" when no keyword matches."""
-    for problem, pattern in _WORDS:
-        if pattern.search(text):
-            return problem
-    return "rejected"
 
 
 def _json(body: str) -> Any:
@@ -149,14 +109,16 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def _error(words: str, problem: str | None = None, wait: float | None = None) -> Reply:
+def _error(words: str, known: str | None = None, wait: float | None = None) -> Reply:
+    """An error answer: the ``known`` problem (by a code), else the one its words name."""
     words = excerpt(words)
-    return Reply(False, problem=problem or classify_words(words), words=words, retry_after=wait)
+    return Reply(False, problem=known or classify_words(words), words=words, retry_after=wait)
 
 
 def _coded(table: dict[int, tuple[str, float | None]], code: int | None, words: str) -> Reply:
-    problem, wait = table.get(code if code is not None else -1, (None, None))
-    return _error(words, problem, wait)
+    """By the vendor's code table; a code it does not list is read by its words."""
+    known, wait = table.get(code if code is not None else -1, (None, None))
+    return _error(words, known, wait)
 
 
 # -- the formats -----------------------------------------------------------------------------
@@ -202,7 +164,9 @@ def _digital_direct_item(item: Any, body: str) -> Reply | None:
         text = _scalar(err) or _scalar(item.get("msg")) or _scalar(item.get("message"))
         code_text = _scalar(item.get("errorCode")) or _scalar(item.get("code"))
         words = " ".join(w for w in (text, f"(code {code_text})" if code_text else "") if w)
-        return _error(words or excerpt(body))
+        # An item's code is an HTTP status (201 accepted, 400 invalid, 503 ...): 5xx, 429, 402
+        # and 401/403 say what happened whatever the words; other codes are read by the words.
+        return _error(words or excerpt(body), by_http_status(code) if code is not None else None)
     return None
 
 
@@ -210,17 +174,20 @@ def _digital_direct_error(err: dict[str, Any], body: str) -> Reply:
     code = _int(err.get("code"))
     text = _scalar(err.get("msg")) or _scalar(err.get("message")) or excerpt(body)
     words = f"{text} (code {code})" if code is not None else text
-    return _error(words, DIGITAL_DIRECT_CODES.get(code or -1))
+    return _coded(DIGITAL_DIRECT_CODES, code, words)
 
 
 def _digital_direct(body: str, data: Any) -> Reply | None:
+    verdict: Reply | None = None
     if isinstance(data, dict):
         if isinstance(data.get("error"), dict):
             return _digital_direct_error(data["error"], body)
         items = data.get("items")
         if isinstance(items, list) and items:
-            return _digital_direct_item(items[0], body)
-        return None
+            verdict = _digital_direct_item(items[0], body)
+        if data.get("errors") is True and (verdict is None or verdict.accepted):
+            return _error(excerpt(body))  # the answer says it failed, its item does not say why
+        return verdict
     if isinstance(data, list) and data:
         return _digital_direct_item(data[0], body)
     return None
@@ -249,17 +216,17 @@ def _smspilot(body: str, data: Any) -> Reply | None:
             text = (_scalar(err.get("description")) or _scalar(err.get("description_en"))
                     or _scalar(err.get("description_ru")) or excerpt(body))
             code = _scalar(err.get("code"))
-            return _error(f"{text} (code {code})" if code else text)
+            return _coded(SMSPILOT_CODES, _int(code), f"{text} (code {code})" if code else text)
         sent = data.get("send")
         if isinstance(sent, list) and sent and isinstance(sent[0], dict):
             item = sent[0]
             if _int(item.get("error")) or (_int(item.get("status")) or 0) < 0:
-                return _error(json.dumps(item, ensure_ascii=False))
+                return _coded(SMSPILOT_CODES, _int(item.get("error")), json.dumps(item, ensure_ascii=False))
             mid = _scalar(item.get("server_id")) or _scalar(item.get("id"))
             return Reply(True, mid)
         return None
-    if _PILOT_ERROR.match(body):
-        return _error(body)
+    if (m := _PILOT_ERROR.match(body)) is not None:
+        return _coded(SMSPILOT_CODES, int(m[1]), body)
     if _PILOT_OK.match(body):
         lines = body.strip().splitlines()
         mid = lines[1].split(",")[0].strip() if len(lines) > 1 else ""
@@ -320,13 +287,12 @@ def read_reply(fmt: str, status: int, body: str, retry_header: str | None = None
     http = f"HTTP {status}: {excerpt(body)}" if body.strip() else f"HTTP {status}"
     if status == 429:
         return _error(http, "throttled", retry_after(retry_header))
-    if status >= 500:
+    if status >= 500 or status == 408:
         return _error(http, "unavailable", retry_after(retry_header))
     verdict = parser(body, _json(body))
     if 200 <= status < 300:
         return verdict if verdict is not None else Reply(False, problem="unreadable", words=excerpt(body))
-    if verdict is not None and not verdict.accepted and verdict.problem != "rejected":
+    if verdict is not None and not verdict.accepted and verdict.problem != "unclassified":
         return verdict
-    if status in (401, 403):
-        return _error(http, "credentials")
-    return _error(http, "rejected")
+    # An HTTP error status is the gateway's verdict on the request itself: a setting to fix.
+    return _error(http, by_http_status(status) or "request")

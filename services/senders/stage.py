@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from pathlib import Path
 from queue import Empty, SimpleQueue
 
 import structlog
@@ -31,7 +32,16 @@ from django.utils import timezone
 from msgd import metrics, storable
 from msgd import topology as topo
 from msgd.broker.base import Outgoing
-from msgd.envelope import DELAYED, FAILED, RETRYING, SENT, SUPPRESSED, dumps
+from msgd.envelope import (
+    DELAYED,
+    FAILED,
+    FAULT_GATEWAY,
+    FAULT_UNKNOWN,
+    RETRYING,
+    SENT,
+    SUPPRESSED,
+    dumps,
+)
 from msgd.quiet import quiet_delay
 from msgd.retry import backoff
 from msgd.settings import Settings
@@ -49,6 +59,7 @@ from services.senders.base import (
     PermanentError,
     SendError,
     SendResult,
+    TransientError,
 )
 from services.senders.outbox import write_outbox
 
@@ -119,6 +130,7 @@ class SenderStage:
         self.sender = sender or registry()[channel](settings)
         self.pool = ThreadPoolExecutor(max_workers=settings.sender_concurrency,
                                        thread_name_prefix=f"send-{channel}")
+        metrics.count_failures_from_zero(channel, "none")  # failures before any gateway is tried
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
@@ -128,10 +140,15 @@ class SenderStage:
     def _again(self, msg: Outbound, delay: float) -> Outgoing:
         return Outgoing(route=topo.send_route(msg.channel, msg.lane), body=dumps(msg.to_wire()), delay=delay)
 
-    def _final(self, msg: Outbound, state: str, reason: str, **kw: object) -> Outgoing:
+    def _final(self, msg: Outbound, state: str, reason: str, fault: str = "", gateway: str = "",
+               **kw: object) -> Outgoing:
+        """A final report; a failure carries its fault class (and counts by gateway host)."""
         metrics.MESSAGES_FINAL.labels(msg.channel, state).inc()
+        if state == FAILED:
+            fault = fault or FAULT_UNKNOWN
+            metrics.FAILURES.labels(msg.channel, gateway or "none", fault).inc()
         return status(msg.message_id, state, message=msg.to_wire(), reason=reason,
-                      attempt=msg.attempt, **kw)  # type: ignore[arg-type]
+                      attempt=msg.attempt, fault=fault, **kw)  # type: ignore[arg-type]
 
     # -- the batch ------------------------------------------------------------
     def handle(self, items: list[Received]) -> Sequence[Outgoing]:
@@ -167,7 +184,8 @@ class SenderStage:
             return
         op = self.cache.operator(msg.operator_code)
         if op is None:
-            out.append(self._final(msg, FAILED, f"operator {msg.operator_code!r} is no longer configured"))
+            out.append(self._final(msg, FAILED, f"operator {msg.operator_code!r} is no longer configured",
+                                   FAULT_GATEWAY))
             return
         wait = quiet_delay(op.quiet_start, op.quiet_end, op.timezone, now)
         if wait is not None:
@@ -181,7 +199,7 @@ class SenderStage:
         configs = op.channels.get(msg.channel) or []
         if not configs:
             out.append(self._final(msg, FAILED, f"operator {op.code} has no {msg.channel} settings:"
-                                                " configure the channel, then replay"))
+                                                " configure the channel, then replay", FAULT_GATEWAY))
             return
         jobs[msg.message_id] = Job(msg, op, configs)
 
@@ -196,7 +214,7 @@ class SenderStage:
         if row.state == claims.DONE:
             # Report the recorded outcome again: the first report may have been lost in a crash.
             return [status(msg.message_id, row.outcome, message=msg.to_wire(), reason=row.reason,
-                           attempt=row.attempt, gateway_message_id=row.gateway_message_id)]
+                           attempt=row.attempt, gateway_message_id=row.gateway_message_id, fault=row.fault)]
         if row.state == claims.RETRY and row.attempt == msg.attempt:
             # This attempt's retry was recorded, but its sender may have died before it published
             # the next attempt: publish it (a second copy of it cannot send twice: one claims it).
@@ -208,10 +226,11 @@ class SenderStage:
             if row.state == claims.RESERVED or age < lease:
                 # Its holder may still be working: look again when the lease ends.
                 return [self._again(msg, max(lease - age, 0) + 1)]
-            finished.append(claims.Finish(msg.message_id, claims.DONE, FAILED, UNKNOWN_OUTCOME))
+            finished.append(claims.Finish(msg.message_id, claims.DONE, FAILED, UNKNOWN_OUTCOME,
+                                          fault=FAULT_UNKNOWN))
             log.warning("delivery outcome unknown after a sender stopped", message_id=msg.message_id,
                         channel=msg.channel)
-            return [self._final(msg, FAILED, UNKNOWN_OUTCOME)]
+            return [self._final(msg, FAILED, UNKNOWN_OUTCOME, FAULT_UNKNOWN, job.gateway)]
         return []  # an older attempt's stray copy; the current attempt is elsewhere
 
     def _send_one(self, job: Job) -> Result:
@@ -230,7 +249,7 @@ class SenderStage:
         except Exception:  # noqa: BLE001 - a bug in a channel must not lose the message
             err = PermanentError(f"the {self.channel} sender failed on this message in an unexpected way (a bug"
                                  " in msgd: the sender's log has the details) — not sent again; check the"
-                                 " gateway's account before resending it")
+                                 " gateway's account before resending it", fault=FAULT_UNKNOWN)
             log.exception("sender crashed on a message", message_id=job.msg.message_id)
             return Result(job, None, err, time.monotonic() - started)
         finally:
@@ -240,9 +259,11 @@ class SenderStage:
         """The main gateway, then each fallback while the failure is transient."""
         for position, config in enumerate(job.configs, start=1):
             job.gateway = metrics.gateway_host(config.params, config.outbox)
+            metrics.count_failures_from_zero(self.channel, job.gateway)
             try:
                 if config.outbox:
-                    path = write_outbox(self.settings.outbox_dir, job.msg)
+                    self.sender.check_recipient(job.msg, config)
+                    path = self._outbox(job.msg)
                     result = SendResult(gateway_message_id=path.name, detail=f"written to {path}")
                 else:
                     policy = limits.on_timeout(config.params, self.channel)  # before any request
@@ -264,6 +285,16 @@ class SenderStage:
                 result.extra["gateway"] = position
             return result
         raise AssertionError("unreachable: a channel without settings is failed before sending")
+
+    def _outbox(self, msg: Outbound) -> Path:
+        """Write to the outbox; a directory that cannot be written is retried (nothing went out),
+        and is the operator's to fix when the attempts run out."""
+        try:
+            return write_outbox(self.settings.outbox_dir, msg)
+        except OSError as exc:
+            raise TransientError(f"cannot write the message to the outbox {self.settings.outbox_dir}:"
+                                 f" {exc.strerror or 'write failed'} — check the directory's free space and"
+                                 " permissions", fault=FAULT_GATEWAY) from None
 
     def _send_all(self, owner: str, jobs: list[Job], finished: list[claims.Finish]) -> list[Outgoing]:
         """Send ``jobs`` (reserved by ``owner``) at most ``sender_concurrency`` at a time.
@@ -363,9 +394,11 @@ class SenderStage:
             log.warning("delivery failed, will retry", reason=err.reason, retry_in=round(delay, 1),
                         attempt=msg.attempt)
             return
+        # A permanent error's fault class is the channel's verdict; a transient one's applies once
+        # the attempts are used up (transient-exhausted unless the channel knows better).
         kind = "permanent error" if err.permanent else f"gave up after {msg.attempt} attempt(s)"
         reason = err.reason if isinstance(err, OutcomeUnknown) else f"{err.reason} ({kind})"
-        finished.append(claims.Finish(msg.message_id, claims.DONE, FAILED, reason))
-        out.append(self._final(msg, FAILED, reason, seconds=round(r.seconds, 4)))
-        log.warning("delivery failed", reason=reason, attempt=msg.attempt)
+        finished.append(claims.Finish(msg.message_id, claims.DONE, FAILED, reason, fault=err.fault))
+        out.append(self._final(msg, FAILED, reason, err.fault, r.job.gateway, seconds=round(r.seconds, 4)))
+        log.warning("delivery failed", reason=reason, attempt=msg.attempt, fault=err.fault)
 

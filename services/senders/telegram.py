@@ -60,6 +60,7 @@ import requests
 import structlog
 
 from msgd import safejson
+from msgd.envelope import FAULT_CONTENT, FAULT_RECIPIENT, FAULT_UNKNOWN
 from msgd.redact import redact_text, register_secrets
 from msgd.settings import Settings
 from services.senders.base import (
@@ -90,6 +91,8 @@ _CHAT_ID_RE = re.compile(r"^(-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$")
 _TOKEN_RE = re.compile(r"^[^\s/]+$")
 
 # Telegram's descriptions that mean the bot cannot reach this chat (lowercase), with a hint.
+# Words of Telegram's 400 answers about the text itself (Bot API sendMessage descriptions).
+_CONTENT_WORDS = ("message is too long", "text is empty", "can't parse", "message text", "entities")
 _NOT_REGISTERED = (
     ("chat not found", "check the subscriber's TELEGRAM ID"),
     ("peer_id_invalid", "check the subscriber's TELEGRAM ID"),
@@ -220,10 +223,11 @@ class TelegramSender(HttpSender):
     def _send(self, message: Outbound, t: _Target) -> SendResult:
         chat = message.recipient.strip()
         if not _CHAT_ID_RE.match(chat):
-            raise PermanentError(f"{chat!r} is not a Telegram chat id — check the subscriber's TELEGRAM ID")
+            raise PermanentError(f"{chat!r} is not a Telegram chat id — check the subscriber's TELEGRAM ID",
+                                 fault=FAULT_RECIPIENT)
         parts = split_message(message.body)
         if not parts:
-            raise PermanentError("the message is empty: Telegram does not accept an empty text")
+            raise ContentError("the message is empty: Telegram does not accept an empty text")
         if len(parts) > t.max_parts:
             raise ContentError(
                 f"the text needs {len(parts)} Telegram messages ({utf16_len(message.body):,} characters; Telegram"
@@ -241,7 +245,8 @@ class TelegramSender(HttpSender):
                 raise PermanentError(
                     f"only {len(ids)} of {len(parts)} parts were delivered (Telegram message ids"
                     f" {', '.join(ids)}); part {len(ids) + 1} failed: {exc.reason}; not retried so"
-                    " the subscriber does not get the first parts twice"
+                    " the subscriber does not get the first parts twice",
+                    fault=exc.fault if exc.permanent else FAULT_UNKNOWN,
                 ) from None
         if len(parts) == 1:
             detail = f"Telegram accepted message {ids[0]}"
@@ -360,13 +365,17 @@ def _api_error(answer: _Api, t: _Target, message: Outbound) -> SendError:
     for pattern, hint in _NOT_REGISTERED:
         if pattern in low:
             who = f" #{message.abonent_id}" if message.abonent_id else ""
-            return PermanentError(f"subscriber{who} is not registered with the bot ({says}) — {hint}")
+            return PermanentError(f"subscriber{who} is not registered with the bot ({says}) — {hint}",
+                                  fault=FAULT_RECIPIENT)
     migrated = answer.parameters.get("migrate_to_chat_id")
     if migrated is not None:
-        return PermanentError(f"the chat moved to id {migrated} ({says}) — update the subscriber's TELEGRAM ID")
+        return PermanentError(f"the chat moved to id {migrated} ({says}) — update the subscriber's TELEGRAM ID",
+                              fault=FAULT_RECIPIENT)
+    # "message is too long", "message text is empty", "can't parse entities": the text itself.
+    fault = FAULT_CONTENT if any(w in low for w in _CONTENT_WORDS) else FAULT_UNKNOWN
     if status == 200:
-        return PermanentError(f"Telegram did not accept the message ({says})")
-    return PermanentError(f"Telegram refused the message (HTTP {status}; {says})")
+        return PermanentError(f"Telegram did not accept the message ({says})", fault=fault)
+    return PermanentError(f"Telegram refused the message (HTTP {status}; {says})", fault=fault)
 
 
 SENDER = TelegramSender

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('msgd', '0003_message_resend_of_html'),
+        ('msgd', '0004_message_resend_of_html'),
         ('web', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

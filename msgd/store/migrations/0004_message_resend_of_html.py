@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('msgd', '0002_alter_channelsettings_options'),
+        ('msgd', '0003_fault_class'),
     ]
 
     operations = [
