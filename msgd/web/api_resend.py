@@ -85,8 +85,8 @@ def resend_one(request: HttpRequest, message_id: str) -> HttpResponse:
         raise Invalid([field_error("(body)", "expected a JSON object")])
     errors = [field_error(k, "unknown field") for k in data if k not in ("recipient", "dry_run")]
     recipient = data.get("recipient")
-    if recipient is not None and not isinstance(recipient, str):
-        errors.append(field_error("recipient", "must be a string"))
+    if "recipient" in data and (not isinstance(recipient, str) or not 1 <= len(recipient) <= 500):
+        errors.append(field_error("recipient", "must be text of 1 to 500 characters"))
     dry_run = data.get("dry_run", False)
     if not isinstance(dry_run, bool):
         errors.append(field_error("dry_run", "must be true or false"))
@@ -112,17 +112,17 @@ def _filters(data: Any) -> tuple[dict[str, Any], int, bool]:
         else:
             lookups["fault"] = data["fault"]
     for name, (lookup, longest) in TEXT_FILTERS.items():
-        value = data.get(name)
-        if value is None:
+        if name not in data:
             continue
+        value = data[name]
         if not isinstance(value, str) or not 1 <= len(value) <= longest or storable.problem(value) is not None:
             errors.append(field_error(name, f"must be text of 1 to {longest} characters"))
         else:
             lookups[lookup] = value
     for name, lookup in (("since", "created_at__gte"), ("until", "created_at__lt")):
-        value = data.get(name)
-        if value is None:
+        if name not in data:
             continue
+        value = data[name]
         when = parse_since(value) if isinstance(value, str) else None
         if when is None:
             errors.append(field_error(name, "an ISO 8601 date or date-time, e.g. 2024-05-01T09:00:00+03:00"))
