@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -121,7 +122,7 @@ def test_a_closed_pipe_is_no_traceback(db: str, tmp_path: Path, args: list[str])
     seed.operator("best")
     seed.template("low_balance", "sms", name="Баланс")
     message(reason="x" * 200)
-    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "msgd"), *args], cwd=ROOT, env=env_for(db, tmp_path),
+    proc = subprocess.Popen([sys.executable, "-m", "msgd", *args], cwd=ROOT, env=env_for(db, tmp_path),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()  # before msgd has started up: its first write meets a closed pipe
