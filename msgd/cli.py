@@ -274,11 +274,16 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from msgd.localtime import BadTimeZone
+
     args = parser().parse_args(argv)
     settings = Settings.from_env()
     try:
         code = int(args.func(args, settings) or 0)
         sys.stdout.flush()
+    except BadTimeZone as exc:
+        print(f"msgd: {exc}", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # `msgd log | head`: the reader has all it wanted
         import os
 
