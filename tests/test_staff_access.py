@@ -165,6 +165,7 @@ def test_a_user_scoped_to_one_operator_sees_and_sends_only_for_it(world: dict[st
     assert c.get(f"/admin/msgd/operator/{world['north'].id}/change/").status_code in (302, 404)
     templates = c.get("/admin/msgd/template/").content.decode()
     assert "best&#x27;s" in templates and "global" in templates and "north&#x27;s" not in templates
+    assert "Северный" not in templates  # not even in the owner filter
     assert c.get(f"/admin/tools/templates/{world['tpl_north'].id}/preview/").status_code == 404
     tall = c.get(f"/admin/msgd/template/{world['tpl_all'].id}/change/").content.decode()
     assert 'name="_save"' not in tall  # view only

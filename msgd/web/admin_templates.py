@@ -141,7 +141,8 @@ def variables_panel(event_type: str) -> Any:
 class TemplateAdmin(OperatorScoped, admin.ModelAdmin):
     form = TemplateForm
     list_display = ("id", "name", "event_type", "channel", "owner", "enabled", "use_django")
-    list_filter = ("event_type", "channel", "enabled", "owner")
+    # owners present in the user's list only: the filter must not name other operators
+    list_filter = ("event_type", "channel", "enabled", ("owner", admin.RelatedOnlyFieldListFilter))
     search_fields = ("name", "body", "subject")
     operator_lookup = "owner__code"
     fieldsets = (
