@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
-from msgd.envelope import FAULTS
 from msgd.settings import ROOT, Settings
 
 PREINSTALLED = ROOT / "msgd" / "data" / "templates.ru.yaml"
@@ -183,62 +181,6 @@ def cmd_template(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
-    _store(settings, migrate=settings.embedded)
-    from msgd.store.models import Message
-
-    qs = Message.objects.all().order_by("-created_at")
-    if args.event:
-        qs = qs.filter(event_id=args.event)
-    if args.abonent:
-        qs = qs.filter(abonent_id=args.abonent)
-    if args.state:
-        qs = qs.filter(state=args.state)
-    if args.fault:
-        qs = qs.filter(fault=args.fault)
-    rows = list(qs[: args.limit])
-    if args.json:
-        print(json.dumps([
-            {"id": str(m.id), "event_id": m.event_id, "type": m.event_type, "operator": m.operator_code,
-             "abonent": m.abonent_id, "channel": m.channel, "recipient": m.recipient, "state": m.state,
-             "fault": m.fault, "attempts": m.attempts, "reason": m.reason, "subject": m.subject, "body": m.body,
-             "created_at": m.created_at.isoformat()} for m in rows
-        ], ensure_ascii=False, indent=2))
-        return 0
-    for m in reversed(rows):
-        print(f"{m.created_at:%Y-%m-%d %H:%M:%S} {m.event_type:<18} {m.channel or '-':<8} "
-              f"{m.recipient or '-':<24} {m.state:<11} {m.fault or '-':<19} {m.reason[:80]}")
-    if not rows:
-        print("no messages yet")
-    return 0
-
-
-def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
-    _store(settings, migrate=settings.embedded)
-    from msgd.web.models import ApiToken
-
-    if args.action == "create":
-        if ApiToken.objects.filter(name=args.name).exists():
-            print(f"a token named {args.name!r} exists already", file=sys.stderr)
-            return 2
-        _token, key = ApiToken.create(args.name)
-        print(key)
-        print(f"API token {args.name!r} created: send 'Authorization: Token <key>'; the key is not shown again",
-              file=sys.stderr)
-        return 0
-    if args.action == "revoke":
-        if not ApiToken.objects.filter(name=args.name).update(revoked=True):
-            print(f"no token named {args.name!r}", file=sys.stderr)
-            return 2
-        print(f"token {args.name!r} revoked")
-        return 0
-    for t in ApiToken.objects.all():
-        used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never"
-        print(f"{t.name:<24} {t.prefix}…  created {t.created_at:%Y-%m-%d %H:%M}  last used {used}"
-              f"{'  REVOKED' if t.revoked else ''}")
-    return 0
-
-
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     from msgd import doctor
 
@@ -311,16 +253,7 @@ def parser() -> argparse.ArgumentParser:
     rnd.add_argument("--event", required=True, help="event JSON file (- for stdin)")
     rnd.add_argument("--channel", help="render as for this channel (default: the template's)")
     rnd.add_argument("--html", action="store_true", help="also print the HTML part of an e-mail")
-    tpl.set_defaults(func=cmd_template)
-
-    lg = sub.add_parser("log", help="show the message log")
-    lg.add_argument("--event")
-    lg.add_argument("--abonent")
-    lg.add_argument("--state")
-    lg.add_argument("--fault", choices=FAULTS, help="failed messages of this fault class (README: Fault classes)")
-    lg.add_argument("--limit", type=int, default=50)
-    lg.add_argument("--json", action="store_true")
-    lg.set_defaults(func=cmd_log)
+    rnd.set_defaults(func=cmd_template)
 
     doc = sub.add_parser("doctor", help="check broker, database and every configured gateway; say what to fix")
     doc.add_argument("--no-gateways", action="store_true", help="check only the broker and the database")
@@ -334,19 +267,29 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--limit", type=int, default=None, help="at most this many (default: all)")
     park.set_defaults(func=cmd_parking)
 
-    tok = sub.add_parser("token", help="HTTP API tokens (stored hashed; the key is printed once)")
-    tok_sub = tok.add_subparsers(dest="action", required=True)
-    tok_sub.add_parser("create", help="create a token and print its key").add_argument("name")
-    tok_sub.add_parser("revoke", help="revoke a token").add_argument("name")
-    tok_sub.add_parser("list", help="list tokens (never their keys)")
-    tok.set_defaults(func=cmd_token)
+    from msgd.cli_staff import add_commands
+
+    add_commands(sub, tpl_sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    from msgd.localtime import BadTimeZone
+
     args = parser().parse_args(argv)
     settings = Settings.from_env()
-    return int(args.func(args, settings) or 0)
+    try:
+        code = int(args.func(args, settings) or 0)
+        sys.stdout.flush()
+    except BadTimeZone as exc:
+        print(f"msgd: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `msgd log | head`: the reader has all it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush too
+        return 141  # as a command ended by SIGPIPE
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,8 +23,16 @@ def publish_events(settings: Settings, events: Sequence[Mapping[str, Any]], *,
     with ``declare_once``: a long-running web process publishes many times). Raises
     PublishError / OSError when the broker does not take them. Returns the broker's description.
     """
-    from msgd.broker import Outgoing, make_broker
+    from msgd.broker import Outgoing
     from msgd.envelope import dumps
+
+    return publish(settings, [Outgoing(route=str(e.get("type", "")), body=dumps(e), exchange="events")
+                              for e in events], declare_once=declare_once)
+
+
+def publish(settings: Settings, items: Sequence[Any], *, declare_once: bool = False) -> str:
+    """Publish ``Outgoing`` messages with publisher confirms (see ``publish_events``)."""
+    from msgd.broker import make_broker
     from services.senders import live_channels
 
     broker = make_broker(settings)
@@ -37,8 +45,7 @@ def publish_events(settings: Settings, events: Sequence[Mapping[str, Any]], *,
                     _declared.add(key)
         else:
             broker.setup(live_channels())
-        broker.publish([Outgoing(route=str(e.get("type", "")), body=dumps(e), exchange="events")
-                        for e in events])
+        broker.publish(list(items))
         return broker.describe()
     finally:
         broker.close()

@@ -14,7 +14,7 @@ REASON_LIMIT = 4000
 # Fields of a message the recorder copies into the log row.
 MESSAGE_FIELDS = (
     "event_id", "event_type", "operator_code", "abonent_id", "abonent_name", "template_id",
-    "channel", "recipient", "sender", "subject", "body", "lane", "created_at",
+    "channel", "recipient", "sender", "subject", "body", "html", "lane", "created_at",
 )
 
 

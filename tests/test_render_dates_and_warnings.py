@@ -174,10 +174,10 @@ def test_preview_and_admin_save_warn(db: str, monkeypatch: pytest.MonkeyPatch) -
     staff = Client()
     assert staff.login(username="boss", password="pw-for-tests-1")
     page = staff.get(f"/admin/tools/templates/{template.id}/preview/").content.decode()
-    assert "preview-warnings" in page and "abonent.contract_numbr" in page
-    form = {"owner": "", "name": "Дата", "event_type": "low_balance", "channel": "sms", "subject": "",
-            "body": "{{ abonent.tarif_nam }}", "use_django": "on", "enabled": "on", "status_filter": "[]",
-            "contract_type": ""}
+    assert "preview-missing" in page and "abonent.contract_numbr" in page
+    form = {"owner": "", "name": "Дата", "event_type_0": "low_balance", "event_type_1": "", "channel": "sms",
+            "subject": "", "body": "{{ abonent.tarif_nam }}", "use_django": "on", "enabled": "on",
+            "status_other": "", "contract_type": ""}
     saved = staff.post("/admin/msgd/template/add/", form, follow=True)
     assert Template.objects.filter(name="Дата").exists(), "a warning does not refuse the template"
     assert "variable &#x27;abonent.tarif_nam&#x27; is not in the event (did you mean " \

@@ -67,8 +67,10 @@ def test_index_and_lists_render(staff: Any) -> None:
 
 
 def template_form(**fields: Any) -> dict[str, Any]:
-    data = {"owner": "", "name": "Баланс", "event_type": "low_balance", "channel": "sms", "subject": "",
-            "body": "Баланс %(balance).2f", "enabled": "on", "status_filter": "[]", "contract_type": ""}
+    """The template form as a browser posts it: the event type chosen from the list (event_type_0)
+    or typed (event_type_0=__other__, event_type_1), statuses as ticked checkboxes."""
+    data = {"owner": "", "name": "Баланс", "event_type_0": "low_balance", "event_type_1": "", "channel": "sms",
+            "subject": "", "body": "Баланс %(balance).2f", "enabled": "on", "status_other": "", "contract_type": ""}
     data.update(fields)
     return data
 
@@ -191,7 +193,7 @@ def test_message_log_search_and_attempts(staff: Any) -> None:
     make_message("1", "sent", dt.datetime.now(dt.UTC))
     page = staff.get("/admin/msgd/message/", {"q": "4242"}).content.decode()
     assert str(m.id) in page and "failed reason" in page
-    assert staff.get("/admin/msgd/message/", {"state__exact": "sent"}).content.decode().count("sent reason") == 1
+    assert staff.get("/admin/msgd/message/", {"state__exact": "sent"}).content.decode().count('title="sent reason"') == 1
     detail = staff.get(f"/admin/msgd/message/{m.id}/change/").content.decode()
     assert "try 1" in detail and "try 2" in detail
 

@@ -53,7 +53,7 @@ def token(db: str) -> str:
 
     seed.operator()  # "best", the operator of the example events
     ApiToken.objects.all().delete()
-    return ApiToken.create("fuzz")[1]
+    return ApiToken.create("fuzz", scopes=("ingest", "read", "resend"))[1]  # every operation, resend included
 
 
 @pytest.fixture(params=["gunicorn on RabbitMQ", "msgd run all, embedded"])

@@ -158,8 +158,8 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def msgd_all(tmp_path: Path) -> Iterator[str]:
-    """`msgd run all` in embedded mode with the example configuration: the web admin at the URL."""
+def site(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """`msgd run all` in embedded mode with the example configuration: (the admin's URL, its env)."""
     port = free_port()
     env = embedded_env(tmp_path, port)
     msgd("migrate", env=env)
@@ -168,9 +168,92 @@ def msgd_all(tmp_path: Path) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: answers(f"{base}/readyz"), timeout=30, what="msgd run all to serve the admin")
-        yield base
+        yield base, env
     finally:
         proc.stop()
+
+
+@pytest.fixture
+def msgd_all(site: tuple[str, dict[str, str]]) -> str:
+    return site[0]
+
+
+# Staff accounts and rows of another operator in the store of `msgd run all` (argv: user, role, operators).
+MAKE_STAFF = """
+import datetime as dt, sys, uuid
+from msgd import store
+store.setup()
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from msgd.store.models import Message, Operator, Template
+from msgd.web.models import StaffProfile
+name, role, codes = sys.argv[1], sys.argv[2], sys.argv[3:]
+north, _ = Operator.objects.get_or_create(code="north", defaults={"name": "Северный"})
+Template.objects.get_or_create(name="Тест", defaults=dict(event_type="test_message", channel="sms", body="%(text)s"))
+now = dt.datetime.now(dt.UTC)
+for code in ("best", "north"):
+    Message.objects.get_or_create(event_id=f"old-{code}", defaults=dict(
+        id=uuid.uuid4(), event_type="low_balance", operator_code=code, abonent_id="7", channel="sms",
+        recipient=f"+7912000000{len(code)}", state="failed", reason=f"gateway refused for {code}",
+        created_at=now, updated_at=now))
+user = get_user_model().objects.create_user(name, password="THE_PASSWORD", is_staff=True)
+if role != "-":
+    user.groups.add(Group.objects.get(name=role))
+if codes:
+    StaffProfile.objects.create(user=user).operators.set(Operator.objects.filter(code__in=codes))
+""".replace("THE_PASSWORD", PASSWORD)
+
+
+def make_staff(env: dict[str, str], name: str, role: str = "-", *operators: str) -> None:
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", MAKE_STAFF, name, role, *operators], env=env, cwd=ROOT, check=True,
+                   capture_output=True, timeout=120)
+
+
+def browser_login(browser: Any, base: str, name: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{base}/admin/login/?next=/admin/")
+    browser.find_element(By.ID, "id_username").send_keys(name)
+    browser.find_element(By.ID, "id_password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+
+
+@pytest.mark.slow
+def test_staff_without_permissions_and_staff_of_one_operator(browser: Any, site: tuple[str, dict[str, str]]) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.select import Select
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, env = site
+    make_staff(env, "nobody")
+    make_staff(env, "branch", "operator staff", "best")
+    wait = WebDriverWait(browser, 30)
+
+    browser_login(browser, base, "nobody")
+    wait.until(lambda d: "Site administration" in d.title or "msgd" in d.title)
+    assert not browser.find_elements(By.ID, "msgd-actions")  # no tools offered
+    for path in ("/admin/tools/test-message/", "/admin/tools/manual-send/", "/admin/tools/parking/"):
+        browser.get(f"{base}{path}")
+        assert "403" in browser.page_source or "Forbidden" in browser.page_source, path
+    browser.delete_all_cookies()
+
+    browser_login(browser, base, "branch")
+    wait.until(lambda d: d.find_element(By.ID, "msgd-actions"))
+    browser.get(f"{base}/admin/msgd/message/")
+    listing = wait.until(lambda d: d.find_element(By.ID, "result_list")).text
+    assert "gateway refused for best" in listing and "north" not in listing
+    browser.get(f"{base}/admin/tools/test-message/")
+    operators = [o.get_attribute("value") for o in Select(browser.find_element(By.ID, "id_operator")).options]
+    assert operators == ["best"]
+    Select(browser.find_element(By.ID, "id_channel")).select_by_value("sms")
+    browser.find_element(By.ID, "id_recipient").send_keys("+79121234567")
+    browser.find_element(By.ID, "id_text").send_keys("Проверка филиала")
+    browser.find_element(By.NAME, "send").click()
+    wait.until(lambda d: "final state" in d.find_element(By.ID, "event-progress").text)
+    assert [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#event-messages td.state")] == ["sent"]
 
 
 @pytest.mark.slow
@@ -195,16 +278,34 @@ def test_main_flow_in_a_browser(browser: Any, msgd_all: str, tmp_path: Path) -> 
     wait.until(lambda d: d.find_element(By.ID, "msgd-actions"))
     shot("index")
 
-    # create a template (global) for test messages
+    # create a template (global) for test messages: the event type and channel are choices, a
+    # variable is inserted with a click, the unsaved draft is previewed, leaving it unsaved warns
     browser.get(f"{msgd_all}/admin/msgd/template/add/")
+    # whether leaving now would ask first: the page's beforeunload handler, asked as the browser asks it
+    leaving_asks = ("var e = new Event('beforeunload', {cancelable: true}); window.dispatchEvent(e);"
+                    " return e.defaultPrevented;")
+    assert browser.execute_script(leaving_asks) is False  # nothing typed yet
     browser.find_element(By.ID, "id_name").send_keys("Проверка связи")
-    browser.find_element(By.ID, "id_event_type").send_keys("test_message")
-    browser.find_element(By.ID, "id_channel").send_keys("sms")
+    Select(browser.find_element(By.ID, "id_event_type_0")).select_by_value("test_message")
+    assert not browser.find_element(By.ID, "id_event_type_1").is_displayed()  # typed only for "other"
+    Select(browser.find_element(By.ID, "id_channel")).select_by_value("sms")
     browser.find_element(By.ID, "id_subject").send_keys("Тест")
-    browser.find_element(By.ID, "id_body").send_keys("Тест: %(text)s (%(operator_name)s)")
+    body_field = browser.find_element(By.ID, "id_body")
+    body_field.send_keys("Тест: %(text)s (")
+    shown = browser.find_element(By.CSS_SELECTOR, "#msgd-variables table.msgd-vars:not([hidden])")
+    assert shown.get_attribute("data-event-type") == "test_message"
+    shown.find_element(By.CSS_SELECTOR, "button.msgd-var[data-standard='%(operator_name)s']").click()
+    body_field.send_keys(")")
+    assert body_field.get_attribute("value") == "Тест: %(text)s (%(operator_name)s)"
     shot("template-form")
-    browser.find_element(By.NAME, "_continue").click()
+    browser.find_element(By.ID, "draft-preview-button").click()
+    draft = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#draft-preview-result #preview-body"))
+    assert draft.text == "Тест: Проверка отправки сообщений (ООО Лучший провайдер)"
+    # leaving the page with the draft unsaved asks first (the preview did not count as leaving)
+    assert browser.execute_script(leaving_asks) is True
+    browser.find_element(By.NAME, "_continue").click()  # saving leaves without a question
     preview_link = wait.until(lambda d: d.find_element(By.ID, "preview-link"))
+    assert browser.execute_script(leaving_asks) is False  # the saved form, unchanged
 
     # preview with the sample event
     preview_link.click()
@@ -225,9 +326,12 @@ def test_main_flow_in_a_browser(browser: Any, msgd_all: str, tmp_path: Path) -> 
     assert states == ["sent"], states
     shot("test-message-status")
 
-    # find it in the message log, with its attempts
+    # find it in the message log, with its attempts; the log fits a 1366 px screen
+    browser.set_window_size(1366, 900)
     browser.find_element(By.LINK_TEXT, "Find it in the message log").click()
     wait.until(lambda d: "+79121234567" in d.find_element(By.ID, "result_list").text)
+    assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"), \
+        "the message log scrolls sideways at 1366 px"
     shot("message-log")
     browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr th a, #result_list tbody tr td a").click()
     wait.until(lambda d: "Тест: Проверка из браузера" in d.find_element(By.ID, "content").text)

@@ -38,7 +38,26 @@ def _https() -> dict[str, Any]:
     }
 
 
+def _login_throttle() -> dict[str, Any]:
+    """django-axes: after MSGD_LOGIN_FAILURES failed logins of one user name from one address,
+    that pair is locked out for MSGD_LOGIN_LOCKOUT_MINUTES (answered 429; `msgd admin unlock`
+    lifts it at once)."""
+    import datetime as dt
+
+    return {
+        "AXES_FAILURE_LIMIT": int(os.environ.get("MSGD_LOGIN_FAILURES", "") or 5),
+        "AXES_COOLOFF_TIME": dt.timedelta(minutes=float(os.environ.get("MSGD_LOGIN_LOCKOUT_MINUTES", "") or 15)),
+        "AXES_LOCKOUT_PARAMETERS": [["username", "ip_address"]],
+        "AXES_RESET_ON_SUCCESS": True,
+        "AXES_VERBOSE": False,
+        # The address is REMOTE_ADDR: behind a reverse proxy every client has the proxy's, so a
+        # lockout there holds the user name from everywhere until the cool-off ends.
+    }
+
+
 def django_settings(database: dict[str, Any]) -> dict[str, Any]:
+    from msgd.localtime import zone_name
+
     return {
         "DATABASES": {"default": database},
         "INSTALLED_APPS": [
@@ -49,11 +68,15 @@ def django_settings(database: dict[str, Any]) -> dict[str, Any]:
             "django.contrib.messages",
             "django.contrib.staticfiles",
             "mathfilters",
+            "axes",
             "msgd.store",
             "msgd.web",
         ],
         "USE_TZ": True,
-        "TIME_ZONE": "UTC",
+        # Stored in UTC, shown in this zone (MSGD_TIME_ZONE, else the server's) with the zone.
+        "TIME_ZONE": zone_name(),
+        "FORMAT_MODULE_PATH": ["msgd.web.formats"],
+        "AUTHENTICATION_BACKENDS": ["msgd.web.login.ThrottledLogins", "django.contrib.auth.backends.ModelBackend"],
         "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
         "SECRET_KEY": os.environ.get("MSGD_SECRET_KEY") or DEV_SECRET_KEY,
         "LOGGING_CONFIG": None,
@@ -75,6 +98,7 @@ def django_settings(database: dict[str, Any]) -> dict[str, Any]:
             "django.contrib.auth.middleware.AuthenticationMiddleware",
             "django.contrib.messages.middleware.MessageMiddleware",
             "django.middleware.clickjacking.XFrameOptionsMiddleware",
+            "axes.middleware.AxesMiddleware",  # a locked-out login: 429 with the reason
         ],
         "TEMPLATES": [
             {
@@ -98,4 +122,4 @@ def django_settings(database: dict[str, Any]) -> dict[str, Any]:
         "CSRF_COOKIE_HTTPONLY": False,
         "USE_I18N": True,
         "LANGUAGE_CODE": "en-us",
-    } | _https()
+    } | _https() | _login_throttle()

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from msgd.envelope import FAULTS
 
@@ -110,6 +111,7 @@ class Message(models.Model):
     sender = models.CharField(max_length=254, blank=True, default="")
     subject = models.TextField(blank=True, default="")
     body = models.TextField(blank=True, default="")
+    html = models.TextField(_("HTML part"), blank=True, default="", db_default="")
     lane = models.CharField(max_length=8, blank=True, default="")
     state = models.CharField(max_length=16, db_index=True)
     reason = models.TextField(blank=True, default="")
@@ -123,12 +125,19 @@ class Message(models.Model):
     created_at = models.DateTimeField(db_index=True)
     updated_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
+    resend_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resends",
+        verbose_name=_("resend of"), help_text=_("The message this one sends again."))
 
     class Meta:
         ordering = ["-created_at"]
+        # An audit trail: rows are only read here; `msgd purge` alone removes old ones.
+        default_permissions = ("view",)
 
     def __str__(self) -> str:
-        return f"{self.event_type} {self.channel} -> {self.recipient}: {self.state}"
+        from msgd.logview import shown_recipient  # a push subscription's keys are not shown
+
+        return f"{self.event_type} {self.channel} -> {shown_recipient(self.channel, self.recipient)}: {self.state}"
 
 
 class Attempt(models.Model):
@@ -143,6 +152,7 @@ class Attempt(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
+        default_permissions = ("view",)
         constraints = [
             models.UniqueConstraint(fields=["message", "number", "state"], name="one_row_per_attempt_state"),
         ]

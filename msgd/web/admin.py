@@ -1,5 +1,6 @@
-"""The web admin for operator staff (Django admin): see msgd/web/admin_views.py for the extras."""
+"""The web admin for operator staff (Django admin): importing the modules registers the model
+admins; msgd/web/admin_views.py and its siblings are the admin's own pages."""
 
 from __future__ import annotations
 
-from msgd.web import admin_site  # noqa: F401 - importing it registers the model admins
+from msgd.web import admin_access, admin_log, admin_site, admin_templates  # noqa: F401 - they register

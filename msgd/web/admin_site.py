@@ -1,16 +1,17 @@
-"""Model admins: operators, channel settings (secrets write-only), templates, the message log."""
+"""Model admins: operators and channel settings (secrets write-only). Templates, the message
+log and access are in admin_templates.py, admin_log.py and admin_access.py."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 
 from msgd.redact import MASK, is_secret_key
-from msgd.store.models import Attempt, ChannelSettings, Message, Operator, Template
-from msgd.web.models import ApiToken
+from msgd.store.models import ChannelSettings, Operator
+from msgd.web.access import operator_codes
+from msgd.web.admin_scope import OperatorScoped
 
 
 def masked(secrets: dict[str, Any]) -> str:
@@ -93,7 +94,7 @@ class ChannelSettingsForm(forms.ModelForm):
 
 
 @admin.register(ChannelSettings)
-class ChannelSettingsAdmin(admin.ModelAdmin):
+class ChannelSettingsAdmin(OperatorScoped, admin.ModelAdmin):
     form = ChannelSettingsForm
     fields = ("operator", "channel", "position", "enabled", "outbox", "preset", "params",
               *ChannelSettingsForm.SECRET_FIELDS, "clear_secrets")
@@ -137,79 +138,19 @@ class OperatorForm(forms.ModelForm):
 
 
 @admin.register(Operator)
-class OperatorAdmin(admin.ModelAdmin):
+class OperatorAdmin(OperatorScoped, admin.ModelAdmin):
     form = OperatorForm
     list_display = ("code", "name", "email", "timezone", "attempts", "warn_days")
     search_fields = ("code", "name")
     inlines = [ChannelInline]
+    operator_lookup = "code"
 
-
-@admin.register(Template)
-class TemplateAdmin(admin.ModelAdmin):
-    list_display = ("id", "name", "event_type", "channel", "owner", "enabled", "use_django")
-    list_filter = ("event_type", "channel", "enabled", "owner")
-    search_fields = ("name", "body", "subject")
-
-    def get_readonly_fields(self, request: Any, obj: Any = None) -> Any:
-        return ("owner",) if obj is not None else ()
-
-    def save_model(self, request: Any, obj: Any, form: Any, change: bool) -> None:
-        """Save, then warn about variables the sample event of its type lacks (not an error:
-        billing may send them; a Django template would render them empty)."""
-        super().save_model(request, obj, form, change)
-        from services.renderer.preview import sample_warnings
-
-        for warning in sample_warnings(obj):
-            messages.warning(request, f"{obj}: {warning}")
-
-
-class AttemptInline(admin.TabularInline):
-    model = Attempt
-    fields = ("number", "state", "reason", "at", "seconds")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-
-@admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "event_type", "operator_code", "abonent_id", "channel", "recipient",
-                    "state", "fault", "short_reason")
-    list_filter = ("state", "fault", "channel", "event_type", "operator_code", "created_at")
-    search_fields = ("abonent_id", "abonent_name", "recipient", "event_id", "template__name", "reason")
-    date_hierarchy = "created_at"
-    inlines = [AttemptInline]
-    readonly_fields = [f.name for f in Message._meta.fields if f.name != "details"] + ["details_json"]
-    exclude = ("details",)
-
-    @admin.display(description="reason")
-    def short_reason(self, obj: Message) -> str:
-        return obj.reason[:100]
-
-    @admin.display(description="details")
-    def details_json(self, obj: Message) -> str:
-        return json.dumps(obj.details, ensure_ascii=False, indent=1)
-
-    def has_add_permission(self, request: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-
-@admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("name", "prefix", "created_at", "last_used_at", "revoked")
-    fields = ("name", "prefix", "created_at", "last_used_at", "revoked")
-    readonly_fields = ("name", "prefix", "created_at", "last_used_at")
-
-    def has_add_permission(self, request: Any) -> bool:
-        return False  # `msgd token create NAME` prints the key once
+    def has_add_permission(self, request: Any) -> bool:  # a new operator is outside any scope
+        return super().has_add_permission(request) and operator_codes(request.user) is None
 
 
 admin.site.site_header = "msgd administration"
 admin.site.site_title = "msgd"
 admin.site.index_title = "Operators, templates, the message log"
+admin.site.site_url = None  # no public site: the "View site" link went to a 404
+

@@ -1,27 +1,25 @@
-"""The admin's own pages: template preview, send a test message, manual send, the parking queue."""
+"""The admin's own pages: send a test message, manual send, an event's progress, the parking
+queue. Each checks its permission and the user's operators (msgd/web/access.py); the
+template preview is in admin_preview.py, resend in admin_resend.py."""
 
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from msgd.envelope import FINAL_STATES
 from msgd.settings import ROOT, Settings
+from msgd.web import access
 
 EXAMPLES = ROOT / "examples" / "events"
-CONTACT_KEY = {"sms": "sms", "email": "email", "telegram": "telegram_id"}
-
-
-def example_types() -> list[str]:
-    return sorted(p.stem for p in Path(EXAMPLES).glob("*.json"))
 
 
 def sample_event(event_type: str, operator_code: str | None) -> dict[str, Any]:
@@ -40,10 +38,16 @@ def channel_choices(blank: str | None = None, legacy: bool = False) -> list[tupl
     return ([("", blank)] if blank is not None else []) + [(c, c) for c in names]
 
 
-def operator_choices() -> list[tuple[str, str]]:
-    from msgd.store.models import Operator
+def operator_choices(user: Any) -> list[tuple[str, str]]:
+    """The operators ``user`` works for, as form choices (code, name)."""
+    return [(o.code, str(o)) for o in access.visible_operators(user)]
 
-    return [(o.code, str(o)) for o in Operator.objects.all()]
+
+def contact_keys() -> dict[str, str]:
+    """Channel -> the event's contact field for it (sms, email, telegram_id, push)."""
+    from services.senders import registry
+
+    return {name: sender.contact_key for name, sender in registry().items()}
 
 
 def ctx(request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
@@ -59,54 +63,38 @@ def publish(request: HttpRequest, event: dict[str, Any]) -> bool:
     return not problem
 
 
-# -- preview ----------------------------------------------------------------------------------
-class PreviewForm(forms.Form):
-    operator = forms.ChoiceField()
-    event_type = forms.CharField(help_text="sample data from examples/events/<type>.json")
-    channel = forms.ChoiceField(required=False)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["operator"].choices = operator_choices()
-        self.fields["channel"].choices = channel_choices("--- the template's")
-
-
-def template_preview(request: HttpRequest, template_id: int) -> HttpResponse:
-    from msgd.store.models import Template
-    from services.renderer.preview import PreviewError, RenderError, preview
-
-    template = get_object_or_404(Template, pk=template_id)
-    initial = {"event_type": template.event_type,
-               "operator": template.owner.code if template.owner else (operator_choices() or [("", "")])[0][0]}
-    form = PreviewForm(request.GET or initial, initial=initial)  # first visit: preview the defaults
-    result: dict[str, Any] = {}
-    if form.is_valid():
-        event = sample_event(form.cleaned_data["event_type"], form.cleaned_data["operator"])
-        try:
-            channel, rendered = preview(template, event, form.cleaned_data["channel"] or None)
-            result = {"channel": channel, "subject": rendered.subject, "body": rendered.body,
-                      "html": rendered.html, "warnings": rendered.warnings}
-        except (PreviewError, RenderError) as exc:
-            result = {"error": str(exc)}
-    return render(request, "admin/msgd_tools/preview.html",
-                  ctx(request, f"Preview: {template}", form=form, result=result, template_obj=template,
-                      types=example_types()))
-
-
 # -- send a test message -------------------------------------------------------------------------
 class TestMessageForm(forms.Form):
     operator = forms.ChoiceField()
-    channel = forms.ChoiceField(choices=[(c, c) for c in CONTACT_KEY])
-    recipient = forms.CharField(help_text="phone number, e-mail address or Telegram chat id")
+    channel = forms.ChoiceField()
+    recipient = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("A phone number, an e-mail address or a Telegram chat id; for push, the browser's"
+                    " subscription as the personal cabinet gives it (JSON with endpoint and keys)."))
     text = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["operator"].choices = operator_choices()
+        self.fields["operator"].choices = operator_choices(user)
+        self.fields["channel"].choices = channel_choices()  # every channel msgd sends on
+
+    def clean(self) -> Any:
+        data = super().clean()
+        if data.get("channel") == "push" and data.get("recipient"):
+            import json
+
+            try:
+                sub = json.loads(data["recipient"])
+                data["recipient"] = sub if isinstance(sub, list) else [sub]  # the event takes a list
+            except ValueError:
+                self.add_error("recipient", _("For push, paste the browser's subscription: JSON with"
+                                              " endpoint and keys."))
+        return data
 
 
+@access.require(access.SEND_TEST)
 def test_message(request: HttpRequest) -> HttpResponse:
-    form = TestMessageForm(request.POST or None)
+    form = TestMessageForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         event = {
@@ -114,7 +102,7 @@ def test_message(request: HttpRequest) -> HttpResponse:
             "type": "test_message",
             "occurred_at": timezone.now().isoformat(),
             "operator": {"code": d["operator"]},
-            "abonent": {"id": 0, "name": "Проверка", "contacts": {CONTACT_KEY[d["channel"]]: d["recipient"]}},
+            "abonent": {"id": 0, "name": "Проверка", "contacts": {contact_keys()[d["channel"]]: d["recipient"]}},
             "data": {"text": d["text"]},
         }
         from msgd.schemas import validate_event
@@ -128,11 +116,16 @@ def test_message(request: HttpRequest) -> HttpResponse:
                   ctx(request, "Send a test message", form=form, submit="Send"))
 
 
+@access.require("msgd.view_message")
 def event_status(request: HttpRequest, event_id: str) -> HttpResponse:
     """The messages of one event, refreshing until every one has reached its final state."""
+    from msgd.logview import shown_recipient
     from msgd.store.models import Message
 
-    rows = list(Message.objects.filter(event_id=event_id).order_by("created_at"))
+    qs = access.scope_messages(Message.objects.filter(event_id=event_id), access.operator_codes(request.user))
+    rows = list(qs.order_by("created_at"))
+    for m in rows:
+        m.shown_recipient = shown_recipient(m.channel, m.recipient)
     done = bool(rows) and all(m.state in FINAL_STATES for m in rows)
     return render(request, "admin/msgd_tools/event_status.html",
                   ctx(request, f"Event {event_id}", rows=rows, done=done, event_id=event_id))
@@ -156,22 +149,24 @@ class ManualSendForm(forms.Form):
                                      " and when every matching template is sent")
     admin_email = forms.EmailField(label="your e-mail (the sender)")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         from msgd.store.models import Template
 
         super().__init__(*args, **kwargs)
-        self.fields["operator"].choices = operator_choices()
+        self.fields["operator"].choices = operator_choices(user)
         self.fields["channel"].choices = channel_choices("---", legacy=True)
+        templates = access.scope_templates(Template.objects.select_related("owner"), access.operator_codes(user))
         self.fields["template"].choices = [("", "---")] + [
-            (str(t.id), f"{t} [{t.event_type}/{t.channel or 'any'}]") for t in Template.objects.all()]
+            (str(t.id), f"#{t.id} {t} [{t.event_type}/{t.channel or 'any'}]") for t in templates]
 
 
+@access.require(access.MANUAL_SEND)
 def manual_send(request: HttpRequest) -> HttpResponse:
     from msgd.web.api import build_manual_event
     from msgd.web.api_http import Invalid
 
     initial = {"admin_email": getattr(request.user, "email", "")}
-    form = ManualSendForm(request.POST or None, initial=initial)
+    form = ManualSendForm(request.POST or None, initial=initial, user=request.user)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         contacts = {k: d[k] for k in ("sms", "email", "telegram_id") if d[k]}
@@ -197,15 +192,23 @@ def manual_send(request: HttpRequest) -> HttpResponse:
 PEEK_LIMIT = 200
 
 
+@access.require(access.VIEW_PARKING, unscoped=True)
 def parking(request: HttpRequest) -> HttpResponse:
     """Messages no stage could handle, with their reason; replay sends them back where they came from.
 
     The list is read without taking anything; replay sends the selected messages back
     (RabbitMQ: the queue is gone through once, the others return to parking unchanged).
+    Parked bodies may belong to any operator, so only users who work for every operator
+    see them (secret fields masked); replay needs its own permission.
     """
+    from django.core.exceptions import PermissionDenied
+
     from msgd import parking as pk
     from msgd.broker import make_broker
 
+    may_replay = request.user.has_perm(access.REPLAY_PARKING)
+    if request.method == "POST" and not may_replay:
+        raise PermissionDenied
     settings = Settings.from_env()
     broker = make_broker(settings)
     try:
@@ -234,5 +237,5 @@ def parking(request: HttpRequest) -> HttpResponse:
              "reason": pk.shown_text(p.reason, 2000), "body": p.shown_body(2000),
              "replayable": p.replay(settings.namespace) is not None} for p in parked]
     return render(request, "admin/msgd_tools/parking.html",
-                  ctx(request, "Parking queue", rows=rows, selectable=True,
+                  ctx(request, "Parking queue", rows=rows, selectable=may_replay,
                       total=sum(depth.values())))

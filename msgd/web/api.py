@@ -24,7 +24,17 @@ from msgd import storable
 from msgd.redact import redact_text
 from msgd.settings import Settings
 from msgd.web import api_log
-from msgd.web.api_http import Invalid, allow, field_error, json_errors, read_json, token_required
+from msgd.web.api_http import (
+    Forbidden,
+    Invalid,
+    allow,
+    field_error,
+    json_errors,
+    read_json,
+    scope_required,
+    token_operators,
+    token_required,
+)
 
 log = structlog.get_logger("msgd.web")
 
@@ -49,11 +59,16 @@ def try_publish(events: list[dict[str, Any]]) -> str:
     try:
         publish_events(Settings.from_env(), events, declare_once=True)
     except Exception as exc:  # noqa: BLE001 - the broker is down or refused: nothing was accepted
-        log.error("publish failed: the broker did not accept the events",
-                  event_ids=[e.get("event_id") for e in events], error_type=type(exc).__name__,
-                  error=redact_text(str(exc)))
-        return f"the broker did not accept the event: {type(exc).__name__}"
+        return log_publish_failure([e.get("event_id") for e in events], exc)
     return ""
+
+
+def log_publish_failure(event_ids: list[Any], exc: Exception) -> str:
+    """Log a publish the broker did not accept (full text, secrets masked); returns what to show
+    (the exception's type only)."""
+    log.error("publish failed: the broker did not accept the events", event_ids=event_ids,
+              error_type=type(exc).__name__, error=redact_text(str(exc)))
+    return f"the broker did not accept the event: {type(exc).__name__}"
 
 
 def _published(events: list[dict[str, Any]]) -> JsonResponse:
@@ -65,16 +80,30 @@ def _published(events: list[dict[str, Any]]) -> JsonResponse:
     return JsonResponse({"event_ids": [e["event_id"] for e in events], "status": "accepted"}, status=202)
 
 
+def code_of(event: dict[str, Any]) -> str | None:
+    """The event's operator code, None when it is malformed (that has its schema error)."""
+    op = event.get("operator")
+    code = op.get("code") if isinstance(op, dict) else None
+    ok = isinstance(code, str) and 1 <= len(code) <= 64 and storable.problem(code) is None
+    return code if ok else None
+
+
+def check_operators(request: HttpRequest, items: list[dict[str, Any]], listed: bool) -> None:
+    """Forbidden (403) when the token is limited to some operators and an event names another."""
+    allowed = token_operators(request)
+    if allowed is None:
+        return
+    outside = [field_error(f"[{i}].operator.code" if listed else "operator.code",
+                           f"this token may publish only for {', '.join(sorted(allowed))}")
+               for i, e in enumerate(items) if code_of(e) not in allowed]
+    if outside:
+        raise Forbidden("the token is limited to other operators", outside)
+
+
 def unknown_operators(items: list[dict[str, Any]], listed: bool) -> list[dict[str, str]]:
     """Field errors for events whose operator is not configured: the router would park them,
     so the API says so at once (billing can fix it) instead of answering 202."""
     from msgd.store.models import Operator
-
-    def code_of(event: dict[str, Any]) -> str | None:
-        op = event.get("operator")
-        code = op.get("code") if isinstance(op, dict) else None
-        ok = isinstance(code, str) and 1 <= len(code) <= 64 and storable.problem(code) is None
-        return code if ok else None  # a malformed code already has its schema error
 
     codes = {c for c in map(code_of, items) if c is not None}
     known = set(Operator.objects.filter(code__in=codes).values_list("code", flat=True)) if codes else set()
@@ -87,6 +116,7 @@ def unknown_operators(items: list[dict[str, Any]], listed: bool) -> list[dict[st
 
 @csrf_exempt
 @token_required
+@scope_required("ingest")
 @allow("POST")
 @json_errors
 def events(request: HttpRequest) -> HttpResponse:
@@ -101,6 +131,9 @@ def events(request: HttpRequest) -> HttpResponse:
     errors: list[dict[str, str]] = []
     for i, e in enumerate(items):
         errors += schema_errors(validate_event(e), f"[{i}]." if listed else "")
+    if errors:
+        raise Invalid(errors)
+    check_operators(request, items, listed)
     errors += unknown_operators(items, listed)
     if errors:
         raise Invalid(errors)
@@ -223,17 +256,25 @@ def build_manual_event(data: Any) -> dict[str, Any]:
 
 @csrf_exempt
 @token_required
+@scope_required("read", methods=("GET", "HEAD"))
+@scope_required("ingest", methods=("POST",))
 @allow("GET", "POST")
 @json_errors
 def messages(request: HttpRequest) -> HttpResponse:
     """GET: the message log (msgd.web.api_log); POST: a manual send."""
     if request.method in ("GET", "HEAD"):
         return api_log.list_messages(request)
-    return _published([build_manual_event(read_json(request))])
+    data = read_json(request)
+    allowed = token_operators(request)
+    if allowed is not None and not (isinstance(data, dict) and data.get("operator") in allowed):
+        raise Forbidden("the token is limited to other operators",
+                        [field_error("operator", f"this token may send only for {', '.join(sorted(allowed))}")])
+    return _published([build_manual_event(data)])
 
 
 @csrf_exempt
 @token_required
+@scope_required("read", methods=("GET", "HEAD"))
 @allow("GET")
 def message_detail(request: HttpRequest, message_id: str) -> HttpResponse:
     return api_log.message_detail(request, message_id)

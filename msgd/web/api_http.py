@@ -2,7 +2,8 @@
 
 Every answer under /api/ (and /healthz, /readyz) is JSON, errors included:
 400 ``{"error", "errors": [{"field", "message"}]}`` for bad input, 401 without
-a valid token, 404, 405 with ``Allow``, 413 naming the body size limit, 500.
+a valid token, 403 when the token's scopes or operators do not allow the request, 404,
+405 with ``Allow``, 413 naming the body size limit, 500.
 Django's own HTML error pages are kept for the admin.  Bodies are decoded with
 ``msgd.safejson`` (size, depth, digits and Unicode checked before any use).
 """
@@ -100,6 +101,44 @@ def token_required(view: View) -> View:
     return wrapped
 
 
+def forbidden(message: str, errors: list[dict[str, str]] | None = None) -> JsonResponse:
+    return JsonResponse({"error": f"forbidden: {message}", **({"errors": errors} if errors else {})},
+                        status=403, json_dumps_params={"ensure_ascii": False})
+
+
+class Forbidden(Exception):
+    """The token may not do this (403 with the reason; field errors name what is outside its operators)."""
+
+    def __init__(self, message: str, errors: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = errors
+
+
+def scope_required(scope: str, methods: tuple[str, ...] | None = None) -> Callable[[View], View]:
+    """403 (JSON) unless the request's token has ``scope`` (``ingest``, ``read``, ``resend``);
+    with ``methods``, only for those methods. Goes after ``token_required``."""
+
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            token = request.api_token
+            if (methods is None or request.method in methods) and not getattr(token, scope, False):
+                return forbidden(f"the token {token.name!r} has no {scope!r} scope"
+                                 f" (it has: {', '.join(token.scopes) or 'none'})")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
+def token_operators(request: HttpRequest) -> set[str] | None:
+    """The operator codes the request's token is limited to (None: every operator)."""
+    token = getattr(request, "api_token", None)
+    return token.operator_codes() if token is not None else set()
+
+
 def read_json(request: HttpRequest) -> Any:
     """The request's JSON body; Invalid (400) or TooLarge (413) when it cannot be accepted."""
     if request.content_type != "application/json":
@@ -131,7 +170,7 @@ def _drain(request: HttpRequest, cap: int) -> None:
 
 
 def json_errors(view: View) -> View:
-    """Invalid -> 400 and TooLarge -> 413, as JSON."""
+    """Invalid -> 400, Forbidden -> 403 and TooLarge -> 413, as JSON."""
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -139,6 +178,8 @@ def json_errors(view: View) -> View:
             return view(request, *args, **kwargs)
         except Invalid as exc:
             return bad_request(exc.errors)
+        except Forbidden as exc:
+            return forbidden(exc.message, exc.errors)
         except TooLarge as exc:
             return too_large(exc.limit)
 

@@ -12,9 +12,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from msgd import storable
+from msgd import localtime, storable
 from msgd.envelope import FAULTS, FINAL_STATES, PASSING_STATES
-from msgd.web.api_http import Invalid, field_error
+from msgd.logview import shown_recipient
+from msgd.web.api_http import Invalid, field_error, token_operators
 
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
@@ -30,20 +31,22 @@ FILTERS = {*TEXT_FILTERS, "state", "fault", "since", "limit", "offset"}
 
 
 def message_json(m: Any, history: bool = False) -> dict[str, Any]:
-    """One row of the message log as the API shows it (schema Message in docs/openapi.yaml)."""
+    """One row of the message log as the API shows it (schema Message in docs/openapi.yaml):
+    times in ISO 8601 with the offset of MSGD_TIME_ZONE, a push recipient as its service host."""
+    tz = localtime.zone()
     out: dict[str, Any] = {
         "id": str(m.id), "event_id": m.event_id, "event_type": m.event_type, "operator": m.operator_code,
         "abonent_id": m.abonent_id, "abonent_name": m.abonent_name, "template_id": m.template_id,
-        "channel": m.channel, "recipient": m.recipient, "sender": m.sender, "subject": m.subject,
-        "body": m.body, "lane": m.lane, "state": m.state, "reason": m.reason, "fault": m.fault,
-        "attempts": m.attempts,
-        "gateway_message_id": m.gateway_message_id, "details": m.details,
-        "created_at": m.created_at.isoformat(), "updated_at": m.updated_at.isoformat(),
-        "finished_at": m.finished_at.isoformat() if m.finished_at else None,
+        "channel": m.channel, "recipient": shown_recipient(m.channel, m.recipient), "sender": m.sender,
+        "subject": m.subject, "body": m.body, "lane": m.lane, "state": m.state, "reason": m.reason,
+        "fault": m.fault, "attempts": m.attempts, "gateway_message_id": m.gateway_message_id,
+        "details": m.details, "resend_of": str(m.resend_of_id) if m.resend_of_id else None,
+        "created_at": localtime.iso(m.created_at, tz), "updated_at": localtime.iso(m.updated_at, tz),
+        "finished_at": localtime.iso(m.finished_at, tz),
     }
     if history:
         out["history"] = [
-            {"number": a.number, "state": a.state, "reason": a.reason, "at": a.at.isoformat(),
+            {"number": a.number, "state": a.state, "reason": a.reason, "at": localtime.iso(a.at, tz),
              "seconds": a.seconds}
             for a in m.history.all()
         ]
@@ -125,6 +128,9 @@ def list_messages(request: HttpRequest) -> HttpResponse:
 
     query = filters(request)
     qs = Message.objects.all().order_by("-created_at", "id")
+    allowed = token_operators(request)
+    if allowed is not None:
+        qs = qs.filter(operator_code__in=allowed)
     if "subscriber" in query:
         qs = qs.filter(abonent_id=query["subscriber"])
     if "event_id" in query:
@@ -157,7 +163,9 @@ def message_detail(request: HttpRequest, message_id: str) -> HttpResponse:
         key = uuid.UUID(message_id)
     except ValueError:
         return JsonResponse({"error": "not found"}, status=404)
-    m = Message.objects.filter(id=key).first()
-    if m is None:
+    allowed = token_operators(request)
+    qs = Message.objects.filter(id=key)
+    m = (qs if allowed is None else qs.filter(operator_code__in=allowed)).first()
+    if m is None:  # another operator's message is not found either
         return JsonResponse({"error": "not found"}, status=404)
     return JsonResponse(message_json(m, history=True), json_dumps_params={"ensure_ascii": False})

@@ -1,7 +1,20 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _roles_after_migrate(**kwargs: Any) -> None:
+    """``msgd migrate`` (and ``msgd setup``) keep the role groups in place (msgd/web/access.py)."""
+    from msgd.web.access import sync_roles
+
+    sync_roles()
 
 
 class WebConfig(AppConfig):
     name = "msgd.web"
     label = "web"
     verbose_name = "msgd web"
+
+    def ready(self) -> None:
+        post_migrate.connect(_roles_after_migrate, sender=self, dispatch_uid="msgd-web-roles")

@@ -37,7 +37,7 @@ from msgd.store import sql
 
 STATES = set(FINAL_STATES) | set(PASSING_STATES)
 COPIED = ("event_id", "event_type", "operator_code", "abonent_id", "abonent_name", "channel",
-          "recipient", "sender", "subject", "body", "lane")
+          "recipient", "sender", "subject", "body", "html", "lane")
 # Column widths of the log (see models.Message) so an oversized field cannot fail the batch.
 LIMITS = {"event_id": 128, "event_type": 64, "operator_code": 64, "abonent_id": 64, "abonent_name": 300,
           "channel": 32, "recipient": 500, "sender": 254, "lane": 8}
