@@ -90,7 +90,7 @@ KINDS = ("operators", "channels", "templates")
 FALLBACK_CHANNELS = ("sms", "email", "telegram", "push")
 COMMON_CHANNEL_KEYS = ("outbox", "enabled", "position")
 CHANNEL_KEYS: dict[str, tuple[str, ...]] = {
-    # what services/senders/sms.py reads, plus the manual's MD5 signature and sender name
+    # what services/senders/sms/sender.py reads, plus the manual's MD5 signature and sender name
     "sms": (
         "url",
         "request_type",
@@ -108,7 +108,7 @@ CHANNEL_KEYS: dict[str, tuple[str, ...]] = {
         "dedupes_message_id",
         "on_timeout",
     ),
-    # what services/senders/email.py reads
+    # what services/senders/email/sender.py reads
     "email": (
         "host",
         "port",
@@ -129,7 +129,7 @@ BOOL_KEYS = {"outbox", "enabled", "strip_plus", "verify", "extended_logging", "d
 # services/senders/limits.py: per-message limits (positive whole numbers) and the timeout policy
 LIMIT_KEYS = ("max_segments", "max_bytes", "max_parts")
 ON_TIMEOUT = ("unknown", "retry")
-# services/senders/email.py: none | ssl | starttls, and its aliases
+# services/senders/email/sender.py: none | ssl | starttls, and its aliases
 EMAIL_SECURITY = ("none", "ssl", "starttls", "tls", "smtps", "plain", "off")
 CONTRACT_TYPES = ("individual", "legal")
 EVENT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
@@ -484,7 +484,7 @@ def _check_operator(
         "quiet_end": None,
     }
     if fields["email"]:
-        from services.senders.email_address import sender_problem  # the e-mail sender's own check
+        from services.senders.email.address import sender_problem  # the e-mail sender's own check
 
         problem = sender_problem(fields["email"])
         if problem:

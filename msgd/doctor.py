@@ -75,7 +75,7 @@ def check_tcp(subject: str, host: str, port: int, timeout: float = TIMEOUT) -> F
 def _tls_context(verify: bool | str) -> ssl.SSLContext:
     """The e-mail sender's TLS context for requests-style ``verify`` (a path = that CA bundle);
     PermanentError when the bundle cannot be loaded."""
-    from services.senders.email import _Target, _tls_context
+    from services.senders.email.sender import _Target, _tls_context
 
     ca_bundle = verify if isinstance(verify, str) else ""
     return _tls_context(_Target(host="", port=0, security="ssl", login="", password="", timeout=TIMEOUT,
@@ -181,7 +181,7 @@ def check_http(subject: str, url: str, params: dict[str, Any]) -> list[Finding]:
 
 def check_sms(subject: str, params: dict[str, Any]) -> list[Finding]:
     from services.senders.net import http_options
-    from services.senders.sms_presets import effective_settings
+    from services.senders.sms.presets import effective_settings
 
     try:
         merged = effective_settings(params)
@@ -197,7 +197,7 @@ def check_sms(subject: str, params: dict[str, Any]) -> list[Finding]:
 def check_smtp(subject: str, params: dict[str, Any], secrets: dict[str, Any], sender: str = "",
                settings: Settings | None = None) -> list[Finding]:
     from services.senders.base import ChannelConfig
-    from services.senders.email import _target, _tls_context
+    from services.senders.email.sender import _target, _tls_context
 
     # As the sender does: every secret but the login (often the sender address) is masked.
     register_secrets(v for k, v in secrets.items() if k != "login")
@@ -278,7 +278,7 @@ def check_telegram(subject: str, params: dict[str, Any], secrets: dict[str, Any]
     import requests
 
     from services.senders.base import ChannelConfig
-    from services.senders.telegram import _secrets, _target
+    from services.senders.telegram.sender import _secrets, _target
 
     config = ChannelConfig("telegram", params, secrets)
     register_secrets(_secrets(config))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from services.senders import registry
 from services.senders.base import Outbound
-from services.senders.outbox import HTML_MARKER, write_outbox
+from services.senders.outbox.writer import HTML_MARKER, write_outbox
 
 
 def msg(**kw: object) -> Outbound:

@@ -29,7 +29,7 @@ from services.senders.base import (
     PermanentError,
     TransientError,
 )
-from services.senders.email import EmailSender
+from services.senders.email.sender import EmailSender
 from tests.support import free_port, port_zero_controller
 
 SUBJECT = "Напоминание об оплате — договор №42"
@@ -381,7 +381,7 @@ def test_553_sender_is_permanent_with_the_servers_text(smtp: Smtp, sender: Email
 
 @pytest.mark.parametrize(("security", "port"), [("ssl", 465), ("starttls", 587), ("none", 25), ("smtps", 465)])
 def test_default_port_per_security(security: str, port: int) -> None:
-    from services.senders.email import _target
+    from services.senders.email.sender import _target
 
     config = ChannelConfig(channel="email", params={"host": "smtp.example", "security": security}, secrets={})
     t = _target(config, Settings(http_timeout=5.0))

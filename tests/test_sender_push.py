@@ -32,7 +32,7 @@ from msgd.envelope import message_id
 from msgd.settings import Settings
 from services.senders import registry
 from services.senders.base import ChannelConfig, Outbound, PermanentError, TransientError
-from services.senders.push import MAX_PAYLOAD, PushSender, public_key_b64
+from services.senders.push.sender import MAX_PAYLOAD, PushSender, public_key_b64
 from tests.support import free_port, serve_http, stop_http
 
 SUBJECT = "mailto:noc@best.example"
@@ -346,7 +346,7 @@ def test_bad_vapid_settings_are_permanent_and_never_show_the_key(
 
 
 def test_the_public_key_helper_matches_what_browsers_get(vapid: Vapid) -> None:
-    from services.senders.push import load_private_key
+    from services.senders.push.sender import load_private_key
 
     assert public_key_b64(load_private_key(vapid.raw)) == vapid.public
 

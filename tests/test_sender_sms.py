@@ -17,7 +17,7 @@ from urllib3.exceptions import InsecureRequestWarning
 from msgd.settings import Settings
 from services.senders import registry
 from services.senders.base import ChannelConfig, Outbound, PermanentError, TransientError
-from services.senders.sms import SmsSender, fill_params, gateway_id
+from services.senders.sms.sender import SmsSender, fill_params, gateway_id
 from tests.support import free_port, serve_http, stop_http
 
 TEXT = "Уважаемый абонент! Баланс: 100 руб. & 50% скидка + бонус"

@@ -30,7 +30,7 @@ from services.senders.base import (
     PermanentError,
     TransientError,
 )
-from services.senders.telegram import MESSAGE_LIMIT, TelegramSender, split_message, utf16_len
+from services.senders.telegram.sender import MESSAGE_LIMIT, TelegramSender, split_message, utf16_len
 from tests.support import free_port, serve_http, stop_http
 
 TOKEN = "1876073174:AAFmQXtNzLk_aCFguXk6ZX0EfamGhQz9aps"
@@ -529,7 +529,7 @@ def test_token_never_in_reasons_or_logs(api: BotApi, sender: TelegramSender, cap
 
 
 def test_the_bot_api_default_address() -> None:
-    from services.senders.telegram import _target
+    from services.senders.telegram.sender import _target
 
     t = _target(ChannelConfig("telegram", {}, {"token": TOKEN}), Settings(http_timeout=9))
     assert (t.api_url, t.timeout, t.verify, t.proxies, t.parse_mode) == ("https://api.telegram.org", 9.0, True, None, "")

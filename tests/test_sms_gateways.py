@@ -24,8 +24,7 @@ import pytest
 from msgd.config_file import parse
 from msgd.settings import Settings
 from services.senders.base import ChannelConfig, Outbound, PermanentError, TransientError
-from services.senders.sms import SmsSender, fill_params
-from services.senders.sms_presets import (
+from services.senders.sms.presets import (
     PRESETS,
     effective_settings,
     format_for_url,
@@ -33,7 +32,8 @@ from services.senders.sms_presets import (
     preset_names,
     preset_settings,
 )
-from services.senders.sms_replies import read_reply
+from services.senders.sms.replies import read_reply
+from services.senders.sms.sender import SmsSender, fill_params
 from tests.support import serve_http, stop_http
 
 TEXT = "Уважаемый абонент! Баланс 100 руб. & 50% скидка + бонус"

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 
 from services.senders.base import ChannelConfig, PermanentError
-from services.senders.phone import InvalidPhone, normalize_phone
-from services.senders.sms import SmsSender
+from services.senders.sms.phone import InvalidPhone, normalize_phone
+from services.senders.sms.sender import SmsSender
 from tests.test_sms_gateways import FakeGateway, make_gateway, msg, sender  # noqa: F401 - fixtures
 
 
@@ -83,7 +83,8 @@ def test_unknown_region_is_a_settings_error(sender: SmsSender) -> None:  # noqa:
 def test_region_is_checked_once_per_message(
     make_gateway: Callable[..., FakeGateway], sender: SmsSender, monkeypatch: pytest.MonkeyPatch  # noqa: F811
 ) -> None:
-    from services.senders import phone, sms
+    from services.senders.sms import phone
+    from services.senders.sms import sender as sms
 
     calls: list[str | None] = []
     real = phone.check_region

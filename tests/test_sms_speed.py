@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 import pytest
 
-from services.senders import ratelimit
 from services.senders.base import ChannelConfig, PermanentError
-from services.senders.ratelimit import RateLimiter
-from services.senders.sms import SmsSender
+from services.senders.sms import ratelimit
+from services.senders.sms.ratelimit import RateLimiter
+from services.senders.sms.sender import SmsSender
 from tests.test_sms_gateways import FakeGateway, make_gateway, msg, sender  # noqa: F401 - fixtures
 
 

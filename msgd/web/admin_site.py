@@ -43,7 +43,7 @@ class ChannelSettingsForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from services.senders.sms_presets import PRESETS
+        from services.senders.sms.presets import PRESETS
 
         self.fields["preset"].choices = [("", "---"), *((name, name) for name in PRESETS)]
         if self.instance.pk:  # secrets inside params (psw=... in a parameter string) are shown masked
@@ -77,7 +77,7 @@ class ChannelSettingsForm(forms.ModelForm):
         obj = super().save(commit=False)
         preset = self.cleaned_data.get("preset")
         if preset:
-            from services.senders.sms_presets import preset_settings
+            from services.senders.sms.presets import preset_settings
 
             obj.params = {**preset_settings(preset), **{k: v for k, v in obj.params.items() if k != "preset"}}
             obj.params["preset"] = preset
@@ -105,7 +105,7 @@ class ChannelSettingsAdmin(admin.ModelAdmin):
         return masked(obj.secrets or {})
 
     def render_change_form(self, request: Any, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        from services.senders.sms_presets import PRESETS, preset_settings
+        from services.senders.sms.presets import PRESETS, preset_settings
 
         context["sms_presets"] = {name: preset_settings(name) for name in PRESETS}
         return super().render_change_form(request, context, *args, **kwargs)
@@ -127,7 +127,7 @@ class OperatorForm(forms.ModelForm):
         fields = "__all__"
 
     def clean_email(self) -> str:
-        from services.senders.email_address import sender_problem
+        from services.senders.email.address import sender_problem
 
         value = str(self.cleaned_data.get("email") or "").strip()
         problem = sender_problem(value) if value else None

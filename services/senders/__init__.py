@@ -13,9 +13,7 @@ from services.senders.base import ChannelSender
 
 # Names the original system accepted; messages for them end as "unsupported".
 LEGACY_CHANNELS = ("agent", "winpop", "whatsapp")
-_NOT_CHANNELS = {"net", "base", "stage", "outbox", "claims", "phone", "segments", "ratelimit", "sms_presets",
-                 "sms_replies", "sms_request", "http_errors", "email_message", "email_errors", "limits",
-                 "telegram_split", "email_address", "email_headers", "contacts"}
+_NOT_CHANNELS = {"net", "base", "stage", "outbox", "claims", "http_errors", "limits", "contacts"}
 
 
 @cache
@@ -24,7 +22,7 @@ def registry() -> dict[str, type[ChannelSender]]:
     for info in pkgutil.iter_modules(__path__):
         if info.name in _NOT_CHANNELS or info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
+        module = importlib.import_module(f"{__name__}.{info.name}" + (".sender" if info.ispkg else ""))
         sender = getattr(module, "SENDER", None)
         if sender is not None:
             found[sender.channel] = sender

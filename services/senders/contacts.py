@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from services.senders.phone import normalize_phone
+from services.senders.sms.phone import normalize_phone
 
 _SEPARATORS = ",;\r\n"
 _MIN_DIGITS = 7  # a piece with fewer digits is part of a number written with spaces

@@ -7,11 +7,11 @@ problem of the text, not of the gateway):
 channel       setting           default and unit
 ============  ================  ==============================================================
 sms           ``max_segments``  10 SMS parts as billed (GSM-7 153 / UCS-2 67 units per part of
-                                a concatenated SMS, services/senders/segments.py)
+                                a concatenated SMS, services/senders/sms/segments.py)
 email         ``max_bytes``     1 MiB (1048576) of the built message as sent over SMTP
-                                (services/senders/email_message.py)
+                                (services/senders/email/message.py)
 telegram      ``max_parts``     5 Telegram messages of at most 4096 UTF-16 units each
-                                (services/senders/telegram.py)
+                                (services/senders/telegram/sender.py)
 ============  ================  ==============================================================
 
 ``on_timeout`` (every channel): what a failure *after* the request was sent means — a read
@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from services.senders.base import ContentError, PermanentError
-from services.senders.segments import Segments, count_segments
+from services.senders.sms.segments import Segments, count_segments
 
 DEFAULT_MAX_SEGMENTS = 10
 DEFAULT_MAX_PARTS = 5

@@ -61,7 +61,7 @@ from services.senders.base import (
     SendResult,
     TransientError,
 )
-from services.senders.outbox import write_outbox
+from services.senders.outbox.writer import write_outbox
 
 log = structlog.get_logger("msgd.sender")
 

@@ -7,11 +7,11 @@ and run through premailer), attaches any string that happens to name an
 existing file, derives From from the login (adding ``@gmail.com`` when the
 login has no ``@``), reconnects on every call and, when the server drops the
 connection, sleeps 3-6 s and returns False instead of raising.  So the message
-is built by services/senders/email_message.py (``email.message.EmailMessage``,
+is built by services/senders/email/message.py (``email.message.EmailMessage``,
 and the ``max_bytes`` limit checked before any connection) and handed to
 ``client.smtp.sendmail`` on yagmail's open connection.  The login name is
 passed to yagmail as ``{login: login}`` so it is used as typed.  Failures are
-worded by services/senders/email_errors.py; one after the message's final dot
+worded by services/senders/email/errors.py; one after the message's final dot
 was sent and before the server's reply is ``MaybeSent`` (the server may have
 accepted it): the connection is not reused to send it again.
 
@@ -47,9 +47,9 @@ from services.senders.base import (
     SendResult,
 )
 from services.senders.contacts import email_identity, split_emails
-from services.senders.email_address import InvalidAddress, InvalidSenderAddress, parse_recipient
-from services.senders.email_errors import after_data, classify
-from services.senders.email_message import Built, build_message, check_size, max_bytes_setting
+from services.senders.email.address import InvalidAddress, InvalidSenderAddress, parse_recipient
+from services.senders.email.errors import after_data, classify
+from services.senders.email.message import Built, build_message, check_size, max_bytes_setting
 from services.senders.net import as_bool, timeout_setting
 
 __all__ = ["SENDER", "EmailSender", "build_message", "classify"]

@@ -4,7 +4,7 @@
 ``request_type``, ``params``, ``strip_plus`` and ``reply_format``; the
 operator fills in only the credentials and the sender name.  Any key given
 explicitly overrides the preset's value.  Credentials reach the gateway
-through placeholders in ``params`` (see services/senders/sms.py):
+through placeholders in ``params`` (see services/senders/sms/sender.py):
 
 ===============  ==========================================================  =========================
 preset           gateway (request type)                                      credentials to fill in

@@ -75,7 +75,7 @@ from services.senders.base import (
 )
 from services.senders.http_errors import network_error
 from services.senders.limits import DEFAULT_MAX_PARTS, whole_number
-from services.senders.telegram_split import MESSAGE_LIMIT, split_message, utf16_len
+from services.senders.telegram.split import MESSAGE_LIMIT, split_message, utf16_len
 
 __all__ = ["MESSAGE_LIMIT", "SENDER", "TelegramSender", "split_message", "utf16_len"]
 from services.senders.net import HttpSender, excerpt, host_port, http_options

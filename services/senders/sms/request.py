@@ -94,7 +94,7 @@ from urllib.parse import quote, unquote_plus
 
 from msgd.redact import is_secret_key
 from services.senders.base import PermanentError
-from services.senders.sms_presets import DIGITAL_DIRECT_JSON, GET, POST, ROSTELECOM_JSON
+from services.senders.sms.presets import DIGITAL_DIRECT_JSON, GET, POST, ROSTELECOM_JSON
 
 PLACEHOLDERS = ("sms", "text", "login", "password", "md5", "api_key", "token", "device", "sender", "message_id")
 OPTIONAL_PLACEHOLDERS = frozenset({"sender"})

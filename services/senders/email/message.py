@@ -1,8 +1,8 @@
 """Building an e-mail: checked addresses, the MIME message, and the size limit that keeps a
 runaway text from going out.
 
-Addresses come from services/senders/email_address.py (email-validator: IDNA 2008 / UTS 46
-domains, SMTPUTF8 local parts, nothing repaired); headers from services/senders/email_headers.py
+Addresses come from services/senders/email/address.py (email-validator: IDNA 2008 / UTS 46
+domains, SMTPUTF8 local parts, nothing repaired); headers from services/senders/email/headers.py
 (RFC 2047 encoded-words and RFC 5322 folding that decode to exactly the rendered subject and the
 display names). The message is ``email.message.EmailMessage``: text/plain, plus
 multipart/alternative text + HTML when the message has HTML; UTF-8. Without SMTPUTF8 the headers
@@ -23,8 +23,8 @@ from email.utils import formatdate
 from typing import Any
 
 from services.senders.base import ContentError, Outbound
-from services.senders.email_address import EmailAddress, parse_recipient, parse_sender
-from services.senders.email_headers import POLICY_7BIT, POLICY_UTF8, one_line
+from services.senders.email.address import EmailAddress, parse_recipient, parse_sender
+from services.senders.email.headers import POLICY_7BIT, POLICY_UTF8, one_line
 from services.senders.limits import whole_number
 
 DEFAULT_MAX_BYTES = 1024 * 1024

@@ -1,14 +1,14 @@
 """SMS over an HTTP gateway (the original's "Адрес СМС шлюза" + "Post параметры").
 
-The request each request type sends is built by services/senders/sms_request.py.
+The request each request type sends is built by services/senders/sms/request.py.
 Phone numbers are normalised to E.164 with ``phonenumbers`` (``region``,
-default RU; services/senders/phone.py) before anything else; an invalid
+default RU; services/senders/sms/phone.py) before anything else; an invalid
 number fails permanently without a request.  ``preset`` fills the settings
-of a known gateway (services/senders/sms_presets.py); answers are read per
-gateway (services/senders/sms_replies.py); ``rate_limit`` (messages per
+of a known gateway (services/senders/sms/presets.py); answers are read per
+gateway (services/senders/sms/replies.py); ``rate_limit`` (messages per
 second, per gateway URL and process) spaces requests out
-(services/senders/ratelimit.py); the result's ``extra`` carries the SMS part
-count and encoding (services/senders/segments.py).
+(services/senders/sms/ratelimit.py); the result's ``extra`` carries the SMS part
+count and encoding (services/senders/sms/segments.py).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import structlog
 from msgd import safejson, userpattern
 from msgd.envelope import FAULT_UNKNOWN
 from msgd.redact import redact_text, register_secrets
-from services.senders import ratelimit
 from services.senders.base import (
     ChannelConfig,
     InvalidRecipient,
@@ -46,11 +45,12 @@ from services.senders.net import (
     http_options,
     retry_after,
 )
-from services.senders.phone import InvalidPhone, normalize_phone
-from services.senders.sms_presets import JSON_TYPES, effective_settings
-from services.senders.sms_problems import classify_words, problem
-from services.senders.sms_replies import read_reply
-from services.senders.sms_request import (
+from services.senders.sms import ratelimit
+from services.senders.sms.phone import InvalidPhone, normalize_phone
+from services.senders.sms.presets import JSON_TYPES, effective_settings
+from services.senders.sms.problems import classify_words, problem
+from services.senders.sms.replies import read_reply
+from services.senders.sms.request import (
     build_request,
     fill_params,
     md5_hex,
