@@ -25,7 +25,7 @@ def publish_events(settings: Settings, events: Sequence[Mapping[str, Any]], *,
     """
     from msgd.broker import Outgoing, make_broker
     from msgd.envelope import dumps
-    from services.senders import live_channels
+    from services.senders.registry import live_channels
 
     broker = make_broker(settings)
     try:

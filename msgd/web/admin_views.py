@@ -34,7 +34,7 @@ def sample_event(event_type: str, operator_code: str | None) -> dict[str, Any]:
 def channel_choices(blank: str | None = None, legacy: bool = False) -> list[tuple[str, str]]:
     """The channels msgd sends on; with ``legacy`` also the original's Agent, Winpop, WhatsApp
     (a manual send may name them: such messages end as "unsupported channel")."""
-    from services.senders import known_channels, live_channels
+    from services.senders.registry import known_channels, live_channels
 
     names = known_channels() if legacy else live_channels()
     return ([("", blank)] if blank is not None else []) + [(c, c) for c in names]
