@@ -47,8 +47,13 @@ from services.senders.base import (
     SendResult,
     stored_settings,
 )
-from services.senders.contacts import email_identity, split_emails
-from services.senders.email.address import InvalidAddress, InvalidSenderAddress, parse_recipient
+from services.senders.email.address import (
+    InvalidAddress,
+    InvalidSenderAddress,
+    email_identity,
+    parse_recipient,
+    split_emails,
+)
 from services.senders.email.errors import after_data, classify
 from services.senders.email.message import Built, build_message, check_size
 from services.senders.email.settings import EmailSettings

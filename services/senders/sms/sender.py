@@ -35,7 +35,6 @@ from services.senders.base import (
     TransientError,
     stored_settings,
 )
-from services.senders.contacts import phone_identity, split_phones
 from services.senders.http_errors import network_error
 from services.senders.net import (
     HttpSender,
@@ -46,7 +45,7 @@ from services.senders.net import (
     retry_after,
 )
 from services.senders.sms import ratelimit
-from services.senders.sms.phone import InvalidPhone, normalize_phone
+from services.senders.sms.phone import InvalidPhone, normalize_phone, phone_identity, split_phones
 from services.senders.sms.problems import classify_words, problem
 from services.senders.sms.replies import read_reply
 from services.senders.sms.request import build_request, fill_params, md5_hex, params_secrets
