@@ -85,7 +85,7 @@ class ChannelSettingsForm(forms.ModelForm):
         old_secrets = dict(self.instance.secrets or {}) if self.instance.pk else {}
         values: dict[str, Any] = dict(spec.presets[preset].settings) if preset else {}
         values.update({k: v for k, v in (data.get("params") or {}).items() if k != "preset" or not preset})
-        if preset:
+        if preset and "preset" in spec.settings.model_fields:
             values["preset"] = preset
         kept = {} if data.get("clear_secrets") else old_secrets
         values.update({k: v for k, v in kept.items() if k in spec.settings.secret_fields() or k == "login"})
