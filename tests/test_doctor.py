@@ -130,7 +130,7 @@ def test_settings_the_sender_refuses_are_a_problem_not_a_crash() -> None:
     security = check_smtp("email", {"host": "127.0.0.1", "security": "tls"}, {})
     assert levels(security) == [doctor.PROBLEM] and "security: 'tls' is ambiguous" in text(security)
     token = check_telegram("telegram", {"api_url": "ftp://example.org"}, {"token": TOKEN})
-    assert levels(token) == [doctor.PROBLEM] and "settings are invalid: api_url: 'ftp://example.org' is not an http(s) URL" in text(token)
+    assert levels(token) == [doctor.PROBLEM] and "settings are invalid: api_url: 'ftp://example.org' is not a valid http(s) URL" in text(token)
     preset = check_sms("sms", {"preset": "no-such-gateway"})
     assert levels(preset) == [doctor.PROBLEM] and "settings are invalid" in text(preset)
     slow = check_sms("sms", {"url": "http://127.0.0.1:9/send", "timeout": "soon"})

@@ -168,7 +168,7 @@ class SettingsModel(BaseModel):
         try:
             model = cls.model_validate(dict(values))
         except ValidationError as exc:
-            raise SettingsInvalid([Problem(tuple(e["loc"]), plain_words(e, cls)) for e in exc.errors()]) from None
+            raise SettingsInvalid(_problems(exc, cls)) from None
         found = list(model.problems(outbox))
         if found:
             raise SettingsInvalid(found)
@@ -205,6 +205,21 @@ class SettingsModel(BaseModel):
         given = self.model_dump(mode="json", exclude_unset=True, exclude_none=True, exclude=secrets)
         revealed = {k: v for k, v in self.secret_values().items() if k in self.model_fields_set}
         return given, revealed
+
+
+def _problems(exc: ValidationError, model: type[SettingsModel]) -> list[Problem]:
+    """One problem per setting: the members of a union (``params``: text or a mapping) refused
+    together read as one ("must be text or a mapping, got a list")."""
+    by_key: dict[Location, list[str]] = {}
+    for e in exc.errors():
+        by_key.setdefault(tuple(e["loc"][:1]), []).append(plain_words(e, model))
+    out = []
+    for loc, words in by_key.items():
+        wanted = [w.removeprefix("must be ").rsplit(", got ", 1) for w in words]
+        if len(words) > 1 and all(w.startswith("must be ") and len(p) == 2 for w, p in zip(words, wanted, strict=True)):
+            words = [f"must be {' or '.join(dict.fromkeys(p[0] for p in wanted))}, got {wanted[0][1]}"]
+        out.append(Problem(loc, "; or ".join(dict.fromkeys(words))))
+    return out
 
 
 def _is_secret(annotation: Any) -> bool:

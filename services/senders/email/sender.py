@@ -58,7 +58,7 @@ from services.senders.email.errors import after_data, classify
 from services.senders.email.message import Built, build_message, check_size
 from services.senders.email.settings import EmailSettings
 
-__all__ = ["SENDER", "EmailSender", "SmtpTarget", "build_message", "classify", "smtp_target", "tls_context"]
+__all__ = ["EmailSender", "SmtpTarget", "build_message", "classify", "smtp_target", "tls_context"]
 
 LOGGER = "msgd.sender.email"
 _DROPPED = (smtplib.SMTPServerDisconnected, ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
@@ -341,6 +341,3 @@ def _needs_smtputf8(built: Built, message: Outbound, sender: str, where: str) ->
 def _reply_text(raw: Any) -> str:
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
     return " ".join(text.split())
-
-
-SENDER = EmailSender

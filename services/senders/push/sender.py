@@ -59,7 +59,7 @@ from services.senders.net import (
 from services.senders.push.settings import PushSettings
 from services.senders.push.vapid import load_private_key, public_key_b64
 
-__all__ = ["MAX_PAYLOAD", "SENDER", "PushSender", "load_private_key", "payload", "public_key_b64"]
+__all__ = ["MAX_PAYLOAD", "PushSender", "load_private_key", "payload", "public_key_b64"]
 
 log = structlog.get_logger("msgd.sender.push")
 
@@ -234,6 +234,3 @@ def payload(subject: str, body: str) -> tuple[bytes, bool]:
         else:
             hi = mid - 1
     return dump(body[:lo].rstrip() + "…"), True
-
-
-SENDER = PushSender

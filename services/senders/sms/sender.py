@@ -52,7 +52,7 @@ from services.senders.sms.request import build_request, fill_params, md5_hex, pa
 from services.senders.sms.segments import sms_segments
 from services.senders.sms.settings import SmsSettings
 
-__all__ = ["SENDER", "SmsSender", "fill_params", "gateway_id"]
+__all__ = ["SmsSender", "fill_params", "gateway_id"]
 
 log = structlog.get_logger("msgd.sender.sms")
 
@@ -228,6 +228,3 @@ def _unmatched(shown: str) -> None:
     found = problem(named)
     error = TransientError if found.transient else PermanentError
     raise error(f"SMS gateway did not accept the message: {found.hint} — it answered: {shown}", fault=found.fault)
-
-
-SENDER = SmsSender

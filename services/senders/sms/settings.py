@@ -45,6 +45,8 @@ def _request_type(value: Any) -> Any:
 
 
 def _region(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
     if not isinstance(value, str):
         return value
     code = value.strip().upper()

@@ -79,7 +79,7 @@ from services.senders.net import HttpSender, excerpt, host_port, http_options
 from services.senders.telegram.settings import DEFAULT_MAX_PARTS, PARSE_MODES, TelegramSettings
 from services.senders.telegram.split import MESSAGE_LIMIT, split_message, utf16_len
 
-__all__ = ["MESSAGE_LIMIT", "PARSE_MODES", "SENDER", "BotTarget", "TelegramSender", "bot_target", "secrets_of",
+__all__ = ["MESSAGE_LIMIT", "PARSE_MODES", "BotTarget", "TelegramSender", "bot_target", "secrets_of",
            "split_message", "utf16_len"]
 
 log = structlog.get_logger("msgd.sender.telegram")
@@ -353,6 +353,3 @@ def _api_error(answer: _Api, t: BotTarget, message: Outbound) -> SendError:
     if status == 200:
         return PermanentError(f"Telegram did not accept the message ({says})", fault=fault)
     return PermanentError(f"Telegram refused the message (HTTP {status}; {says})", fault=fault)
-
-
-SENDER = TelegramSender
