@@ -69,7 +69,7 @@ def refused(text: str) -> list[str]:
     ("sms", "{url: 'https://gw.example/send', params: 'user=%login%&to=%sms%&text=%text%'}",
      ["login: is required by request type post (%login% in params: login)"]),
     ("sms", "{strip_plus: true}", ["url: is required: the gateway's address (or choose a preset)"]),
-    ("email", "{host: smtp.example, login: noc@best.example}",
+    ("email", "{host: smtp.example, login: mailer-5518@best.example}",
      ["password: is required with a login (the server would refuse an empty password)"]),
     ("push", "{vapid_subject: 'mailto:noc@best.example'}",
      ["vapid_private_key: is required: the key browsers' subscriptions are signed with"]),
@@ -89,11 +89,11 @@ def test_settings_that_could_only_fail_later_are_refused_at_load(db: str, channe
 @pytest.mark.parametrize(("channel", "settings"), [
     ("sms", "{preset: rostelecom, login: L, password: P, sender_name: BEST}"),
     ("sms", "{preset: 'Digital Direct', password: API-KEY, sender_name: BEST}"),
-    ("sms", "{preset: SMSC.RU, login: L, password: 12345}"),
+    ("sms", "{preset: SMSC.RU, login: L, password: 7351946}"),  # a number: YAML reads it so
     ("sms", "{preset: smspilot, password: KEY}"),
     ("sms", "{preset: semysms, password: T, device: '1'}"),
     ("telegram", "{token: '123:ABC'}"),
-    ("email", "{host: smtp.example, port: '465', security: smtps, login: noc@best.example, password: P}"),
+    ("email", "{host: smtp.example, port: '465', security: smtps, login: mailer-5518@best.example, password: P}"),
     ("push", f"{{vapid_private_key: '{vapid_pem()}', vapid_subject: 'mailto:noc@best.example'}}"),
     ("sms", "{outbox: true}"),  # an outbox sends nothing: the gateway may be left out
     ("sms", "{outbox: true, preset: rostelecom}"),

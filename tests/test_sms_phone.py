@@ -76,7 +76,8 @@ def test_region_and_strip_plus_applied_to_the_request(
 
 def test_unknown_region_is_a_settings_error(sender: SmsSender) -> None:  # noqa: F811
     config = ChannelConfig("sms", {"url": "http://127.0.0.1:1/", "region": "Russia"}, {})
-    with pytest.raises(PermanentError, match="region 'Russia' is not a known ISO 3166 country code"):
+    with pytest.raises(PermanentError, match=r"SMS settings cannot be used: region: 'Russia' is not a region code such"
+                                             r" as RU, KZ, BY \(ISO 3166-1 alpha-2\)"):
         sender.send(msg(), config)
 
 

@@ -70,7 +70,7 @@ def test_rate_limit_holds_across_threads(
 
 def test_bad_rate_limit(sender: SmsSender) -> None:  # noqa: F811
     config = ChannelConfig("sms", {"url": "http://127.0.0.1:1/", "rate_limit": "fast"}, {})
-    with pytest.raises(PermanentError, match="rate_limit 'fast' must be a positive number"):
+    with pytest.raises(PermanentError, match="SMS settings cannot be used: rate_limit: must be a number, got 'fast'"):
         sender.send(msg(), config)
 
 
