@@ -5,14 +5,20 @@ A channel is a package (msgd's own: ``services/senders/sms/``, ``email/``, ``tel
 registers it in the entry point group ``msgd.channels``::
 
     [project.entry-points."msgd.channels"]
-    whatsapp_cloud = "msgd_whatsapp.channel:CHANNEL"
+    whatsapp = "msgd_whatsapp.channel:CHANNEL"
 
 The entry point's name is the channel's name (it must equal ``ChannelSpec.name``, the sender's
-``channel``). msgd finds
-the spec at start (services/senders/registry.py) and uses it everywhere: the router asks the
-sender class which contact key holds the channel's addresses, the sender stage sends through
-it, ``msgd config load``, ``msgd config schema`` and the web admin validate settings with its
-model, and ``msgd doctor`` runs its probe.
+``channel``: lower-case letters and digits). msgd finds the spec at start
+(services/senders/registry.py) and uses it everywhere: the router asks the sender class which
+contact key holds the channel's addresses, the sender stage sends through it, ``msgd config
+load``, ``msgd config schema`` and the web admin validate settings with its model (through
+``msgd.config.settle``), and ``msgd doctor`` runs its probe.
+
+For a settings form: :meth:`ChannelSpec.fields` lists the model's fields with their labels (the
+fields' ``title``: the manual's names), help, kind, choices, default and whether each is secret
+or required; ``presets`` are the ready settings a picker offers. For ``msgd doctor``: ``probe``
+gets a ``ProbeRequest`` for one configured slot and returns findings (services/senders/
+probe.py has the network checks); each channel keeps its probe in its package's ``doctor.py``.
 """
 
 from __future__ import annotations
