@@ -44,6 +44,7 @@ system-deps:
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy msgd services
+	$(VENV)/bin/lint-imports
 
 bench: install
 	$(PY) -m bench.pipeline

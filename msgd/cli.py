@@ -123,7 +123,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
     from msgd.broker import make_broker
-    from services.senders import live_channels
+    from services.senders.registry import live_channels
 
     _store(settings, migrate=True)
     broker = make_broker(settings)
@@ -136,12 +136,16 @@ def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "schema":  # no store needed: the models say it all
+        from msgd.config import config_schema_text
+
+        sys.stdout.write(config_schema_text())
+        return 0
     _store(settings, migrate=settings.embedded)
-    from msgd.config_file import ConfigError, dump_config, load_config
+    from msgd.config import ConfigError, dump_config, load_config
 
     if args.action == "load":
         from services.renderer.preview import sample_warnings
-        from services.renderer.render import check_template
 
         files = [*([PREINSTALLED] if args.preinstalled else []), *(Path(f) for f in args.files)]
         if not files:
@@ -149,7 +153,7 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         for path in files:
             try:
-                report = load_config(path, check_template=check_template, warn_template=sample_warnings)
+                report = load_config(path, warn_template=sample_warnings)
             except ConfigError as exc:
                 print(f"{path}: not loaded, nothing changed:\n{exc}", file=sys.stderr)
                 return 2
@@ -236,7 +240,7 @@ def parser() -> argparse.ArgumentParser:
     setup = sub.add_parser("setup", help="migrate the database and declare the broker's exchanges and queues")
     setup.set_defaults(func=cmd_setup)
 
-    cfg = sub.add_parser("config", help="load or dump operators, channel settings and templates")
+    cfg = sub.add_parser("config", help="load, dump or describe operators, channel settings and templates")
     cfg_sub = cfg.add_subparsers(dest="action", required=True)
     load = cfg_sub.add_parser("load", help="load YAML files (each all or nothing)")
     load.add_argument("files", nargs="*", metavar="FILE")
@@ -244,6 +248,7 @@ def parser() -> argparse.ArgumentParser:
                       help="also load the shipped Russian templates for every event type and channel")
     dump = cfg_sub.add_parser("dump", help="print the configuration as YAML (secrets masked)")
     dump.add_argument("--include-secrets", action="store_true")
+    cfg_sub.add_parser("schema", help="print the JSON Schema of the configuration file (for editors)")
     cfg.set_defaults(func=cmd_config)
 
     tpl = sub.add_parser("template", help="work with templates")

@@ -33,7 +33,7 @@ def publish_events(settings: Settings, events: Sequence[Mapping[str, Any]], *,
 def publish(settings: Settings, items: Sequence[Any], *, declare_once: bool = False) -> str:
     """Publish ``Outgoing`` messages with publisher confirms (see ``publish_events``)."""
     from msgd.broker import make_broker
-    from services.senders import live_channels
+    from services.senders.registry import live_channels
 
     broker = make_broker(settings)
     try:

@@ -64,7 +64,7 @@ def _root(m: Any) -> Any:
 
 def why_not(m: Any, chain: list[Any]) -> str | None:
     """Why ``m`` cannot be sent again (None: it can). ``chain``: its original and every resend."""
-    from services.senders import live_channels
+    from services.senders.registry import live_channels
 
     if m.state not in RESENDABLE:
         return f"it is {m.state}: only failed or suppressed messages are sent again"

@@ -35,17 +35,17 @@ def build(name: str, settings: Settings, channel: str | None = None) -> tuple[St
 
         return RecorderStage(), [topology.status_queue(ns)]
     if name == "sender":
-        from services.senders import registry
+        from services.senders.registry import sender_classes
         from services.senders.stage import SenderStage
 
-        if channel not in registry():
-            raise SystemExit(f"--channel must be one of {', '.join(registry())}, not {channel!r}")
+        if channel not in sender_classes():
+            raise SystemExit(f"--channel must be one of {', '.join(sender_classes())}, not {channel!r}")
         return SenderStage(settings, channel), topology.sender_queues(ns, channel)
     raise SystemExit(f"unknown stage {name!r}: choose from {', '.join(STAGE_NAMES)} or all")
 
 
 def run_stage(name: str, settings: Settings, stop: threading.Event, channel: str | None = None) -> None:
-    from services.senders import live_channels
+    from services.senders.registry import live_channels
 
     stage, queues = build(name, settings, channel)
     broker = make_broker(settings)
@@ -71,7 +71,7 @@ def run_stage(name: str, settings: Settings, stop: threading.Event, channel: str
 
 
 def stages_for_all() -> list[tuple[str, str | None]]:
-    from services.senders import live_channels
+    from services.senders.registry import live_channels
 
     return [("router", None), ("renderer", None), ("recorder", None),
             *(("sender", ch) for ch in live_channels())]

@@ -93,7 +93,7 @@ def test_a_dead_first_node_is_skipped_by_the_stages_the_metrics_and_the_doctor(
 ) -> None:
     """metrics.quick_broker and the doctor make one connection attempt: one per node of the list."""
     from msgd import doctor, metrics
-    from services.senders import live_channels
+    from services.senders.registry import live_channels
 
     dead, alive = relays
     dead.forwarding = False

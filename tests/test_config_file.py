@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from msgd.config_file import ConfigError, LoadReport, dump_config, load_config, parse_yaml
+from msgd.config import ConfigError, LoadReport, dump_config, load_config, parse_yaml
 from msgd.redact import redact_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -284,7 +284,7 @@ def test_masked_secret_without_a_stored_one_is_refused(db: str) -> None:
         "operators:\n  - code: best\n    name: Best\n    channels:\n      sms: {url: 'https://x.example', password: '***'}\n"
     )
     assert errors == [
-        "operators[0].channels.sms.password: '***' means 'keep the stored secret', but none is stored"
+        "operators[best].channels.sms.password: '***' means 'keep the stored secret', but none is stored (line 5)"
     ]
 
 
@@ -323,7 +323,7 @@ def test_channels_listed_are_the_complete_list(db: str) -> None:
     report = load_config(only_main)
 
     assert report.deleted["channels"] == 1
-    assert "operators[0].channels: deleted sms position 2 (not in the file)" in report.notes
+    assert "operators[best].channels: deleted sms position 2 (not in the file)" in report.notes
     assert list(
         ChannelSettings.objects.filter(channel="sms").values_list("position", flat=True)
     ) == [1]
@@ -348,7 +348,9 @@ def test_unknown_channel_key_names_the_place(db: str) -> None:
     )
     errors = refused(text)
     assert len(errors) == 1
-    assert errors[0].startswith("operators[0].channels.sms.request_typo: unknown key (known: ")
+    assert errors[0].startswith("operators[best].channels.sms.request_typo: unknown key, did you mean 'request_type'?"
+                                " (known: preset, url, request_type, ")
+    assert errors[0].endswith(f"(line {text.splitlines().index('        request_typo: post') + 1})")
 
 
 @pytest.mark.parametrize(
@@ -357,72 +359,72 @@ def test_unknown_channel_key_names_the_place(db: str) -> None:
         ("colour: red\n", "colour: unknown key"),
         (
             "operators:\n  - {code: best, name: B, channels: {pigeon: {}}}\n",
-            "operators[0].channels.pigeon: unknown channel",
+            "operators[best].channels.pigeon: unknown channel",
         ),
         (
             "operators:\n  - {code: best, name: B, channels: {whatsapp: {}}}\n",
-            "operators[0].channels.whatsapp: 'whatsapp' is a legacy channel",
+            "operators[best].channels.whatsapp: 'whatsapp' is a legacy channel",
         ),
         (
             "operators:\n  - {code: best, name: B, timezone: Europe/Mordor}\n",
-            "operators[0].timezone: unknown time zone 'Europe/Mordor'",
+            "operators[best].timezone: unknown time zone 'Europe/Mordor'",
         ),
         (
             "operators:\n  - {code: best, name: B, quiet_hours: {start: '25:00', end: '08:00'}}\n",
-            "operators[0].quiet_hours.start: '25:00' is not a time",
+            "operators[best].quiet_hours.start: '25:00' is not a time",
         ),
         (
             "operators:\n  - {code: best, name: B, quiet_hours: {start: '22:00'}}\n",
-            "operators[0].quiet_hours.end: is required",
+            "operators[best].quiet_hours.end: is required",
         ),
         (
             "operators:\n  - {code: best, name: B, quiet_hours: {start: '22:00', end: '22:00'}}\n",
-            "operators[0].quiet_hours: start and end are equal",
+            "operators[best].quiet_hours: start and end are equal",
         ),
         (
             "operators:\n  - {code: best, name: B, attempts: 0}\n",
-            "operators[0].attempts: must be between 1 and 20",
+            "operators[best].attempts: must be at least 1, got 0",
         ),
         (
             "operators:\n  - {code: best, name: B, channels: {email: {port: 'twenty-five'}}}\n",
-            "operators[0].channels.email.port: must be a port number",
+            "operators[best].channels.email.port: must be a port number 1..65535, got 'twenty-five'",
         ),
         (
             "operators:\n  - {code: best, name: B, channels: {email: {security: tls1.3}}}\n",
-            "operators[0].channels.email.security: 'tls1.3' is not one of",
+            "operators[best].channels.email.security: 'tls1.3' is not one of none, ssl or starttls",
         ),
         (
             "operators:\n  - {code: best, name: B, channels: {sms: {outbox: maybe}}}\n",
-            "operators[0].channels.sms.outbox: must be true or false",
+            "operators[best].channels.sms.outbox: must be true or false, got 'maybe'",
         ),
         (
             "operators:\n  - {code: best, name: B, channels: {sms: {on_timeout: sometimes}}}\n",
-            "operators[0].channels.sms.on_timeout: 'sometimes' is not one of unknown",
+            "operators[best].channels.sms.on_timeout: 'sometimes' is not one of unknown or retry",
         ),
         (
             "operators:\n  - {code: best, name: B, channels: {sms: {max_segments: 0}}}\n",
-            "operators[0].channels.sms.max_segments: must be a positive whole number, got 0",
+            "operators[best].channels.sms.max_segments: must be at least 1, got 0",
         ),
         (
             "operators:\n  - {code: best, name: B, channels: {email: {max_bytes: 1.5}}}\n",
-            "operators[0].channels.email.max_bytes: must be a positive whole number, got 1.5",
+            "operators[best].channels.email.max_bytes: must be a whole number, got 1.5",
         ),
         (
             "operators:\n  - {code: best, name: B, channels: {telegram: {max_parts: many}}}\n",
-            "operators[0].channels.telegram.max_parts: must be a positive whole number, got 'many'",
+            "operators[best].channels.telegram.max_parts: must be a whole number, got 'many'",
         ),
         (
             "operators:\n  - {code: best, name: B, channels: {sms: {dedupes_message_id: maybe}}}\n",
-            "operators[0].channels.sms.dedupes_message_id: must be true or false",
+            "operators[best].channels.sms.dedupes_message_id: must be true or false, got 'maybe'",
         ),
         ("operators:\n  - {name: B}\n", "operators[0].code: is required"),
         (
             "operators:\n  - {code: best, name: B}\n  - {code: best, name: C}\n",
-            "operators[1].code: 'best' is already used by operators[0]",
+            "operators[1].code: 'best' is already used by operators[best]",
         ),
         (
             "templates:\n  - {event: low_balance, body: x, contract_type: ip}\n",
-            "templates[0].contract_type: 'ip' is not one of individual, legal",
+            "templates[0].contract_type: 'ip' is not one of individual or legal",
         ),
         (
             "templates:\n  - {event: low_balance, body: x, channel: pigeon}\n",
@@ -430,7 +432,7 @@ def test_unknown_channel_key_names_the_place(db: str) -> None:
         ),
         (
             "templates:\n  - {event: low_balance, body: x, chanel: sms}\n",
-            "templates[0].chanel: unknown key",
+            "templates[0].chanel: unknown key, did you mean 'channel'?",
         ),
         (
             "templates:\n  - {event: Low Balance, body: x}\n",
@@ -443,7 +445,7 @@ def test_unknown_channel_key_names_the_place(db: str) -> None:
         ),
         (
             "templates:\n  - {name: a, event: low_balance, body: x}\n  - {name: a, event: low_balance, body: y}\n",
-            "templates[1]: same owner, event, channel and name as templates[0]",
+            "templates[1]: same owner, event, channel and name as templates[a]",
         ),
         ("operators:\n  - code: a\n    code: b\n", "key 'code' appears twice"),
         ("operators: [\n", "line "),
@@ -470,8 +472,8 @@ def test_every_problem_is_reported_at_once(db: str) -> None:
         )
     )
     assert [e.split(":")[0] for e in errors] == [
-        "operators[0].timezone",
-        "operators[0].channels.sms.request_typo",
+        "operators[best].timezone",
+        "operators[best].channels.sms.request_typo",
         "templates[0].contract_type",
     ]
 
@@ -479,7 +481,7 @@ def test_every_problem_is_reported_at_once(db: str) -> None:
 def test_template_owner_must_exist(db: str) -> None:
     errors = refused("templates:\n  - {owner: nobody, event: low_balance, body: x}\n")
     assert errors == [
-        "templates[0].owner: no operator with code 'nobody' (in this file or the store)"
+        "templates[0].owner: no operator with code 'nobody' (in this file or the store) (line 2)"
     ]
 
 
@@ -504,9 +506,8 @@ def test_a_bad_template_at_the_end_leaves_nothing_loaded(db: str) -> None:
 
     errors = refused(EXAMPLE, check_template=check_template)
 
-    assert errors == [
-        f"templates[{TEMPLATES - 1}] (Тестовое сообщение): line 1: unknown variable %(operator_nam)s"
-    ]
+    (error,) = errors
+    assert error.startswith("templates[Тестовое сообщение]: line 1: unknown variable %(operator_nam)s (line ")
     assert len(seen) == TEMPLATES  # every template was checked before the refusal
     assert Operator.objects.count() == 0
     assert ChannelSettings.objects.count() == 0
@@ -549,13 +550,9 @@ def test_a_masked_dump_cannot_seed_an_empty_store(db: str) -> None:
 
     errors = refused(masked)
 
-    assert (
-        "operators[0].channels.email.password: '***' means 'keep the stored secret', but none is stored"
-        in errors
-    )
-    assert any(
-        e.startswith("operators[0].channels.sms[0].params: holds a masked secret") for e in errors
-    )
+    assert any(e.startswith("operators[best].channels.email.password: '***' means 'keep the stored secret', but"
+                            " none is stored (line ") for e in errors), errors
+    assert any(e.startswith("operators[best].channels.sms[0].params: holds a masked secret") for e in errors)
     assert Operator.objects.count() == 0
 
 

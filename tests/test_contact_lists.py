@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.senders.email import EmailSender
-from services.senders.sms import SmsSender
-from services.senders.telegram import TelegramSender
+from services.senders.email.sender import EmailSender
+from services.senders.sms.sender import SmsSender
+from services.senders.telegram.sender import TelegramSender
 
 
 @pytest.mark.parametrize(("contact", "expected"), [

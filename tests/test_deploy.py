@@ -91,7 +91,7 @@ def test_rabbitmq_definitions_match_msgd_setup() -> None:
     from msgd import topology as topo
     from msgd.broker.amqp import AmqpBroker
     from msgd.settings import Settings
-    from services.senders import live_channels
+    from services.senders.registry import live_channels
 
     defs = json.loads((DEPLOY / "rabbitmq" / "definitions.json").read_text())
     args = AmqpBroker(Settings(broker_url="amqp://localhost//"))._queue_args()

@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 
 from msgd.settings import Settings
 from services.senders.base import InvalidRecipient, Outbound, PermanentError
-from services.senders.email import EmailSender
-from services.senders.email_address import InvalidAddress, InvalidSenderAddress
-from services.senders.email_message import build_message
+from services.senders.email.address import InvalidAddress, InvalidSenderAddress
+from services.senders.email.message import build_message
+from services.senders.email.sender import EmailSender
 from tests.support import free_port
 from tests.test_sender_email import Smtp, _start, cfg, msg
 

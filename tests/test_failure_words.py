@@ -36,9 +36,9 @@ from services.senders.base import (
     SendError,
     TransientError,
 )
-from services.senders.email_errors import after_data, classify
+from services.senders.email.errors import after_data, classify
 from services.senders.http_errors import network_error
-from services.senders.sms import SmsSender
+from services.senders.sms.sender import SmsSender
 
 SECRET = "Tok-3n-S3cret-77"
 URL = f"https://gw.example:8443/bot{SECRET}/send?psw={SECRET}"

@@ -52,7 +52,7 @@ def logged(message_id: str) -> Any:
     [
         ("operator gone", "gateway", "is no longer configured"),
         ("no settings", "gateway", "has no sms settings"),
-        ("unusable setting", "gateway", "on_timeout 'sometimes' is not one of"),
+        ("unusable setting", "gateway", "on_timeout: 'sometimes' is not one of"),
         ("access refused", "gateway", "refused access (HTTP 401"),
         ("invalid number", "recipient", "invalid phone number '12345'"),
         ("runaway text", "content", "more than max_segments 10"),

@@ -111,7 +111,7 @@ def _sms_answer(reply: str, **params: Any) -> Any:
 
     from msgd.settings import Settings
     from services.senders.base import ChannelConfig, Outbound, SendError
-    from services.senders.sms import SmsSender
+    from services.senders.sms.sender import SmsSender
     from tests.support import serve_http, stop_http
 
     class Handler(BaseHTTPRequestHandler):
@@ -180,7 +180,7 @@ def test_gateway_answers_of_any_shape_are_read_in_bounded_time(reply: str) -> No
 
 def test_push_subscription_given_as_deeply_nested_text_is_no_subscription() -> None:
     from msgd.settings import Settings
-    from services.senders.push import PushSender
+    from services.senders.push.sender import PushSender
 
     contacts = {"push": ["[" * 10000 + "]" * 10000, json.dumps({"endpoint": "https://push.example/x",
                                                                  "keys": {"p256dh": "k", "auth": "a"}})]}

@@ -6,9 +6,9 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from services.senders import registry
 from services.senders.base import Outbound
-from services.senders.outbox import HTML_MARKER, write_outbox
+from services.senders.outbox.writer import HTML_MARKER, write_outbox
+from services.senders.registry import sender_classes
 
 
 def msg(**kw: object) -> Outbound:
@@ -70,4 +70,4 @@ def test_several_messages_several_files(tmp_path: Path) -> None:
 
 
 def test_outbox_is_not_a_channel() -> None:
-    assert "outbox" not in registry()
+    assert "outbox" not in sender_classes()

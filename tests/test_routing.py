@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo
 from msgd.envelope import FILTERED, NO_CONTACT, UNSUPPORTED
 from msgd.store.cache import OperatorView, TemplateView
 from services.router.matching import RENDER, decide
-from services.senders import registry
+from services.senders.registry import sender_classes
 
 OP = OperatorView(id=1, code="best", name="Best", email="noc@best", timezone=ZoneInfo("Europe/Moscow"),
                   quiet_start=None, quiet_end=None, attempts=3, default_subject="", warn_days=3)
-SENDERS = registry()
+SENDERS = sender_classes()
 
 
 def tpl(tid: int, channel: str | None = "sms", owner: int | None = None, **kw: Any) -> TemplateView:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from msgd.config_file import ConfigError, load_config
+from msgd.config import ConfigError, load_config
 
 BAD = ["desk7@isp..example", "desk7@isp.example.", "desk7@i sp.example", "desk7@@isp.example"]
 GOOD = ["noc@best.example", "root@localhost", "Провайдер <noc@faß.de>", "noc@isp.local"]
@@ -17,7 +17,8 @@ def test_config_load_refuses_a_malformed_sender_address(db: str, address: str) -
     with pytest.raises(ConfigError) as err:
         load_config(f"operators:\n  - {{code: best, name: B, email: '{address}'}}\n")
     (error,) = err.value.errors
-    assert error.startswith(f"operators[0].email: invalid sender e-mail address {address!r}: ")
+    assert error.startswith(f"operators[best].email: invalid sender e-mail address {address!r}: ")
+    assert error.endswith("(line 2)")
 
 
 @pytest.mark.parametrize("address", GOOD)

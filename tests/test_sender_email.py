@@ -20,7 +20,6 @@ import structlog
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from msgd.settings import Settings
-from services.senders import registry
 from services.senders.base import (
     ChannelConfig,
     ContentError,
@@ -29,7 +28,8 @@ from services.senders.base import (
     PermanentError,
     TransientError,
 )
-from services.senders.email import EmailSender
+from services.senders.email.sender import EmailSender
+from services.senders.registry import sender_classes
 from tests.support import free_port, port_zero_controller
 
 SUBJECT = "Напоминание об оплате — договор №42"
@@ -189,7 +189,7 @@ def cfg(port: int, security: str = "none", **params: Any) -> ChannelConfig:
 
 
 def test_discovered_as_email_channel() -> None:
-    assert registry()["email"] is EmailSender
+    assert sender_classes()["email"] is EmailSender
 
 
 def test_plain_text_arrives_intact(smtp: Smtp, sender: EmailSender) -> None:
@@ -305,7 +305,7 @@ def test_a_runaway_text_fails_as_content_before_any_connection(sender: EmailSend
     assert err.value.fault == "content"
     with pytest.raises(ContentError, match="more than max_bytes 2,000"):
         sender.send(msg(body="Я" * 1000), cfg(port, max_bytes=2000))
-    with pytest.raises(PermanentError, match="e-mail max_bytes 'lots' is not a positive whole number of bytes"):
+    with pytest.raises(PermanentError, match="e-mail settings cannot be used: max_bytes: must be a whole number, got 'lots'"):
         sender.send(msg(), cfg(port, max_bytes="lots"))
 
 
@@ -381,10 +381,10 @@ def test_553_sender_is_permanent_with_the_servers_text(smtp: Smtp, sender: Email
 
 @pytest.mark.parametrize(("security", "port"), [("ssl", 465), ("starttls", 587), ("none", 25), ("smtps", 465)])
 def test_default_port_per_security(security: str, port: int) -> None:
-    from services.senders.email import _target
+    from services.senders.email.sender import smtp_target
+    from services.senders.email.settings import EmailSettings
 
-    config = ChannelConfig(channel="email", params={"host": "smtp.example", "security": security}, secrets={})
-    t = _target(config, Settings(http_timeout=5.0))
+    t = smtp_target(EmailSettings.parse({"host": "smtp.example", "security": security}), Settings(http_timeout=5.0))
     assert (t.port, t.security) == (port, "ssl" if security == "smtps" else security)
 
 

@@ -30,9 +30,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from msgd.envelope import message_id
 from msgd.settings import Settings
-from services.senders import registry
 from services.senders.base import ChannelConfig, Outbound, PermanentError, TransientError
-from services.senders.push import MAX_PAYLOAD, PushSender, public_key_b64
+from services.senders.push.sender import MAX_PAYLOAD, PushSender, public_key_b64
+from services.senders.registry import sender_classes
 from tests.support import free_port, serve_http, stop_http
 
 SUBJECT = "mailto:noc@best.example"
@@ -257,9 +257,9 @@ def cfg(private: str, **params: Any) -> ChannelConfig:
 
 
 def test_discovered_as_push_channel() -> None:
-    assert registry()["push"] is PushSender
+    assert sender_classes()["push"] is PushSender
     assert PushSender.contact_key == "push"
-    assert {"vapid_private_key", "vapid_subject", "ttl", "timeout"} <= set(PushSender.config_keys)
+    assert {"vapid_private_key", "vapid_subject", "ttl", "timeout"} <= set(PushSender.settings_model.model_fields)
 
 
 def test_settings_and_key_are_worked_out_once_per_settings(
@@ -270,7 +270,7 @@ def test_settings_and_key_are_worked_out_once_per_settings(
     target = config.memo["push:target"]
     sender.send(msg(recipient(service.subscribe("bob"))), config)
     assert config.memo["push:target"] is target and len(service.deliveries) == 2
-    with pytest.raises(PermanentError, match=r"push timeout -3 is not a positive number of seconds — set timeout"):
+    with pytest.raises(PermanentError, match=r"push settings cannot be used: timeout: must be more than 0, got -3"):
         sender.send(msg(recipient(service.subscribe("carol"))), cfg(vapid.pem(), timeout=-3))
 
 
@@ -328,25 +328,25 @@ def test_bad_vapid_settings_are_permanent_and_never_show_the_key(
     service: PushService, sender: PushSender, vapid: Vapid
 ) -> None:
     to = recipient(service.subscribe("carol"))
-    with pytest.raises(PermanentError, match="vapid_public_key does not belong to vapid_private_key"):
+    with pytest.raises(PermanentError, match="vapid_public_key: does not belong to vapid_private_key"):
         sender.send(msg(to), cfg(vapid.raw, vapid_public_key=Vapid().public))
     with pytest.raises(PermanentError) as err:
         sender.send(msg(to), cfg("not-a-key-" + vapid.raw[:10]))
-    assert err.value.reason.startswith("vapid_private_key is not a VAPID key") and vapid.raw[:10] not in err.value.reason
+    assert "vapid_private_key: is not a VAPID key" in err.value.reason and vapid.raw[:10] not in err.value.reason
     rsa_pem = rsa.generate_private_key(65537, 2048).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
     with pytest.raises(PermanentError, match="P-256"):
         sender.send(msg(to), cfg(rsa_pem))
-    with pytest.raises(PermanentError, match=r"vapid_subject \(not set\) must be mailto:"):
+    with pytest.raises(PermanentError, match=r"vapid_subject: is required: mailto:"):
         sender.send(msg(to), cfg(vapid.raw, vapid_subject=""))
-    with pytest.raises(PermanentError, match="VAPID private key is not set") as err:
+    with pytest.raises(PermanentError, match="vapid_private_key: is required") as err:
         sender.send(msg(to), cfg(""))
     assert err.value.fault == "gateway"
     assert service.requests == 0
 
 
 def test_the_public_key_helper_matches_what_browsers_get(vapid: Vapid) -> None:
-    from services.senders.push import load_private_key
+    from services.senders.push.sender import load_private_key
 
     assert public_key_b64(load_private_key(vapid.raw)) == vapid.public
 

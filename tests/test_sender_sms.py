@@ -15,9 +15,9 @@ import pytest
 from urllib3.exceptions import InsecureRequestWarning
 
 from msgd.settings import Settings
-from services.senders import registry
 from services.senders.base import ChannelConfig, Outbound, PermanentError, TransientError
-from services.senders.sms import SmsSender, fill_params, gateway_id
+from services.senders.registry import sender_classes
+from services.senders.sms.sender import SmsSender, fill_params, gateway_id
 from tests.support import free_port, serve_http, stop_http
 
 TEXT = "Уважаемый абонент! Баланс: 100 руб. & 50% скидка + бонус"
@@ -134,7 +134,7 @@ def cfg(url: str, **params: Any) -> ChannelConfig:
 
 
 def test_discovered_as_sms_channel() -> None:
-    assert registry()["sms"] is SmsSender
+    assert sender_classes()["sms"] is SmsSender
     assert SmsSender.recipients({"sms": [" +7912 ", ""]}) == ["+7912"]
 
 
@@ -285,7 +285,7 @@ def test_timeout_after_the_request_was_sent_may_have_been_delivered(gateway: Gat
 
 
 def test_dedupes_message_id_needs_the_id_in_the_request(gateway: Gateway, sender: SmsSender) -> None:
-    with pytest.raises(PermanentError, match="dedupes_message_id needs %message_id% in params"):
+    with pytest.raises(PermanentError, match="dedupes_message_id: needs %message_id% in params"):
         sender.send(msg(), cfg(gateway.url, dedupes_message_id=True))
     sender.send(msg(), cfg(gateway.url, params="id=%message_id%&phones=%sms%&mes=%text%"))
     assert parse_qs(gateway.seen[-1].body.decode())["id"] == ["m-1"]
@@ -295,7 +295,8 @@ def test_unusable_timeout_and_ca_bundle_are_settings_errors(sender: SmsSender, t
     for timeout in (-1, 0, "-0.5", "fast"):
         with pytest.raises(PermanentError) as err:
             sender.send(msg(), cfg("http://127.0.0.1:1/", timeout=timeout))
-        assert err.value.reason.startswith(f"SMS timeout {timeout!r} is not a positive number of seconds — set timeout")
+        assert err.value.reason.startswith("the SMS settings cannot be used: timeout: must be ")
+        assert err.value.reason.endswith("— fix them in the web admin or the config file (msgd config load)")
     missing = str(tmp_path / "nope.pem")
     with pytest.raises(PermanentError) as err:
         sender.send(msg(), cfg("https://127.0.0.1:1/", ca_bundle=missing))
@@ -304,13 +305,13 @@ def test_unusable_timeout_and_ca_bundle_are_settings_errors(sender: SmsSender, t
 
 @pytest.mark.parametrize(
     ("url", "shown"),
-    [("ftp://gw.example:2121/KEY-4242/send", "'ftp://gw.example:2121' is not a valid http(s) URL"),
-     ("gw.example/KEY-4242/send", "is not a valid http(s) URL: it must start with http:// or https:// and a host")],
+    [("ftp://gw.example:2121/KEY-4242/send", "url: 'ftp://gw.example:2121' is not a valid http(s) URL"),
+     ("gw.example/KEY-4242/send", "url: is not a valid http(s) URL: it must start with http:// or https:// and a host")],
 )
 def test_invalid_gateway_address_shows_scheme_and_host_only(sender: SmsSender, url: str, shown: str) -> None:
     with pytest.raises(PermanentError) as err:
         sender.send(msg(), cfg(url, request_type="get"))
-    assert err.value.reason.startswith("SMS gateway address ") and err.value.reason.endswith(shown)
+    assert err.value.reason.startswith(f"the SMS settings cannot be used: {shown}")
     assert "KEY-4242" not in err.value.reason and "/send" not in err.value.reason
 
 

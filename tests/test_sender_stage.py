@@ -266,7 +266,7 @@ def test_an_unusable_on_timeout_fails_before_any_request(db: str, gateway: Gatew
     seed.sms_gateway(seed.operator(), gateway.url, on_timeout="sometimes")
     out = make_stage(tmp_path).handle([item(outbound(1))])
     assert states(out) == ["failed"] and gateway.requests == []
-    assert "on_timeout 'sometimes' is not one of unknown, retry" in json.loads(out[0].body)["reason"]
+    assert "on_timeout: 'sometimes' is not one of unknown or retry" in json.loads(out[0].body)["reason"]
 
 
 # -- limits that protect the operator's money (issue 10, point 6) ----------------------------------

@@ -21,7 +21,6 @@ import pytest
 import structlog
 
 from msgd.settings import Settings
-from services.senders import registry
 from services.senders.base import (
     ChannelConfig,
     ContentError,
@@ -30,7 +29,8 @@ from services.senders.base import (
     PermanentError,
     TransientError,
 )
-from services.senders.telegram import MESSAGE_LIMIT, TelegramSender, split_message, utf16_len
+from services.senders.registry import sender_classes
+from services.senders.telegram.sender import MESSAGE_LIMIT, TelegramSender, split_message, utf16_len
 from tests.support import free_port, serve_http, stop_http
 
 TOKEN = "1876073174:AAFmQXtNzLk_aCFguXk6ZX0EfamGhQz9aps"
@@ -208,16 +208,16 @@ def cfg(api_url: str, token: str = TOKEN, **params: Any) -> ChannelConfig:
 
 
 def test_discovered_as_telegram_channel() -> None:
-    assert registry()["telegram"] is TelegramSender
+    assert sender_classes()["telegram"] is TelegramSender
     assert TelegramSender.contact_key == "telegram_id"
-    assert {"token", "proxy", "api_url", "timeout", "parse_mode"} <= set(TelegramSender.config_keys)
+    assert {"token", "proxy", "api_url", "timeout", "parse_mode"} <= set(TelegramSender.settings_model.model_fields)
     assert TelegramSender.recipients({"telegram_id": 123456789}) == ["123456789"]
     assert TelegramSender.recipients({"telegram_id": ["1", " -100200 ", ""]}) == ["1", "-100200"]
     assert TelegramSender.recipients({"sms": "+7912"}) == []
 
 
 def test_config_file_accepts_the_keys_and_keeps_the_token_secret(db: str) -> None:
-    from msgd.config_file import dump_config, load_config
+    from msgd.config import dump_config, load_config
     from msgd.store.models import ChannelSettings
 
     load_config(
@@ -254,7 +254,7 @@ def test_parse_mode_is_passed_and_unparsable_markup_goes_as_plain_text(api: BotA
     assert [c.payload.get("parse_mode") for c in api.calls[1:]] == ["HTML", None]
     assert api.sent() == ["<b>Баланс</b>", "ООО Рога & Копыта <1>"]
     assert "sent as plain text: Telegram could not parse the HTML markup" in result.detail
-    with pytest.raises(PermanentError, match="parse_mode 'BBCode' is not one of"):
+    with pytest.raises(PermanentError, match="parse_mode: 'BBCode' is not one of HTML, MarkdownV2, Markdown"):
         sender.send(msg(), cfg(api.url, parse_mode="BBCode"))
 
 
@@ -263,7 +263,7 @@ def test_an_unusable_timeout_is_a_plain_settings_error(api: BotApi, sender: Tele
     # requests would raise ValueError for a negative timeout ("sender crashed"): refused up front
     with pytest.raises(PermanentError) as err:
         sender.send(msg(), cfg(api.url, timeout=timeout))
-    assert err.value.reason.startswith(f"Telegram timeout {timeout!r} is not a positive number of seconds — set timeout")
+    assert err.value.reason.startswith("the Telegram settings cannot be used: timeout: must be ")
     assert api.calls == []
 
 
@@ -273,7 +273,7 @@ def test_settings_are_worked_out_once_per_settings(api: BotApi, sender: Telegram
     target = config.memo["telegram:target"]
     sender.send(msg(message_id="m-2"), config)
     assert config.memo["telegram:target"] is target and target.timeout == 3.0
-    with pytest.raises(PermanentError, match="Telegram bot token is not set"):
+    with pytest.raises(PermanentError, match="Telegram settings cannot be used: token: is required"):
         sender.send(msg(), cfg(api.url, token=""))
 
 
@@ -411,7 +411,7 @@ def test_a_text_needing_more_than_max_parts_fails_before_any_request(api: BotApi
     assert api.calls == []
     sender.send(msg(body="Я" * 9000), cfg(api.url, max_parts=3))
     assert len(api.calls) == 3
-    with pytest.raises(PermanentError, match="Telegram max_parts 0 is not a positive whole number of messages"):
+    with pytest.raises(PermanentError, match="Telegram settings cannot be used: max_parts: must be at least 1, got 0"):
         sender.send(msg(), cfg(api.url, max_parts=0))
 
 
@@ -453,7 +453,7 @@ def test_wrong_token_is_permanent(api: BotApi, sender: TelegramSender) -> None:
         sender.send(msg(), cfg(api.url, token="111:wrong-token-wrong-token-xx"))
     assert err.value.reason == "bot token rejected by Telegram (HTTP 401; Telegram: Unauthorized) — check the token"
     assert err.value.fault == "gateway"
-    with pytest.raises(PermanentError, match="bot token is not set") as err:
+    with pytest.raises(PermanentError, match="token: is required: the bot token from @BotFather") as err:
         sender.send(msg(), cfg(api.url, token=""))
     assert err.value.fault == "gateway"
 
@@ -529,7 +529,8 @@ def test_token_never_in_reasons_or_logs(api: BotApi, sender: TelegramSender, cap
 
 
 def test_the_bot_api_default_address() -> None:
-    from services.senders.telegram import _target
+    from services.senders.telegram.sender import bot_target
+    from services.senders.telegram.settings import TelegramSettings
 
-    t = _target(ChannelConfig("telegram", {}, {"token": TOKEN}), Settings(http_timeout=9))
+    t = bot_target(TelegramSettings.parse({"token": TOKEN}), Settings(http_timeout=9))
     assert (t.api_url, t.timeout, t.verify, t.proxies, t.parse_mode) == ("https://api.telegram.org", 9.0, True, None, "")

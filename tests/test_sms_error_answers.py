@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from msgd.settings import Settings
-from services.senders.sms_replies import read_reply
+from services.senders.sms.replies import read_reply
 from tests import seed
 from tests.support import Gateway
 from tests.test_sender_stage import item, outbound
@@ -262,7 +262,7 @@ def test_a_generic_gateway_answer_its_success_pattern_does_not_match(
     """A generic gateway's 2xx answer that is not its success_pattern: the words decide whose fault
     it is; words msgd does not know stay a refusal it cannot explain (as before)."""
     from services.senders.base import ChannelConfig, Outbound, SendError
-    from services.senders.sms import SmsSender
+    from services.senders.sms.sender import SmsSender
 
     gateway.default = (200, answer)
     config = ChannelConfig(channel="sms", secrets={}, params={

@@ -21,11 +21,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from msgd.config_file import parse
+from msgd.config.parse import parse
 from msgd.settings import Settings
 from services.senders.base import ChannelConfig, Outbound, PermanentError, TransientError
-from services.senders.sms import SmsSender, fill_params
-from services.senders.sms_presets import (
+from services.senders.sms.presets import (
     PRESETS,
     effective_settings,
     format_for_url,
@@ -33,7 +32,8 @@ from services.senders.sms_presets import (
     preset_names,
     preset_settings,
 )
-from services.senders.sms_replies import read_reply
+from services.senders.sms.replies import read_reply
+from services.senders.sms.sender import SmsSender, fill_params
 from tests.support import serve_http, stop_http
 
 TEXT = "Уважаемый абонент! Баланс 100 руб. & 50% скидка + бонус"
@@ -494,8 +494,10 @@ def test_rostelecom_json_body_and_basic_auth(make_gateway: Callable[..., FakeGat
 
 def test_rostelecom_needs_sender_and_credentials(sender: SmsSender) -> None:
     config = ChannelConfig("sms", {"url": "http://127.0.0.1:1/", "request_type": "rostelecom_json"}, {})
-    with pytest.raises(PermanentError, match="Rostelecom JSON needs login, password, sender_name"):
+    with pytest.raises(PermanentError) as err:
         sender.send(msg(), config)
+    for name in ("login", "password", "sender_name"):
+        assert f"{name}: is required by request type rostelecom_json (the Rostelecom JSON request)" in err.value.reason
 
 
 def test_digital_direct_json_body_extras_and_key(
@@ -576,9 +578,10 @@ def test_missing_credential_fails_before_sending(
     make_gateway: Callable[..., FakeGateway], sender: SmsSender
 ) -> None:
     gw = make_gateway(smsc(Account()))
-    with pytest.raises(PermanentError, match="the parameter string needs password, which is not set"):
+    with pytest.raises(PermanentError, match=r"password: is required by preset smsc \(%password% in params: password\)"):
         sender.send(msg(), preset_config("smsc", gw.url, {"login": "best"}))
-    with pytest.raises(PermanentError, match=r"needs device, token \(or password\)"):
+    with pytest.raises(PermanentError, match=r"device: is required by preset semysms .*token: is required by preset"
+                                             r" semysms \(%token% in params: token \(or password\)\)"):
         sender.send(msg(), preset_config("semysms", gw.url, {}))
     assert gw.hits == []
 
@@ -642,12 +645,13 @@ def test_unknown_preset_fails_plainly(sender: SmsSender) -> None:
 
 
 def test_config_file_accepts_the_new_keys() -> None:
-    parsed = parse({"operators": [{"code": "best", "name": "B", "channels": {"sms": [
+    parsed, problems = parse({"operators": [{"code": "best", "name": "B", "channels": {"sms": [
         {"preset": "smsc", "login": "best", "password": "pw-123456", "sender_name": "BEST",
          "region": "KZ", "rate_limit": 5},
         {"preset": "semysms", "token": "tok-123456", "device": "active"},
         {"preset": "smspilot", "api_key": "key-123456", "reply_format": "smspilot"},
     ]}}]})
+    assert not problems, problems.errors()
     main, semy, pilot = parsed.operators[0].channels or []
     assert main.params == {"preset": "smsc", "sender_name": "BEST", "region": "KZ", "rate_limit": 5}
     assert main.secrets == {"login": "best", "password": "pw-123456"}

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 
 from services.senders.base import ChannelConfig, PermanentError
-from services.senders.phone import InvalidPhone, normalize_phone
-from services.senders.sms import SmsSender
+from services.senders.sms.phone import InvalidPhone, normalize_phone
+from services.senders.sms.sender import SmsSender
 from tests.test_sms_gateways import FakeGateway, make_gateway, msg, sender  # noqa: F401 - fixtures
 
 
@@ -76,14 +76,16 @@ def test_region_and_strip_plus_applied_to_the_request(
 
 def test_unknown_region_is_a_settings_error(sender: SmsSender) -> None:  # noqa: F811
     config = ChannelConfig("sms", {"url": "http://127.0.0.1:1/", "region": "Russia"}, {})
-    with pytest.raises(PermanentError, match="region 'Russia' is not a known ISO 3166 country code"):
+    with pytest.raises(PermanentError, match=r"SMS settings cannot be used: region: 'Russia' is not a region code such"
+                                             r" as RU, KZ, BY \(ISO 3166-1 alpha-2\)"):
         sender.send(msg(), config)
 
 
 def test_region_is_checked_once_per_message(
     make_gateway: Callable[..., FakeGateway], sender: SmsSender, monkeypatch: pytest.MonkeyPatch  # noqa: F811
 ) -> None:
-    from services.senders import phone, sms
+    from services.senders.sms import phone
+    from services.senders.sms import sender as sms
 
     calls: list[str | None] = []
     real = phone.check_region

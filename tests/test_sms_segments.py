@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 
 from services.senders.base import ChannelConfig
-from services.senders.segments import GSM7, UCS2, count_segments, encoding_of
-from services.senders.sms import SmsSender
+from services.senders.sms.segments import GSM7, UCS2, count_segments, encoding_of
+from services.senders.sms.sender import SmsSender
 from tests.test_sms_gateways import FakeGateway, make_gateway, msg, sender  # noqa: F401 - fixtures
 
 

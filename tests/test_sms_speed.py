@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 import pytest
 
-from services.senders import ratelimit
 from services.senders.base import ChannelConfig, PermanentError
-from services.senders.ratelimit import RateLimiter
-from services.senders.sms import SmsSender
+from services.senders.sms import ratelimit
+from services.senders.sms.ratelimit import RateLimiter
+from services.senders.sms.sender import SmsSender
 from tests.test_sms_gateways import FakeGateway, make_gateway, msg, sender  # noqa: F401 - fixtures
 
 
@@ -70,7 +70,7 @@ def test_rate_limit_holds_across_threads(
 
 def test_bad_rate_limit(sender: SmsSender) -> None:  # noqa: F811
     config = ChannelConfig("sms", {"url": "http://127.0.0.1:1/", "rate_limit": "fast"}, {})
-    with pytest.raises(PermanentError, match="rate_limit 'fast' must be a positive number"):
+    with pytest.raises(PermanentError, match="SMS settings cannot be used: rate_limit: must be a number, got 'fast'"):
         sender.send(msg(), config)
 
 

@@ -161,7 +161,7 @@ def test_claims_keep_a_gateway_answer_with_nul(db: str) -> None:
 
 
 def test_config_with_nul_is_refused_before_anything_is_stored(db: str) -> None:
-    from msgd.config_file import ConfigError, load_config
+    from msgd.config import ConfigError, load_config
     from msgd.store.models import Operator, Template
 
     yaml_text = """

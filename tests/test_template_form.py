@@ -112,7 +112,7 @@ def test_save_disabled_preview_then_enable(boss: Any) -> None:
 
 
 def test_test_message_offers_every_channel_push_included(boss: Any, embedded: Settings) -> None:
-    from services.senders import live_channels
+    from services.senders.registry import live_channels
 
     page = boss.get("/admin/tools/test-message/").content.decode()
     for channel in live_channels():

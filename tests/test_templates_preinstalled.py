@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from msgd.config_file import load_config
+from msgd.config import load_config
 from tests.support import ROOT, msgd, stage_env
 
 PREINSTALLED = ROOT / "msgd" / "data" / "templates.ru.yaml"
@@ -19,7 +19,7 @@ PER_CHANNEL = ("low_balance", "blocked", "days_before_block", "password_reset", 
 
 def test_every_event_type_has_a_russian_template_for_every_channel(db: str) -> None:
     from msgd.store.models import Template
-    from services.senders import live_channels
+    from services.senders.registry import live_channels
 
     load_config(ROOT / "examples" / "config.yaml")
     load_config(PREINSTALLED)
@@ -139,7 +139,7 @@ def preinstalled() -> list[dict[str, object]]:
 ])
 def test_every_preinstalled_template_renders_from_the_readme_contract(variant: dict[str, object]) -> None:
     from services.renderer.render import render
-    from services.senders import live_channels
+    from services.senders.registry import live_channels
 
     templates = preinstalled()
     assert len(templates) == 26

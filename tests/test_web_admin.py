@@ -247,7 +247,7 @@ def test_secrets_inside_params_are_masked_and_kept(staff: Any) -> None:
     page = staff.get(f"/admin/msgd/channelsettings/{row.id}/change/").content.decode()
     assert "hunter2" not in page and "psw=***" in page
     assert "hunter2" not in staff.get(f"/admin/msgd/operator/{op.id}/change/").content.decode()
-    from msgd.config_file import _mask
+    from msgd.config.masking import mask as _mask
 
     data = {"operator": str(op.id), "channel": "sms", "position": "1", "enabled": "on", "preset": "",
             "params": json.dumps(_mask(row.params))}
@@ -262,7 +262,7 @@ def test_secrets_inside_params_are_masked_and_kept(staff: Any) -> None:
 def test_parking_on_rabbitmq_lists_without_taking_and_replays_all(
         staff: Any, rabbit_url: str, namespace: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from msgd.broker import make_broker
-    from services.senders import live_channels
+    from services.senders.registry import live_channels
 
     monkeypatch.setenv("MSGD_BROKER_URL", rabbit_url)
     monkeypatch.setenv("MSGD_NAMESPACE", namespace)

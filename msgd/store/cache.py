@@ -11,10 +11,27 @@ import datetime as dt
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from msgd.redact import is_secret_key, register_secrets
-from services.senders.base import ChannelConfig
+
+
+@dataclass
+class ChannelConfig:
+    """One operator's settings for one channel, as stored (params + secrets): what a sender gets.
+
+    ``params`` and ``secrets`` are what the channel's settings model stored (services/senders/
+    <channel>/settings.py); the channel parses them again (``ChannelSender.settings_of``)."""
+
+    channel: str
+    params: dict[str, Any]
+    secrets: dict[str, Any]
+    outbox: bool = False
+    position: int = 1
+    # What a sender derives from these settings once (they are replaced, not
+    # changed, when the configuration is reloaded, so the memo never goes stale).
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -110,6 +127,11 @@ class ConfigCache:
             by_type[t.event_type].append(view)
             by_id[t.id] = view
         self._operators, self._by_type, self._by_id = operators, dict(by_type), by_id
+
+    def operators(self) -> list[OperatorView]:
+        """Every operator of the snapshot."""
+        self.refresh()
+        return list(self._operators.values())
 
     def operator(self, code: str) -> OperatorView | None:
         self.refresh()

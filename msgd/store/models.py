@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from django.db import models
@@ -12,6 +13,15 @@ from msgd.envelope import FAULTS
 
 CONTRACT_TYPES = [("individual", "individual"), ("legal", "legal entity")]
 FAULT_CHOICES = [(f, f) for f in FAULTS]
+
+# Whether a template's text can render is the renderer's to say (a stage above the store): the
+# shell installs its check (msgd/web/apps.py), so the store imports nothing from the services.
+_template_check: list[Callable[[Template], str | None]] = []
+
+
+def set_template_check(check: Callable[[Template], str | None]) -> None:
+    """Install what ``Template.clean`` asks: why a template cannot render (None = it can)."""
+    _template_check[:] = [check]
 
 
 class Operator(models.Model):
@@ -85,11 +95,10 @@ class Template(models.Model):
         """A template that cannot render at all is refused when saved (admin forms call this)."""
         from django.core.exceptions import ValidationError
 
-        from services.renderer.render import check_template
-
-        problem = check_template(self)
-        if problem:
-            raise ValidationError({"body": problem})
+        for check in _template_check:
+            problem = check(self)
+            if problem:
+                raise ValidationError({"body": problem})
 
     def __str__(self) -> str:
         owner = self.owner.code if self.owner_id and self.owner else "all"

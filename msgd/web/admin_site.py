@@ -8,10 +8,15 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 
+from msgd.config import settle
+from msgd.config.masking import mask
 from msgd.redact import MASK, is_secret_key
 from msgd.store.models import ChannelSettings, Operator
 from msgd.web.access import operator_codes
 from msgd.web.admin_scope import OperatorScoped
+from services.senders.email.address import sender_problem
+from services.senders.model import SettingsInvalid
+from services.senders.registry import channel_specs, normalize_channel
 
 
 def masked(secrets: dict[str, Any]) -> str:
@@ -25,7 +30,11 @@ def secret_field() -> forms.CharField:
 
 
 class ChannelSettingsForm(forms.ModelForm):
-    """Secrets are write-only: the form never shows them; an empty field keeps the stored value."""
+    """Secrets are write-only: the form never shows them; an empty field keeps the stored value.
+
+    Saving runs the channel's settings model (msgd.config.settle, as ``msgd config load`` does):
+    unknown keys, values of the wrong kind and missing required settings are refused with the
+    setting named, so whatever the admin saves dumps and loads back."""
 
     SECRET_FIELDS = ("login", "password", "api_key", "token", "md5_key", "vapid_private_key")
 
@@ -44,50 +53,57 @@ class ChannelSettingsForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from services.senders.sms_presets import PRESETS
-
-        self.fields["preset"].choices = [("", "---"), *((name, name) for name in PRESETS)]
+        presets = {name for spec in channel_specs().values() for name in spec.presets}
+        self.fields["preset"].choices = [("", "---"), *((name, name) for name in sorted(presets))]
+        self.settled: tuple[dict[str, Any], dict[str, Any]] | None = None
         if self.instance.pk:  # secrets inside params (psw=... in a parameter string) are shown masked
-            from msgd.config_file import _mask
-
-            self.initial["params"] = _mask(self.instance.params or {})
+            self.initial["params"] = mask(self.instance.params or {})
 
     def clean_params(self) -> Any:
-        from msgd.config_file import _keep_masked, _still_masked
-
         params = self.cleaned_data.get("params") or {}
         if not isinstance(params, dict):
             raise forms.ValidationError("a JSON object")
-        old = (self.instance.params or {}) if self.instance.pk else {}
-        params = {k: _keep_masked(v, old.get(k)) for k, v in params.items()}  # unchanged: the stored secret
-        for key, value in params.items():
-            if _still_masked(value):
-                raise forms.ValidationError(f"{key}: replace {MASK} with the value, or leave it unchanged")
-        bad = [k for k in params if k == "login" or is_secret_key(k)]
+        bad = [k for k in params if k in self.SECRET_FIELDS or is_secret_key(k)]
         if bad:
             raise forms.ValidationError(f"secrets go in their own fields, not in params: {', '.join(bad)}")
         return params
 
     def clean(self) -> Any:
         data = super().clean()
-        if data.get("preset") and data.get("channel") != "sms":
-            self.add_error("preset", "presets are SMS gateways: choose one only for the sms channel")
+        channel = normalize_channel(str(data.get("channel") or ""))
+        spec = channel_specs().get(channel or "")
+        if spec is None:
+            self.add_error("channel", f"unknown channel (known: {', '.join(channel_specs())})")
+            return data
+        data["channel"] = spec.name
+        preset = data.get("preset")
+        if preset and preset not in spec.presets:
+            self.add_error("preset", f"{preset!r} is not a preset of the {spec.title} channel")
+            return data
+        if "params" in self.errors:
+            return data
+        old_params = dict(self.instance.params or {}) if self.instance.pk else {}
+        old_secrets = dict(self.instance.secrets or {}) if self.instance.pk else {}
+        values: dict[str, Any] = dict(spec.presets[preset].settings) if preset else {}
+        values.update({k: v for k, v in (data.get("params") or {}).items() if k != "preset" or not preset})
+        if preset and "preset" in spec.settings.model_fields:
+            values["preset"] = preset
+        kept = {} if data.get("clear_secrets") else old_secrets
+        values.update({k: v for k, v in kept.items() if k in spec.settings.secret_fields() or k == "login"})
+        values.update({name: data[name] for name in self.SECRET_FIELDS if data.get(name)})
+        try:
+            self.settled = settle(spec, values, outbox=bool(data.get("outbox")), stored=(old_params, old_secrets))
+        except SettingsInvalid as exc:
+            for problem in exc.problems:
+                key = str(problem.loc[0]) if problem.loc else ""
+                field = key if key in self.SECRET_FIELDS and key in self.fields else "params"
+                self.add_error(field, str(problem))
         return data
 
     def save(self, commit: bool = True) -> Any:
         obj = super().save(commit=False)
-        preset = self.cleaned_data.get("preset")
-        if preset:
-            from services.senders.sms_presets import preset_settings
-
-            obj.params = {**preset_settings(preset), **{k: v for k, v in obj.params.items() if k != "preset"}}
-            obj.params["preset"] = preset
-        secrets = {} if self.cleaned_data.get("clear_secrets") else dict(obj.secrets or {})
-        for name in self.SECRET_FIELDS:
-            value = self.cleaned_data.get(name)
-            if value:
-                secrets[name] = value
-        obj.secrets = secrets
+        assert self.settled is not None  # is_valid() settled the values
+        obj.params, obj.secrets = self.settled
         if commit:
             obj.save()
         return obj
@@ -106,9 +122,8 @@ class ChannelSettingsAdmin(OperatorScoped, admin.ModelAdmin):
         return masked(obj.secrets or {})
 
     def render_change_form(self, request: Any, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        from services.senders.sms_presets import PRESETS, preset_settings
-
-        context["sms_presets"] = {name: preset_settings(name) for name in PRESETS}
+        context["sms_presets"] = {name: dict(preset.settings) for spec in channel_specs().values()
+                                  for name, preset in spec.presets.items()}
         return super().render_change_form(request, context, *args, **kwargs)
 
 
@@ -128,8 +143,6 @@ class OperatorForm(forms.ModelForm):
         fields = "__all__"
 
     def clean_email(self) -> str:
-        from services.senders.email_address import sender_problem
-
         value = str(self.cleaned_data.get("email") or "").strip()
         problem = sender_problem(value) if value else None
         if problem:

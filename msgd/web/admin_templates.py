@@ -66,11 +66,11 @@ def event_type_from(data: Any) -> str:
 
 
 def channel_choices(current: str | None = None) -> list[tuple[str, str]]:
-    from services.senders import LEGACY_CHANNELS, live_channels
+    from services.senders.registry import legacy_channels, live_channels
 
     out = [("", _("--- every channel the subscriber has a contact for")), *((c, c) for c in live_channels())]
     out += [(c, _("%(channel)s (the original's; not sent: ends as unsupported)") % {"channel": c})
-            for c in LEGACY_CHANNELS]
+            for c in legacy_channels()]
     if current and current not in {c for c, _label in out}:
         out.append((current, current))
     return out

@@ -32,7 +32,7 @@ def sample_event(event_type: str, operator_code: str | None) -> dict[str, Any]:
 def channel_choices(blank: str | None = None, legacy: bool = False) -> list[tuple[str, str]]:
     """The channels msgd sends on; with ``legacy`` also the original's Agent, Winpop, WhatsApp
     (a manual send may name them: such messages end as "unsupported channel")."""
-    from services.senders import known_channels, live_channels
+    from services.senders.registry import known_channels, live_channels
 
     names = known_channels() if legacy else live_channels()
     return ([("", blank)] if blank is not None else []) + [(c, c) for c in names]
@@ -45,9 +45,9 @@ def operator_choices(user: Any) -> list[tuple[str, str]]:
 
 def contact_keys() -> dict[str, str]:
     """Channel -> the event's contact field for it (sms, email, telegram_id, push)."""
-    from services.senders import registry
+    from services.senders.registry import sender_classes
 
-    return {name: sender.contact_key for name, sender in registry().items()}
+    return {name: sender.contact_key for name, sender in sender_classes().items()}
 
 
 def ctx(request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:

@@ -166,7 +166,7 @@ def build_manual_event(data: Any) -> dict[str, Any]:
     from msgd.schemas import json_path, validate_event
     from msgd.storable import unstorable_paths
     from msgd.store.models import Operator, Template
-    from services.senders import known_channels, normalize_channel
+    from services.senders.registry import known_channels, normalize_channel
 
     if not isinstance(data, dict):
         raise Invalid([field_error("(body)", "expected a JSON object")])

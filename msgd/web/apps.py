@@ -18,3 +18,8 @@ class WebConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_roles_after_migrate, sender=self, dispatch_uid="msgd-web-roles")
+        # The admin's template forms refuse what the renderer cannot parse (Template.clean).
+        from msgd.store.models import set_template_check
+        from services.renderer.render import check_template
+
+        set_template_check(check_template)

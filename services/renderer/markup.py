@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from services.senders.telegram import PARSE_MODES
+from services.senders.telegram.settings import PARSE_MODES
 
 HTML = "HTML"
 MARKDOWN_V2 = "MarkdownV2"

@@ -17,7 +17,7 @@ from msgd.settings import ROOT
 from msgd.store.cache import ConfigCache
 from services.renderer.markup import channel_markup
 from services.renderer.render import Rendered, RenderError, render, template_warnings
-from services.senders import normalize_channel
+from services.senders.registry import normalize_channel
 
 EXAMPLES = ROOT / "examples" / "events"
 

@@ -26,8 +26,8 @@ from msgd.status import event_fields, status
 from msgd.store.cache import ConfigCache, OperatorView
 from services.renderer.markup import channel_markup
 from services.renderer.render import RenderError, render
-from services.senders import registry
 from services.senders.base import Outbound
+from services.senders.registry import sender_classes
 
 log = structlog.get_logger("msgd.renderer")
 
@@ -63,7 +63,7 @@ class RendererStage:
     def __init__(self, settings: Settings, cache: ConfigCache | None = None) -> None:
         self.settings = settings
         self.cache = cache or ConfigCache(settings.config_refresh_seconds)
-        self.senders = registry()
+        self.senders = sender_classes()
         for channel in self.senders:  # render failures count from 0 (metrics.count_failures_from_zero)
             metrics.count_failures_from_zero(channel, "none")
 

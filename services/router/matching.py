@@ -13,8 +13,8 @@ from typing import Any
 
 from msgd.envelope import FILTERED, NO_CONTACT, UNSUPPORTED
 from msgd.store.cache import OperatorView, TemplateView
-from services.senders import LEGACY_CHANNELS, normalize_channel
 from services.senders.base import ChannelSender
+from services.senders.registry import legacy_channels, normalize_channel
 
 RENDER = "render"
 NDAYS = "days_before_block"
@@ -109,8 +109,8 @@ def decide(
     for t, ch in pairs:
         if t.owner_id is None and ch in own_channels:
             decisions.append(Decision(FILTERED, t, ch, f"replaced by operator {op.code}'s own template on {ch}"))
-        elif ch in LEGACY_CHANNELS or ch not in senders:
-            what = "a legacy channel kept for compatibility" if ch in LEGACY_CHANNELS else "not a known channel"
+        elif ch in legacy_channels() or ch not in senders:
+            what = "a legacy channel kept for compatibility" if ch in legacy_channels() else "not a known channel"
             decisions.append(Decision(UNSUPPORTED, t, ch, f"unsupported channel {ch!r}: {what}; nothing is sent"))
         elif not senders[ch].recipients(contacts):
             decisions.append(Decision(NO_CONTACT, t, ch, f"subscriber has no {senders[ch].contact_key} contact for {ch}"))

@@ -17,7 +17,7 @@ from msgd.stage import Received, park
 from msgd.status import event_fields, status
 from msgd.store.cache import ConfigCache
 from services.router.matching import RENDER, decide
-from services.senders import registry
+from services.senders.registry import sender_classes
 
 log = structlog.get_logger("msgd.router")
 
@@ -52,7 +52,7 @@ class RouterStage:
     def __init__(self, settings: Settings, cache: ConfigCache | None = None) -> None:
         self.settings = settings
         self.cache = cache or ConfigCache(settings.config_refresh_seconds)
-        self.senders = registry()
+        self.senders = sender_classes()
 
     def handle(self, items: list[Received]) -> Sequence[Outgoing]:
         out: list[Outgoing] = []

@@ -1,7 +1,7 @@
-"""What a channel module provides, and the outcomes it reports.
+"""What a channel's sender is, and the outcomes it reports.
 
-A channel is one module in this package that defines ``SENDER``: a subclass of
-``ChannelSender``.  The sender stage discovers it; nothing else changes.
+A channel package (services/senders/spec.py) names a ``ChannelSender`` subclass: its name,
+title, contact key and settings model, and ``deliver``. The sender stage calls ``send``.
 """
 
 from __future__ import annotations
@@ -21,11 +21,14 @@ from msgd.envelope import (
 )
 from msgd.redact import redact_text
 from msgd.settings import Settings
+from msgd.store.cache import ChannelConfig as ChannelConfig  # re-exported: what a sender is given
 from msgd.topology import Lane
 from services.senders.contacts import split_words, unique
+from services.senders.model import SettingsInvalid, SettingsModel
 
 K = TypeVar("K")
 R = TypeVar("R")
+M = TypeVar("M", bound=SettingsModel)
 
 
 class SendError(Exception):
@@ -141,18 +144,22 @@ class Outbound:
         return out
 
 
-@dataclass
-class ChannelConfig:
-    """One operator's settings for one channel, as stored (params + secrets)."""
-
-    channel: str
-    params: dict[str, Any]
-    secrets: dict[str, Any]
-    outbox: bool = False
-    position: int = 1
-    # What a sender derives from these settings once (they are replaced, not
-    # changed, when the configuration is reloaded, so the memo never goes stale).
-    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+def stored_settings(model: type[M], config: ChannelConfig, label: str) -> M:
+    """``config``'s stored params and secrets parsed by the channel's settings ``model``, once per
+    stored settings (kept in ``config.memo``); PermanentError naming every problem when they cannot
+    be used (settings written to the store by hand, or before the model refused them). ``label``
+    names the channel ("SMS")."""
+    key = f"settings:{model.__qualname__}"
+    found = config.memo.get(key)
+    if found is None:
+        try:
+            found = model.parse({**config.params, **config.secrets})
+        except SettingsInvalid as exc:
+            raise PermanentError(f"the {label} settings cannot be used: {exc} — fix them in the web admin or the"
+                                 " config file (msgd config load)") from None
+        config.memo[key] = found
+    assert isinstance(found, model)
+    return found
 
 
 class ChannelSender(ABC):
@@ -160,8 +167,12 @@ class ChannelSender(ABC):
     so ``send`` must be thread-safe (keep per-thread connections if needed)."""
 
     channel: ClassVar[str]
+    # What people call it ("SMS"): reasons, the admin, msgd doctor.
+    title: ClassVar[str]
     # Key under ``abonent.contacts`` in the event that holds this channel's address(es).
     contact_key: ClassVar[str]
+    # The channel's settings (services/senders/model.py): the only judge of what it may be given.
+    settings_model: ClassVar[type[SettingsModel]] = SettingsModel
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -187,6 +198,15 @@ class ChannelSender(ABC):
     def contact_identity(cls, entry: str) -> str:
         """Two entries with the same identity are one recipient."""
         return entry
+
+    def settings_of(self, config: ChannelConfig) -> SettingsModel:
+        """The slot's settings as the channel's model reads them (PermanentError if it cannot)."""
+        return stored_settings(self.settings_model, config, self.title)
+
+    def on_timeout(self, config: ChannelConfig) -> str:
+        """What a request that may have been delivered becomes: ``unknown`` (final, not sent
+        again) or ``retry`` (the settings' ``on_timeout``); PermanentError for unusable settings."""
+        return str(getattr(self.settings_of(config), "on_timeout", "unknown"))
 
     def check_recipient(self, message: Outbound, config: ChannelConfig) -> None:  # noqa: B027 - optional hook
         """InvalidRecipient when ``message.recipient`` cannot be this channel's address; called

@@ -34,7 +34,8 @@ import requests
 import urllib3.exceptions as u3
 
 from services.senders.base import MaybeSent, PermanentError, SendError, TransientError
-from services.senders.net import causes, find, host_port, scheme_host
+from services.senders.model import scheme_host
+from services.senders.net import causes, find, host_port
 
 RX = requests.exceptions
 # Before the request left: the connection was never made (NameResolutionError is a NewConnectionError).

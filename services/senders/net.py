@@ -4,9 +4,8 @@ wrapped what (services/senders/http_errors.py words them), and per-thread sessio
 from __future__ import annotations
 
 import logging
-import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
@@ -16,11 +15,8 @@ import requests
 
 from msgd.redact import redact_text
 from msgd.settings import Settings
-from services.senders.base import (
-    ChannelSender,
-    PermanentError,
-    PerThread,
-)
+from services.senders.base import ChannelSender, PermanentError, PerThread
+from services.senders.model import HttpSettings
 
 # -- settings -------------------------------------------------------------------------------
 
@@ -34,42 +30,25 @@ def as_bool(value: Any, default: bool = False) -> bool:
     return bool(value)
 
 
-def timeout_setting(params: Mapping[str, Any], default: float, label: str) -> float:
-    """The ``timeout`` setting in seconds (``default`` when empty); PermanentError naming the
-    setting unless it is a positive number (a negative one would make requests raise ValueError)."""
-    value = params.get("timeout")
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return float(default)
-    try:
-        timeout = float(value) if not isinstance(value, bool) else math.nan
-    except (TypeError, ValueError):
-        timeout = math.nan
-    if not (timeout > 0 and math.isfinite(timeout)):
-        raise PermanentError(
-            f"{label} timeout {value!r} is not a positive number of seconds — set timeout to the"
-            f" seconds to wait for an answer (e.g. 10), or leave it empty for the default ({default:g} s)"
-        )
-    return timeout
-
-
-def verify_setting(params: Mapping[str, Any], label: str) -> bool | str:
-    """What requests' ``verify`` gets: ``verify`` (default on) and ``ca_bundle`` (a PEM file)."""
-    verify: bool | str = as_bool(params.get("verify"), True)
-    bundle = str(params.get("ca_bundle") or "").strip()
-    if verify and bundle:
+def verify_setting(s: HttpSettings, label: str) -> bool | str:
+    """What requests' ``verify`` gets from ``verify`` (default on) and ``ca_bundle`` (a PEM file);
+    PermanentError when the file is not there (it may be missing on this machine only)."""
+    bundle = (s.ca_bundle or "").strip()
+    if s.verify and bundle:
         if not os.path.exists(bundle):
             raise PermanentError(
                 f"{label} ca_bundle file {bundle!r} does not exist — set ca_bundle to the path of a PEM"
                 " file with the CA certificate to trust, or leave it empty for the system's CAs"
             )
-        verify = bundle
-    return verify
+        return bundle
+    return s.verify
 
 
-def http_options(params: Mapping[str, Any], default_timeout: float, label: str) -> tuple[float, bool | str]:
-    """(timeout, verify) from a channel's ``timeout``, ``verify`` and ``ca_bundle`` settings;
-    PermanentError naming the setting when one is unusable. ``label`` names the channel."""
-    return timeout_setting(params, default_timeout, label), verify_setting(params, label)
+def http_options(s: HttpSettings, default_timeout: float, label: str) -> tuple[float, bool | str]:
+    """(timeout, verify) for requests from an HTTP channel's settings: ``timeout`` (seconds;
+    ``default_timeout`` = MSGD_HTTP_TIMEOUT when not set), ``verify`` and ``ca_bundle``. ``label``
+    names the channel."""
+    return (s.timeout or float(default_timeout)), verify_setting(s, label)
 
 
 # -- plain words ----------------------------------------------------------------------------
@@ -89,24 +68,6 @@ def host_port(url: str) -> str:
     except ValueError:
         return "?"
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def scheme_host(url: str) -> str:
-    """scheme://host[:port] of a URL, "" when it has no scheme or host: never its user,
-    password, path or query (a gateway may carry an API key in any of them)."""
-    try:
-        parts = urlsplit(url.strip())
-        host = parts.hostname or ""
-    except ValueError:
-        return ""
-    if not parts.scheme or not host:
-        return ""
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    host = f"[{host}]" if ":" in host else host
-    return f"{parts.scheme.lower()}://{host}" + (f":{port}" if port is not None else "")
 
 
 def causes(exc: BaseException) -> Iterator[BaseException]:

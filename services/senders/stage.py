@@ -22,14 +22,14 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from queue import Empty, SimpleQueue
 
 import structlog
 from django.utils import timezone
 
-from msgd import metrics, storable
+from msgd import metrics
 from msgd import topology as topo
 from msgd.broker.base import Outgoing
 from msgd.envelope import (
@@ -47,11 +47,10 @@ from msgd.retry import backoff
 from msgd.settings import Settings
 from msgd.stage import Received
 from msgd.status import status
-from msgd.store.cache import ConfigCache, OperatorView
+from msgd.store.cache import ConfigCache
 from msgd.store.models import Claim
-from services.senders import claims, limits, registry
+from services.senders import claims
 from services.senders.base import (
-    ChannelConfig,
     ChannelSender,
     MaybeSent,
     Outbound,
@@ -61,64 +60,19 @@ from services.senders.base import (
     SendResult,
     TransientError,
 )
-from services.senders.outbox import write_outbox
+from services.senders.jobs import (
+    FLUSH_AFTER,
+    UNKNOWN_OUTCOME,
+    Job,
+    Result,
+    after_maybe_sent,
+    context,
+    unstorable_field,
+)
+from services.senders.outbox.writer import write_outbox
+from services.senders.registry import sender_classes
 
 log = structlog.get_logger("msgd.sender")
-
-# Seconds a recorded outcome may wait to be written together with the next ones.
-FLUSH_AFTER = 0.05
-UNKNOWN_OUTCOME = (
-    "outcome unknown: the sender stopped while the gateway was handling this message;"
-    " not sent again so the subscriber does not get it twice"
-)
-
-
-@dataclass
-class Job:
-    msg: Outbound
-    op: OperatorView
-    configs: list[ChannelConfig]  # main gateway first, then fallbacks
-    gateway: str = ""  # host of the gateway tried last (metrics label)
-
-
-@dataclass
-class Result:
-    job: Job
-    ok: SendResult | None
-    error: SendError | None
-    seconds: float
-
-
-def _context(msg: Outbound) -> dict[str, str]:
-    """What every log line about a message carries (structlog contextvars)."""
-    return {"event_id": msg.event_id, "message_id": msg.message_id, "operator": msg.operator_code,
-            "channel": msg.channel}
-
-
-def after_maybe_sent(exc: MaybeSent, policy: str) -> SendError:
-    """What a request that may have been delivered becomes (services/senders/limits.py): retried
-    when the far side drops repeats of this message id or ``on_timeout`` is ``retry``, else final
-    "outcome unknown", never sent again."""
-    if exc.dedupes:
-        exc.reason += "; retried safely: the gateway drops a repeat of this message id"
-    elif policy == "retry":
-        exc.reason += " (on_timeout: retry — the subscriber may get it twice)"
-    else:
-        return OutcomeUnknown(
-            f"outcome unknown: {exc.reason}; not sent again so the subscriber does not get it twice"
-            " (on_timeout: unknown) — check the gateway's account, and resend it if it did not go out"
-        )
-    exc.args = (exc.reason,)
-    return exc
-
-
-def unstorable_field(msg: Outbound) -> str | None:
-    """Why a message cannot be sent with a record of what was sent (NUL, lone surrogates), or None."""
-    for name in ("recipient", "sender", "subject", "body", "html"):
-        if (problem := storable.problem(getattr(msg, name) or "")) is not None:
-            return f"the {name} {problem}"
-    return None
-
 
 class SenderStage:
     def __init__(self, settings: Settings, channel: str, cache: ConfigCache | None = None,
@@ -127,7 +81,7 @@ class SenderStage:
         self.channel = channel
         self.name = f"sender:{channel}"
         self.cache = cache or ConfigCache(settings.config_refresh_seconds)
-        self.sender = sender or registry()[channel](settings)
+        self.sender = sender or sender_classes()[channel](settings)
         self.pool = ThreadPoolExecutor(max_workers=settings.sender_concurrency,
                                        thread_name_prefix=f"send-{channel}")
         metrics.count_failures_from_zero(channel, "none")  # failures before any gateway is tried
@@ -157,7 +111,7 @@ class SenderStage:
         jobs: dict[str, Job] = {}
         for item in items:
             msg = Outbound.from_wire(item.payload)
-            with structlog.contextvars.bound_contextvars(**_context(msg)):
+            with structlog.contextvars.bound_contextvars(**context(msg)):
                 self._prepare(msg, now, jobs, out)
         if not jobs:
             return out
@@ -169,7 +123,7 @@ class SenderStage:
             if row is not None and row.owner == owner:
                 mine.append(job)
             else:
-                with structlog.contextvars.bound_contextvars(**_context(job.msg)):
+                with structlog.contextvars.bound_contextvars(**context(job.msg)):
                     out.extend(self._not_claimed(job, row, now, finished))
         out.extend(self._send_all(owner, mine, finished))
         return out
@@ -234,7 +188,7 @@ class SenderStage:
         return []  # an older attempt's stray copy; the current attempt is elsewhere
 
     def _send_one(self, job: Job) -> Result:
-        with structlog.contextvars.bound_contextvars(**_context(job.msg)):  # pool threads start empty
+        with structlog.contextvars.bound_contextvars(**context(job.msg)):  # pool threads start empty
             return self._send_one_bound(job)
 
     def _send_one_bound(self, job: Job) -> Result:
@@ -266,7 +220,7 @@ class SenderStage:
                     path = self._outbox(job.msg)
                     result = SendResult(gateway_message_id=path.name, detail=f"written to {path}")
                 else:
-                    policy = limits.on_timeout(config.params, self.channel)  # before any request
+                    policy = self.sender.on_timeout(config)  # before any request
                     try:
                         result = self.sender.send(job.msg, config)
                     except MaybeSent as exc:
@@ -354,12 +308,12 @@ class SenderStage:
         rows, now = claims.rows([j.msg.message_id for j in jobs]), timezone.now()
         out: list[Outgoing] = []
         for job in jobs:
-            with structlog.contextvars.bound_contextvars(**_context(job.msg)):
+            with structlog.contextvars.bound_contextvars(**context(job.msg)):
                 out.extend(self._not_claimed(job, rows.get(job.msg.message_id), now, finished))
         return out
 
     def _conclude_bound(self, r: Result, out: list[Outgoing], finished: list[claims.Finish]) -> None:
-        with structlog.contextvars.bound_contextvars(**_context(r.job.msg)):
+        with structlog.contextvars.bound_contextvars(**context(r.job.msg)):
             self._conclude(r, out, finished)
 
     def _conclude(self, r: Result, out: list[Outgoing], finished: list[claims.Finish]) -> None:

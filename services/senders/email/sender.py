@@ -7,11 +7,11 @@ and run through premailer), attaches any string that happens to name an
 existing file, derives From from the login (adding ``@gmail.com`` when the
 login has no ``@``), reconnects on every call and, when the server drops the
 connection, sleeps 3-6 s and returns False instead of raising.  So the message
-is built by services/senders/email_message.py (``email.message.EmailMessage``,
+is built by services/senders/email/message.py (``email.message.EmailMessage``,
 and the ``max_bytes`` limit checked before any connection) and handed to
 ``client.smtp.sendmail`` on yagmail's open connection.  The login name is
 passed to yagmail as ``{login: login}`` so it is used as typed.  Failures are
-worded by services/senders/email_errors.py; one after the message's final dot
+worded by services/senders/email/errors.py; one after the message's final dot
 was sent and before the server's reply is ``MaybeSent`` (the server may have
 accepted it): the connection is not reused to send it again.
 
@@ -45,19 +45,22 @@ from services.senders.base import (
     PerThread,
     SendError,
     SendResult,
+    stored_settings,
 )
-from services.senders.contacts import email_identity, split_emails
-from services.senders.email_address import InvalidAddress, InvalidSenderAddress, parse_recipient
-from services.senders.email_errors import after_data, classify
-from services.senders.email_message import Built, build_message, check_size, max_bytes_setting
-from services.senders.net import as_bool, timeout_setting
+from services.senders.email.address import (
+    InvalidAddress,
+    InvalidSenderAddress,
+    email_identity,
+    parse_recipient,
+    split_emails,
+)
+from services.senders.email.errors import after_data, classify
+from services.senders.email.message import Built, build_message, check_size
+from services.senders.email.settings import EmailSettings
 
-__all__ = ["SENDER", "EmailSender", "build_message", "classify"]
+__all__ = ["EmailSender", "SmtpTarget", "build_message", "classify", "smtp_target", "tls_context"]
 
 LOGGER = "msgd.sender.email"
-DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
-# "tls" is deliberately not an alias: some tools mean implicit TLS by it, others STARTTLS.
-SECURITY_ALIASES = {"smtps": "ssl", "": "none", "plain": "none", "off": "none"}
 _DROPPED = (smtplib.SMTPServerDisconnected, ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
 
 
@@ -138,7 +141,7 @@ class _Client(yagmail.Client):  # type: ignore[misc]
 
 
 @dataclass(frozen=True)
-class _Target:
+class SmtpTarget:
     host: str
     port: int
     security: str
@@ -163,31 +166,25 @@ class _Target:
         return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def _target(config: ChannelConfig, settings: Settings) -> _Target:
-    p, s = config.params, config.secrets
-    security = str(p.get("security") or "none").strip().lower()
-    security = SECURITY_ALIASES.get(security, security)
-    if security not in DEFAULT_PORTS:
-        raise PermanentError(f"unknown SMTP security {security!r} (use ssl, starttls or none)")
-    try:
-        port = int(p.get("port") or DEFAULT_PORTS[security])
-    except (TypeError, ValueError):
-        raise PermanentError(f"SMTP port {p.get('port')!r} is not a number") from None
-    timeout = timeout_setting(p, settings.http_timeout, "SMTP")
-    return _Target(
-        host=str(p.get("host") or "localhost").strip(),
-        port=port,
-        security=security,
-        login=str(s.get("login") or "").strip(),
-        password=str(s.get("password") or ""),
-        timeout=timeout,
-        verify=as_bool(p.get("verify"), True),
-        ca_bundle=str(p.get("ca_bundle") or ""),
-        dialogue=as_bool(p.get("extended_logging")),
+def smtp_target(s: EmailSettings, settings: Settings) -> SmtpTarget:
+    """Where and how to connect, from the channel's settings (``timeout`` defaults to
+    MSGD_HTTP_TIMEOUT)."""
+    return SmtpTarget(
+        host=s.host,
+        port=s.effective_port,
+        security=s.security,
+        login=s.login.get_secret_value() if s.login is not None else "",
+        password=s.password.get_secret_value() if s.password is not None else "",
+        timeout=s.timeout or float(settings.http_timeout),
+        verify=s.verify,
+        ca_bundle=s.ca_bundle or "",
+        dialogue=s.extended_logging,
     )
 
 
-def _tls_context(t: _Target) -> ssl.SSLContext:
+def tls_context(t: SmtpTarget) -> ssl.SSLContext:
+    """The TLS context for ``t``: the system's CAs or ``ca_bundle``, or no checking with
+    ``verify: false``; PermanentError when the bundle cannot be loaded."""
     try:
         ctx = ssl.create_default_context(cafile=t.ca_bundle or None)
     except (OSError, ssl.SSLError) as exc:
@@ -211,7 +208,9 @@ class _Conn:
 
 class EmailSender(ChannelSender):
     channel = "email"
+    title = "e-mail"
     contact_key = "email"
+    settings_model = EmailSettings
     split_contact = staticmethod(split_emails)
     contact_identity = staticmethod(email_identity)
 
@@ -220,7 +219,7 @@ class EmailSender(ChannelSender):
         # connections: one per thread per (host, port, login)
         self._conns: PerThread[tuple[str, int, str], _Conn] = PerThread(lambda c: c.close())
 
-    def _connect(self, t: _Target) -> tuple[_Conn, bool]:
+    def _connect(self, t: SmtpTarget) -> tuple[_Conn, bool]:
         """(connection, reused): an open connection for this thread, opened if needed."""
         conn = self._conns.get(t.key)
         if (
@@ -238,9 +237,9 @@ class EmailSender(ChannelSender):
         }
         starttls: bool | dict[str, Any] = False
         if t.security == "ssl":
-            kwargs["context"] = _tls_context(t)
+            kwargs["context"] = tls_context(t)
         elif t.security == "starttls":
-            starttls = {"context": _tls_context(t)}
+            starttls = {"context": tls_context(t)}
         client = _Client(
             user={t.login: t.login} if t.login else None,
             password=t.password,  # never None: yagmail would ask the keyring / a terminal
@@ -261,7 +260,7 @@ class EmailSender(ChannelSender):
             raise
         return self._conns.put(t.key, _Conn(client, t.fingerprint)), False
 
-    def _drop(self, t: _Target) -> None:
+    def _drop(self, t: SmtpTarget) -> None:
         self._conns.drop(t.key)
 
     def close(self) -> None:
@@ -274,9 +273,10 @@ class EmailSender(ChannelSender):
 
     def deliver(self, message: Outbound, config: ChannelConfig) -> SendResult:
         # The login is not masked: it is often the sender address, which reasons must show.
-        register_secrets(v for k, v in config.secrets.items() if k != "login")
-        t = _target(config, self.settings)
-        limit = max_bytes_setting(config.params)
+        s = stored_settings(EmailSettings, config, "e-mail")
+        register_secrets(v for k, v in s.secret_values().items() if k != "login")
+        t = smtp_target(s, self.settings)
+        limit = s.max_bytes
         try:
             return self._send(message, t, limit)
         except SendError:
@@ -284,7 +284,7 @@ class EmailSender(ChannelSender):
         except Exception as exc:  # noqa: BLE001 - every failure becomes a plain-words outcome
             raise classify(exc, t.where, t.host, t.timeout, message.recipient) from None
 
-    def _send(self, message: Outbound, t: _Target, limit: int) -> SendResult:
+    def _send(self, message: Outbound, t: SmtpTarget, limit: int) -> SendResult:
         sender = message.sender.strip() or f"root@{self.settings.domain}"
         built = build_message(message, sender, self.settings.domain)  # addresses checked here
         check_size(built.data, limit)  # before any connection
@@ -341,6 +341,3 @@ def _needs_smtputf8(built: Built, message: Outbound, sender: str, where: str) ->
 def _reply_text(raw: Any) -> str:
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
     return " ".join(text.split())
-
-
-SENDER = EmailSender

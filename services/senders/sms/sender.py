@@ -1,14 +1,14 @@
 """SMS over an HTTP gateway (the original's "Адрес СМС шлюза" + "Post параметры").
 
-The request each request type sends is built by services/senders/sms_request.py.
+The request each request type sends is built by services/senders/sms/request.py.
 Phone numbers are normalised to E.164 with ``phonenumbers`` (``region``,
-default RU; services/senders/phone.py) before anything else; an invalid
+default RU; services/senders/sms/phone.py) before anything else; an invalid
 number fails permanently without a request.  ``preset`` fills the settings
-of a known gateway (services/senders/sms_presets.py); answers are read per
-gateway (services/senders/sms_replies.py); ``rate_limit`` (messages per
+of a known gateway (services/senders/sms/presets.py); answers are read per
+gateway (services/senders/sms/replies.py); ``rate_limit`` (messages per
 second, per gateway URL and process) spaces requests out
-(services/senders/ratelimit.py); the result's ``extra`` carries the SMS part
-count and encoding (services/senders/segments.py).
+(services/senders/sms/ratelimit.py); the result's ``extra`` carries the SMS part
+count and encoding (services/senders/sms/segments.py).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import structlog
 from msgd import safejson, userpattern
 from msgd.envelope import FAULT_UNKNOWN
 from msgd.redact import redact_text, register_secrets
-from services.senders import ratelimit
 from services.senders.base import (
     ChannelConfig,
     InvalidRecipient,
@@ -34,10 +33,9 @@ from services.senders.base import (
     PermanentError,
     SendResult,
     TransientError,
+    stored_settings,
 )
-from services.senders.contacts import phone_identity, split_phones
 from services.senders.http_errors import network_error
-from services.senders.limits import sms_segments
 from services.senders.net import (
     HttpSender,
     as_bool,
@@ -46,19 +44,15 @@ from services.senders.net import (
     http_options,
     retry_after,
 )
-from services.senders.phone import InvalidPhone, normalize_phone
-from services.senders.sms_presets import JSON_TYPES, effective_settings
-from services.senders.sms_problems import classify_words, problem
-from services.senders.sms_replies import read_reply
-from services.senders.sms_request import (
-    build_request,
-    fill_params,
-    md5_hex,
-    params_secrets,
-    used_placeholders,
-)
+from services.senders.sms import ratelimit
+from services.senders.sms.phone import InvalidPhone, normalize_phone, phone_identity, split_phones
+from services.senders.sms.problems import classify_words, problem
+from services.senders.sms.replies import read_reply
+from services.senders.sms.request import build_request, fill_params, md5_hex, params_secrets
+from services.senders.sms.segments import sms_segments
+from services.senders.sms.settings import SmsSettings
 
-__all__ = ["SENDER", "SmsSender", "fill_params", "gateway_id"]
+__all__ = ["SmsSender", "fill_params", "gateway_id"]
 
 log = structlog.get_logger("msgd.sender.sms")
 
@@ -116,55 +110,46 @@ def gateway_id(body: str) -> str:
 
 class SmsSender(HttpSender):
     channel = "sms"
+    title = "SMS"
     contact_key = "sms"
+    settings_model = SmsSettings
     split_contact = staticmethod(split_phones)
     contact_identity = staticmethod(phone_identity)
-    # Setting keys beyond msgd/config_file.py's SMS list (api_key and token are secrets there).
-    config_keys = ("preset", "region", "rate_limit", "reply_format", "api_key", "token", "device",
-                   "dedupes_message_id")
 
     user_agent = "msgd-sms/1"
 
     def check_recipient(self, message: Outbound, config: ChannelConfig) -> None:
+        region = config.params.get("region")  # an outbox slot may leave the rest of its settings out
         try:
-            self._phone(message.recipient, config.params)
+            self._phone(message.recipient, str(region) if isinstance(region, str) else None, False)
         except InvalidRecipient:
             raise
         except PermanentError:
             pass  # an unknown region is a setting: reported when the message is really sent
 
     def deliver(self, message: Outbound, config: ChannelConfig) -> SendResult:
-        params, secrets = config.params, config.secrets
-        if "sms:secrets" not in config.memo:  # once per settings, not per message
-            template = params.get("params") or ""
+        s = stored_settings(SmsSettings, config, "SMS")
+        if "sms:effective" not in config.memo:  # once per settings, not per message
+            effective = s.effective()
+            template = effective.get("params") or ""
             template = template if isinstance(template, str) else json.dumps(template)
             # The basic-auth login is not masked (it is not a secret and reasons may need it).
-            hidden = [str(v) for k, v in secrets.items() if k != "login" and v not in (None, "")]
+            hidden = [v for k, v in s.secret_values().items() if k != "login"]
             hidden += [md5_hex(v) for v in hidden] + [quote(v, safe="") for v in hidden]
             register_secrets([*hidden, *params_secrets(template)])
-            config.memo["sms:secrets"] = True
-        return self._send(message, params, secrets, config.memo)
+            config.memo["sms:effective"] = effective
+        return self._send(message, s, config.memo["sms:effective"])
 
-    def _send(self, message: Outbound, raw: dict[str, Any], secrets: dict[str, Any],
-              memo: dict[str, Any]) -> SendResult:
-        try:
-            params = memo.get("sms:settings") or memo.setdefault("sms:settings", effective_settings(raw))
-        except ValueError as exc:  # an unknown preset, request type or reply format
-            raise PermanentError(str(exc)) from None
-        url = str(params.get("url") or "").strip()
-        if not url:
-            raise PermanentError("SMS gateway address (url) is not set")
-        kind = params["request_type"]
-        phone = self._phone(message.recipient, params)
-        parts = sms_segments(message.body, params)  # a runaway text fails here, before any request
-        timeout, verify = http_options(params, self.settings.http_timeout, "SMS")
-        rate = self._rate(params)
-        dedupes = self._dedupes(params, kind)
-        request = build_request(kind, url, phone, message.body, params, secrets, message.message_id)
+    def _send(self, message: Outbound, s: SmsSettings, params: dict[str, Any]) -> SendResult:
+        url, kind = str(params["url"]).strip(), params["request_type"]
+        phone = self._phone(message.recipient, s.region, as_bool(params.get("strip_plus")))
+        parts = sms_segments(message.body, s.max_segments)  # a runaway text fails here, before any request
+        timeout, verify = http_options(s, self.settings.http_timeout, "SMS")
+        request = build_request(kind, url, phone, message.body, params, s.secret_values(), message.message_id)
         where = host_port(url)
 
-        if rate is not None:
-            ratelimit.acquire(url, rate)
+        if s.rate_limit is not None:
+            ratelimit.acquire(url, s.rate_limit)
         try:
             resp = self._sessions.get().request(
                 request.method, request.url, data=request.body, headers=request.headers,
@@ -173,7 +158,7 @@ class SmsSender(HttpSender):
         except (requests.RequestException, ValueError, UnicodeError) as exc:
             err = network_error(exc, "SMS gateway", url, timeout, host_label="SMS gateway host")
             if isinstance(err, MaybeSent):
-                err.dedupes = dedupes
+                err.dedupes = s.dedupes_message_id  # the model refuses it without %message_id%
             raise err from None
 
         body = _decode(resp)
@@ -185,40 +170,15 @@ class SmsSender(HttpSender):
         return result
 
     @staticmethod
-    def _dedupes(params: dict[str, Any], kind: str) -> bool:
-        """``dedupes_message_id``: the gateway drops a repeat of a request carrying %message_id%."""
-        if not as_bool(params.get("dedupes_message_id")):
-            return False
-        template = params.get("params")
-        if kind in JSON_TYPES or not isinstance(template, str) or "message_id" not in used_placeholders(template):
-            raise PermanentError("dedupes_message_id needs %message_id% in params (the gateway's client message"
-                                 " id parameter, e.g. id=%message_id%); the JSON request types cannot carry it")
-        return True
-
-    @staticmethod
-    def _phone(recipient: str, params: dict[str, Any]) -> str:
+    def _phone(recipient: str, region: str | None, strip_plus: bool) -> str:
         try:
-            phone = normalize_phone(recipient, str(params.get("region") or "") or None)
+            phone = normalize_phone(recipient, region or None)
         except InvalidPhone as exc:
             raise InvalidRecipient(str(exc)) from None
         except ValueError as exc:  # an unknown region: a setting
             raise PermanentError(str(exc)) from None
-        if as_bool(params.get("strip_plus")):
-            phone = phone.lstrip("+")
-        return phone
+        return phone.lstrip("+") if strip_plus else phone
 
-    @staticmethod
-    def _rate(params: dict[str, Any]) -> float | None:
-        value = params.get("rate_limit")
-        if value in (None, "", 0, "0"):
-            return None
-        try:
-            rate = float(value)
-        except (TypeError, ValueError):
-            rate = -1.0
-        if not rate > 0 or isinstance(value, bool):
-            raise PermanentError(f"rate_limit {value!r} must be a positive number of messages per second")
-        return rate
 
 def _outcome(status: int, retry_header: str | None, body: str, params: dict[str, Any],
              where: str) -> SendResult:
@@ -268,6 +228,3 @@ def _unmatched(shown: str) -> None:
     found = problem(named)
     error = TransientError if found.transient else PermanentError
     raise error(f"SMS gateway did not accept the message: {found.hint} — it answered: {shown}", fault=found.fault)
-
-
-SENDER = SmsSender

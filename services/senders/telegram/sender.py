@@ -21,7 +21,7 @@ the chat id the bot knows them by.
 Long messages: Telegram refuses a text longer than 4096 characters, counted in
 UTF-16 code units.  A longer body is split into at most ``max_parts`` parts
 (default 5; a text that needs more fails before any request, as a content
-problem: services/senders/limits.py) that are sent in order:
+problem; ``max_parts`` in services/senders/telegram/settings.py) that are sent in order:
 each part is cut at the last paragraph break (blank line) within the limit,
 else the last line break, else the last space — each only when the part keeps
 at least half the limit — else between two characters (never inside a
@@ -72,23 +72,21 @@ from services.senders.base import (
     SendError,
     SendResult,
     TransientError,
+    stored_settings,
 )
 from services.senders.http_errors import network_error
-from services.senders.limits import DEFAULT_MAX_PARTS, whole_number
-from services.senders.telegram_split import MESSAGE_LIMIT, split_message, utf16_len
-
-__all__ = ["MESSAGE_LIMIT", "SENDER", "TelegramSender", "split_message", "utf16_len"]
 from services.senders.net import HttpSender, excerpt, host_port, http_options
+from services.senders.telegram.settings import DEFAULT_MAX_PARTS, PARSE_MODES, TelegramSettings
+from services.senders.telegram.split import MESSAGE_LIMIT, split_message, utf16_len
+
+__all__ = ["MESSAGE_LIMIT", "PARSE_MODES", "BotTarget", "TelegramSender", "bot_target", "secrets_of",
+           "split_message", "utf16_len"]
 
 log = structlog.get_logger("msgd.sender.telegram")
 
-DEFAULT_API_URL = "https://api.telegram.org"
-PARSE_MODES = {"html": "HTML", "markdownv2": "MarkdownV2", "markdown": "Markdown"}
-PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
 PART_RETRY_BUDGET = 30.0  # seconds a later part of a split message may wait in total
 PART_TRIES = 3
 _CHAT_ID_RE = re.compile(r"^(-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$")
-_TOKEN_RE = re.compile(r"^[^\s/]+$")
 
 # Telegram's descriptions that mean the bot cannot reach this chat (lowercase), with a hint.
 # Words of Telegram's 400 answers about the text itself (Bot API sendMessage descriptions).
@@ -109,7 +107,9 @@ _NOT_REGISTERED = (
 
 
 @dataclass(frozen=True)
-class _Target:
+class BotTarget:
+    """The bot and how to reach the Bot API, from the channel's settings."""
+
     token: str
     api_url: str
     proxy: str
@@ -130,44 +130,19 @@ class _Target:
         return {"http": self.proxy, "https": self.proxy} if self.proxy else None
 
 
-def _target(config: ChannelConfig, settings: Settings) -> _Target:
-    p, s = config.params, config.secrets
-    token = str(s.get("token") or p.get("token") or "").strip()
-    if not token:
-        raise PermanentError("Telegram bot token is not set (token)")
-    if not _TOKEN_RE.match(token):
-        raise PermanentError("Telegram bot token has spaces or slashes in it — paste it as @BotFather gave it")
-    api_url = str(p.get("api_url") or DEFAULT_API_URL).strip().rstrip("/")
-    if not re.match(r"^https?://[^\s/]+", api_url):
-        raise PermanentError(f"Telegram api_url {api_url!r} must start with http:// or https:// and a host")
-    proxy = str(p.get("proxy") or "").strip()
-    if proxy:
-        try:
-            parts = urlsplit(proxy)
-            usable = parts.scheme.lower() in PROXY_SCHEMES and bool(parts.hostname) and parts.port != 0
-        except ValueError:
-            usable = False
-        if not usable:
-            raise PermanentError(
-                f"Telegram proxy {host_port(proxy)} is not a proxy URL (use http://host:port or"
-                " socks5h://host:port)"
-            )
-    timeout, verify = http_options(p, settings.http_timeout, "Telegram")
-    mode = str(p.get("parse_mode") or "").strip()
-    if mode:
-        if mode.lower() not in PARSE_MODES:
-            raise PermanentError(f"Telegram parse_mode {mode!r} is not one of HTML, MarkdownV2, Markdown")
-        mode = PARSE_MODES[mode.lower()]
-    max_parts = whole_number(p, "max_parts", DEFAULT_MAX_PARTS, "Telegram", "messages")
-    return _Target(token, api_url, proxy, timeout, verify, mode, max_parts)
+def bot_target(s: TelegramSettings, settings: Settings) -> BotTarget:
+    """The bot's token, API address, proxy and options; PermanentError when the CA bundle is
+    missing (the model has checked the rest)."""
+    timeout, verify = http_options(s, settings.http_timeout, "Telegram")
+    token = s.token.get_secret_value() if s.token is not None else ""
+    return BotTarget(token, s.api_base, s.proxy or "", timeout, verify, s.parse_mode or "", s.max_parts)
 
 
-def _secrets(config: ChannelConfig) -> list[str]:
-    found = [str(v) for v in config.secrets.values() if v not in (None, "")]
-    found += [str(config.params[k]) for k in ("token",) if config.params.get(k)]
-    proxy = str(config.params.get("proxy") or "")
+def secrets_of(s: TelegramSettings) -> list[str]:
+    """What to mask in every log line and reason: the token, and the proxy's password."""
+    found = list(s.secret_values().values())
     try:
-        password = urlsplit(proxy).password if proxy else None
+        password = urlsplit(s.proxy).password if s.proxy else None
     except ValueError:
         password = None
     if password:
@@ -202,25 +177,27 @@ class _Api:
 
 class TelegramSender(HttpSender):
     channel = "telegram"
+    title = "Telegram"
     contact_key = "telegram_id"
-    config_keys = ("token", "proxy", "api_url", "timeout", "verify", "ca_bundle", "parse_mode", "max_parts",
-                   "on_timeout")
+    settings_model = TelegramSettings
 
     user_agent = "msgd-telegram/1"
 
     def deliver(self, message: Outbound, config: ChannelConfig) -> SendResult:
         return self._send(message, self._settled(config))
 
-    def _settled(self, config: ChannelConfig) -> _Target:
+    def _settled(self, config: ChannelConfig) -> BotTarget:
         """The checked settings, worked out once per settings (settings that fail are checked
         again with each message, so the reason is always the current one)."""
-        target: _Target | None = config.memo.get("telegram:target")
+        target: BotTarget | None = config.memo.get("telegram:target")
         if target is None:
-            register_secrets(_secrets(config))  # before _target: its reasons are redacted
-            target = config.memo["telegram:target"] = _target(config, self.settings)
+            register_secrets(str(v) for v in config.secrets.values() if v not in (None, ""))
+            s = stored_settings(TelegramSettings, config, "Telegram")
+            register_secrets(secrets_of(s))
+            target = config.memo["telegram:target"] = bot_target(s, self.settings)
         return target
 
-    def _send(self, message: Outbound, t: _Target) -> SendResult:
+    def _send(self, message: Outbound, t: BotTarget) -> SendResult:
         chat = message.recipient.strip()
         if not _CHAT_ID_RE.match(chat):
             raise PermanentError(f"{chat!r} is not a Telegram chat id — check the subscriber's TELEGRAM ID",
@@ -259,7 +236,7 @@ class TelegramSender(HttpSender):
             extra["parts"] = len(parts)
         return SendResult(gateway_message_id=",".join(ids)[:200], detail=detail, extra=extra)
 
-    def _send_part(self, message: Outbound, t: _Target, chat: str, text: str, *, later: bool,
+    def _send_part(self, message: Outbound, t: BotTarget, chat: str, text: str, *, later: bool,
                    notes: list[str]) -> str:
         """Send one part; a later part of a split message is retried here (see the module doc)."""
         waited, tries = 0.0, 0
@@ -283,7 +260,7 @@ class TelegramSender(HttpSender):
                 time.sleep(max(0.0, wait))
                 waited += wait
 
-    def _post(self, message: Outbound, t: _Target, chat: str, text: str, mode: str) -> str:
+    def _post(self, message: Outbound, t: BotTarget, chat: str, text: str, mode: str) -> str:
         payload: dict[str, Any] = {"chat_id": chat, "text": text}
         if mode:
             payload["parse_mode"] = mode
@@ -341,7 +318,7 @@ def _retry_after(answer: _Api) -> float | None:
         return None
 
 
-def _api_error(answer: _Api, t: _Target, message: Outbound) -> SendError:
+def _api_error(answer: _Api, t: BotTarget, message: Outbound) -> SendError:
     status, said = answer.status, answer.description
     says = f"Telegram: {said}"
     low = said.lower()
@@ -376,6 +353,3 @@ def _api_error(answer: _Api, t: _Target, message: Outbound) -> SendError:
     if status == 200:
         return PermanentError(f"Telegram did not accept the message ({says})", fault=fault)
     return PermanentError(f"Telegram refused the message (HTTP {status}; {says})", fault=fault)
-
-
-SENDER = TelegramSender

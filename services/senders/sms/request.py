@@ -46,7 +46,7 @@ Request types (``request_type``; the manual's names "POST", "GET",
     Digital Direct, Rostelecom and SemySMS name no such id).  For a gateway
     that does, set ``dedupes_message_id: true`` and carry ``%message_id%`` in
     ``params``: a request that timed out after it was sent is then retried
-    whatever ``on_timeout`` says (services/senders/limits.py).
+    whatever ``on_timeout`` says (services/senders/model.py).
 
     A credential placeholder whose setting is empty fails the message at once,
     naming the setting.  HTTP basic auth is sent only when both ``login`` and
@@ -94,7 +94,7 @@ from urllib.parse import quote, unquote_plus
 
 from msgd.redact import is_secret_key
 from services.senders.base import PermanentError
-from services.senders.sms_presets import DIGITAL_DIRECT_JSON, GET, POST, ROSTELECOM_JSON
+from services.senders.sms.presets import DIGITAL_DIRECT_JSON, GET, POST, ROSTELECOM_JSON
 
 PLACEHOLDERS = ("sms", "text", "login", "password", "md5", "api_key", "token", "device", "sender", "message_id")
 OPTIONAL_PLACEHOLDERS = frozenset({"sender"})
@@ -173,66 +173,102 @@ def _setting(key: str, params: dict[str, Any], secrets: dict[str, Any]) -> str:
     return "" if value is None else str(value)
 
 
-def build_request(kind: str, url: str, phone: str, text: str, params: dict[str, Any],
-                  secrets: dict[str, Any], message_id: str = "") -> HttpRequest:
-    """The request of ``kind`` (post | get | rostelecom_json | digital_direct_json) to ``url``;
-    PermanentError naming the setting that is missing or unusable."""
+def missing_settings(kind: str, params: dict[str, Any], secrets: dict[str, Any]) -> list[tuple[str, str]]:
+    """(setting, what needs it) for every setting a request of ``kind`` needs and lacks: the JSON
+    types their fields, ``post``/``get`` the credentials their parameter string names (``%login%``
+    needs login, ``%api_key%`` api_key or password...). ``params`` are the effective settings
+    (preset filled in), ``secrets`` the secret ones. The settings model refuses a slot with any
+    (services/senders/sms/settings.py), so a loaded setting always builds its request."""
     login, password = _setting("login", params, secrets), _setting("password", params, secrets)
     sender = str(params.get("sender_name") or "").strip()
     if kind == ROSTELECOM_JSON:
-        missing = [k for k, v in (("login", login), ("password", password), ("sender_name", sender)) if not v]
-        if missing:
-            raise PermanentError(f"Rostelecom JSON needs {', '.join(missing)} — set it in the SMS settings")
+        why = "the Rostelecom JSON request"
+        return [(k, why) for k, v in (("login", login), ("password", password), ("sender_name", sender)) if not v]
+    if kind == DIGITAL_DIRECT_JSON:
+        missing = []
+        try:
+            extras = _json_extras(params.get("params"))
+        except PermanentError:
+            extras = {}
+        if not sender and not str(extras.get("senderName") or "").strip():
+            missing.append(("sender_name", "the Digital Direct JSON request: the sender name agreed with"
+                                           " Digital Direct"))
+        if not (password or _setting("api_key", params, secrets)):
+            missing.append(("password", "the Digital Direct JSON request: the API key from the Digital Direct"
+                                        " account, or api_key"))
+        return missing
+    template = params.get("params")
+    if not isinstance(template, str):
+        return []
+    values = _values(params, secrets, "")
+    setting = {"login": "login", "password": "password", "md5": "password", "api_key": "api_key",
+               "token": "token", "device": "device"}
+    return [(setting[name], f"%{name}% in params: {_NEEDS[name]}")
+            for name in sorted(used_placeholders(template) & _NEEDS.keys()) if not values[name]]
+
+
+def _values(params: dict[str, Any], secrets: dict[str, Any], message_id: str) -> dict[str, str]:
+    """The placeholders' values from the settings (``md5`` computed only when it is used)."""
+    password = _setting("password", params, secrets)
+    api_key, token = _setting("api_key", params, secrets), _setting("token", params, secrets)
+    values = {
+        "login": _setting("login", params, secrets),
+        "password": password,
+        "md5": "",
+        "api_key": api_key or password,
+        "token": token or password,
+        "device": _setting("device", params, secrets),
+        "sender": str(params.get("sender_name") or "").strip(),
+        "message_id": message_id,
+    }
+    template = params.get("params")
+    if isinstance(template, str) and "md5" in used_placeholders(template):
+        source = _setting("md5_key", params, secrets) or password
+        values["md5"] = md5_hex(source) if source else ""
+    return values
+
+
+def build_request(kind: str, url: str, phone: str, text: str, params: dict[str, Any],
+                  secrets: dict[str, Any], message_id: str = "") -> HttpRequest:
+    """The request of ``kind`` (post | get | rostelecom_json | digital_direct_json) to ``url``;
+    PermanentError naming the settings that are missing (:func:`missing_settings`) or unusable."""
+    missing = missing_settings(kind, params, secrets)
+    if missing:
+        names = ", ".join(dict.fromkeys(name for name, _ in missing))
+        raise PermanentError(f"the SMS settings lack {names}, needed by {missing[0][1]} — set it in the SMS"
+                             " settings")
+    login, password = _setting("login", params, secrets), _setting("password", params, secrets)
+    sender = str(params.get("sender_name") or "").strip()
+    if kind == ROSTELECOM_JSON:
         body = {"msisdn": phone, "shortcode": sender, "message_text": text}
         return _json_request(url, body, auth=(login, password))
     if kind == DIGITAL_DIRECT_JSON:
         item: dict[str, Any] = {"channelType": "SMS", "senderName": sender}
         item.update(_json_extras(params.get("params")))
         item["destination"], item["content"] = phone, text
-        if not str(item.get("senderName") or "").strip():
-            raise PermanentError("Digital Direct JSON needs sender_name (the sender name agreed with Digital Direct)")
-        key = _setting("api_key", params, secrets) or password
+        api_key = _setting("api_key", params, secrets)
         headers: dict[str, str] = {}
         auth = None
-        if login and password and not _setting("api_key", params, secrets):
+        if login and password and not api_key:
             auth = (login, password)
-        elif key:
-            headers["Authorization"] = _dd_authorization(key)
         else:
-            raise PermanentError("Digital Direct JSON needs the API key in password (\"Пароль сервера sms\")")
+            headers["Authorization"] = _dd_authorization(api_key or password)
         return _json_request(url, [item], auth=auth, headers=headers)
 
     template = params.get("params") or ""
     if not isinstance(template, str):
         raise PermanentError("params (\"Post параметры\") must be text for the POST and GET request types")
-    api_key, token = _setting("api_key", params, secrets), _setting("token", params, secrets)
-    values = {
-        "login": login,
-        "password": password,
-        "md5": "",
-        "api_key": api_key or password,
-        "token": token or password,
-        "device": _setting("device", params, secrets),
-        "sender": sender,
-        "message_id": message_id,
-    }
+    values = _values(params, secrets, message_id)
     used = used_placeholders(template)
-    if "md5" in used:
-        source = _setting("md5_key", params, secrets) or password
-        values["md5"] = md5_hex(source) if source else ""
-    missing = sorted(_NEEDS[name] for name in used & _NEEDS.keys() if not values[name])
-    if missing:
-        raise PermanentError(
-            f"the parameter string needs {', '.join(missing)}, which is not set in the SMS settings"
-        )
     payload = fill_params(template, phone, text, values)
     # Credentials already in the parameter string are not repeated as basic auth.
+    api_key, token = _setting("api_key", params, secrets), _setting("token", params, secrets)
     in_params = bool(used & {"login", "password", "md5"}) or ("api_key" in used and not api_key) \
         or ("token" in used and not token)
     auth = (login, password) if login and password and not in_params else None
     if kind == POST:
         return HttpRequest("POST", url, payload.encode("utf-8"),
-                        {"Content-Type": "application/x-www-form-urlencoded"}, auth)
+                           {"Content-Type": "application/x-www-form-urlencoded"}, auth)
     assert kind == GET
     return HttpRequest("GET", join_query(url, payload), None, {}, auth)
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.senders.base import ContentError
+
 GSM7 = "GSM-7"
 UCS2 = "UCS-2"
 
@@ -62,3 +64,16 @@ def count_segments(text: str) -> Segments:
             used = 0
         used += cost
     return Segments(encoding, parts, units)
+
+
+def sms_segments(text: str, limit: int) -> Segments:
+    """The text's SMS parts; ContentError when they are more than ``limit`` (the ``max_segments``
+    setting): the gateway bills every part, so a runaway text fails before any request."""
+    parts = count_segments(text)
+    if parts.parts > limit:
+        raise ContentError(
+            f"the text takes {parts.parts:,} SMS parts ({len(text):,} characters, {parts.encoding}), more than"
+            f" max_segments {limit} — the gateway would bill every part: check the template and the event's"
+            " data, or raise max_segments in the SMS settings"
+        )
+    return parts

@@ -1,6 +1,6 @@
 """What an SMS gateway's error means: a *problem*, whether a retry may help, and its fault class.
 
-services/senders/sms_replies.py reads each gateway's answer; this module decides what an error
+services/senders/sms/replies.py reads each gateway's answer; this module decides what an error
 in it means, first by the gateway's documented code, else by its words:
 
 =============  =========  ===================  ============================================

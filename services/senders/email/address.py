@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from services.senders.base import InvalidRecipient, PermanentError
+from services.senders.contacts import split_by_spaces, split_outside_quotes
 
 # "Name <addr>": the display part may be quoted; nothing may follow the ">".
 _DISPLAY_FORM = re.compile(r'^(?P<name>(?:"(?:[^"\\]|\\.)*"|[^"<>])*?)\s*<(?P<addr>[^<>]*)>$', re.S)
@@ -122,3 +123,21 @@ def sender_problem(value: str) -> str | None:
     except InvalidSenderAddress as exc:
         return exc.reason.split(" — ")[0]
     return None
+
+
+# -- several addresses in one contact (services/senders/contacts.py) ---------------------------
+
+
+def split_emails(text: str) -> list[str]:
+    """E-mail addresses in one contact string (display forms kept whole)."""
+    out: list[str] = []
+    for piece in split_outside_quotes(text):
+        plain = not any(c in piece for c in '"<>')
+        out += split_by_spaces(piece, lambda w: w.count("@") == 1) if plain else [piece]
+    return out
+
+
+def email_identity(entry: str) -> str:
+    """What makes two spellings one mailbox: the address part, case-folded."""
+    match = re.search(r"<([^<>]*)>\s*$", entry)
+    return (match[1] if match else entry).strip().casefold()

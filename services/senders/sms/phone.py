@@ -20,6 +20,8 @@ import re
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
 
+from services.senders.contacts import split_by_spaces, split_outside_quotes
+
 DEFAULT_REGION = "RU"
 
 _PARSE_ERRORS = {
@@ -80,3 +82,23 @@ def normalize_phone(raw: str, region: str | None = None) -> str:
         if international is not None and phonenumbers.is_valid_number(international):
             return phonenumbers.format_number(international, PhoneNumberFormat.E164)
     raise InvalidPhone(f"invalid phone number {text!r}: {why}")
+
+
+# -- several numbers in one contact (services/senders/contacts.py) -----------------------------
+_MIN_DIGITS = 7  # a piece with fewer digits is part of a number written with spaces
+
+
+def split_phones(text: str) -> list[str]:
+    """Phone numbers in one contact string (a number may contain spaces and parentheses)."""
+    out: list[str] = []
+    for piece in split_outside_quotes(text):
+        out += split_by_spaces(piece, lambda w: sum(c.isdigit() for c in w) >= _MIN_DIGITS)
+    return out
+
+
+def phone_identity(entry: str) -> str:
+    """What makes two spellings one number: E.164 in the default region, else the digits."""
+    try:
+        return normalize_phone(entry)
+    except ValueError:
+        return re.sub(r"\D", "", entry) or entry

@@ -14,18 +14,7 @@ is the JSON ``{"title": subject, "body": body}``; the service worker of the
 personal cabinet shows it.  A body that would not fit the 4 KB a push service
 accepts is shortened (the detail says so).
 
-Settings (``channels.push`` of an operator):
-
-* ``vapid_private_key`` (secret) — the application server's P-256 key: PEM
-  (``BEGIN PRIVATE KEY`` or ``BEGIN EC PRIVATE KEY``; newlines may be written
-  as ``\\n`` or lost), the base64url raw 32-byte private key that
-  ``web-push generate-vapid-keys`` prints, or base64(url) DER;
-* ``vapid_public_key`` — optional; when set it must belong to the private key
-  (it is the ``applicationServerKey`` the cabinet subscribed with);
-* ``vapid_subject`` — ``mailto:admin@example.com`` or an ``https://`` URL;
-* ``ttl`` — seconds a push service keeps a message for an offline browser
-  (default 86400);
-* ``timeout``, ``verify``, ``ca_bundle`` — as for the other HTTP channels.
+Settings: services/senders/push/settings.py (VAPID keys read by services/senders/push/vapid.py).
 
 Outcomes: 404/410 mean the browser unsubscribed (permanent); 429 is retried
 after ``Retry-After``; 5xx and network failures are transient; any other 4xx is
@@ -34,7 +23,6 @@ permanent with the push service's own text.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import re
@@ -45,8 +33,6 @@ from urllib.parse import urlsplit
 
 import requests
 import structlog
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 from pywebpush import WebPusher, WebPushException
 
@@ -60,6 +46,7 @@ from services.senders.base import (
     PermanentError,
     SendResult,
     TransientError,
+    stored_settings,
 )
 from services.senders.http_errors import network_error
 from services.senders.net import (
@@ -69,15 +56,16 @@ from services.senders.net import (
     http_options,
     retry_after,
 )
+from services.senders.push.settings import PushSettings
+from services.senders.push.vapid import load_private_key, public_key_b64
+
+__all__ = ["MAX_PAYLOAD", "PushSender", "load_private_key", "payload", "public_key_b64"]
 
 log = structlog.get_logger("msgd.sender.push")
 
-DEFAULT_TTL = 86400
 VAPID_EXPIRY = 12 * 3600  # seconds; RFC 8292 allows at most 24 h
 # One aes128gcm record of at most 4096 bytes: 86 header + plaintext + 1 padding delimiter + 16 tag.
 MAX_PAYLOAD = 3993
-_SUBJECT_RE = re.compile(r"^(mailto:[^@\s]+@[^@\s]+|https://[^\s/]+.*)$", re.IGNORECASE)
-_PEM_RE = re.compile(r"-----BEGIN ([A-Z ]+)-----(.*?)-----END \1-----", re.DOTALL)
 
 
 # -- subscriptions as recipients ------------------------------------------------------------
@@ -117,53 +105,6 @@ def decode_recipient(recipient: str) -> dict[str, Any]:
     return sub
 
 
-# -- VAPID keys -----------------------------------------------------------------------------
-
-
-def _b64decode(text: str) -> bytes:
-    raw = re.sub(r"\s+", "", text).replace("+", "-").replace("/", "_").rstrip("=")
-    return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
-
-
-def _b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def load_private_key(text: str) -> ec.EllipticCurvePrivateKey:
-    """A P-256 private key from PEM, base64url raw (32 bytes) or base64 DER; PermanentError if not."""
-    text = text.strip().replace("\\n", "\n")
-    bad = PermanentError(
-        "vapid_private_key is not a VAPID key: use the PEM file's text, or the base64url private key"
-        " (32 bytes) that web-push generate-vapid-keys prints"
-    )
-    try:
-        pem = _PEM_RE.search(text)
-        if pem:
-            body = re.sub(r"\s+", "", pem[2])
-            lines = "\n".join(body[i:i + 64] for i in range(0, len(body), 64))
-            blob = f"-----BEGIN {pem[1]}-----\n{lines}\n-----END {pem[1]}-----\n".encode()
-            key: Any = serialization.load_pem_private_key(blob, password=None)
-        else:
-            raw = _b64decode(text)
-            if len(raw) == 32:
-                key = ec.derive_private_key(int.from_bytes(raw, "big"), ec.SECP256R1())
-            else:
-                key = serialization.load_der_private_key(raw, password=None)
-    except TypeError:  # an encrypted PEM
-        raise PermanentError("vapid_private_key is encrypted with a passphrase: store it unencrypted") from None
-    except (ValueError, binascii.Error, UnicodeError):
-        raise bad from None
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
-        raise PermanentError("vapid_private_key must be an EC key on the P-256 (prime256v1) curve")
-    return key
-
-
-def public_key_b64(key: ec.EllipticCurvePrivateKey) -> str:
-    """The application server key as browsers want it (base64url uncompressed point)."""
-    point = key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
-    return _b64encode(point)
-
-
 # -- settings -------------------------------------------------------------------------------
 
 
@@ -178,9 +119,9 @@ class _Target:
 
 class PushSender(HttpSender):
     channel = "push"
+    title = "push"
     contact_key = "push"
-    config_keys = ("vapid_public_key", "vapid_private_key", "vapid_subject", "ttl", "timeout",
-                   "verify", "ca_bundle", "on_timeout")
+    settings_model = PushSettings
 
     user_agent = "msgd-push/1"
 
@@ -201,48 +142,18 @@ class PushSender(HttpSender):
         """One per thread and certificate setting (WebPusher uses the session's verify)."""
         return self._sessions.get(repr(verify), verify=verify)
 
-    def _target(self, config: ChannelConfig) -> _Target:
-        p, s = config.params, config.secrets
-        private = str(s.get("vapid_private_key") or "")
-        if not private.strip():
-            raise PermanentError("VAPID private key is not set (vapid_private_key)")
-        vapid = Vapid02(private_key=load_private_key(private))
-        public = str(p.get("vapid_public_key") or s.get("vapid_public_key") or "").strip()
-        if public:
-            try:
-                matches = _b64decode(public) == _b64decode(public_key_b64(vapid.private_key))
-            except (ValueError, binascii.Error):
-                matches = False
-            if not matches:
-                raise PermanentError(
-                    "vapid_public_key does not belong to vapid_private_key — browsers subscribed with"
-                    " the public key, so both must come from one key pair"
-                )
-        subject = str(p.get("vapid_subject") or "").strip()
-        if not _SUBJECT_RE.match(subject):
-            shown = subject or "not set"
-            raise PermanentError(
-                f"vapid_subject ({shown}) must be mailto:admin@your.domain or an https:// URL"
-            )
-        try:
-            ttl = int(p["ttl"]) if p.get("ttl") not in (None, "") else DEFAULT_TTL
-        except (TypeError, ValueError):
-            raise PermanentError(
-                f"push ttl {p.get('ttl')!r} is not a number of seconds — set ttl to how long a push"
-                f" service keeps a message for an offline browser, or leave it empty ({DEFAULT_TTL})"
-            ) from None
-        if ttl < 0:
-            raise PermanentError("push ttl must be 0 or more seconds")
-        timeout, verify = http_options(p, self.settings.http_timeout, "push")
-        return _Target(vapid, subject, ttl, timeout, verify)
-
     def _settled(self, config: ChannelConfig) -> _Target:
         """The checked settings and the loaded VAPID key, once per settings rather than per
         subscription (settings that fail are checked again with each message)."""
         target: _Target | None = config.memo.get("push:target")
         if target is None:
             register_secrets(str(v) for v in config.secrets.values() if v not in (None, ""))
-            target = config.memo["push:target"] = self._target(config)
+            s = stored_settings(PushSettings, config, "push")
+            timeout, verify = http_options(s, self.settings.http_timeout, "push")
+            assert s.vapid_private_key is not None and s.vapid_subject is not None  # required by the model
+            key = load_private_key(s.vapid_private_key.get_secret_value())
+            target = _Target(Vapid02(private_key=key), s.vapid_subject, s.ttl, timeout, verify)
+            config.memo["push:target"] = target
         return target
 
     def deliver(self, message: Outbound, config: ChannelConfig) -> SendResult:
@@ -323,6 +234,3 @@ def payload(subject: str, body: str) -> tuple[bytes, bool]:
         else:
             hi = mid - 1
     return dump(body[:lo].rstrip() + "…"), True
-
-
-SENDER = PushSender

@@ -1,33 +1,28 @@
 """Building an e-mail: checked addresses, the MIME message, and the size limit that keeps a
 runaway text from going out.
 
-Addresses come from services/senders/email_address.py (email-validator: IDNA 2008 / UTS 46
-domains, SMTPUTF8 local parts, nothing repaired); headers from services/senders/email_headers.py
+Addresses come from services/senders/email/address.py (email-validator: IDNA 2008 / UTS 46
+domains, SMTPUTF8 local parts, nothing repaired); headers from services/senders/email/headers.py
 (RFC 2047 encoded-words and RFC 5322 folding that decode to exactly the rendered subject and the
 display names). The message is ``email.message.EmailMessage``: text/plain, plus
 multipart/alternative text + HTML when the message has HTML; UTF-8. Without SMTPUTF8 the headers
 carry a non-ASCII domain in its ASCII (``xn--``) form and the bodies are 7-bit (base64 /
 quoted-printable); an address with a non-ASCII local part needs SMTPUTF8 (RFC 6531) and then the
-message is RFC 6532 UTF-8 throughout. ``max_bytes`` (default :data:`DEFAULT_MAX_BYTES`) bounds the
+message is RFC 6532 UTF-8 throughout. ``max_bytes`` (default 1 MiB, services/senders/email/settings.py) bounds the
 built message, in bytes as it goes over SMTP; a larger one fails before any connection.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Any
 
 from services.senders.base import ContentError, Outbound
-from services.senders.email_address import EmailAddress, parse_recipient, parse_sender
-from services.senders.email_headers import POLICY_7BIT, POLICY_UTF8, one_line
-from services.senders.limits import whole_number
-
-DEFAULT_MAX_BYTES = 1024 * 1024
+from services.senders.email.address import EmailAddress, parse_recipient, parse_sender
+from services.senders.email.headers import POLICY_7BIT, POLICY_UTF8, one_line
 
 
 @dataclass
@@ -70,12 +65,6 @@ def build_message(message: Outbound, sender: str, domain: str) -> Built:
     if message.html:
         msg.add_alternative(message.html, subtype="html", charset="utf-8")
     return Built(msg, msg.as_bytes(policy=policy), frm, to)
-
-
-def max_bytes_setting(params: Mapping[str, Any]) -> int:
-    """The ``max_bytes`` setting (default :data:`DEFAULT_MAX_BYTES`); PermanentError naming the
-    setting when it is not a positive whole number."""
-    return whole_number(params, "max_bytes", DEFAULT_MAX_BYTES, "e-mail", "bytes")
 
 
 def check_size(data: bytes, limit: int) -> None:

@@ -4,7 +4,7 @@
 ``request_type``, ``params``, ``strip_plus`` and ``reply_format``; the
 operator fills in only the credentials and the sender name.  Any key given
 explicitly overrides the preset's value.  Credentials reach the gateway
-through placeholders in ``params`` (see services/senders/sms.py):
+through placeholders in ``params`` (see services/senders/sms/sender.py):
 
 ===============  ==========================================================  =========================
 preset           gateway (request type)                                      credentials to fill in
@@ -39,9 +39,10 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+from services.senders.spec import Preset
 
 POST, GET, ROSTELECOM_JSON, DIGITAL_DIRECT_JSON = "post", "get", "rostelecom_json", "digital_direct_json"
 REQUEST_TYPES = (POST, GET, ROSTELECOM_JSON, DIGITAL_DIRECT_JSON)
@@ -65,16 +66,6 @@ _REQUEST_TYPE_ALIASES = {
     "digitaldirect": DIGITAL_DIRECT_JSON,
     "dd_json": DIGITAL_DIRECT_JSON,
 }
-
-
-@dataclass(frozen=True)
-class Preset:
-    name: str
-    title: str
-    settings: dict[str, Any]
-    credentials: tuple[str, ...]  # setting keys the operator must fill in
-    optional: tuple[str, ...] = ()
-    note: str = ""
 
 
 PRESETS: dict[str, Preset] = {
@@ -220,7 +211,7 @@ def preset_settings(name: str) -> dict[str, Any]:
     canonical = normalize_preset(name)
     if canonical is None:
         raise ValueError("no SMS preset given")
-    return copy.deepcopy(PRESETS[canonical].settings)
+    return copy.deepcopy(dict(PRESETS[canonical].settings))
 
 
 def normalize_request_type(value: Any) -> str:

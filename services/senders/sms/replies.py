@@ -1,7 +1,7 @@
 """Reading SMS gateways' answers: accepted (with the gateway's message id) or why not.
 
 A gateway's answer is read, never assumed: HTTP 200 with an error in the body
-is a failure.  Each failure gets a *problem* (services/senders/sms_problems.py)
+is a failure.  Each failure gets a *problem* (services/senders/sms/problems.py)
 that decides whether a retry can help and whose fault it is, and its reason
 quotes the gateway's own words.
 
@@ -51,7 +51,7 @@ from typing import Any
 
 from msgd import safejson
 from services.senders.net import excerpt, retry_after
-from services.senders.sms_problems import (
+from services.senders.sms.problems import (
     DIGITAL_DIRECT_CODES,
     SMSC_CODES,
     SMSPILOT_CODES,

@@ -1,0 +1,70 @@
+"""The sender stage's units of work and the verdicts it reaches about them (services/senders/stage.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from msgd import storable
+from msgd.store.cache import OperatorView
+from services.senders.base import (
+    ChannelConfig,
+    MaybeSent,
+    Outbound,
+    OutcomeUnknown,
+    SendError,
+    SendResult,
+)
+
+# Seconds a recorded outcome may wait to be written together with the next ones.
+FLUSH_AFTER = 0.05
+UNKNOWN_OUTCOME = (
+    "outcome unknown: the sender stopped while the gateway was handling this message;"
+    " not sent again so the subscriber does not get it twice"
+)
+
+
+@dataclass
+class Job:
+    msg: Outbound
+    op: OperatorView
+    configs: list[ChannelConfig]  # main gateway first, then fallbacks
+    gateway: str = ""  # host of the gateway tried last (metrics label)
+
+
+@dataclass
+class Result:
+    job: Job
+    ok: SendResult | None
+    error: SendError | None
+    seconds: float
+
+
+def context(msg: Outbound) -> dict[str, str]:
+    """What every log line about a message carries (structlog contextvars)."""
+    return {"event_id": msg.event_id, "message_id": msg.message_id, "operator": msg.operator_code,
+            "channel": msg.channel}
+
+
+def after_maybe_sent(exc: MaybeSent, policy: str) -> SendError:
+    """What a request that may have been delivered becomes (the channel's ``on_timeout``): retried
+    when the far side drops repeats of this message id or ``on_timeout`` is ``retry``, else final
+    "outcome unknown", never sent again."""
+    if exc.dedupes:
+        exc.reason += "; retried safely: the gateway drops a repeat of this message id"
+    elif policy == "retry":
+        exc.reason += " (on_timeout: retry — the subscriber may get it twice)"
+    else:
+        return OutcomeUnknown(
+            f"outcome unknown: {exc.reason}; not sent again so the subscriber does not get it twice"
+            " (on_timeout: unknown) — check the gateway's account, and resend it if it did not go out"
+        )
+    exc.args = (exc.reason,)
+    return exc
+
+
+def unstorable_field(msg: Outbound) -> str | None:
+    """Why a message cannot be sent with a record of what was sent (NUL, lone surrogates), or None."""
+    for name in ("recipient", "sender", "subject", "body", "html"):
+        if (problem := storable.problem(getattr(msg, name) or "")) is not None:
+            return f"the {name} {problem}"
+    return None

@@ -1,0 +1,1 @@
+"""The outbox: messages written to files instead of being sent (services/senders/outbox/writer.py)."""

@@ -1,0 +1,1 @@
+"""The sms channel: settings, sending and everything else it needs, in one package."""
