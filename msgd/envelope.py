@@ -21,6 +21,15 @@ NO_CONTACT = "no-contact"
 FILTERED = "filtered"
 FINAL_STATES = (SENT, FAILED, SUPPRESSED, UNSUPPORTED, NO_CONTACT, FILTERED)
 
+# After ``sent``: an SMS gateway's delivery report (DLR) says whether the handset got it.
+# Only a ``sent`` message moves on to one of these; the first report wins (README "Delivery reports").
+DELIVERED = "delivered"
+UNDELIVERED = "undelivered"
+DLR_STATES = (DELIVERED, UNDELIVERED)
+# What a DLR report may say: a final state, or ``none`` when the dlr stage stopped asking (the
+# message stays ``sent`` with the reason "no delivery report").
+DLR_NO_REPORT = "none"
+
 # Passing states, in the order a message moves through them.
 QUEUED = "queued"
 DELAYED = "delayed"
@@ -37,6 +46,8 @@ FAULTS = (FAULT_RECIPIENT, FAULT_GATEWAY, FAULT_CONTENT, FAULT_TRANSIENT_EXHAUST
 
 # Later beats earlier when status reports arrive out of order.
 STATE_RANK = {QUEUED: 0, DELAYED: 1, RETRYING: 1, **{s: 9 for s in FINAL_STATES}}
+# Every state a log row can show, in display order.
+ALL_STATES = (*PASSING_STATES, *FINAL_STATES, *DLR_STATES)
 
 
 def dumps(obj: Any) -> bytes:
@@ -64,3 +75,5 @@ RENDER_JOB_KIND = "render"
 OUTBOUND_KIND = "outbound"
 STATUS_KIND = "status"
 STATUS_BATCH_KIND = "status-batch"
+DLR_KIND = "dlr"  # a delivery report for the recorder (schemas/dlr.v1.json)
+FEEDBACK_KIND = "feedback"  # an event for billing on msgd.feedback (schemas/feedback.v1.json)

@@ -27,9 +27,9 @@ class LogFilter:
 
 
 def _states() -> tuple[str, ...]:
-    from msgd.envelope import FINAL_STATES, PASSING_STATES
+    from msgd.envelope import ALL_STATES
 
-    return (*PASSING_STATES, *FINAL_STATES)
+    return ALL_STATES
 
 
 def _faults() -> tuple[str, ...]:

@@ -64,6 +64,21 @@ FAILURES = Counter(
     " (recipient, gateway, content, transient-exhausted, unknown)",
     ["channel", "gateway", "fault"],
 )
+DLR_REPORTS = Counter(
+    "msgd_dlr_reports_total",
+    "SMS delivery reports by gateway host, state (delivered, undelivered, none) and outcome: applied, duplicate"
+    " (the same report again), ignored (the log keeps another state), pending (no sent message yet), unmatched"
+    " (dropped: no message with that id appeared in time)",
+    ["gateway", "state", "outcome"],
+)
+DELIVERY_SECONDS = Histogram(
+    "msgd_delivery_latency_seconds", "Time from sent to the delivery report's delivered, by gateway host",
+    ["gateway"], buckets=(1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400),
+)
+FEEDBACK = Counter(
+    "msgd_feedback_events_total", "Events published on msgd.feedback for billing, by routing key",
+    ["route"],
+)
 IN_FLIGHT = Gauge("msgd_messages_in_flight", "Deliveries in progress", ["channel"], multiprocess_mode="livesum")
 
 QUEUE_DEPTH_SECONDS = 5.0

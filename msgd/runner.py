@@ -33,7 +33,7 @@ def build(name: str, settings: Settings, channel: str | None = None) -> tuple[St
     if name == "recorder":
         from services.recorder.stage import RecorderStage
 
-        return RecorderStage(), [topology.status_queue(ns)]
+        return RecorderStage(settings), [topology.status_queue(ns)]
     if name == "sender":
         from services.senders.registry import sender_classes
         from services.senders.stage import SenderStage

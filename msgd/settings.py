@@ -60,6 +60,13 @@ class Settings:
     # The largest billing event accepted (AMQP body or HTTP request), in bytes: a larger one is
     # parked (or refused) before any work is spent on it.
     max_body_bytes: int = 1024 * 1024
+    # Delivery reports (README "Delivery reports"): how long a report that matches no sent message
+    # waits for it; how long after sending the dlr stage asks a polled gateway; its backoff.
+    dlr_pending_hours: float = 48.0
+    dlr_poll_hours: float = 24.0
+    dlr_poll_first_seconds: float = 60.0
+    dlr_poll_max_seconds: float = 3600.0
+    dlr_poll_batch: int = 100
 
     def __post_init__(self) -> None:
         kinds = {url.startswith(AMQP_SCHEMES) for url in self.broker_urls}
@@ -120,4 +127,9 @@ class Settings:
             metrics_port=_int(e, "MSGD_METRICS_PORT", 0),
             config_refresh_seconds=_float(e, "MSGD_CONFIG_REFRESH_SECONDS", 2.0),
             max_body_bytes=_int(e, "MSGD_MAX_BODY_BYTES", 1024 * 1024),
+            dlr_pending_hours=_float(e, "MSGD_DLR_PENDING_HOURS", 48.0),
+            dlr_poll_hours=_float(e, "MSGD_DLR_POLL_HOURS", 24.0),
+            dlr_poll_first_seconds=_float(e, "MSGD_DLR_POLL_FIRST_SECONDS", 60.0),
+            dlr_poll_max_seconds=_float(e, "MSGD_DLR_POLL_MAX_SECONDS", 3600.0),
+            dlr_poll_batch=_int(e, "MSGD_DLR_POLL_BATCH", 100),
         )

@@ -9,6 +9,9 @@ Wire layout (namespace ``msgd`` by default):
 * ``msgd.internal`` topic exchange between stages; routing key = queue name
   (``render.tx``, ``send.sms.bulk``, ``status``), queue = namespace + route.
 * ``msgd.parking``  fanout exchange into the parking queue ``msgd.parking``.
+* ``msgd.feedback`` durable topic exchange msgd publishes to for billing (schemas/feedback.v1.json):
+  ``contact.invalid.<channel>`` for a dead contact, ``message.<state>`` for final states when the
+  operator asks for them. msgd binds no queue to it: billing declares its own.
 """
 
 from __future__ import annotations
@@ -39,6 +42,25 @@ def internal_exchange(ns: str) -> str:
 
 def parking_exchange(ns: str) -> str:
     return f"{ns}.parking"
+
+
+def feedback_exchange(ns: str) -> str:
+    return f"{ns}.feedback"
+
+
+def feedback_queue(ns: str) -> str:
+    """The embedded broker's stand-in for the feedback exchange (it has no exchanges)."""
+    return f"{ns}.feedback"
+
+
+def contact_route(channel: str) -> str:
+    """Routing key of a dead-contact finding: ``contact.invalid.sms``."""
+    return f"contact.invalid.{channel}"
+
+
+def message_route(state: str) -> str:
+    """Routing key of a message's final state for billing: ``message.delivered``."""
+    return f"message.{state}"
 
 
 def parking_queue(ns: str) -> str:

@@ -166,6 +166,8 @@ class AmqpBroker(Broker):
                 tx_queue.bind_to(events, routing_key=event_type)
             internal = Exchange(topo.internal_exchange(ns), "topic", durable=True, channel=ch)
             internal.declare()
+            # For billing (README "Feedback to billing"): billing binds its own queues.
+            Exchange(topo.feedback_exchange(ns), "topic", durable=True, channel=ch).declare()
             delays.declare_ladder(ch)
             for route in topo.internal_routes(channels):
                 name = topo.queue_for_route(ns, route)
@@ -194,6 +196,8 @@ class AmqpBroker(Broker):
             return topo.events_exchange(self.ns), item.route
         if item.exchange == "parking":
             return topo.parking_exchange(self.ns), item.route
+        if item.exchange == "feedback":
+            return topo.feedback_exchange(self.ns), item.route
         key = topo.queue_for_route(self.ns, item.route)
         if item.delay > 0:
             return delays.route(item.delay, key)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-ExchangeKind = Literal["events", "internal", "parking"]
+ExchangeKind = Literal["events", "internal", "parking", "feedback"]
 
 
 class PublishError(RuntimeError):

@@ -103,6 +103,8 @@ class EmbeddedBroker(Broker):
             return topo.queue_for_route(self.ns, topo.router_route(lane))
         if item.exchange == "parking":
             return topo.parking_queue(self.ns)
+        if item.exchange == "feedback":  # no exchanges here: kept in a queue of that name
+            return topo.feedback_queue(self.ns)
         return topo.queue_for_route(self.ns, item.route)
 
     @contextlib.contextmanager

@@ -29,6 +29,7 @@ class ChannelConfig:
     secrets: dict[str, Any]
     outbox: bool = False
     position: int = 1
+    id: int | None = None  # the stored slot (ChannelSettings.id): delivery reports name it
     # What a sender derives from these settings once (they are replaced, not
     # changed, when the configuration is reloaded, so the memo never goes stale).
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -47,6 +48,7 @@ class OperatorView:
     default_subject: str
     warn_days: int | None
     channels: dict[str, list[ChannelConfig]] = field(default_factory=dict)
+    feedback_messages: bool = False  # publish every final state on msgd.feedback too
 
     def as_context(self) -> dict[str, object]:
         return {
@@ -102,7 +104,8 @@ class ConfigCache:
             # A login is not a secret (it often is the sender address); passwords, keys, tokens are.
             register_secrets(v for k, v in (cs.secrets or {}).items() if is_secret_key(k) and isinstance(v, str | int))
             channels[cs.operator_id][cs.channel].append(
-                ChannelConfig(cs.channel, dict(cs.params or {}), dict(cs.secrets or {}), cs.outbox, cs.position)
+                ChannelConfig(cs.channel, dict(cs.params or {}), dict(cs.secrets or {}), cs.outbox, cs.position,
+                              cs.id)
             )
         operators = {}
         codes: dict[int, str] = {}
@@ -113,6 +116,7 @@ class ConfigCache:
                 timezone=ZoneInfo(op.timezone or "UTC"), quiet_start=op.quiet_start,
                 quiet_end=op.quiet_end, attempts=max(1, op.attempts), default_subject=op.default_subject,
                 warn_days=op.warn_days, channels={k: list(v) for k, v in channels[op.id].items()},
+                feedback_messages=op.feedback_messages,
             )
         by_type: dict[str, list[TemplateView]] = defaultdict(list)
         by_id = {}

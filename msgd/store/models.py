@@ -36,6 +36,10 @@ class Operator(models.Model):
     attempts = models.PositiveSmallIntegerField("send attempts", default=3)
     default_subject = models.CharField("default subject/header", max_length=200, blank=True, default="")
     warn_days = models.PositiveSmallIntegerField("warn N days before blocking", null=True, blank=True)
+    feedback_messages = models.BooleanField(
+        _("final states to billing"), default=False,
+        help_text=_("Also publish every message's final state (message.delivered, message.undelivered,"
+                    " message.failed) on the msgd.feedback exchange, for billing's own history."))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -134,6 +138,13 @@ class Message(models.Model):
     created_at = models.DateTimeField(db_index=True)
     updated_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The channel settings slot (ChannelSettings.id) that sent it: a delivery report names the slot
+    # (its callback URL, or the slot the dlr stage asked), and gateway ids are unique per account.
+    settings_id = models.PositiveIntegerField(null=True, blank=True)
+    dlr_at = models.DateTimeField(
+        _("delivery reported at"), null=True, blank=True,
+        help_text=_("When the gateway's delivery report said delivered or undelivered (its own time when it"
+                    " gives one)."))
     resend_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resends",
         verbose_name=_("resend of"), help_text=_("The message this one sends again."))
@@ -142,6 +153,12 @@ class Message(models.Model):
         ordering = ["-created_at"]
         # An audit trail: rows are only read here; `msgd purge` alone removes old ones.
         default_permissions = ("view",)
+        indexes = [
+            # Matching a delivery report: the gateway's id within the slot that sent the message.
+            models.Index(fields=["gateway_message_id", "settings_id"], name="msgd_message_gateway_id"),
+            # The dlr stage's look for sent messages of a polled slot.
+            models.Index(fields=["settings_id", "state", "finished_at"], name="msgd_message_dlr_poll"),
+        ]
 
     def __str__(self) -> str:
         from msgd.logview import shown_recipient  # a push subscription's keys are not shown
@@ -187,6 +204,59 @@ class Claim(models.Model):
 
     def age(self, now: dt.datetime) -> float:
         return float((now - self.updated_at).total_seconds())
+
+
+class PendingReport(models.Model):
+    """A delivery report that matched no ``sent`` message yet: it came before the sender's report
+    (fast gateways answer within milliseconds), or names an id msgd never sent. The recorder applies
+    it when the message's row appears, and drops it after ``MSGD_DLR_PENDING_HOURS``."""
+
+    settings_id = models.PositiveIntegerField(null=True, blank=True)
+    operator_code = models.CharField(max_length=64, blank=True, default="")
+    gateway_message_id = models.CharField(max_length=200, db_index=True)
+    state = models.CharField(max_length=16)
+    report = models.JSONField(default=dict)
+    received_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        default_permissions = ()
+        constraints = [
+            models.UniqueConstraint(fields=["settings_id", "gateway_message_id", "state"],
+                                    name="one_pending_report_per_state"),
+        ]
+
+
+class DlrPoll(models.Model):
+    """The dlr stage's schedule for one ``sent`` message of a slot that is asked for its reports:
+    ``polls`` asked so far, ``next_at`` when to ask again, ``owner`` the poller holding it until
+    ``next_at`` (several pollers share the table, each takes rows with a compare-and-swap)."""
+
+    message_id = models.UUIDField(primary_key=True)
+    settings_id = models.PositiveIntegerField()
+    gateway_message_id = models.CharField(max_length=200)
+    recipient = models.CharField(max_length=500, blank=True, default="")
+    sent_at = models.DateTimeField()
+    polls = models.PositiveIntegerField(default=0)
+    next_at = models.DateTimeField(db_index=True)
+    owner = models.CharField(max_length=64, blank=True, default="")
+    done = models.BooleanField(default=False)
+
+    class Meta:
+        default_permissions = ()
+
+
+class Finding(models.Model):
+    """A dead contact msgd told billing about (``msgd.feedback``), once per operator, channel,
+    contact and cause: ``key`` is their SHA-256. ``message_id`` is the message that found it: a
+    report of that message that comes again (a redelivered batch) publishes it again, with the
+    same ``finding_id``, so a lost publish is not lost."""
+
+    key = models.CharField(max_length=64, primary_key=True)
+    message_id = models.UUIDField()
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        default_permissions = ()
 
 
 class Revision(models.Model):

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from msgd.envelope import FINAL_STATES
+from msgd.envelope import DLR_STATES, FINAL_STATES
 from msgd.settings import ROOT, Settings
 from msgd.web import access
 
@@ -126,7 +126,7 @@ def event_status(request: HttpRequest, event_id: str) -> HttpResponse:
     rows = list(qs.order_by("created_at"))
     for m in rows:
         m.shown_recipient = shown_recipient(m.channel, m.recipient)
-    done = bool(rows) and all(m.state in FINAL_STATES for m in rows)
+    done = bool(rows) and all(m.state in FINAL_STATES or m.state in DLR_STATES for m in rows)
     return render(request, "admin/msgd_tools/event_status.html",
                   ctx(request, f"Event {event_id}", rows=rows, done=done, event_id=event_id))
 

@@ -13,14 +13,14 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from msgd import localtime, storable
-from msgd.envelope import FAULTS, FINAL_STATES, PASSING_STATES
+from msgd.envelope import ALL_STATES, FAULTS
 from msgd.logview import shown_recipient
 from msgd.web.api_http import Invalid, field_error, token_operators
 
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
 MAX_OFFSET = 1_000_000_000
-STATES = (*PASSING_STATES, *FINAL_STATES)
+STATES = ALL_STATES
 # The same pattern is in docs/openapi.yaml: an ISO 8601 date or date-time, offset optional.
 SINCE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
                    r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:[0-9]{2})?)?")
@@ -42,7 +42,7 @@ def message_json(m: Any, history: bool = False) -> dict[str, Any]:
         "fault": m.fault, "attempts": m.attempts, "gateway_message_id": m.gateway_message_id,
         "details": m.details, "resend_of": str(m.resend_of_id) if m.resend_of_id else None,
         "created_at": localtime.iso(m.created_at, tz), "updated_at": localtime.iso(m.updated_at, tz),
-        "finished_at": localtime.iso(m.finished_at, tz),
+        "finished_at": localtime.iso(m.finished_at, tz), "delivery_reported_at": localtime.iso(m.dlr_at, tz),
     }
     if history:
         out["history"] = [

@@ -120,3 +120,42 @@ class StaffTools(models.Model):
             ("view_parking", _("Can see the parking queue with the parked messages")),
             ("replay_parking", _("Can send parked messages back to their queues")),
         ]
+
+
+class DlrKey(models.Model):
+    """The secret of one channel settings slot's delivery-report URL
+    (``/api/v1/dlr/<slot id>/<secret>``): only its SHA-256 is stored; the URL is shown once, when
+    it is made (``msgd dlr url``, or the admin's action), and made anew to rotate it."""
+
+    settings = models.OneToOneField("msgd.ChannelSettings", on_delete=models.CASCADE, related_name="dlr_key")
+    prefix = models.CharField(max_length=8, help_text=_("The first characters of the secret, to tell them apart."))
+    key_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("delivery report secret")
+        verbose_name_plural = _("delivery report secrets")
+
+    def __str__(self) -> str:
+        return f"{self.settings} ({self.prefix}…)"
+
+    @classmethod
+    def rotate(cls, settings_id: int) -> str:
+        """A new secret for the slot (the old one stops working at once); returns the secret,
+        which is not stored. LookupError when there is no such slot."""
+        from msgd.store.models import ChannelSettings
+
+        slot = ChannelSettings.objects.filter(id=settings_id).first()
+        if slot is None:
+            raise LookupError(f"no channel settings with id {settings_id}")
+        secret = secrets.token_urlsafe(32)
+        cls.objects.update_or_create(settings=slot, defaults={"prefix": secret[:8], "key_hash": hash_key(secret)})
+        return secret
+
+    @classmethod
+    def check(cls, settings_id: int, secret: str) -> bool:
+        """True when ``secret`` is the slot's current one (compared by hash, in constant time)."""
+        import hmac
+
+        row = cls.objects.filter(settings_id=settings_id).only("key_hash").first()
+        return row is not None and bool(secret) and hmac.compare_digest(row.key_hash, hash_key(secret))

@@ -2,13 +2,16 @@
 
 Reports may arrive twice or out of order (several senders, redeliveries), so
 merging is idempotent: a later state beats an earlier one, the first final
-state is kept, and each attempt is recorded once.
+state is kept, and each attempt is recorded once. Delivery reports (``kind: dlr``)
+move a ``sent`` SMS on (services/recorder/dlr.py); what the outcomes say about
+contacts goes to billing (services/recorder/feedback.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
@@ -20,6 +23,7 @@ from django.utils import timezone
 from msgd.broker.base import Outgoing
 from msgd.envelope import (
     DELAYED,
+    DLR_KIND,
     FAILED,
     FAULT_UNKNOWN,
     FAULTS,
@@ -31,9 +35,12 @@ from msgd.envelope import (
     STATUS_KIND,
     dumps,
 )
+from msgd.settings import Settings
 from msgd.stage import Received, park
 from msgd.storable import storable, storable_json
 from msgd.store import sql
+from msgd.store.cache import ConfigCache
+from services.recorder import dlr, feedback
 
 STATES = set(FINAL_STATES) | set(PASSING_STATES)
 COPIED = ("event_id", "event_type", "operator_code", "abonent_id", "abonent_name", "channel",
@@ -52,6 +59,8 @@ def _when(value: Any, default: dt.datetime) -> dt.datetime:
 
 
 def _problem(report: dict[str, Any]) -> str | None:
+    if report.get("kind") == DLR_KIND:
+        return dlr.problem(report)
     if report.get("kind") != STATUS_KIND:
         return f"not a status report (kind={report.get('kind')!r})"
     if report.get("state") not in STATES:
@@ -78,7 +87,7 @@ def _rank(col: str) -> str:
 _APPLY = f"({_rank('m.state')} < {_FINAL_RANK} AND {_rank('excluded.state')} >= {_rank('m.state')})"
 _FINAL = "(" + " OR ".join(f"excluded.state = '{s}'" for s in FINAL_STATES) + ")"
 COLUMNS = ("id", *COPIED, "template_id", "state", "reason", "fault", "attempts", "gateway_message_id", "details",
-           "created_at", "updated_at", "finished_at")
+           "created_at", "updated_at", "finished_at", "settings_id")
 # What a channel adds about a delivery (SMS segments, the gateway used): the latest report's wins.
 _NO_DETAILS = "excluded.details = '{}'"
 # A template deleted since the message was rendered leaves the log row without one.
@@ -100,14 +109,24 @@ UPSERT_TAIL = (
     + ", gateway_message_id = CASE WHEN excluded.gateway_message_id <> '' THEN excluded.gateway_message_id"
     " ELSE m.gateway_message_id END"
     + f", details = CASE WHEN {_NO_DETAILS} THEN m.details ELSE excluded.details END"
+    + ", settings_id = COALESCE(excluded.settings_id, m.settings_id)"
     + ", updated_at = excluded.updated_at"
 )
 ATTEMPT_HEAD = "INSERT INTO msgd_attempt (message_id, number, state, reason, at, seconds) VALUES "
 ATTEMPT_TAIL = " ON CONFLICT (message_id, number, state) DO NOTHING"
 
 
+# Seconds between two looks at the delivery reports still waiting for their message.
+SWEEP_SECONDS = 30.0
+
+
 class RecorderStage:
     name = "recorder"
+
+    def __init__(self, settings: Settings | None = None, cache: ConfigCache | None = None) -> None:
+        self.settings = settings or Settings()
+        self.cache = cache or ConfigCache(self.settings.config_refresh_seconds)
+        self._swept = 0.0
 
     def handle(self, items: list[Received]) -> Sequence[Outgoing]:
         out: list[Outgoing] = []
@@ -131,12 +150,53 @@ class RecorderStage:
                     out.append(park(replace(item.delivery, body=dumps(report)), self.name, why))
                 else:
                     reports.append(report)
-        if reports:
-            self.record(reports)
+        statuses = [r for r in reports if r.get("kind") != DLR_KIND]
+        if statuses:
+            out += self.record(statuses)
+        out += self.record_dlr([r for r in reports if r.get("kind") == DLR_KIND], statuses)
         return out
 
-    def record(self, reports: list[dict[str, Any]]) -> None:
+    def _opted_in(self, fields: dict[str, Any]) -> bool:
+        op = self.cache.operator(str(fields.get("operator_code") or ""))
+        return op is not None and op.feedback_messages
+
+    def record_dlr(self, reports: list[dict[str, Any]], statuses: list[dict[str, Any]]) -> list[Outgoing]:
+        """Apply delivery reports, then those that waited for the sent reports just recorded (and,
+        every ``SWEEP_SECONDS``, every waiting one); the feedback their outcomes make."""
         now = timezone.now()
+        applied = dlr.apply(reports, now)[0] if reports else []
+        sent_ids = [str(r.get("gateway_message_id") or "") for r in statuses if r["state"] == "sent"]
+        applied += dlr.retry_pending(sent_ids, now)
+        if time.monotonic() - self._swept >= SWEEP_SECONDS:
+            self._swept = time.monotonic()
+            applied += dlr.retry_pending([], now, expire_after=self.settings.dlr_pending_hours * 3600)
+        if not applied:
+            return []
+        found = [feedback.Candidate(str(a.row["id"]), a.row, str(a.report.get("reason") or a.state),
+                                    "number-invalid")
+                 for a in applied if a.state == "undelivered" and a.report.get("fault") == "recipient"]
+        with transaction.atomic():
+            out = feedback.contact_findings(found, now)
+        out += feedback.message_events(
+            [(str(a.row["id"]), a.row, a.state, str(a.report.get("reason") or ""), str(a.report.get("fault") or ""))
+             for a in applied if self._opted_in(a.row)], now)
+        return out
+
+    def _newly_failed(self, reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Failed reports of opted-in operators whose row is not failed yet (message.failed once)."""
+        from msgd.store.models import Message
+
+        wanted = [r for r in reports if r["state"] == FAILED and self._opted_in(r.get("message") or {})]
+        if not wanted:
+            return []
+        done = {str(i) for i in Message.objects.filter(id__in=[r["message_id"] for r in wanted], state=FAILED)
+                .values_list("id", flat=True)}
+        return [r for r in wanted if str(uuid.UUID(str(r["message_id"]))) not in done]
+
+    def record(self, reports: list[dict[str, Any]]) -> list[Outgoing]:
+        """Merge status reports into the log; returns the feedback events they make."""
+        now = timezone.now()
+        newly_failed = self._newly_failed(reports)
         rows: dict[str, list[Any]] = {}
         attempts: dict[tuple[Any, int, str], tuple[Any, ...]] = {}
         for report in reports:
@@ -155,6 +215,7 @@ class RecorderStage:
                 json.dumps(storable_json(report.get("details") or {})),
                 sql.when(_when(msg.get("created_at"), at)), sql.when(now),
                 sql.when(at) if state in FINAL_STATES else None,
+                _settings_id(report),
             ]
             key = str(report["message_id"])
             rows[key] = _fold(rows[key], row) if key in rows else row
@@ -164,10 +225,20 @@ class RecorderStage:
         with transaction.atomic():
             sql.insert_many(UPSERT_HEAD, VALUES, UPSERT_TAIL, list(rows.values()))
             sql.insert_many(ATTEMPT_HEAD, ["%s"] * 6, ATTEMPT_TAIL, list(attempts.values()))
+            out = feedback.contact_findings(feedback.candidates_from_reports(reports), now)
+        return out + feedback.message_events(
+            [(str(r["message_id"]), r.get("message") or {}, FAILED, str(r.get("reason") or ""), _fault(r))
+             for r in newly_failed], now)
 
 
-_EVENT_ID, _STATE, _REASON, _FAULT, _ATTEMPTS, _GATEWAY, _FINISHED, _DETAILS = (COLUMNS.index(c) for c in (
-    "event_id", "state", "reason", "fault", "attempts", "gateway_message_id", "finished_at", "details"))
+def _settings_id(report: dict[str, Any]) -> int | None:
+    sid = report.get("settings_id")
+    return sid if isinstance(sid, int) and not isinstance(sid, bool) and 0 < sid < 2**31 else None
+
+
+_EVENT_ID, _STATE, _REASON, _FAULT, _ATTEMPTS, _GATEWAY, _FINISHED, _DETAILS, _SETTINGS = (
+    COLUMNS.index(c) for c in ("event_id", "state", "reason", "fault", "attempts", "gateway_message_id",
+                               "finished_at", "details", "settings_id"))
 
 
 def _fault(report: dict[str, Any]) -> str:
@@ -194,4 +265,5 @@ def _fold(old: list[Any], new: list[Any]) -> list[Any]:
     out[_ATTEMPTS] = max(old[_ATTEMPTS], new[_ATTEMPTS])
     out[_GATEWAY] = new[_GATEWAY] or old[_GATEWAY]
     out[_DETAILS] = new[_DETAILS] if new[_DETAILS] != "{}" else old[_DETAILS]
+    out[_SETTINGS] = new[_SETTINGS] if new[_SETTINGS] is not None else old[_SETTINGS]
     return out

@@ -41,13 +41,19 @@ class SendError(Exception):
 
     permanent: ClassVar[bool] = True
     fault: str = FAULT_UNKNOWN
+    # A ``recipient`` failure's finer cause, for the feedback to billing (README "Feedback to
+    # billing"): e.g. subscription-gone, bot-blocked, number-invalid; empty = the channel's default.
+    cause: str = ""
 
-    def __init__(self, reason: str, *, retry_after: float | None = None, fault: str | None = None) -> None:
+    def __init__(self, reason: str, *, retry_after: float | None = None, fault: str | None = None,
+                 cause: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
         if fault is not None:
             self.fault = fault
+        if cause:
+            self.cause = cause
 
 
 class PermanentError(SendError):

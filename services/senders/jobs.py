@@ -29,6 +29,7 @@ class Job:
     op: OperatorView
     configs: list[ChannelConfig]  # main gateway first, then fallbacks
     gateway: str = ""  # host of the gateway tried last (metrics label)
+    settings_id: int | None = None  # the slot tried last (delivery reports name it)
 
 
 @dataclass

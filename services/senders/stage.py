@@ -213,6 +213,7 @@ class SenderStage:
         """The main gateway, then each fallback while the failure is transient."""
         for position, config in enumerate(job.configs, start=1):
             job.gateway = metrics.gateway_host(config.params, config.outbox)
+            job.settings_id = config.id
             metrics.count_failures_from_zero(self.channel, job.gateway)
             try:
                 if config.outbox:
@@ -330,7 +331,7 @@ class SenderStage:
             finished.append(claims.Finish(msg.message_id, claims.DONE, SENT, r.ok.detail,
                                           r.ok.gateway_message_id))
             out.append(self._final(msg, SENT, r.ok.detail, gateway_message_id=r.ok.gateway_message_id,
-                                   seconds=round(r.seconds, 4), details=r.ok.extra))
+                                   seconds=round(r.seconds, 4), details=r.ok.extra, settings_id=r.job.settings_id))
             log.info("message sent", recipient_hint=msg.recipient[-4:], attempt=msg.attempt)
             return
         err = r.error
@@ -353,6 +354,7 @@ class SenderStage:
         kind = "permanent error" if err.permanent else f"gave up after {msg.attempt} attempt(s)"
         reason = err.reason if isinstance(err, OutcomeUnknown) else f"{err.reason} ({kind})"
         finished.append(claims.Finish(msg.message_id, claims.DONE, FAILED, reason, fault=err.fault))
-        out.append(self._final(msg, FAILED, reason, err.fault, r.job.gateway, seconds=round(r.seconds, 4)))
+        out.append(self._final(msg, FAILED, reason, err.fault, r.job.gateway, seconds=round(r.seconds, 4),
+                               cause=err.cause))
         log.warning("delivery failed", reason=reason, attempt=msg.attempt, fault=err.fault)
 

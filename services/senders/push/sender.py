@@ -190,7 +190,7 @@ class PushSender(HttpSender):
         if status in (404, 410):
             raise PermanentError(
                 f"subscription is gone (the browser unsubscribed) — push service {where} answered"
-                f" HTTP {status}: {text}", fault=FAULT_RECIPIENT,
+                f" HTTP {status}: {text}", fault=FAULT_RECIPIENT, cause="subscription-gone",
             )
         if status == 429:
             wait = retry_after(resp.headers.get("Retry-After"))

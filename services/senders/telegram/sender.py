@@ -91,15 +91,16 @@ _CHAT_ID_RE = re.compile(r"^(-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$")
 # Telegram's descriptions that mean the bot cannot reach this chat (lowercase), with a hint.
 # Words of Telegram's 400 answers about the text itself (Bot API sendMessage descriptions).
 _CONTENT_WORDS = ("message is too long", "text is empty", "can't parse", "message text", "entities")
+# (Telegram's words, the hint, the cause billing is told: README "Feedback to billing")
 _NOT_REGISTERED = (
-    ("chat not found", "check the subscriber's TELEGRAM ID"),
-    ("peer_id_invalid", "check the subscriber's TELEGRAM ID"),
-    ("chat_id is empty", "check the subscriber's TELEGRAM ID"),
-    ("bot was blocked by the user", "the subscriber blocked the bot and has to start it again"),
-    ("user is deactivated", "the subscriber's Telegram account is deleted"),
-    ("bot can't initiate conversation", "the subscriber has to start the bot first"),
-    ("bot was kicked", "the bot was removed from the chat"),
-    ("bot is not a member", "the bot is not a member of the chat"),
+    ("chat not found", "check the subscriber's TELEGRAM ID", "chat-not-found"),
+    ("peer_id_invalid", "check the subscriber's TELEGRAM ID", "chat-not-found"),
+    ("chat_id is empty", "check the subscriber's TELEGRAM ID", "chat-not-found"),
+    ("bot was blocked by the user", "the subscriber blocked the bot and has to start it again", "bot-blocked"),
+    ("user is deactivated", "the subscriber's Telegram account is deleted", "account-deleted"),
+    ("bot can't initiate conversation", "the subscriber has to start the bot first", "bot-not-started"),
+    ("bot was kicked", "the bot was removed from the chat", "bot-blocked"),
+    ("bot is not a member", "the bot is not a member of the chat", "bot-blocked"),
 )
 
 
@@ -339,11 +340,11 @@ def _api_error(answer: _Api, t: BotTarget, message: Outbound) -> SendError:
         return TransientError(f"Telegram Bot API answered HTTP {status} ({says})")
     if status == 401 or (status == 404 and low in {"not found", "not found: method not found"}):
         return PermanentError(f"bot token rejected by Telegram (HTTP {status}; {says}) — check the token")
-    for pattern, hint in _NOT_REGISTERED:
+    for pattern, hint, cause in _NOT_REGISTERED:
         if pattern in low:
             who = f" #{message.abonent_id}" if message.abonent_id else ""
             return PermanentError(f"subscriber{who} is not registered with the bot ({says}) — {hint}",
-                                  fault=FAULT_RECIPIENT)
+                                  fault=FAULT_RECIPIENT, cause=cause)
     migrated = answer.parameters.get("migrate_to_chat_id")
     if migrated is not None:
         return PermanentError(f"the chat moved to id {migrated} ({says}) — update the subscriber's TELEGRAM ID",
