@@ -221,7 +221,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a stage, or all of them in one process")
-    run.add_argument("stage", choices=["router", "renderer", "sender", "recorder", "all", "web"])
+    run.add_argument("stage", choices=["router", "renderer", "sender", "recorder", "dlr", "all", "web"])
     run.add_argument("--no-web", action="store_true", help="all: do not serve the admin and API")
     run.add_argument("--channel", help="for sender: the channel to send (sms, email, ...)")
     run.add_argument("--migrate", action="store_true", help="apply database migrations first")
@@ -272,9 +272,11 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--limit", type=int, default=None, help="at most this many (default: all)")
     park.set_defaults(func=cmd_parking)
 
+    from msgd import cli_dlr
     from msgd.cli_staff import add_commands
 
     add_commands(sub, tpl_sub)
+    cli_dlr.add_commands(sub)
     return p
 
 

@@ -17,7 +17,7 @@ from msgd.stage import Stage, batch_handler, parked_event_type
 
 log = structlog.get_logger("msgd.runner")
 
-STAGE_NAMES = ("router", "renderer", "sender", "recorder")
+STAGE_NAMES = ("router", "renderer", "sender", "recorder", "dlr")
 
 
 def build(name: str, settings: Settings, channel: str | None = None) -> tuple[Stage, list[str]]:
@@ -44,9 +44,27 @@ def build(name: str, settings: Settings, channel: str | None = None) -> tuple[St
     raise SystemExit(f"unknown stage {name!r}: choose from {', '.join(STAGE_NAMES)} or all")
 
 
+def run_poller(settings: Settings, stop: threading.Event) -> None:
+    """The dlr stage: not a queue consumer, it asks gateways and publishes what they say."""
+    from services.dlr.stage import run_poller as poll
+    from services.senders.registry import live_channels
+
+    broker = make_broker(settings)
+    try:
+        broker.setup(live_channels())
+        log.info("stage started", stage="dlr", broker=broker.describe())
+        poll(settings, broker, stop)
+    finally:
+        broker.close()
+        log.info("stage stopped", stage="dlr")
+
+
 def run_stage(name: str, settings: Settings, stop: threading.Event, channel: str | None = None) -> None:
     from services.senders.registry import live_channels
 
+    if name == "dlr":
+        run_poller(settings, stop)
+        return
     stage, queues = build(name, settings, channel)
     broker = make_broker(settings)
     try:
@@ -73,7 +91,7 @@ def run_stage(name: str, settings: Settings, stop: threading.Event, channel: str
 def stages_for_all() -> list[tuple[str, str | None]]:
     from services.senders.registry import live_channels
 
-    return [("router", None), ("renderer", None), ("recorder", None),
+    return [("router", None), ("renderer", None), ("recorder", None), ("dlr", None),
             *(("sender", ch) for ch in live_channels())]
 
 

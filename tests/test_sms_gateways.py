@@ -328,13 +328,36 @@ def digital_direct(acc: Account) -> Callable[[Hit], Answer]:
     return respond
 
 
+def jasmin(acc: Account) -> Callable[[Hit], Answer]:
+    """Jasmin's HTTP API /send (jasmin/protocols/http/endpoints/send.py in jasmin 0.11.1): UCS-2 hex
+    content with coding=8, answers Success "<id>" / Error "..." with Jasmin's own words and codes."""
+
+    def respond(hit: Hit) -> Answer:
+        form = hit.form
+        if acc.mode == "down":
+            return 500, 'Error "Cannot send submit_sm, check SMPPClientManagerPB log file for details"', {}
+        if form.get("username") != acc.login or form.get("password") != acc.password:
+            return 403, f'Error "Authentication failure for username:{form.get("username")}"', {}
+        if acc.mode == "throttle":
+            return 403, 'Error "User throughput exceeded"', {}
+        if form.get("to") == REFUSED_NUMBER.lstrip("+"):
+            return 400, f'Error "Argument [to] has an invalid value: [{form["to"]}]."', {}
+        if acc.balance <= 0:
+            return 403, 'Error "Cannot charge submit_sm, check RouterPB log file for details"', {}
+        if form.get("coding") != "8" or bytes.fromhex(form.get("hex-content", "")).decode("utf-16-be") != TEXT:
+            return 400, 'Error "content or hex-content not present."', {}
+        return 200, 'Success "07033084-5cfd-4812-90a4-e4d24ffb6e3d"', {}
+
+    return respond
+
+
 @dataclass
 class Vendor:
     emulator: Callable[[Account], Callable[[Hit], Answer]]
     settings: Callable[[Account], dict[str, Any]]  # what the operator fills in
     message_id: str
     words: dict[str, str]  # case -> the gateway's words the reason must quote
-    throttle_wait: float = 7.0
+    throttle_wait: float | None = 7.0
 
 
 VENDORS: dict[str, Vendor] = {
@@ -370,6 +393,13 @@ VENDORS: dict[str, Vendor] = {
         "063474ec-a34f-4558-90c5-984395000004",
         {"bad_credentials": "Bad credentials (code 4012)", "bad_number": "Invalid destination phone number",
          "no_funds": "Insufficient funds", "throttled": "Too many requests", "down": "Service Unavailable"},
+    ),
+    "jasmin": Vendor(
+        jasmin, lambda a: {"login": a.login, "password": a.password}, "07033084-5cfd-4812-90a4-e4d24ffb6e3d",
+        {"bad_credentials": "Authentication failure", "bad_number": "has an invalid value",
+         "no_funds": "Cannot charge submit_sm", "throttled": "User throughput exceeded",
+         "down": "Cannot send submit_sm"},
+        throttle_wait=None,
     ),
 }
 

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import path
 from django.views.generic import RedirectView
 
-from msgd.web import admin_preview, admin_resend, api, api_resend
+from msgd.web import admin_preview, admin_resend, api, api_dlr, api_resend
 from msgd.web import admin_views as views
 
 
@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/v1/messages/<str:message_id>", api.message_detail, name="api-message"),
     path("api/v1/messages/<str:message_id>/resend", api_resend.resend_one, name="api-message-resend"),
     path("api/v1/resend", api_resend.resend_many, name="api-resend"),
+    path("api/v1/dlr/<int:settings_id>/<str:secret>", api_dlr.receive, name="api-dlr"),
     path("healthz", api.healthz, name="healthz"),
     path("readyz", api.readyz, name="readyz"),
     path("admin/tools/templates/<int:template_id>/preview/", staff(admin_preview.template_preview),

@@ -30,7 +30,15 @@ from django.db import transaction
 from django.db.models import Q
 
 from msgd import metrics
-from msgd.envelope import DELIVERED, DLR_NO_REPORT, DLR_STATES, FAULTS, FINAL_STATES, SENT, UNDELIVERED
+from msgd.envelope import (
+    DELIVERED,
+    DLR_NO_REPORT,
+    DLR_STATES,
+    FAULTS,
+    FINAL_STATES,
+    SENT,
+    UNDELIVERED,
+)
 from msgd.storable import storable
 from msgd.store import sql
 

@@ -18,7 +18,19 @@ rostelecom       https://sms.rt.ru/api/v2/send_message (Rostelecom JSON)      lo
                                                                              sender_name
 semysms          https://semysms.net/api/3/sms.php (post)                    token (or password),
                                                                              device
+jasmin           http://127.0.0.1:1401/send (post; Jasmin SMS gateway's       login, password (a Jasmin
+                 HTTP API: UCS-2 hex content, DLRs to msgd)                  user); url: your Jasmin
 ===============  ==========================================================  =========================
+
+Jasmin (https://docs.jasminsms.com/en/latest/apis/ja-http/): ``content`` is turned into GSM 03.38
+with "?" for every Cyrillic letter, and ``coding=8`` with ``content`` passes UTF-8 bytes on as if
+they were UCS-2, so the preset sends ``hex-content`` (UTF-16BE hex, ``%text_ucs2%``) with
+``coding=8``, which arrives right on every handset. It asks for level-2 delivery reports by POST
+to ``%dlr_url%`` (the slot's URL, which ``msgd dlr url`` makes and stores), reads ``Success
+"<id>"`` as accepted with Jasmin's message id, and ``Error "..."`` by its words.
+
+The status query (``status_url``, for ``dlr_poll: true``): smsc.ru's ``status.php``, SMSPilot's
+``api.php?check=``, Digital Direct's ``GET /api/v1/message/<uuid>`` (services/senders/sms/dlr.py).
 
 ``sender_name`` is optional where the gateway has a default (smsc, prostor,
 smspilot): an empty ``%sender%`` drops its ``key=%sender%`` pair.
@@ -47,7 +59,7 @@ from services.senders.spec import Preset
 POST, GET, ROSTELECOM_JSON, DIGITAL_DIRECT_JSON = "post", "get", "rostelecom_json", "digital_direct_json"
 REQUEST_TYPES = (POST, GET, ROSTELECOM_JSON, DIGITAL_DIRECT_JSON)
 JSON_TYPES = (ROSTELECOM_JSON, DIGITAL_DIRECT_JSON)
-REPLY_FORMATS = ("generic", "smsc", "digital_direct", "prostor", "smspilot", "rostelecom", "semysms")
+REPLY_FORMATS = ("generic", "smsc", "digital_direct", "prostor", "smspilot", "rostelecom", "semysms", "jasmin")
 
 # The manual's names ("POST", "GET", "Ростелеком JSON", "Digital Direct JSON") and obvious variants.
 _REQUEST_TYPE_ALIASES = {
@@ -81,6 +93,7 @@ PRESETS: dict[str, Preset] = {
                 "&phones=%sms%&mes=%text%&sender=%sender%",
                 "strip_plus": True,
                 "reply_format": "smsc",
+                "status_url": "https://smsc.ru/sys/status.php",
             },
             credentials=("login", "password"),
             optional=("sender_name",),
@@ -95,6 +108,7 @@ PRESETS: dict[str, Preset] = {
                 "params": "",
                 "strip_plus": True,
                 "reply_format": "digital_direct",
+                "status_url": "https://direct.i-dgtl.ru/api/v1/message",
             },
             credentials=("password", "sender_name"),
             note='password = the API key from the Digital Direct account; params = extra JSON, e.g. {"ttl": 3600}',
@@ -121,6 +135,7 @@ PRESETS: dict[str, Preset] = {
                 "params": "send=%text%&to=%sms%&apikey=%api_key%&from=%sender%&format=json",
                 "strip_plus": True,
                 "reply_format": "smspilot",
+                "status_url": "https://smspilot.ru/api.php",
             },
             credentials=("api_key",),
             optional=("sender_name",),
@@ -151,6 +166,22 @@ PRESETS: dict[str, Preset] = {
             credentials=("token", "device"),
             note="token = the API token (the password field is used when token is empty); device = the phone's code",
         ),
+        Preset(
+            "jasmin",
+            "Jasmin SMS Gateway",
+            {
+                "url": "http://127.0.0.1:1401/send",
+                "request_type": POST,
+                "params": "username=%login%&password=%password%&to=%sms%&from=%sender%&coding=8"
+                "&hex-content=%text_ucs2%&dlr=%dlr%&dlr-url=%dlr_url%&dlr-level=2&dlr-method=POST",
+                "strip_plus": True,
+                "reply_format": "jasmin",
+            },
+            credentials=("login", "password"),
+            optional=("sender_name",),
+            note="url = your Jasmin's HTTP API (/send, port 1401 by default); login/password = a Jasmin user;"
+                 " run `msgd dlr url SLOT` once for its delivery reports",
+        ),
     )
 }
 
@@ -171,6 +202,8 @@ _PRESET_ALIASES = {
     "rt": "rostelecom",
     "semysms": "semysms",
     "semysmsnet": "semysms",
+    "jasmin": "jasmin",
+    "jasminsms": "jasmin",
 }
 
 # Host names whose answers a format reads (also smsc.ru's sister sites).

@@ -30,6 +30,8 @@ smspilot           ``{"send": [{"server_id": ...}]}``; ``{"error": {"code": .., 
 semysms            ``{"code": 0, "id": ...}``; a non-zero ``code`` with ``error`` by its words
 rostelecom         ``{"status": "ok", "result": {"uid": ...}}``; ``{"status": "error", ...}`` by
                    its words
+jasmin             ``Success "<id>"``; ``Error "..."`` by its words (Jasmin's HTTP API /send,
+                   https://docs.jasminsms.com/en/latest/apis/ja-http/)
 generic            any 2xx (or ``success_pattern`` when set); the id when the answer plainly
                    carries one
 =================  ============================================================================
@@ -269,7 +271,30 @@ def _rostelecom(body: str, data: Any) -> Reply | None:
     return None
 
 
+_JASMIN_OK = re.compile(r'^\s*Success\s+"([^"\s]+)"', re.I)
+_JASMIN_ERROR = re.compile(r'^\s*Error\s+"(.*)"\s*$', re.I | re.S)
+
+
+# Jasmin's own error texts (jasmin/protocols/http/endpoints/send.py, validation.py) -> problem
+_JASMIN_WORDS = (
+    (re.compile(r"Argument \[to\] has an invalid value", re.I), "number"),
+    (re.compile(r"throughput exceeded", re.I), "throttled"),
+    (re.compile(r"Cannot charge", re.I), "funds"),
+    (re.compile(r"No route found|no bound connectors", re.I), "request"),
+)
+
+
+def _jasmin(body: str, data: Any) -> Reply | None:
+    if (m := _JASMIN_OK.match(body)) is not None:
+        return Reply(True, m[1])
+    if (m := _JASMIN_ERROR.match(body)) is not None:
+        known = next((name for pattern, name in _JASMIN_WORDS if pattern.search(m[1])), None)
+        return _error(m[1], known)
+    return None
+
+
 _PARSERS: dict[str, Callable[[str, Any], Reply | None]] = {
+    "jasmin": _jasmin,
     "smsc": _smsc,
     "digital_direct": _digital_direct,
     "prostor": _prostor,

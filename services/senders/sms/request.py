@@ -32,7 +32,17 @@ Request types (``request_type``; the manual's names "POST", "GET",
                    ``key=%sender%`` pair is left out of the string
     ``%message_id%`` msgd's message id (a UUID, 36 characters), the same for
                    every attempt of one message
+    ``%text_utf8%``, ``%text_cp1251%``, ``%text_ucs2%``, ``%text_gsm7%``
+                   the text in that encoding, whatever ``encoding`` says
+                   (services/senders/sms/encoding.py; ``%text_ucs2%`` is UTF-16BE hex)
+    ``%dlr_url%``  the slot's delivery-report URL (the ``dlr_url`` secret that
+                   ``msgd dlr url`` stores); optional like ``%sender%``
+    ``%dlr%``      ``yes`` when ``dlr_url`` is set, else ``no`` (Jasmin's ``dlr``)
     =============  ==============================================================
+
+    ``%text%`` is written in the gateway's ``encoding`` (default UTF-8; ``cp1251``,
+    ``ucs2-hex``, ``gsm7``): a text that encoding cannot write fails as a content
+    problem before any request, instead of arriving as "?????" while the log says sent.
 
     ``%message_id%`` lets the gateway's account show msgd's id (smsc.ru:
     ``id=%message_id%``; its ``id`` is "assigned by the client ... not
@@ -94,10 +104,12 @@ from urllib.parse import quote, unquote_plus
 
 from msgd.redact import is_secret_key
 from services.senders.base import PermanentError
+from services.senders.sms.encoding import encoded_text, text_placeholders
 from services.senders.sms.presets import DIGITAL_DIRECT_JSON, GET, POST, ROSTELECOM_JSON
 
-PLACEHOLDERS = ("sms", "text", "login", "password", "md5", "api_key", "token", "device", "sender", "message_id")
-OPTIONAL_PLACEHOLDERS = frozenset({"sender"})
+PLACEHOLDERS = ("sms", "text", "login", "password", "md5", "api_key", "token", "device", "sender", "message_id",
+                "text_utf8", "text_cp1251", "text_ucs2", "text_gsm7", "dlr_url", "dlr")
+OPTIONAL_PLACEHOLDERS = frozenset({"sender", "dlr_url"})
 _PLACEHOLDER_RE = re.compile(r"%(" + "|".join(PLACEHOLDERS) + r")%")
 # What each credential placeholder needs, in the words of the settings.
 _NEEDS = {
@@ -109,12 +121,16 @@ _NEEDS = {
     "device": "device",
 }
 
-def fill_params(template: str, phone: str, text: str, values: Mapping[str, str] | None = None) -> str:
+def fill_params(template: str, phone: str, text: str, values: Mapping[str, str] | None = None,
+                encoded: Mapping[str, str] | None = None) -> str:
     """Replace the placeholders with percent-encoded UTF-8 in one pass; keep the rest literally.
+    ``encoded`` values are ready for the string (a text in the gateway's encoding) and go in as
+    they are.
 
     An empty optional placeholder (``%sender%``) removes its whole ``key=%sender%`` pair.
     """
-    filled = {"sms": phone, "text": text, **(values or {})}
+    ready = dict(encoded or {})
+    filled = {"sms": phone, "text": text, **(values or {}), **ready}
     pairs = template.split("&")
     kept = [
         pair for pair in pairs
@@ -122,7 +138,8 @@ def fill_params(template: str, phone: str, text: str, values: Mapping[str, str] 
                    for name in OPTIONAL_PLACEHOLDERS)
     ]
     return _PLACEHOLDER_RE.sub(
-        lambda m: quote(filled[m[1]], safe="") if m[1] in filled else m[0], "&".join(kept)
+        lambda m: (ready[m[1]] if m[1] in ready else quote(filled[m[1]], safe="")) if m[1] in filled else m[0],
+        "&".join(kept),
     )
 
 
@@ -220,7 +237,9 @@ def _values(params: dict[str, Any], secrets: dict[str, Any], message_id: str) ->
         "device": _setting("device", params, secrets),
         "sender": str(params.get("sender_name") or "").strip(),
         "message_id": message_id,
+        "dlr_url": _setting("dlr_url", params, secrets),
     }
+    values["dlr"] = "yes" if values["dlr_url"] else "no"
     template = params.get("params")
     if isinstance(template, str) and "md5" in used_placeholders(template):
         source = _setting("md5_key", params, secrets) or password
@@ -246,6 +265,9 @@ def build_request(kind: str, url: str, phone: str, text: str, params: dict[str, 
         item: dict[str, Any] = {"channelType": "SMS", "senderName": sender}
         item.update(_json_extras(params.get("params")))
         item["destination"], item["content"] = phone, text
+        dlr_url = _setting("dlr_url", params, secrets)
+        if dlr_url:  # Digital Direct calls it for the message's final status (its "delivered" event)
+            item.setdefault("callbackUrl", dlr_url)
         api_key = _setting("api_key", params, secrets)
         headers: dict[str, str] = {}
         auth = None
@@ -260,7 +282,10 @@ def build_request(kind: str, url: str, phone: str, text: str, params: dict[str, 
         raise PermanentError("params (\"Post параметры\") must be text for the POST and GET request types")
     values = _values(params, secrets, message_id)
     used = used_placeholders(template)
-    payload = fill_params(template, phone, text, values)
+    encoded = text_placeholders(text, used)
+    if "text" in used:
+        encoded["text"] = encoded_text(text, str(params.get("encoding") or "utf-8"))
+    payload = fill_params(template, phone, text, values, encoded)
     # Credentials already in the parameter string are not repeated as basic auth.
     api_key, token = _setting("api_key", params, secrets), _setting("token", params, secrets)
     in_params = bool(used & {"login", "password", "md5"}) or ("api_key" in used and not api_key) \

@@ -63,12 +63,27 @@ def _success_pattern(value: str) -> str:
     return value
 
 
-PresetName = Annotated[Literal["smsc", "digital_direct", "prostor", "smspilot", "rostelecom", "semysms"],
+PresetName = Annotated[Literal["smsc", "digital_direct", "prostor", "smspilot", "rostelecom", "semysms", "jasmin"],
                        BeforeValidator(_preset)]
 RequestType = Annotated[Literal["post", "get", "rostelecom_json", "digital_direct_json"],
                         BeforeValidator(_request_type)]
-ReplyFormat = Annotated[Literal["generic", "smsc", "digital_direct", "prostor", "smspilot", "rostelecom", "semysms"],
+ReplyFormat = Annotated[Literal["generic", "smsc", "digital_direct", "prostor", "smspilot", "rostelecom", "semysms",
+                                "jasmin"],
                         BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)]
+_ENCODING_ALIASES = {"utf8": "utf-8", "windows-1251": "cp1251", "ucs2": "ucs2-hex", "ucs-2": "ucs2-hex",
+                     "utf-16be-hex": "ucs2-hex", "gsm": "gsm7", "gsm-7": "gsm7", "gsm0338": "gsm7"}
+
+
+def _encoding(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    text = value.strip().lower()
+    return _ENCODING_ALIASES.get(text, text)
+
+
+TextEncoding = Annotated[Literal["utf-8", "cp1251", "ucs2-hex", "gsm7"], BeforeValidator(_encoding)]
+# Delivery reports can be asked for (the dlr stage) from these gateways' status queries.
+POLLED_FORMATS = ("smsc", "smspilot", "digital_direct")
 
 
 class SmsSettings(HttpSettings):
@@ -77,7 +92,8 @@ class SmsSettings(HttpSettings):
     preset: PresetName | None = Field(
         None, title="Шлюз (пресет)",
         description="a known gateway: fills url, request_type, params, strip_plus and reply_format; any"
-                    " key given overrides it (smsc, digital_direct, prostor, smspilot, rostelecom, semysms)",
+                    " key given overrides it (smsc, digital_direct, prostor, smspilot, rostelecom, semysms,"
+                    " jasmin)",
     )
     url: HttpUrl | None = Field(None, title="Адрес СМС шлюза",
                                 description="the gateway's address, http:// or https:// (required without a preset)")
@@ -124,6 +140,25 @@ class SmsSettings(HttpSettings):
                                      description="at most this many requests per second per sender process")
     max_segments: Whole = Field(DEFAULT_MAX_SEGMENTS, ge=1, title="Max SMS parts",
                               description="a longer text fails before any request (every part is billed)")
+    encoding: TextEncoding | None = Field(
+        None, title="Text encoding",
+        description="how %text% is written: utf-8 (default), cp1251, ucs2-hex (UTF-16BE hex, SMPP UCS-2) or"
+                    " gsm7 (GSM 03.38); a text the encoding cannot write fails before any request",
+    )
+    dlr_poll: bool = Field(
+        False, title="Ask for delivery reports",
+        description="the dlr stage (msgd run dlr) asks status_url for the delivery reports of sent messages"
+                    " (smsc, smspilot, digital_direct)",
+    )
+    status_url: HttpUrl | None = Field(
+        None, title="Status query address",
+        description="the gateway's status query, for dlr_poll (the preset's by default)",
+    )
+    dlr_url: Secret | None = Field(
+        None, title="Delivery report URL",
+        description="msgd's URL for this slot's delivery reports (%dlr_url%): msgd dlr url SLOT makes and stores"
+                    " it",
+    )
     dedupes_message_id: bool = Field(
         False, title="Gateway drops repeated ids",
         description="the gateway drops a second request with the same %message_id%: a timeout is retried"
@@ -154,8 +189,16 @@ class SmsSettings(HttpSettings):
             yield Problem(("dedupes_message_id",), "needs %message_id% in params (the gateway's client message"
                                                    " id parameter, e.g. id=%message_id%); the JSON request"
                                                    " types cannot carry it")
+        if kind not in (POST, GET) and (merged.get("encoding") or "utf-8") != "utf-8":
+            yield Problem(("encoding",), f"must be utf-8 for request type {kind} (JSON is UTF-8)")
+        if self.dlr_poll and merged.get("reply_format") not in POLLED_FORMATS:
+            yield Problem(("dlr_poll",), f"msgd can ask only {', '.join(POLLED_FORMATS)} for delivery reports"
+                                         f" (this gateway's format is {merged.get('reply_format')}); a gateway"
+                                         " that calls back needs no polling: msgd dlr url SLOT")
         if outbox:
             return
+        if self.dlr_poll and not merged.get("status_url"):
+            yield Problem(("status_url",), "is required by dlr_poll: the gateway's status query address")
         if not merged.get("url"):
             yield Problem(("url",), "is required: the gateway's address (or choose a preset)")
         for name, why in missing_settings(kind, merged, self.secret_values()):
