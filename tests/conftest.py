@@ -140,16 +140,19 @@ def db(_configured_store: str) -> Iterator[str]:
         Attempt,
         ChannelSettings,
         Claim,
+        DlrPoll,
+        Finding,
         Message,
         Operator,
+        PendingReport,
         Revision,
         Template,
     )
-    from msgd.web.models import ApiToken
+    from msgd.web.models import ApiToken, DlrKey
 
     # Users and tokens too: a test that creates "boss" must not meet another test's "boss".
-    for model in (Attempt, Message, Claim, Template, ChannelSettings, Operator, Revision, ApiToken,
-                  get_user_model()):
+    for model in (Attempt, Message, Claim, PendingReport, DlrPoll, Finding, DlrKey, Template, ChannelSettings,
+                  Operator, Revision, ApiToken, get_user_model()):
         model.objects.all().delete()
     yield _configured_store
 
