@@ -47,6 +47,8 @@ SCHEMA_FILES = {
     "outbound": "outbound.v1.json",
     "status": "status.v1.json",
     "status-batch": "status-batch.v1.json",
+    "dlr": "dlr.v1.json",
+    "feedback": "feedback.v1.json",
 }
 
 _MAX_SHOWN = 80
