@@ -112,12 +112,12 @@ def test_rabbitmq_definitions_match_msgd_setup() -> None:
 def test_compose_and_systemd_run_every_stage() -> None:
     compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
     services = compose["services"]
-    for name in ("rabbitmq", "postgres", "prometheus", "grafana", "router", "renderer", "recorder",
+    for name in ("rabbitmq", "postgres", "prometheus", "grafana", "router", "renderer", "recorder", "dlr",
                  "sender-sms", "sender-email", "sender-telegram", "sender-push", "web"):
         assert name in services, name
     assert services["sender-sms"]["deploy"]["replicas"] >= 2
     units = {p.name for p in (DEPLOY / "systemd").glob("msgd-*.service")}
-    assert units == {"msgd-router.service", "msgd-renderer.service", "msgd-recorder.service",
+    assert units == {"msgd-router.service", "msgd-renderer.service", "msgd-recorder.service", "msgd-dlr.service",
                      "msgd-sender@.service", "msgd-web.service"}
     target = (DEPLOY / "systemd" / "msgd.target").read_text()
     assert all(u in target for u in units - {"msgd-sender@.service"}), "msgd.target starts every stage"

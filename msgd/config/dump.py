@@ -50,6 +50,7 @@ def dump_config(include_secrets: bool = False) -> str:
             "attempts": op.attempts,
             "default_subject": op.default_subject,
             "warn_days": op.warn_days,
+            "feedback_messages": op.feedback_messages,
         }
         rows = list(ChannelSettings.objects.filter(operator=op).order_by("channel", "position"))
         channels: dict[str, Any] = {}

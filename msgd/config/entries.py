@@ -83,6 +83,9 @@ class OperatorEntry(Entry):
                                  description="subject when the template has none")
     warn_days: Annotated[int, Ge(0), Le(365), BeforeValidator(no_bool)] | None = Field(None, title="Предупреждать о блокировке за n дней",
                                     description="days_before_block: warn this many days ahead; null = off")
+    feedback_messages: bool = Field(False, title="Final states to billing",
+                                    description="also publish every message's final state (message.delivered,"
+                                                " message.undelivered, message.failed) on msgd.feedback")
     channels: dict[str, Any] | None = Field(
         None, title="Каналы",
         description="the operator's COMPLETE channel list: channel -> settings, or a list of them (main"
@@ -126,6 +129,7 @@ class OperatorEntry(Entry):
         quiet = self.quiet_hours
         return {"name": self.name, "email": self.email, "timezone": self.timezone,
                 "default_subject": self.default_subject, "attempts": self.attempts, "warn_days": self.warn_days,
+                "feedback_messages": self.feedback_messages,
                 "quiet_start": quiet.start if quiet else None, "quiet_end": quiet.end if quiet else None}
 
 

@@ -153,7 +153,7 @@ class OperatorForm(forms.ModelForm):
 @admin.register(Operator)
 class OperatorAdmin(OperatorScoped, admin.ModelAdmin):
     form = OperatorForm
-    list_display = ("code", "name", "email", "timezone", "attempts", "warn_days")
+    list_display = ("code", "name", "email", "timezone", "attempts", "warn_days", "feedback_messages")
     search_fields = ("code", "name")
     inlines = [ChannelInline]
     operator_lookup = "code"
