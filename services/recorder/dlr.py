@@ -211,7 +211,8 @@ def retry_pending(gateway_ids: Iterable[str], now: dt.datetime, *, expire_after:
     given: then those older than it are dropped as ``unmatched``."""
     from msgd.store.models import PendingReport
 
-    gids = [g for g in dict.fromkeys(gateway_ids) if g]
+    # the same normalisation as the stored ids (NUL refused by PostgreSQL, trimmed, capped)
+    gids = [g for g in dict.fromkeys(_gid({"gateway_message_id": i}) for i in gateway_ids) if g]
     if gids:
         waiting = list(PendingReport.objects.filter(gateway_message_id__in=gids))
     elif expire_after is not None:
