@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-sqlite lint bench clean
+.PHONY: install run test test-serial test-sqlite lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,21 @@ run: install
 		$(PY) -m msgd config load --preinstalled examples/config.yaml && touch var/.example-config-loaded; fi
 	$(PY) -m msgd run all
 
-# Full suite on PostgreSQL, then the store-dependent tests again on SQLite.
+# Full suite on PostgreSQL and, at the same time, the store-dependent tests again on SQLite
+# (each test has its own database, broker namespace and ports, so the two passes do not meet;
+# running them side by side keeps `make test` well under 15 minutes on 2 cores).
+# The SQLite pass prints when the PostgreSQL pass is done; either failing fails the target.
 test: install system-deps
+	@mkdir -p var; MSGD_TEST_DATABASE=sqlite $(PY) -m pytest -q -m store -p no:cacheprovider \
+		> var/test-sqlite.log 2>&1 & sqlite=$$!; \
+	$(PY) -m pytest -q --durations=15; pg=$$?; \
+	wait $$sqlite; sq=$$?; \
+	echo "== the store tests again on SQLite (MSGD_TEST_DATABASE=sqlite pytest -m store):"; \
+	cat var/test-sqlite.log; \
+	test $$pg = 0 && test $$sq = 0
+
+# The two passes one after the other (for a machine too small to run both at once).
+test-serial: install system-deps
 	$(PY) -m pytest -q
 	MSGD_TEST_DATABASE=sqlite $(PY) -m pytest -q -m store
 
