@@ -116,6 +116,10 @@ def test_an_empty_account_and_a_balance_below_the_alert_are_findings(make_gatewa
     empty = sms_probe(ProbeRequest("sms", slot("smsc", base(gw), acc)))
     assert [f.level for f in empty] == [doctor.OK, doctor.OK, doctor.PROBLEM]
     assert "the smsc account is empty (balance 0 RUB): every SMS will fail" in text(empty)
+    acc.balance = 120.0
+    low = sms_probe(ProbeRequest("sms", {**slot("smsc", base(gw), acc), "balance_alert_below": 500}))
+    assert [f.level for f in low] == [doctor.OK, doctor.OK, doctor.WARN]
+    assert "WARNING sms: balance 120 RUB is below balance_alert_below (500)" in text(low)
 
 
 def test_credentials_inside_the_parameter_string_are_not_guessed(make_gateway: Any) -> None:  # noqa: F811

@@ -16,11 +16,13 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
+from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 
 from msgd.config.masking import mask
 from msgd.redact import MASK
-from msgd.store.models import ChannelSettings
+from msgd.store.models import ChannelSettings, GatewayAccount
 from msgd.web.admin_scope import OperatorScoped
 from msgd.web.channel_form import SLOT_FIELDS, channel_form, fieldsets
 from services.senders.model import HttpSettings
@@ -40,13 +42,31 @@ def _spec(request: HttpRequest, obj: ChannelSettings | None) -> ChannelSpec | No
 
 @admin.register(ChannelSettings)
 class ChannelSettingsAdmin(OperatorScoped, admin.ModelAdmin):
-    list_display = ("operator", "channel", "position", "enabled", "outbox", "stored_secrets")
+    list_display = ("operator", "channel", "position", "enabled", "outbox", "stored_secrets", "balance")
     list_filter = ("channel", "enabled", "outbox")
     readonly_when_viewing = (*SLOT_FIELDS, "settings", "stored_secrets")
 
     @admin.display(description=_("secrets"))
     def stored_secrets(self, obj: ChannelSettings) -> str:
         return masked(obj.secrets or {})
+
+    @admin.display(description=_("balance"))
+    def balance(self, obj: ChannelSettings) -> str:
+        """The gateway account as msgd last learned it (services/senders/sms/accounts.py)."""
+        account = GatewayAccount.objects.filter(settings_id=obj.id).first()
+        if account is None:
+            return "-"
+        when = account.empty_at if account.empty else account.balance_at or account.polled_at
+        at = f"{localtime(when):%Y-%m-%d %H:%M}" if when else ""
+        if account.empty:
+            return format_html('<strong class="msgd-balance-empty" title="{}">{}</strong>', at, _("no money"))
+        if account.balance is None:
+            return account.problem or "-"
+        shown = f"{account.balance:g}" + (f" {account.unit}" if account.unit else "")
+        limit = (obj.params or {}).get("balance_alert_below")
+        if isinstance(limit, int | float) and account.balance < limit:
+            return format_html('<strong class="msgd-balance-low" title="{}">{} &lt; {}</strong>', at, shown, f"{limit:g}")
+        return format_html('<span title="{}">{}</span>', at, shown)
 
     @admin.display(description=_("settings"))
     def settings(self, obj: ChannelSettings) -> str:

@@ -1,8 +1,9 @@
 """An SMS gateway's account: a read-only query that checks the credentials and, where the
 gateway offers it, reads the balance. Nothing is sent to a subscriber.
 
-``msgd doctor`` runs it for every SMS slot of these formats, and the sender stage's balance poll
-(services/senders/sms/balance_poll.py) exports its balance as a metric. Each query, from the
+``msgd doctor`` runs it for every SMS slot of these formats, and the dlr stage's balance poll
+(services/dlr/balances.py) keeps its balance for the metrics and the admin
+(services/senders/sms/accounts.py). Each query, from the
 gateway's own public API documentation:
 
 =================  ============================================================================

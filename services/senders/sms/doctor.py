@@ -52,7 +52,7 @@ def account_findings(subject: str, s: SmsSettings, check: AccountCheck) -> list[
         balance = shown_balance(check)
         found = [Finding(OK, subject, f"{fmt} accepts the credentials" + (f"; {balance}" if balance else
                                                                             " (its API reports no balance)"))]
-        limit = getattr(s, "balance_alert_below", None)
+        limit = s.balance_alert_below
         if check.empty:
             found.append(Finding(PROBLEM, subject, f"the {fmt} account is empty ({balance}): every SMS will fail",
                                  "top up the gateway account"))

@@ -166,6 +166,13 @@ class SmsSettings(HttpSettings):
                     " safely (none of the presets' gateways does)",
     )
 
+    balance_alert_below: Annotated[float, AllowInfNan(False), BeforeValidator(no_bool)] | None = Field(
+        None, title="Alert when the balance is below",
+        description="the alert MsgdGatewayBalanceLow fires when the gateway account's balance (msgd_gateway_balance,"
+                    " in the gateway's unit: roubles, SemySMS messages) is below this; empty = no alert (an empty"
+                    " account always alerts)",
+    )
+
     def effective(self) -> dict[str, Any]:
         """The non-secret settings with the preset (named or implied by the request type) filled
         in under the given ones, and request_type and reply_format decided."""
