@@ -67,6 +67,9 @@ class Settings:
     dlr_poll_first_seconds: float = 60.0
     dlr_poll_max_seconds: float = 3600.0
     dlr_poll_batch: int = 100
+    # Gateway balances (README "Gateway balances"): how often the dlr stage asks each SMS gateway
+    # that has an account query for its balance, in minutes (0 = never).
+    balance_poll_minutes: float = 15.0
 
     def __post_init__(self) -> None:
         kinds = {url.startswith(AMQP_SCHEMES) for url in self.broker_urls}
@@ -132,4 +135,5 @@ class Settings:
             dlr_poll_first_seconds=_float(e, "MSGD_DLR_POLL_FIRST_SECONDS", 60.0),
             dlr_poll_max_seconds=_float(e, "MSGD_DLR_POLL_MAX_SECONDS", 3600.0),
             dlr_poll_batch=_int(e, "MSGD_DLR_POLL_BATCH", 100),
+            balance_poll_minutes=_float(e, "MSGD_BALANCE_POLL_MINUTES", 15.0),
         )

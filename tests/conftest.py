@@ -142,6 +142,7 @@ def db(_configured_store: str) -> Iterator[str]:
         Claim,
         DlrPoll,
         Finding,
+        GatewayAccount,
         Message,
         Operator,
         PendingReport,
@@ -151,7 +152,7 @@ def db(_configured_store: str) -> Iterator[str]:
     from msgd.web.models import ApiToken, DlrKey
 
     # Users and tokens too: a test that creates "boss" must not meet another test's "boss".
-    for model in (Attempt, Message, Claim, PendingReport, DlrPoll, Finding, DlrKey, Template, ChannelSettings,
+    for model in (Attempt, Message, Claim, PendingReport, DlrPoll, Finding, GatewayAccount, DlrKey, Template, ChannelSettings,
                   Operator, Revision, ApiToken, get_user_model()):
         model.objects.all().delete()
     yield _configured_store

@@ -4,21 +4,15 @@ path and line; the admin's channel form runs the same model, so what it saves du
 
 from __future__ import annotations
 
-import json
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from msgd.config import ConfigError, dump_config, load_config
-from msgd.settings import Settings
-from tests import seed
-from tests import test_web_api as api_tests
+from msgd.config import ConfigError, load_config
 from tests.support import msgd, stage_env
 
 ROOT = Path(__file__).resolve().parent.parent
-embedded = api_tests.embedded  # the fixture: an embedded broker in tmp_path
 
 def vapid_pem() -> str:
     """A fresh P-256 key as PEM, its line breaks written as \\n (as a one-line YAML value)."""
@@ -164,75 +158,4 @@ def test_a_template_error_does_not_hide_the_store_s_own_findings(db: str) -> Non
     ]
 
 
-# -- the admin's channel form runs the same model -------------------------------------------------------
-
-@pytest.fixture
-def staff(db: str, embedded: Settings, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from django.contrib.auth import get_user_model
-    from django.test import Client
-
-    from msgd.web.server import ensure_admin
-
-    get_user_model().objects.all().delete()
-    monkeypatch.setenv("MSGD_ADMIN_USER", "boss")
-    monkeypatch.setenv("MSGD_ADMIN_PASSWORD", "pw-for-tests-1")
-    ensure_admin()
-    c = Client()
-    assert c.login(username="boss", password="pw-for-tests-1")
-    return c
-
-
-def form(op: Any, params: dict[str, Any], **fields: str) -> dict[str, str]:
-    return {"operator": str(op.id), "channel": "sms", "position": "1", "enabled": "on", "preset": "",
-            "params": json.dumps(params, ensure_ascii=False), **fields}
-
-
-GOOD = {"url": "https://gw.example/send", "params": "user=best&to=%sms%&text=%text%", "strip_plus": "yes"}
-
-
-@pytest.mark.parametrize(("params", "shown"), [
-    ({**GOOD, "urll": "https://gw.example/send"}, "urll: unknown key, did you mean &#x27;url&#x27;?"),
-    ({**GOOD, "url": "ftp://x"}, "url: &#x27;ftp://x&#x27; is not a valid http(s) URL"),
-    ({**GOOD, "strip_plus": "да"}, "strip_plus: must be true or false, got &#x27;да&#x27;"),
-    ({"params": GOOD["params"]}, "url: is required: the gateway&#x27;s address (or choose a preset)"),
-    ({**GOOD, "max_segments": 0}, "max_segments: must be at least 1, got 0"),
-])
-def test_the_admin_refuses_what_the_model_refuses_and_saves_nothing(staff: Any, params: dict[str, Any],
-                                                                     shown: str) -> None:
-    from msgd.store.models import ChannelSettings
-
-    op = seed.operator()
-    page = staff.post("/admin/msgd/channelsettings/add/", form(op, params))
-    assert page.status_code == 200 and shown in page.content.decode()
-    assert ChannelSettings.objects.count() == 0
-    row = seed.sms_gateway(op, "https://gw.example/send")
-    before = (dict(row.params), dict(row.secrets))
-    page = staff.post(f"/admin/msgd/channelsettings/{row.id}/change/", form(op, params))
-    assert page.status_code == 200 and shown in page.content.decode()
-    row.refresh_from_db()
-    assert (row.params, row.secrets) == before
-
-
-def test_a_dump_after_an_admin_edit_loads_back(staff: Any, db: str, tmp_path: Path) -> None:
-    """The issue's backup and restore: an admin edit, `msgd config dump > d.yaml`, `msgd config
-    load d.yaml` (the commands, against the same store)."""
-    from msgd.store.models import ChannelSettings
-
-    op = seed.operator()
-    assert staff.post("/admin/msgd/channelsettings/add/", form(op, GOOD, login="best", password="Pw-7731")
-                      ).status_code == 302
-    row = ChannelSettings.objects.get()
-    assert row.params == {**GOOD, "strip_plus": True}  # stored as the model writes it
-    assert row.secrets == {"login": "best", "password": "Pw-7731"}
-    edit = form(op, {**GOOD, "strip_plus": "no", "timeout": "7.5"}, outbox="on")
-    assert staff.post(f"/admin/msgd/channelsettings/{row.id}/change/", edit).status_code == 302
-
-    env = stage_env(MSGD_DATABASE_URL=db, MSGD_VAR_DIR=str(tmp_path / "var"))
-    dumped = msgd("config", "dump", env=env).stdout
-    assert "strip_plus: false" in dumped and "timeout: 7.5" in dumped and "Pw-7731" not in dumped
-    (tmp_path / "d.yaml").write_text(dumped, encoding="utf-8")
-    loaded = msgd("config", "load", str(tmp_path / "d.yaml"), env=env)
-    assert "channels: 0 created, 0 updated, 1 unchanged" in loaded.stdout
-    row.refresh_from_db()
-    assert row.secrets == {"login": "best", "password": "Pw-7731"} and row.outbox
-    assert dump_config() == dumped
+# The admin's channel form, which runs the same model: tests/test_admin_channel_form.py

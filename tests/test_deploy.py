@@ -22,8 +22,9 @@ def exported_metrics() -> set[str]:
     from prometheus_client import REGISTRY
 
     from msgd import metrics  # noqa: F401 - registers the metrics
+    from services.senders.sms.accounts import METRIC_NAMES
 
-    names = {"msgd_queue_messages", "msgd_broker_up"}  # QueueDepthCollector
+    names = {"msgd_queue_messages", "msgd_broker_up", *METRIC_NAMES}  # QueueDepthCollector, AccountCollector
     for family in REGISTRY.collect():
         if family.name.startswith("msgd_"):
             names.add(family.name)

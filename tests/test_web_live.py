@@ -336,15 +336,36 @@ def test_main_flow_in_a_browser(browser: Any, msgd_all: str, tmp_path: Path) -> 
     browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr th a, #result_list tbody tr td a").click()
     wait.until(lambda d: "Тест: Проверка из браузера" in d.find_element(By.ID, "content").text)
     shot("message-detail")
-    # the SMS preset picker fills the gateway's settings; secrets are password fields, never shown
+    # the SMS form, generated from the SMS settings model: only SMS settings; choosing a preset shows its
+    # values as the empty fields' placeholders; secrets are password fields, never shown, marked set or not
     browser.get(f"{msgd_all}/admin/msgd/channelsettings/")
     wait.until(lambda d: d.find_element(By.ID, "result_list"))
     browser.find_element(
         By.XPATH, "//table[@id='result_list']//tr[td[contains(@class, 'field-channel')][text()='sms']]//a").click()
-    wait.until(lambda d: d.find_element(By.ID, "id_preset"))
-    Select(browser.find_element(By.ID, "id_preset")).select_by_value("smsc")
-    params = json.loads(browser.find_element(By.ID, "id_params").get_attribute("value"))
-    assert params["url"] == "https://smsc.ru/sys/send.php" and params["preset"] == "smsc"
-    assert browser.find_element(By.ID, "id_password").get_attribute("type") == "password"
-    assert browser.find_element(By.ID, "id_password").get_attribute("value") == ""
+    wait.until(lambda d: d.find_element(By.ID, "id_setting_preset"))
+    assert not browser.find_elements(By.ID, "id_setting_vapid_private_key")
+    assert not browser.find_elements(By.ID, "id_params")  # no JSON textarea
+    url_field = browser.find_element(By.ID, "id_setting_url")
+    assert url_field.get_attribute("placeholder") == ""
+    Select(browser.find_element(By.ID, "id_setting_preset")).select_by_value("smsc")
+    assert url_field.get_attribute("placeholder") == "https://smsc.ru/sys/send.php"
+    assert "%login%" in browser.find_element(By.ID, "id_setting_params").get_attribute("placeholder")
+    password = browser.find_element(By.ID, "id_setting_password")
+    assert password.get_attribute("type") == "password" and password.get_attribute("value") == ""
+    assert password.get_attribute("data-stored") == "not set"
+    browser.find_element(By.ID, "id_setting_login").send_keys("best")
+    password.send_keys("Browser-Pw-5521")
+    browser.execute_script("window.scrollTo(0, 0)")
     shot("channel-settings")
+    browser.find_element(By.NAME, "_continue").click()
+    # saved: the preset stays chosen, the password is "set" and not on the page
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "ul.messagelist li.success"))
+    assert Select(browser.find_element(By.ID, "id_setting_preset")).first_selected_option.get_attribute("value") \
+        == "smsc"
+    assert browser.find_element(By.ID, "id_setting_password").get_attribute("data-stored") == "set"
+    assert "Browser-Pw-5521" not in browser.page_source
+    # a refused value is shown at its field (the model's words) and nothing is saved
+    browser.find_element(By.ID, "id_setting_url").send_keys("ftp://x")
+    browser.find_element(By.NAME, "_continue").click()
+    error = wait.until(lambda d: d.find_element(By.ID, "id_setting_url_error"))
+    assert "is not a valid http(s) URL" in error.text

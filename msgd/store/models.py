@@ -259,6 +259,36 @@ class Finding(models.Model):
         default_permissions = ()
 
 
+class GatewayAccount(models.Model):
+    """What msgd last learned about an SMS gateway account, one row per channel slot
+    (``settings_id`` = ChannelSettings.id): the balance from the gateway's account query (the dlr
+    stage, every ``MSGD_BALANCE_POLL_MINUTES``) or from a reply that carries it, and when a reply
+    or query last said the money ran out (``empty_at``) or showed the account working
+    (``working_at``: an accepted message, a positive balance). The account is empty while
+    ``empty_at`` is the later of the two. ``problem``/``words``: the last query's refusal
+    (``credentials``...), "" when it answered. ``polled_at``: the last query (several pollers
+    share the table; each takes a slot with a compare-and-swap on it). Read by the admin's channel
+    list and the ``msgd_gateway_*`` metrics."""
+
+    settings_id = models.PositiveIntegerField(primary_key=True)
+    balance = models.FloatField(null=True, blank=True)
+    unit = models.CharField(max_length=16, blank=True, default="")
+    balance_at = models.DateTimeField(null=True, blank=True)
+    empty_at = models.DateTimeField(null=True, blank=True)
+    working_at = models.DateTimeField(null=True, blank=True)
+    problem = models.CharField(max_length=32, blank=True, default="")
+    words = models.CharField(max_length=300, blank=True, default="")
+    polled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        default_permissions = ()
+
+    @property
+    def empty(self) -> bool:
+        """A reply or query said the money ran out, and nothing since showed the account working."""
+        return self.empty_at is not None and (self.working_at is None or self.empty_at >= self.working_at)
+
+
 class Revision(models.Model):
     """A counter bumped on every configuration change, so caches reload without a restart."""
 

@@ -1,4 +1,5 @@
-"""The dlr stage (``msgd run dlr``): ask SMS gateways for the delivery reports they do not call back.
+"""The dlr stage (``msgd run dlr``): ask SMS gateways for the delivery reports they do not call back
+(and, every ``MSGD_BALANCE_POLL_MINUTES``, for their balance: services/dlr/balances.py).
 
 For every SMS slot with ``dlr_poll: true`` (smsc.ru, SMSPilot, Digital Direct:
 services/senders/sms/dlr_query.py) each ``sent`` message of the last ``MSGD_DLR_POLL_HOURS`` that
@@ -32,7 +33,9 @@ from msgd.envelope import DLR_NO_REPORT, SENT
 from msgd.settings import Settings
 from msgd.status import delivery_report
 from msgd.store.cache import ChannelConfig, ConfigCache
+from services.dlr.balances import BalancePoller
 from services.senders.base import SendError
+from services.senders.sms import accounts
 from services.senders.sms.dlr import Dlr
 from services.senders.sms.dlr_query import BATCH, read_status, status_requests
 from services.senders.sms.presets import effective_settings
@@ -56,6 +59,7 @@ class DlrPoller:
         self.owner = uuid.uuid4().hex
         self.session = requests.Session()
         self._seen_until: dt.datetime | None = None
+        self.balances = BalancePoller(settings, self.cache, self.session)
 
     def close(self) -> None:
         self.session.close()
@@ -67,6 +71,10 @@ class DlrPoller:
             except Exception:  # noqa: BLE001 - an outage or a bug: log it, keep polling
                 log.exception("dlr poll failed; trying again")
                 asked = 0
+            try:
+                self.balances.tick()
+            except Exception:  # noqa: BLE001 - as above
+                log.exception("balance poll failed; trying again")
             stop.wait(0.2 if asked else idle)
 
     def slots(self) -> dict[int, ChannelConfig]:
@@ -195,6 +203,7 @@ class DlrPoller:
 
 def run_poller(settings: Settings, broker: Broker, stop: threading.Event) -> None:
     """``msgd run dlr``: poll until ``stop`` is set."""
+    accounts.export()
     poller = DlrPoller(settings, broker)
     try:
         poller.run(stop)

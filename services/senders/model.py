@@ -15,7 +15,8 @@ back. Conventions:
 * rules that tie several settings together (a preset that needs a sender name) live in
   :meth:`SettingsModel.problems`, which sees whether the slot is an outbox (``outbox: true`` sends
   nothing, so a gateway's required settings may be left out there);
-* field ``title`` is the name staff know (the original manual's label where it has one) and
+* field ``title`` is the name staff know, in English (the admin translates it: the original
+  manual's Russian label is in msgd/locale/ru/LC_MESSAGES/django.po under this English text) and
   ``description`` says what the value means: the admin form and the JSON Schema show both.
 
 :meth:`SettingsModel.parse` raises :class:`SettingsInvalid`, whose ``problems`` are

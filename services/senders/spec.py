@@ -15,8 +15,8 @@ load``, ``msgd config schema`` and the web admin validate settings with its mode
 ``msgd.config.settle``), and ``msgd doctor`` runs its probe.
 
 For a settings form: :meth:`ChannelSpec.fields` lists the model's fields with their labels (the
-fields' ``title``: the manual's names), help, kind, choices, default and whether each is secret
-or required; ``presets`` are the ready settings a picker offers. For ``msgd doctor``: ``probe``
+fields' ``title``: English msgids of the manual's names, translated by the admin), help, kind,
+choices, default and whether each is secret or required; ``presets`` are the ready settings a picker offers. For ``msgd doctor``: ``probe``
 gets a ``ProbeRequest`` for one configured slot and returns findings (services/senders/
 probe.py has the network checks); each channel keeps its probe in its package's ``doctor.py``.
 """

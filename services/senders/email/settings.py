@@ -46,15 +46,15 @@ Security = Annotated[Literal["none", "ssl", "starttls"], BeforeValidator(_securi
 class EmailSettings(HttpSettings):
     """An SMTP server (``timeout``, ``verify``, ``ca_bundle`` and ``on_timeout`` as for HTTP channels)."""
 
-    host: str = Field("localhost", title="Адрес сервера",
+    host: str = Field("localhost", title="Server address",
                       description="the SMTP server; default the relay on this machine")
-    port: Annotated[int | None, BeforeValidator(_port)] = Field(None, title="Порт",
+    port: Annotated[int | None, BeforeValidator(_port)] = Field(None, title="Port",
                              description="default by security: 465 (ssl), 587 (starttls), 25 (none)")
-    security: Security = Field("none", title="SMTP шифрование",
+    security: Security = Field("none", title="SMTP encryption",
                                description="none, ssl (implicit TLS, the manual's SSL) or starttls (the manual's TSL)")
-    login: Secret | None = Field(None, title="Логин", description="SMTP login (AUTH); empty = send without logging in")
-    password: Secret | None = Field(None, title="Пароль", description="SMTP password (an app password for some providers)")
-    extended_logging: bool = Field(False, title="Расширенное логирование",
+    login: Secret | None = Field(None, title="Login", description="SMTP login (AUTH); empty = send without logging in")
+    password: Secret | None = Field(None, title="Password", description="SMTP password (an app password for some providers)")
+    extended_logging: bool = Field(False, title="Extended logging",
                                    description="log the SMTP dialogue (passwords masked, message content left out)")
     max_bytes: Whole = Field(DEFAULT_MAX_BYTES, ge=1, title="Max message size",
                            description="bytes of the built message; a larger one fails before connecting")

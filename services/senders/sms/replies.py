@@ -14,9 +14,9 @@ gateway: a setting to fix).  Then the body, per format:
 =================  ============================================================================
 format             how an answer is read
 =================  ============================================================================
-smsc               fmt=3 JSON ``{"id": 1234, "cnt": 1}`` / ``{"error": "...", "error_code": N}``;
-                   text ``OK - 1 SMS, ID - 1234`` / ``ERROR = N (...)``; fmt=1 ``1234,1`` /
-                   ``0,-N``; N by the smsc.ru code table
+smsc               fmt=3 JSON ``{"id": 1234, "cnt": 1}`` (its ``balance`` read when present) /
+                   ``{"error": "...", "error_code": N}``; text ``OK - 1 SMS, ID - 1234`` /
+                   ``ERROR = N (...)``; fmt=1 ``1234,1`` / ``0,-N``; N by the smsc.ru code table
 digital_direct     ``{"errors": false, "items": [{"messageUuid": ..., "code": 201}]}`` or a
                    list of ``{"messageUuid"}``; ``{"error": {"code": 4012, "msg": "Bad
                    credentials"}}`` (4010, 4012, 4030 -> credentials); a failed item by its
@@ -24,9 +24,9 @@ digital_direct     ``{"errors": false, "items": [{"messageUuid": ..., "code": 20
                    ``"errors": true`` without a readable item is an unclassified error
 prostor            ``accepted;ID`` (or ``ID=accepted``); anything else is an error read by its
                    words (``invalid mobile phone`` -> number, ``not enough credits`` -> funds)
-smspilot           ``{"send": [{"server_id": ...}]}``; ``{"error": {"code": .., "description":
-                   ..}}`` and text ``ERROR=N:...`` by the SMSPilot code table, else the words;
-                   text ``SUCCESS=...`` or a bare id
+smspilot           ``{"send": [{"server_id": ...}], "balance": "11908.50"}`` (the balance kept);
+                   ``{"error": {"code": .., "description": ..}}`` and text ``ERROR=N:...`` by the
+                   SMSPilot code table, else the words; text ``SUCCESS=...`` or a bare id
 semysms            ``{"code": 0, "id": ...}``; a non-zero ``code`` with ``error`` by its words
 rostelecom         ``{"status": "ok", "result": {"uid": ...}}``; ``{"status": "error", ...}`` by
                    its words
@@ -70,6 +70,7 @@ class Reply:
     problem: str = ""
     words: str = ""  # the gateway's own words about a failure
     retry_after: float | None = None
+    balance: float | None = None  # the account's balance, where the answer carries it (SMSPilot, smsc.ru)
 
     @property
     def transient(self) -> bool:
@@ -111,6 +112,13 @@ def _int(value: Any) -> int | None:
         return None
 
 
+def _balance(value: Any) -> float | None:
+    try:
+        return float(_scalar(value).replace(",", "."))
+    except ValueError:
+        return None
+
+
 def _error(words: str, known: str | None = None, wait: float | None = None) -> Reply:
     """An error answer: the ``known`` problem (by a code), else the one its words name."""
     words = excerpt(words)
@@ -138,7 +146,7 @@ def _smsc(body: str, data: Any) -> Reply | None:
             words = _scalar(data.get("error")) or excerpt(body)
             return _coded(SMSC_CODES, code, f"{words} (error_code {code})" if code is not None else words)
         mid = _scalar(data.get("id"))
-        return Reply(True, mid) if mid else None
+        return Reply(True, mid, balance=_balance(data.get("balance"))) if mid else None
     if (m := _SMSC_ERROR.match(body)) is not None:
         return _coded(SMSC_CODES, int(m[1]), body)
     if _SMSC_OK.match(body):
@@ -225,7 +233,7 @@ def _smspilot(body: str, data: Any) -> Reply | None:
             if _int(item.get("error")) or (_int(item.get("status")) or 0) < 0:
                 return _coded(SMSPILOT_CODES, _int(item.get("error")), json.dumps(item, ensure_ascii=False))
             mid = _scalar(item.get("server_id")) or _scalar(item.get("id"))
-            return Reply(True, mid)
+            return Reply(True, mid, balance=_balance(data.get("balance")))
         return None
     if (m := _PILOT_ERROR.match(body)) is not None:
         return _coded(SMSPILOT_CODES, int(m[1]), body)

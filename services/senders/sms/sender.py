@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -24,6 +25,7 @@ import structlog
 from msgd import safejson, userpattern
 from msgd.envelope import FAULT_UNKNOWN
 from msgd.redact import redact_text, register_secrets
+from msgd.settings import Settings
 from services.senders.base import (
     ChannelConfig,
     InvalidRecipient,
@@ -44,7 +46,7 @@ from services.senders.net import (
     http_options,
     retry_after,
 )
-from services.senders.sms import ratelimit
+from services.senders.sms import accounts, ratelimit
 from services.senders.sms.phone import InvalidPhone, normalize_phone, phone_identity, split_phones
 from services.senders.sms.problems import classify_words, problem
 from services.senders.sms.replies import read_reply
@@ -118,6 +120,10 @@ class SmsSender(HttpSender):
 
     user_agent = "msgd-sms/1"
 
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        accounts.export()  # msgd_gateway_* gauges: a "no money" answer is seen at the next scrape
+
     def check_recipient(self, message: Outbound, config: ChannelConfig) -> None:
         region = config.params.get("region")  # an outbox slot may leave the rest of its settings out
         try:
@@ -138,9 +144,9 @@ class SmsSender(HttpSender):
             hidden += [md5_hex(v) for v in hidden] + [quote(v, safe="") for v in hidden]
             register_secrets([*hidden, *params_secrets(template)])
             config.memo["sms:effective"] = effective
-        return self._send(message, s, config.memo["sms:effective"])
+        return self._send(message, s, config.memo["sms:effective"], config.id)
 
-    def _send(self, message: Outbound, s: SmsSettings, params: dict[str, Any]) -> SendResult:
+    def _send(self, message: Outbound, s: SmsSettings, params: dict[str, Any], slot: int | None = None) -> SendResult:
         url, kind = str(params["url"]).strip(), params["request_type"]
         phone = self._phone(message.recipient, s.region, as_bool(params.get("strip_plus")))
         parts = sms_segments(message.body, s.max_segments)  # a runaway text fails here, before any request
@@ -164,7 +170,8 @@ class SmsSender(HttpSender):
         body = _decode(resp)
         log.debug("sms gateway answered", gateway=where, status=resp.status_code,
                   message_id=message.message_id)
-        result = _outcome(resp.status_code, resp.headers.get("Retry-After"), body, params, where)
+        result = _outcome(resp.status_code, resp.headers.get("Retry-After"), body, params, where,
+                          lambda accepted, problem="", balance=None: accounts.note_reply(slot, accepted, problem, balance))
         result.detail = redact_text(result.detail)
         result.extra.update(segments=parts.parts, encoding=parts.encoding, phone=phone)
         return result
@@ -181,11 +188,20 @@ class SmsSender(HttpSender):
 
 
 def _outcome(status: int, retry_header: str | None, body: str, params: dict[str, Any],
-             where: str) -> SendResult:
+             where: str, note: Callable[..., None] = lambda *a, **k: None) -> SendResult:
+    """The answer read; ``note(accepted, problem, balance)`` hears what it says about the account."""
     fmt = str(params.get("reply_format") or "generic")
     verdict = read_reply(fmt, status, body, retry_header)
     if verdict is None:
-        return _generic_outcome(status, retry_header, body, params)
+        try:
+            result = _generic_outcome(status, retry_header, body, params)
+        except PermanentError:
+            if classify_words(excerpt(body)) == "funds":  # "insufficient balance": the alert fires at once
+                note(False, "funds")
+            raise
+        note(True)
+        return result
+    note(verdict.accepted, verdict.problem, verdict.balance)
     if verdict.accepted:
         return SendResult(gateway_message_id=verdict.message_id, detail=body.strip()[:200])
     if verdict.problem == "unreadable":  # it may have gone out: never sent again

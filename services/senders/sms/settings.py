@@ -1,6 +1,7 @@
 """The SMS channel's settings: one model for the config file, the admin, doctor and the sender.
 
-Field titles are the original manual's labels. What each request type sends is in
+Field titles are English msgids of the original manual's labels (the admin shows them translated:
+msgd/locale/ru/LC_MESSAGES/django.po has "Адрес СМС шлюза", "Post параметры"...). What each request type sends is in
 services/senders/sms/request.py, the presets in services/senders/sms/presets.py. Besides each
 field's own type, :meth:`SmsSettings.problems` refuses a slot that could only fail message after
 message: no gateway address, a request type without the settings it needs (Rostelecom JSON:
@@ -90,38 +91,38 @@ class SmsSettings(HttpSettings):
     """An SMS gateway over HTTP (the original's "Адрес СМС шлюза" and "Post параметры")."""
 
     preset: PresetName | None = Field(
-        None, title="Шлюз (пресет)",
+        None, title="Gateway (preset)",
         description="a known gateway: fills url, request_type, params, strip_plus and reply_format; any"
                     " key given overrides it (smsc, digital_direct, prostor, smspilot, rostelecom, semysms,"
                     " jasmin)",
     )
-    url: HttpUrl | None = Field(None, title="Адрес СМС шлюза",
+    url: HttpUrl | None = Field(None, title="SMS gateway address",
                                 description="the gateway's address, http:// or https:// (required without a preset)")
     request_type: RequestType | None = Field(
-        None, title="Тип запроса к серверу",
+        None, title="Server request type",
         description="post (form body), get (query string), rostelecom_json or digital_direct_json; the"
                     " manual's POST, GET, Ростелеком JSON, Digital Direct JSON are accepted (default post)",
     )
     params: str | dict[str, Any] | None = Field(
-        None, title="Post параметры",
+        None, title="POST parameters",
         description="post/get: the parameter string, sent as typed; %sms% %text% %login% %password% %md5%"
                     " %api_key% %token% %device% %sender% %message_id% are replaced by URL-encoded values."
                     " digital_direct_json: a JSON object merged into the message",
     )
-    strip_plus: bool | None = Field(None, title="Убирать + из номера",
+    strip_plus: bool | None = Field(None, title="Strip + from the number",
                                     description='send 79121234567 instead of +79121234567')
-    login: Secret | None = Field(None, title="Логин сервера sms",
+    login: Secret | None = Field(None, title="SMS server login",
                                  description="%login%, and HTTP basic auth together with the password")
-    password: Secret | None = Field(None, title="Пароль сервера sms",
+    password: Secret | None = Field(None, title="SMS server password",
                                     description="%password%, and HTTP basic auth together with the login;"
                                                 " Digital Direct: the API key")
-    md5_key: Secret | None = Field(None, title="MD5 подпись",
+    md5_key: Secret | None = Field(None, title="MD5 signature",
                                    description="%md5% is the lower-case hex MD5 of this (else of the password)")
     api_key: Secret | None = Field(None, title="API key", description="%api_key% (SMSPilot); else the password")
     token: Secret | None = Field(None, title="Token", description="%token% (SemySMS); else the password")
     device: str | None = Field(None, title="Device", description="%device%: the SemySMS phone's code")
     sender_name: str | None = Field(
-        None, title="Имя отправителя sms",
+        None, title="SMS sender name",
         description="%sender%; required by Rostelecom JSON and Digital Direct JSON (an empty %sender%"
                     " drops its key=%sender% pair)",
     )
@@ -163,6 +164,13 @@ class SmsSettings(HttpSettings):
         False, title="Gateway drops repeated ids",
         description="the gateway drops a second request with the same %message_id%: a timeout is retried"
                     " safely (none of the presets' gateways does)",
+    )
+
+    balance_alert_below: Annotated[float, AllowInfNan(False), BeforeValidator(no_bool)] | None = Field(
+        None, title="Alert when the balance is below",
+        description="the alert MsgdGatewayBalanceLow fires when the gateway account's balance (msgd_gateway_balance,"
+                    " in the gateway's unit: roubles, SemySMS messages) is below this; empty = no alert (an empty"
+                    " account always alerts)",
     )
 
     def effective(self) -> dict[str, Any]:

@@ -7,9 +7,12 @@ from urllib.parse import urlsplit
 
 import requests
 
+from msgd import safejson
 from msgd.redact import register_secrets
 from services.senders.base import PermanentError
+from services.senders.http_errors import network_error
 from services.senders.model import SettingsInvalid
+from services.senders.net import excerpt
 from services.senders.probe import (
     OK,
     PROBLEM,
@@ -44,10 +47,18 @@ def probe(req: ProbeRequest) -> list[Finding]:
         with requests.Session() as session:
             session.trust_env = False  # as the sender: only the settings choose a proxy
             resp = session.post(t.url("getMe"), timeout=TIMEOUT, verify=t.verify, proxies=t.proxies)
-        data = resp.json()
-    except (requests.RequestException, ValueError) as exc:
-        return [*found, Finding(PROBLEM, subject, f"getMe failed: {type(exc).__name__}: {exc}",
-                                "check api_url and proxy")]
+    except (requests.RequestException, ValueError, UnicodeError) as exc:
+        err = network_error(exc, "Bot API", t.api_url, TIMEOUT, t.proxy or "")
+        return [*found, Finding(PROBLEM, subject, f"getMe failed: {err.reason}", "check api_url and proxy")]
+    try:
+        data = safejson.loads(resp.text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):  # not the Bot API (a web server's error page, a proxy's answer)
+        shown = excerpt(resp.text)
+        return [*found, Finding(PROBLEM, subject, f"getMe answered HTTP {resp.status_code}, not the Bot API's"
+                                f" JSON" + (f": {shown}" if shown else ""),
+                                "api_url must be https://api.telegram.org or a local Bot API server's address")]
     if resp.status_code == 401 or not data.get("ok"):
         return [*found, Finding(PROBLEM, subject, f"Telegram refuses the token ({resp.status_code}"
                                 f" {data.get('description', '')})",

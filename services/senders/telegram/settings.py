@@ -42,15 +42,15 @@ def _proxy(value: str) -> str:
 class TelegramSettings(HttpSettings):
     """A Telegram bot (the Bot API's sendMessage)."""
 
-    token: Secret | None = Field(None, title="Токен бота", description="the bot token from @BotFather")
+    token: Secret | None = Field(None, title="Bot token", description="the bot token from @BotFather")
     proxy: Annotated[str | None, AfterValidator(lambda v: v and _proxy(v))] = Field(
-        None, title="Прокси", description="optional: http://host:3128 or socks5h://user:password@host:1080",
+        None, title="Proxy", description="optional: http://host:3128 or socks5h://user:password@host:1080",
     )
     api_url: HttpUrl = Field(
         DEFAULT_API_URL, title="Bot API address", description="a local Bot API server, or the default",
     )
     parse_mode: Annotated[Literal["HTML", "MarkdownV2", "Markdown"] | None, BeforeValidator(_parse_mode)] = Field(
-        None, title="Разметка", description="HTML, MarkdownV2 or Markdown: the template's text is markup and"
+        None, title="Markup", description="HTML, MarkdownV2 or Markdown: the template's text is markup and"
                                             " values are escaped for it; empty = plain text",
     )
     max_parts: Whole = Field(DEFAULT_MAX_PARTS, ge=1, title="Max messages",
