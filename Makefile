@@ -22,7 +22,7 @@ run: install
 	$(PY) -m msgd run all
 
 # Full suite on PostgreSQL, then the store-dependent tests again on SQLite.
-test: install system-deps
+test: install system-deps jasmin-venv
 	$(PY) -m pytest -q
 	MSGD_TEST_DATABASE=sqlite $(PY) -m pytest -q -m store
 
@@ -40,6 +40,13 @@ system-deps:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 		else echo "chromium/chromedriver missing and not root: browser tests will skip (apt-get install chromium chromium-driver)"; fi; \
 	fi
+
+# A real Jasmin SMS gateway (PyPI jasmin 0.11.1, with two upstream fixes) for tests/test_jasmin_e2e.py,
+# in a venv of its own under ~/.cache/msgd-test-jasmin (MSGD_JASMIN_CACHE): built once from PyPI
+# (about a minute), then reused. The test fixture builds it too when this was not run.
+.PHONY: jasmin-venv
+jasmin-venv: install
+	@$(PY) -m tests.jasmin_gateway || echo "Jasmin's venv was not built: tests/test_jasmin_e2e.py tries again (skips, or fails under MSGD_REQUIRE_SERVICES=1)"
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -40,10 +40,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import SplitResult, unquote, urlsplit
 
 JASMIN_VERSION = "0.11.1"
 CACHE = Path(os.environ.get("MSGD_JASMIN_CACHE") or Path.home() / ".cache" / "msgd-test-jasmin")
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+_redis = os.environ.get("MSGD_TEST_REDIS", "127.0.0.1:6379").rpartition(":")
+REDIS_HOST, REDIS_PORT = _redis[0] or "127.0.0.1", int(_redis[2])
 
 
 @dataclass(frozen=True)
@@ -177,14 +179,14 @@ def rabbitmqctl(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, timeout=60)
 
 
-def private_vhost(name: str) -> bool:
-    """Create the vhost with guest's permissions; False when rabbitmqctl cannot."""
+def private_vhost(name: str, user: str = "guest") -> bool:
+    """Create the vhost with all permissions for ``user``; False when rabbitmqctl cannot."""
     if shutil.which("rabbitmqctl") is None:
         return False
     made = rabbitmqctl("add_vhost", name)
     if made.returncode != 0:
         return False
-    return rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*").returncode == 0
+    return rabbitmqctl("set_permissions", "-p", name, user, ".*", ".*", ".*").returncode == 0
 
 
 def free_port() -> int:
@@ -193,10 +195,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def port_open(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
         return True
     return False
+
+
+def redis_reachable() -> bool:
+    """Whether the Redis of ``MSGD_TEST_REDIS`` (host:port, default 127.0.0.1:6379) answers."""
+    return port_open(REDIS_PORT, REDIS_HOST)
 
 
 # -- jCli ---------------------------------------------------------------------------------------
@@ -269,6 +276,7 @@ class JasminGateway:
     root: Path
     vhost: str
     redis_db: int
+    amqp: SplitResult  # the shared RabbitMQ (its vhost is replaced by ``vhost``)
     http_port: int = 0
     jcli_port: int = 0
     user: str = "msgd"
@@ -293,8 +301,9 @@ class JasminGateway:
             "http-api": {"bind": "127.0.0.1", "port": str(self.http_port)},
             "jcli": {"bind": "127.0.0.1", "port": str(self.jcli_port), "authentication": "False"},
             # The wheel lacks Jasmin's resource/amqp0-9-1.xml: txAMQP's own copy of the spec serves.
-            "amqp-broker": {"host": "127.0.0.1", "port": "5672", "vhost": self.vhost, "username": "guest",
-                            "password": "guest", "spec": str(spec)},
+            "amqp-broker": {"host": self.amqp.hostname or "127.0.0.1", "port": str(self.amqp.port or 5672),
+                            "vhost": self.vhost, "username": unquote(self.amqp.username or "guest"),
+                            "password": unquote(self.amqp.password or "guest"), "spec": str(spec)},
             "redis-client": {"host": REDIS_HOST, "port": str(REDIS_PORT), "dbid": str(self.redis_db),
                              "poolsize": "3"},
             # A receipt that overtakes its submit_sm_resp's mapping is looked up again after 1 s, not 10.
@@ -364,7 +373,7 @@ class JasminGateway:
 
 
 @contextlib.contextmanager
-def running_jasmin(root: Path, redis_db: int) -> Iterator[JasminGateway]:
+def running_jasmin(root: Path, redis_db: int, amqp_url: str) -> Iterator[JasminGateway]:
     """Venv, private vhost and Redis database, jasmind: up for the block, cleaned up after.
     RuntimeError when the venv cannot be built (no PyPI) or the vhost cannot be made
     (rabbitmqctl missing or not allowed)."""
@@ -374,10 +383,11 @@ def running_jasmin(root: Path, redis_db: int) -> Iterator[JasminGateway]:
         pip_log = (root / "pip.log").read_text(errors="replace")[-1500:] if (root / "pip.log").exists() else ""
         raise RuntimeError(f"pip install jasmin=={JASMIN_VERSION} failed ({exc}): {pip_log}") from None
     vhost = f"msgd-jasmin-{os.getpid()}-{int(time.time())}"
-    if not private_vhost(vhost):
+    user = unquote(urlsplit(amqp_url).username or "guest")
+    if not private_vhost(vhost, user):
         raise RuntimeError("rabbitmqctl could not make a private vhost for Jasmin (run the tests as root)")
     redis_command(redis_db, "FLUSHDB")
-    gw = JasminGateway(venv, root, vhost, redis_db)
+    gw = JasminGateway(venv, root, vhost, redis_db, urlsplit(amqp_url))
     try:
         yield gw.start()
     finally:

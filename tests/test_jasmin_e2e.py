@@ -24,7 +24,15 @@ import pytest
 from services.senders.sms.encoding import gsm7_text
 from tests import seed
 from tests.conftest import need
-from tests.jasmin_gateway import JasminGateway, port_open, redis_keys, running_jasmin
+from tests.jasmin_gateway import (
+    REDIS_HOST,
+    REDIS_PORT,
+    JasminGateway,
+    port_open,
+    redis_keys,
+    redis_reachable,
+    running_jasmin,
+)
 from tests.smpp_sim import SmppSimulator, Submit
 from tests.support import (
     Pipeline,
@@ -60,10 +68,10 @@ def smsc() -> Iterator[SmppSimulator]:
 @pytest.fixture(scope="session")
 def jasmin(rabbit_url: str, smsc: SmppSimulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JasminGateway]:
     """Jasmin, started once per session and bound to the simulated SMSC."""
-    need(port_open(6379), "Redis at 127.0.0.1:6379")
+    need(redis_reachable(), f"Redis at {REDIS_HOST}:{REDIS_PORT}")
     with contextlib.ExitStack() as stack:
         try:
-            gw = stack.enter_context(running_jasmin(tmp_path_factory.mktemp("jasmin"), REDIS_DB))
+            gw = stack.enter_context(running_jasmin(tmp_path_factory.mktemp("jasmin"), REDIS_DB, rabbit_url))
         except RuntimeError as exc:
             need(False, f"a private Jasmin ({exc})")
             raise
