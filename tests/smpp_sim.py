@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import secrets
 import socket
 import socketserver
 import struct
@@ -93,6 +94,7 @@ class SmppSimulator:
         self.binds: list[tuple[str, str, bool]] = []  # (command, system id, accepted)
         self.lock = threading.Lock()
         self._ids = itertools.count(1)
+        self._tag = secrets.token_hex(3)
         self._server: socketserver.ThreadingTCPServer | None = None
         self._timers: list[threading.Timer] = []
 
@@ -123,7 +125,9 @@ class SmppSimulator:
             self._server = None
 
     def next_message_id(self) -> str:
-        return f"sim{next(self._ids):06d}"
+        """``sim`` + this simulator's random tag + a counter: unique across test sessions, so a
+        key another run left in a shared Redis never names one of this run's messages."""
+        return f"sim{self._tag}{next(self._ids):06d}"
 
     def bound(self) -> bool:
         with self.lock:
