@@ -117,7 +117,9 @@ class SmppSimulator:
         return self
 
     def stop(self) -> None:
-        for t in self._timers:
+        with self.lock:
+            timers = list(self._timers)
+        for t in timers:
             t.cancel()
         if self._server is not None:
             self._server.shutdown()
@@ -247,7 +249,8 @@ class _Session:
         if status is not None:
             timer = threading.Timer(self.sim.receipt_delay, self._receipt, (sub, status, dt.datetime.now(dt.UTC)))
             timer.daemon = True
-            self.sim._timers.append(timer)
+            with self.sim.lock:
+                self.sim._timers.append(timer)
             timer.start()
 
     def _receipt(self, sub: Submit, status: str, submitted: dt.datetime) -> None:
