@@ -308,7 +308,7 @@ class JasminGateway:
                              "poolsize": "3"},
             # A receipt that overtakes its submit_sm_resp's mapping is looked up again after 1 s, not 10.
             "dlr": {"dlr_lookup_retry_delay": "1", "dlr_lookup_max_retries": "5"},
-            "dlr-thrower": {"http_timeout": "10", "retry_delay": "2", "max_retries": "3"},
+            "dlr-thrower": {"http_timeout": "30", "retry_delay": "2", "max_retries": "3"},
         }
         etc = self.root / "etc" / "jasmin"
         (etc / "store").mkdir(parents=True, exist_ok=True)
