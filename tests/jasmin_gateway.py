@@ -42,6 +42,8 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import SplitResult, unquote, urlsplit
 
+from tests.support import free_port
+
 JASMIN_VERSION = "0.11.1"
 CACHE = Path(os.environ.get("MSGD_JASMIN_CACHE") or Path.home() / ".cache" / "msgd-test-jasmin")
 _redis = os.environ.get("MSGD_TEST_REDIS", "127.0.0.1:6379").rpartition(":")
@@ -181,18 +183,8 @@ def rabbitmqctl(*args: str) -> subprocess.CompletedProcess[str]:
 
 def private_vhost(name: str, user: str = "guest") -> bool:
     """Create the vhost with all permissions for ``user``; False when rabbitmqctl cannot."""
-    if shutil.which("rabbitmqctl") is None:
-        return False
-    made = rabbitmqctl("add_vhost", name)
-    if made.returncode != 0:
-        return False
-    return rabbitmqctl("set_permissions", "-p", name, user, ".*", ".*", ".*").returncode == 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return (shutil.which("rabbitmqctl") is not None and rabbitmqctl("add_vhost", name).returncode == 0
+            and rabbitmqctl("set_permissions", "-p", name, user, ".*", ".*", ".*").returncode == 0)
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
