@@ -25,7 +25,7 @@ run: install
 # (each test has its own database, broker namespace and ports, so the two passes do not meet;
 # running them side by side keeps `make test` well under 15 minutes on 2 cores).
 # The SQLite pass prints when the PostgreSQL pass is done; either failing fails the target.
-test: install system-deps
+test: install system-deps jasmin-venv
 	@mkdir -p var; MSGD_TEST_DATABASE=sqlite $(PY) -m pytest -q -m store -p no:cacheprovider \
 		> var/test-sqlite.log 2>&1 & sqlite=$$!; \
 	$(PY) -m pytest -q --durations=15; pg=$$?; \
@@ -35,7 +35,7 @@ test: install system-deps
 	test $$pg = 0 && test $$sq = 0
 
 # The two passes one after the other (for a machine too small to run both at once).
-test-serial: install system-deps
+test-serial: install system-deps jasmin-venv
 	$(PY) -m pytest -q
 	MSGD_TEST_DATABASE=sqlite $(PY) -m pytest -q -m store
 
@@ -53,6 +53,13 @@ system-deps:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 		else echo "chromium/chromedriver missing and not root: browser tests will skip (apt-get install chromium chromium-driver)"; fi; \
 	fi
+
+# A real Jasmin SMS gateway (PyPI jasmin 0.11.1, with two upstream fixes) for tests/test_jasmin_e2e.py,
+# in a venv of its own under ~/.cache/msgd-test-jasmin (MSGD_JASMIN_CACHE): built once from PyPI
+# (about a minute), then reused. The test fixture builds it too when this was not run.
+.PHONY: jasmin-venv
+jasmin-venv: install
+	@$(PY) -m tests.jasmin_gateway || echo "Jasmin's venv was not built: tests/test_jasmin_e2e.py tries again (skips, or fails under MSGD_REQUIRE_SERVICES=1)"
 
 lint: install
 	$(VENV)/bin/ruff check .

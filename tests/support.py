@@ -30,7 +30,11 @@ def _port_open(host: str, port: int) -> bool:
 
 
 def rabbit_reachable() -> bool:
-    return _port_open("127.0.0.1", 5672)
+    """Whether the RabbitMQ of ``MSGD_TEST_RABBIT_URL`` accepts connections."""
+    from urllib.parse import urlsplit
+
+    url = urlsplit(RABBIT_URL)
+    return _port_open(url.hostname or "127.0.0.1", url.port or 5672)
 
 
 def pg_reachable() -> bool:

@@ -324,17 +324,39 @@ def test_a_text_the_encoding_cannot_write_fails_before_any_request() -> None:
     assert gsm7_text(gsm7_bytes("Hello @ 100% [ok]")) == "Hello @ 100% [ok]"
 
 
-def test_jasmin_preset_sends_ucs2_hex_and_its_dlr_url() -> None:
+@pytest.mark.parametrize(("text", "coding", "hex_bytes"), [
+    ("Balance 12.50", "0", b"Balance 12.50"),  # letters and digits: the same codes in GSM 03.38
+    ("a@b_c$", "0", bytes([0x61, 0x00, 0x62, 0x11, 0x63, 0x02])),  # GSM codes, not ASCII's
+    ("x{€}", "0", bytes([0x78, 0x1B, 0x28, 0x1B, 0x65, 0x1B, 0x29])),  # the extension table
+    ("Ваш баланс", "8", "Ваш баланс".encode("utf-16-be")),
+    ("Ok 🙂", "8", "Ok 🙂".encode("utf-16-be")),  # a surrogate pair, outside the BMP
+    ("", "0", b""),
+])
+def test_smpp_placeholders_pick_gsm_or_ucs2_per_text(text: str, coding: str, hex_bytes: bytes) -> None:
+    from services.senders.sms.encoding import gsm7_text, smpp_coding, text_placeholders
+
+    got = text_placeholders(text, {"smpp_coding", "text_smpp"})
+    assert got == {"smpp_coding": coding, "text_smpp": hex_bytes.hex().upper()}
+    assert str(smpp_coding(text)) == coding
+    data = bytes.fromhex(got["text_smpp"])
+    assert (gsm7_text(data) if coding == "0" else data.decode("utf-16-be")) == text
+    assert text_placeholders(text, {"text_utf8"}).keys() == {"text_utf8"}  # only what the string uses
+
+
+@pytest.mark.parametrize(("text", "coding"), [("Ваш баланс", "8"), ("Your balance: 12.50", "0")])
+def test_jasmin_preset_sends_hex_content_in_the_texts_coding_and_its_dlr_url(text: str, coding: str) -> None:
+    from services.senders.sms.encoding import gsm7_text
     from services.senders.sms.presets import effective_settings
     from services.senders.sms.request import build_request
 
     params = effective_settings({"preset": "jasmin", "url": "http://jasmin:1401/send"})
-    req = build_request("post", params["url"], "79121234567", "Ваш баланс", params,
+    req = build_request("post", params["url"], "79121234567", text, params,
                         {"login": "u", "password": "p", "dlr_url": "http://msgd/api/v1/dlr/1/s"})
     form = {k: v[0] for k, v in parse_qs(req.body.decode()).items()}  # type: ignore[union-attr]
-    assert bytes.fromhex(form["hex-content"]).decode("utf-16-be") == "Ваш баланс"
+    data = bytes.fromhex(form["hex-content"])
+    assert (data.decode("utf-16-be") if coding == "8" else gsm7_text(data)) == text
     assert (form["coding"], form["dlr"], form["dlr-url"], form["dlr-level"]) == (
-        "8", "yes", "http://msgd/api/v1/dlr/1/s", "2")
+        coding, "yes", "http://msgd/api/v1/dlr/1/s", "2")
     assert "content" not in form
     without = build_request("post", params["url"], "1", "x", params, {"login": "u", "password": "p"})
     assert "dlr=no" in without.body.decode() and "dlr-url" not in without.body.decode()  # type: ignore[union-attr]

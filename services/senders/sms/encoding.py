@@ -18,6 +18,13 @@ any request (a content problem), never garbled:
 
 Whatever the setting, ``%text_utf8%``, ``%text_cp1251%``, ``%text_ucs2%`` (UTF-16BE hex) and
 ``%text_gsm7%`` give the text in that encoding, for a parameter string that names it explicitly.
+
+For a gateway that passes bytes on to an SMSC with the ``data_coding`` it is told (Jasmin's
+``coding`` with ``hex-content``), ``%smpp_coding%`` and ``%text_smpp%`` pick the coding per text,
+as a handset expects it (3GPP TS 23.038; SMPP 3.4 section 5.2.19): ``0`` and the GSM 03.38 septets
+(one a byte, as hex) when every character is in the GSM alphabet, else ``8`` and UTF-16BE (UCS-2)
+as hex. So "Balance 12.50" travels as 13 bytes of the default alphabet (160 characters a part)
+and "Баланс" as UCS-2 (70 a part), never as "??????".
 """
 
 from __future__ import annotations
@@ -97,6 +104,27 @@ def ucs2_hex(text: str) -> str:
     return text.encode("utf-16-be").hex().upper()
 
 
+def gsm7_fits(text: str) -> bool:
+    """Whether every character is in the GSM 03.38 default alphabet or its extension table."""
+    return all(ch in _GSM_CODES or ch in _GSM_EXTENSION for ch in text)
+
+
+SMPP_DEFAULT, SMPP_UCS2 = 0, 8  # SMPP 3.4 data_coding: SMSC default alphabet (GSM 03.38), UCS-2
+
+
+def smpp_coding(text: str) -> int:
+    """SMPP ``data_coding`` for the text: 0 (GSM 03.38) when it fits the GSM alphabet, else 8 (UCS-2)."""
+    return SMPP_DEFAULT if gsm7_fits(text) else SMPP_UCS2
+
+
+def smpp_hex(text: str) -> str:
+    """The text's bytes for :func:`smpp_coding`, as upper-case hex: GSM 03.38 septets (one a byte)
+    for coding 0, UTF-16BE for coding 8 (Jasmin's ``hex-content``)."""
+    if smpp_coding(text) == SMPP_DEFAULT:
+        return gsm7_bytes(text).hex().upper()
+    return ucs2_hex(text)
+
+
 def encoded_text(text: str, encoding: str) -> str:
     """``%text%`` for the ``encoding`` setting, ready for the parameter string (percent-encoded)."""
     if encoding == "cp1251":
@@ -109,7 +137,7 @@ def encoded_text(text: str, encoding: str) -> str:
 
 
 def text_placeholders(text: str, used: set[str]) -> dict[str, str]:
-    """The ``%text_*%`` values the parameter string uses (already percent-encoded)."""
+    """The ``%text_*%`` values and ``%smpp_coding%`` the parameter string uses (already percent-encoded)."""
     out: dict[str, str] = {}
     if "text_utf8" in used:
         out["text_utf8"] = quote(text, safe="")
@@ -119,4 +147,8 @@ def text_placeholders(text: str, used: set[str]) -> dict[str, str]:
         out["text_ucs2"] = ucs2_hex(text)
     if "text_gsm7" in used:
         out["text_gsm7"] = quote(gsm7_bytes(text), safe="")
+    if "smpp_coding" in used:
+        out["smpp_coding"] = str(smpp_coding(text))
+    if "text_smpp" in used:
+        out["text_smpp"] = smpp_hex(text)
     return out

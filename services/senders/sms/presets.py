@@ -19,13 +19,15 @@ rostelecom       https://sms.rt.ru/api/v2/send_message (Rostelecom JSON)      lo
 semysms          https://semysms.net/api/3/sms.php (post)                    token (or password),
                                                                              device
 jasmin           http://127.0.0.1:1401/send (post; Jasmin SMS gateway's       login, password (a Jasmin
-                 HTTP API: UCS-2 hex content, DLRs to msgd)                  user); url: your Jasmin
+                 HTTP API: GSM or UCS-2 hex content, DLRs to msgd)           user); url: your Jasmin
 ===============  ==========================================================  =========================
 
 Jasmin (https://docs.jasminsms.com/en/latest/apis/ja-http/): ``content`` is turned into GSM 03.38
 with "?" for every Cyrillic letter, and ``coding=8`` with ``content`` passes UTF-8 bytes on as if
-they were UCS-2, so the preset sends ``hex-content`` (UTF-16BE hex, ``%text_ucs2%``) with
-``coding=8``, which arrives right on every handset. It asks for level-2 delivery reports by POST
+they were UCS-2, so the preset sends ``hex-content`` with the coding picked per text:
+``coding=%smpp_coding%&hex-content=%text_smpp%`` is GSM 03.38 (``coding=0``, 160 characters a
+part) for a text the GSM alphabet can write and UTF-16BE (``coding=8``, UCS-2) for any other, which
+arrives right on every handset (checked against a real Jasmin: tests/test_jasmin_e2e.py). It asks for level-2 delivery reports by POST
 to ``%dlr_url%`` (the slot's URL, which ``msgd dlr url`` makes and stores), reads ``Success
 "<id>"`` as accepted with Jasmin's message id, and ``Error "..."`` by its words.
 
@@ -172,8 +174,8 @@ PRESETS: dict[str, Preset] = {
             {
                 "url": "http://127.0.0.1:1401/send",
                 "request_type": POST,
-                "params": "username=%login%&password=%password%&to=%sms%&from=%sender%&coding=8"
-                "&hex-content=%text_ucs2%&dlr=%dlr%&dlr-url=%dlr_url%&dlr-level=2&dlr-method=POST",
+                "params": "username=%login%&password=%password%&to=%sms%&from=%sender%&coding=%smpp_coding%"
+                "&hex-content=%text_smpp%&dlr=%dlr%&dlr-url=%dlr_url%&dlr-level=2&dlr-method=POST",
                 "strip_plus": True,
                 "reply_format": "jasmin",
             },

@@ -35,6 +35,10 @@ Request types (``request_type``; the manual's names "POST", "GET",
     ``%text_utf8%``, ``%text_cp1251%``, ``%text_ucs2%``, ``%text_gsm7%``
                    the text in that encoding, whatever ``encoding`` says
                    (services/senders/sms/encoding.py; ``%text_ucs2%`` is UTF-16BE hex)
+    ``%smpp_coding%`` SMPP ``data_coding`` for this text: ``0`` when it fits the GSM
+                   03.38 alphabet, else ``8`` (UCS-2)
+    ``%text_smpp%`` the text as hex in that coding: GSM 03.38 septets or UTF-16BE
+                   (Jasmin's ``hex-content``)
     ``%dlr_url%``  the slot's delivery-report URL (the ``dlr_url`` secret that
                    ``msgd dlr url`` stores); optional like ``%sender%``
     ``%dlr%``      ``yes`` when ``dlr_url`` is set, else ``no`` (Jasmin's ``dlr``)
@@ -108,7 +112,7 @@ from services.senders.sms.encoding import encoded_text, text_placeholders
 from services.senders.sms.presets import DIGITAL_DIRECT_JSON, GET, POST, ROSTELECOM_JSON
 
 PLACEHOLDERS = ("sms", "text", "login", "password", "md5", "api_key", "token", "device", "sender", "message_id",
-                "text_utf8", "text_cp1251", "text_ucs2", "text_gsm7", "dlr_url", "dlr")
+                "text_utf8", "text_cp1251", "text_ucs2", "text_gsm7", "smpp_coding", "text_smpp", "dlr_url", "dlr")
 OPTIONAL_PLACEHOLDERS = frozenset({"sender", "dlr_url"})
 _PLACEHOLDER_RE = re.compile(r"%(" + "|".join(PLACEHOLDERS) + r")%")
 # What each credential placeholder needs, in the words of the settings.
