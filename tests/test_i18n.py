@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gettext
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -137,3 +138,65 @@ def test_msgd_language_is_the_admin_language_when_the_browser_asks_for_neither(t
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert f'<html lang="{setting}"' in done.stdout and marker in done.stdout
+
+
+# -- every text msgd marks for translation is in the Russian catalog -----------------------------------
+
+KEYWORDS = {"_": None, "gettext": None, "gettext_lazy": None, "ngettext": (1, 2), "ngettext_lazy": (1, 2),
+            "pgettext": ((1, "c"), 2), "pgettext_lazy": ((1, "c"), 2), "npgettext": ((1, "c"), 2, 3),
+            "npgettext_lazy": ((1, "c"), 2, 3)}
+_TAG = re.compile(r"""\{%\s*(?:translate|trans)\s+(?P<q>["'])(?P<text>.*?)(?P=q)(?:\s+context\s+(?P<cq>["'])"""
+                  r"""(?P<ctx>.*?)(?P=cq))?[^%]*%\}""", re.S)
+_BLOCK = re.compile(r"\{%\s*blocktranslate\b(?P<args>[^%]*)%\}(?P<body>.*?)\{%\s*endblocktranslate\s*%\}", re.S)
+_UNDERSCORE = re.compile(r"""_\((?P<q>["'])(?P<text>.*?)(?P=q)\)""")
+_VAR = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
+def template_messages(text: str) -> set[tuple[str | None, str]]:
+    """The msgids of a Django template, as Django's makemessages writes them."""
+    out: set[tuple[str | None, str]] = set()
+    for m in _TAG.finditer(text):
+        out.add((m["ctx"], m["text"]))
+    for m in _BLOCK.finditer(text):
+        singular = m["body"].split("{% plural %}")[0]
+        ctx = re.search(r"""context\s+["'](.*?)["']""", m["args"])
+        out.add((ctx[1] if ctx else None, _VAR.sub(r"%(\1)s", singular)))
+    for m in _UNDERSCORE.finditer(text):
+        out.add((None, m["text"]))
+    return out
+
+
+def source_messages() -> set[tuple[str | None, str]]:
+    """Every (context, msgid) msgd's Python code and templates mark (Babel reads the Python)."""
+    from babel.messages.extract import extract_python
+
+    found: set[tuple[str | None, str]] = set()
+    package = ROOT / "msgd"
+    for path in package.rglob("*.py"):
+        if "migrations" in path.parts:
+            continue
+        with path.open("rb") as f:
+            for _line, func, args, _comments in extract_python(f, KEYWORDS.keys(), [], {}):
+                spec = KEYWORDS[func]
+                values = args if isinstance(args, tuple) else (args,)
+                if spec and isinstance(spec[0], tuple):  # (context, msgid, ...)
+                    if isinstance(values[0], str) and isinstance(values[1], str):
+                        found.add((values[0], values[1]))
+                elif isinstance(values[0], str):
+                    found.add((None, values[0]))
+    for path in package.rglob("*.html"):
+        found |= template_messages(path.read_text(encoding="utf-8"))
+    return found
+
+
+def test_every_text_msgd_marks_has_a_russian_text() -> None:
+    from babel.messages.pofile import read_po
+
+    with RU_PO.open("rb") as f:
+        catalog = read_po(f, locale="ru")
+    translated = {(m.context, m.id if isinstance(m.id, str) else m.id[0])
+                  for m in catalog if m.id and m.string and not m.fuzzy}
+    found = source_messages()
+    assert len(found) > 200
+    missing = sorted(found - translated, key=lambda cm: cm[1])
+    assert not missing, f"not in {RU_PO.relative_to(ROOT)} (msgd i18n extract, then translate): {missing}"

@@ -122,7 +122,7 @@ class MessageAdmin(OperatorScoped, admin.ModelAdmin):
         for r in obj.resends.order_by("created_at"):
             url = reverse("admin:msgd_message_change", args=[r.pk])
             parts.append(format_html('{} <a href="{}" class="resent-as">{}</a> ({})', _("Sent again as"), url,
-                                     r.pk, r.state))
+                                     r.pk, r.get_state_display()))
         return format_html_join(mark_safe("<br>"), "{}", ((p,) for p in parts)) if parts else "-"
 
     def has_add_permission(self, request: Any) -> bool:
