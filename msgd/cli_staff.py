@@ -35,7 +35,8 @@ def log_json(m: Any) -> dict[str, Any]:
     return {
         "id": str(m.id), "event_id": m.event_id, "type": m.event_type, "operator": m.operator_code,
         "abonent": m.abonent_id, "channel": m.channel, "recipient": shown_recipient(m.channel, m.recipient),
-        "sender": m.sender, "state": m.state, "fault": m.fault, "attempts": m.attempts, "reason": m.reason,
+        "sender": m.sender, "state": m.state, "fault": m.fault, "reason_code": m.reason_code,
+        "attempts": m.attempts, "reason": m.reason,
         "subject": m.subject, "body": m.body, "gateway_message_id": m.gateway_message_id,
         "details": m.details or {}, "resend_of": str(m.resend_of_id) if m.resend_of_id else None,
         "created_at": localtime.iso(m.created_at), "finished_at": localtime.iso(m.finished_at),

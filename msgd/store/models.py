@@ -163,6 +163,10 @@ class Message(models.Model):
         _("fault class"), max_length=24, blank=True, default="", db_index=True, choices=FAULT_CHOICES,
         help_text=FAULT_HELP,
     )
+    reason_code = models.CharField(
+        _("reason code"), max_length=48, blank=True, default="", db_default="", db_index=True,
+        help_text=_("A failure's stable code (msgd/reasons.py), explained in the reader's language; the reason"
+                    " beside it is in the far side's own words."))
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     gateway_message_id = models.CharField(_("gateway message id"), max_length=200, blank=True, default="")
     details = models.JSONField(_("details"), default=dict, blank=True)
@@ -207,6 +211,7 @@ class Attempt(models.Model):
     number = models.PositiveSmallIntegerField(_("attempt"))
     state = models.CharField(_("state"), max_length=16, choices=STATE_CHOICES)
     reason = models.TextField(_("reason"), blank=True, default="")
+    reason_code = models.CharField(_("reason code"), max_length=48, blank=True, default="", db_default="")
     at = models.DateTimeField(_("at"))
     seconds = models.FloatField(_("seconds"), null=True, blank=True)
 
@@ -236,6 +241,7 @@ class Claim(models.Model):
     reason = models.TextField(blank=True, default="")
     gateway_message_id = models.CharField(max_length=200, blank=True, default="")
     fault = models.CharField(max_length=24, blank=True, default="")
+    reason_code = models.CharField(max_length=48, blank=True, default="", db_default="")
     updated_at = models.DateTimeField()
 
     def age(self, now: dt.datetime) -> float:
