@@ -142,13 +142,17 @@ class Message(models.Model):
 
     id = models.UUIDField(_("id"), primary_key=True)
     event_id = models.CharField(_("event id"), max_length=128, db_index=True)
-    event_type = models.CharField(_("event type"), max_length=64, blank=True, default="")
-    operator_code = models.CharField(_("operator"), max_length=64, blank=True, default="", db_index=True)
-    abonent_id = models.CharField(_("subscriber id"), max_length=64, blank=True, default="", db_index=True)
+    # Short names in context "message log": its columns fit a 1366 px screen in Russian too.
+    event_type = models.CharField(pgettext_lazy("message log", "event type"), max_length=64, blank=True, default="")
+    operator_code = models.CharField(pgettext_lazy("message log", "operator"), max_length=64, blank=True, default="",
+                                     db_index=True)
+    abonent_id = models.CharField(pgettext_lazy("message log", "subscriber id"), max_length=64, blank=True, default="",
+                                  db_index=True)
     abonent_name = models.CharField(_("subscriber name"), max_length=300, blank=True, default="")
     template = models.ForeignKey(Template, null=True, blank=True, on_delete=models.SET_NULL,
                                  verbose_name=_("template"))
-    channel = models.CharField(_("channel"), max_length=32, blank=True, default="", db_index=True)
+    channel = models.CharField(pgettext_lazy("message log", "channel"), max_length=32, blank=True, default="",
+                               db_index=True)
     recipient = models.CharField(_("recipient"), max_length=500, blank=True, default="", db_index=True)
     sender = models.CharField(_("sender"), max_length=254, blank=True, default="")
     subject = models.TextField(_("subject"), blank=True, default="")
