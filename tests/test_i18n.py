@@ -200,3 +200,20 @@ def test_every_text_msgd_marks_has_a_russian_text() -> None:
     assert len(found) > 200
     missing = sorted(found - translated, key=lambda cm: cm[1])
     assert not missing, f"not in {RU_PO.relative_to(ROOT)} (msgd i18n extract, then translate): {missing}"
+
+
+def test_the_first_start_password_speaks_the_staffs_language(db: str) -> None:
+    """The one-time password of the first admin, printed at first start, in MSGD_LANGUAGE."""
+    import io
+
+    from django.contrib.auth import get_user_model
+    from django.utils import translation
+
+    from msgd.web.server import ensure_admin
+
+    for lang, words in (("ru", "создана первая учётная запись администратора"), ("en", "created the first admin")):
+        get_user_model().objects.all().delete()
+        out = io.StringIO()
+        with translation.override(lang):
+            password = ensure_admin(out)
+        assert password and words in out.getvalue() and password in out.getvalue(), out.getvalue()
