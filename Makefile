@@ -12,7 +12,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# The Russian and English catalogs (.po -> .mo) are compiled with Babel: no GNU gettext needed.
 install: $(STAMP)
+	$(PY) -m msgd i18n compile
 
 # Brings msgd up with embedded defaults: SQLite store, SQLite broker, outbox delivery.
 run: install

@@ -216,6 +216,28 @@ def cmd_parking(args: argparse.Namespace, settings: Settings) -> int:
         broker.close()
 
 
+def cmd_i18n(args: argparse.Namespace, settings: Settings) -> int:
+    from msgd.i18n import LOCALE_DIR, compile_catalogs
+
+    if args.action == "extract":  # for developers who change texts: GNU gettext's xgettext reads them
+        import os
+        import shutil
+
+        if not shutil.which("xgettext"):
+            print("msgd: extracting needs GNU gettext (apt-get install gettext); compiling does not",
+                  file=sys.stderr)
+            return 2
+        _store(settings)
+        from django.core.management import call_command
+
+        os.chdir(LOCALE_DIR.parent)  # msgd/: its texts, into msgd/locale (services/ speaks English)
+        call_command("makemessages", locale=["ru"], no_obsolete=True, add_location="file", verbosity=1)
+        args.force = True
+    written = compile_catalogs(force=args.force)
+    print(f"{len(written)} catalog(s) compiled in {LOCALE_DIR}" if written else f"catalogs up to date in {LOCALE_DIR}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="msgd", description="Notification pipeline for ISP billing systems")
     sub = p.add_subparsers(dest="command", required=True)
@@ -272,6 +294,13 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--limit", type=int, default=None, help="at most this many (default: all)")
     park.set_defaults(func=cmd_parking)
 
+    i18n = sub.add_parser("i18n", help="the Russian and English catalogs of the admin and the CLI")
+    i18n_sub = i18n.add_subparsers(dest="action", required=True)
+    comp = i18n_sub.add_parser("compile", help="compile the .po catalogs into .mo (with Babel; make install runs it)")
+    comp.add_argument("--force", action="store_true", help="compile every catalog, not only the changed ones")
+    i18n_sub.add_parser("extract", help="developers: add new texts of msgd/ to the catalogs (needs GNU xgettext)")
+    i18n.set_defaults(func=cmd_i18n)
+
     from msgd import cli_dlr
     from msgd.cli_staff import add_commands
 
@@ -281,6 +310,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from msgd.i18n import BadLanguage
     from msgd.localtime import BadTimeZone
 
     args = parser().parse_args(argv)
@@ -288,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = int(args.func(args, settings) or 0)
         sys.stdout.flush()
-    except BadTimeZone as exc:
+    except (BadTimeZone, BadLanguage) as exc:
         print(f"msgd: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `msgd log | head`: the reader has all it wanted

@@ -35,7 +35,8 @@ def log_json(m: Any) -> dict[str, Any]:
     return {
         "id": str(m.id), "event_id": m.event_id, "type": m.event_type, "operator": m.operator_code,
         "abonent": m.abonent_id, "channel": m.channel, "recipient": shown_recipient(m.channel, m.recipient),
-        "sender": m.sender, "state": m.state, "fault": m.fault, "attempts": m.attempts, "reason": m.reason,
+        "sender": m.sender, "state": m.state, "fault": m.fault, "reason_code": m.reason_code,
+        "attempts": m.attempts, "reason": m.reason,
         "subject": m.subject, "body": m.body, "gateway_message_id": m.gateway_message_id,
         "details": m.details or {}, "resend_of": str(m.resend_of_id) if m.resend_of_id else None,
         "created_at": localtime.iso(m.created_at), "finished_at": localtime.iso(m.finished_at),
@@ -172,6 +173,8 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
 
 # -- msgd admin ---------------------------------------------------------------------------------
 def _new_password(args: argparse.Namespace) -> str:
+    from django.utils.translation import gettext as _
+
     if args.generate:
         import secrets
 
@@ -179,16 +182,19 @@ def _new_password(args: argparse.Namespace) -> str:
     if args.stdin:
         return sys.stdin.readline().rstrip("\n")
     if not sys.stdin.isatty():
-        raise SystemExit("msgd: no terminal to ask for the password: use --stdin or --generate")
-    first = getpass.getpass("new password: ")
-    if first != getpass.getpass("again: "):
-        raise SystemExit("msgd: the two passwords differ; nothing changed")
+        raise SystemExit(_("msgd: no terminal to ask for the password: use --stdin or --generate"))
+    first = getpass.getpass(_("new password: "))
+    if first != getpass.getpass(_("again: ")):
+        raise SystemExit(_("msgd: the two passwords differ; nothing changed"))
     return first
 
 
 def cmd_admin(args: argparse.Namespace, settings: Settings) -> int:
+    """``msgd admin``: for staff, so it speaks MSGD_LANGUAGE (else the server's locale)."""
     _store(settings)
     from django.contrib.auth import get_user_model
+    from django.utils.translation import gettext as _
+    from django.utils.translation import ngettext
 
     if args.action == "groups":
         from msgd.web.access import sync_roles
@@ -200,13 +206,15 @@ def cmd_admin(args: argparse.Namespace, settings: Settings) -> int:
                          or "admin")
     user = users.filter(username=name).first()
     if user is None:
-        known = ", ".join(users.order_by("username").values_list("username", flat=True)[:20]) or "none"
-        print(f"msgd: no user {name!r} (users: {known})", file=sys.stderr)
+        known = ", ".join(users.order_by("username").values_list("username", flat=True)[:20]) or _("none")
+        print(_("msgd: no user %(name)r (users: %(known)s)") % {"name": name, "known": known}, file=sys.stderr)
         return 2
     from axes.utils import reset
 
     if args.action == "unlock":
-        print(f"{name!r} unlocked ({reset(username=name)} failed login(s) forgotten)")
+        forgotten = reset(username=name)
+        print(ngettext("%(name)r unlocked (%(n)d failed login forgotten)",
+                       "%(name)r unlocked (%(n)d failed logins forgotten)", forgotten) % {"name": name, "n": forgotten})
         return 0
     password = _new_password(args)
     from django.contrib.auth.password_validation import ValidationError, validate_password
@@ -214,16 +222,16 @@ def cmd_admin(args: argparse.Namespace, settings: Settings) -> int:
     try:
         validate_password(password, user)
         if not password:
-            raise ValidationError("the password is empty")
+            raise ValidationError(_("the password is empty"))
     except ValidationError as exc:
-        print("msgd: password refused: " + " ".join(exc.messages), file=sys.stderr)
+        print(_("msgd: password refused: %(why)s") % {"why": " ".join(exc.messages)}, file=sys.stderr)
         return 2
     user.set_password(password)
     user.save(update_fields=["password"])
     reset(username=name)
     if args.generate:
         print(password)
-    print(f"password of {name!r} changed; its login lockouts are lifted", file=sys.stderr)
+    print(_("password of %(name)r changed; its login lockouts are lifted") % {"name": name}, file=sys.stderr)
     return 0
 
 

@@ -64,22 +64,28 @@ def _root(m: Any) -> Any:
 
 def why_not(m: Any, chain: list[Any]) -> str | None:
     """Why ``m`` cannot be sent again (None: it can). ``chain``: its original and every resend."""
+    from django.utils.translation import gettext as _
+
+    from msgd.reasons import state_label
     from services.senders.registry import live_channels
 
     if m.state not in RESENDABLE:
-        return f"it is {m.state}: only failed or suppressed messages are sent again"
+        return str(_("it is %(state)s: only failed or suppressed messages are sent again")
+                   % {"state": state_label(m.state)})
     if not (m.body or m.html):
-        return "it was never rendered: fix the template, then have billing send the event again"
+        return str(_("it was never rendered: fix the template, then have billing send the event again"))
     if m.channel not in live_channels():
-        return f"msgd cannot send on channel {m.channel!r}"
+        return str(_("msgd cannot send on channel %(channel)r") % {"channel": m.channel})
     pending = [r for r in chain if r.state not in RESENDABLE]
     if pending:
-        return f"it was sent again already (that one is {pending[-1].state})"
+        return str(_("it was sent again already (that one is %(state)s)") % {"state": state_label(pending[-1].state)})
     return None
 
 
 def plan(messages: Iterable[Any]) -> Plan:
     """Decide for each message (Message rows) whether it is sent again; one resend per chain."""
+    from django.utils.translation import gettext
+
     from msgd.store.models import Message
 
     out = Plan()
@@ -92,7 +98,7 @@ def plan(messages: Iterable[Any]) -> Plan:
     for m in rows:
         root = _root(m)
         if root.id in seen:
-            out.skipped.append((m, "another message of the same chain is sent again"))
+            out.skipped.append((m, gettext("another message of the same chain is sent again")))
             continue
         chain = [root, *chains.get(root.id, [])]
         reason = why_not(m, chain)
@@ -108,19 +114,20 @@ def check_recipient(m: Any, recipient: str) -> str:
     """A corrected contact for ``m``'s channel, stripped; ResendError saying what is wrong."""
     from django.core.exceptions import ValidationError
     from django.core.validators import validate_email
+    from django.utils.translation import gettext as _
 
     from msgd import storable
 
     value = recipient.strip()
     if not value or len(value) > 500 or storable.problem(value) is not None:
-        raise ResendError("the corrected contact must be 1 to 500 characters of text")
+        raise ResendError(_("the corrected contact must be 1 to 500 characters of text"))
     if m.channel == "push":
-        raise ResendError("a push subscription comes from the subscriber's browser: it cannot be typed in")
+        raise ResendError(_("a push subscription comes from the subscriber's browser: it cannot be typed in"))
     if m.channel == "email":
         try:
             validate_email(value)
         except ValidationError:
-            raise ResendError(f"{value!r} is not an e-mail address") from None
+            raise ResendError(_("%(value)r is not an e-mail address") % {"value": value}) from None
     return value
 
 

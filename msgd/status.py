@@ -6,7 +6,7 @@ from typing import Any
 
 from msgd import topology as topo
 from msgd.broker.base import Outgoing
-from msgd.envelope import DLR_KIND, FAILED, FAULT_UNKNOWN, dumps, now_iso
+from msgd.envelope import DLR_KIND, FAILED, FAULT_UNKNOWN, RETRYING, dumps, now_iso
 from msgd.redact import redact_text
 
 # Characters of a reason kept in a report (a gateway may answer with a whole web page).
@@ -31,13 +31,22 @@ def status(
     fault: str = "",
     settings_id: int | None = None,
     cause: str = "",
+    code: str = "",
 ) -> Outgoing:
     """One report for the recorder (schemas/status.v1.json). ``fault`` is the fault class of a
     ``failed`` message (msgd/envelope.py FAULTS; ``unknown`` when not given), empty otherwise;
     ``cause`` a ``recipient`` failure's finer cause (``subscription-gone``, ``bot-blocked``...: the
-    feedback to billing names it); ``settings_id`` the channel settings slot that sent it."""
+    feedback to billing names it); ``settings_id`` the channel settings slot that sent it; ``code``
+    the reason code (msgd/reasons.py): every ``failed`` report has one (its fault class's when the
+    raiser named none or one msgd does not know), a ``retrying`` one the attempt's."""
+    from msgd.reasons import REASONS, code_for
+
     if state == FAILED and not fault:
         fault = FAULT_UNKNOWN
+    if state == FAILED:
+        code = code_for(code, fault)
+    elif code not in REASONS or state != RETRYING:
+        code = ""
     body = {
         "v": 1,
         "kind": "status",
@@ -45,6 +54,7 @@ def status(
         "state": state,
         "reason": redact_text(reason, limit=REASON_LIMIT),
         "fault": fault if state == FAILED else "",
+        **({"code": code} if code else {}),
         "attempt": attempt,
         "at": now_iso(),
         "gateway_message_id": gateway_message_id,

@@ -96,6 +96,8 @@ def pytest_configure(config: pytest.Config) -> None:
     from msgd import store
 
     tmp = Path(tempfile.mkdtemp(prefix="msgd-test-store-"))
+    # Tests read English unless they ask for Russian (a developer's LANG=ru_RU must not change that).
+    os.environ.setdefault("MSGD_LANGUAGE", "en")
     url = _decide_store_url(tmp)
     config.stash[STORE_URL] = url
     # Django is configured for the whole process: rendering needs it even without a database.

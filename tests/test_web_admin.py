@@ -207,10 +207,10 @@ def test_parking_replay_all_and_a_stale_selection(staff: Any, embedded: Settings
                Outgoing(route="x", body=b"?", exchange="parking", headers={"x-msgd-reason": "lost"})])
     try:
         resp = staff.post("/admin/tools/parking/", {"ids": ["no-such-key"]}, follow=True)
-        assert "0 message(s) sent back to their queues; 1 kept" in resp.content.decode()
+        assert "0 messages sent back to their queues; 1 kept" in resp.content.decode()
         assert len(b.messages(topo.parking_queue("msgd"))) == 2
         resp = staff.post("/admin/tools/parking/", {"all": "Replay all"}, follow=True)
-        assert "1 message(s) sent back to their queues; 1 kept" in resp.content.decode()
+        assert "1 message sent back to its queue; 1 kept" in resp.content.decode()
         assert [d.headers["x-msgd-reason"] for d in b.messages(topo.parking_queue("msgd"))] == ["lost"]
         assert len(b.messages(source)) == 1
     finally:

@@ -135,26 +135,40 @@ def test_admin_behind_a_tls_proxy(tmp_path: Path) -> None:
 
 
 # -- the browser -----------------------------------------------------------------------------------
-@pytest.fixture
-def browser() -> Iterator[Any]:
+def chromium(lang: str) -> Iterator[Any]:
+    """Headless Chromium asking for ``lang`` first (its Accept-Language, as a person's browser)."""
     need(os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER),
          "Chromium and chromedriver (apt-get install chromium chromium-driver; make system-deps)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
+    accept = {"en": "en-US,en", "ru": "ru-RU,ru"}[lang]
     profile = tempfile.mkdtemp(prefix="msgd-chromium-")
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
-                 f"--user-data-dir={profile}", "--window-size=1280,900", "--lang=en-US"):
+                 f"--user-data-dir={profile}", "--window-size=1280,900", f"--lang={accept.split(',')[0]}",
+                 f"--accept-lang={accept}"):
         opts.add_argument(flag)
+    opts.add_experimental_option("prefs", {"intl.accept_languages": accept})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
     try:
         yield driver
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    yield from chromium("en")
+
+
+@pytest.fixture
+def browser_ru() -> Iterator[Any]:
+    """A Russian operator's browser: the admin answers in Russian."""
+    yield from chromium("ru")
 
 
 @pytest.fixture
@@ -257,12 +271,15 @@ def test_staff_without_permissions_and_staff_of_one_operator(browser: Any, site:
 
 
 @pytest.mark.slow
-def test_main_flow_in_a_browser(browser: Any, msgd_all: str, tmp_path: Path) -> None:
+def test_main_flow_in_a_browser(browser_ru: Any, msgd_all: str, tmp_path: Path) -> None:
+    """The manual's quick start in Russian, as a Russian operator's Chromium asks for it
+    (the screenshots of the README are taken here)."""
     from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.select import Select
     from selenium.webdriver.support.ui import WebDriverWait
 
+    browser = browser_ru
     shots = SCREENSHOTS if os.environ.get("MSGD_SCREENSHOTS") == "1" else tmp_path / "shots"
     shots.mkdir(parents=True, exist_ok=True)
     wait = WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException))
@@ -276,6 +293,10 @@ def test_main_flow_in_a_browser(browser: Any, msgd_all: str, tmp_path: Path) -> 
     browser.find_element(By.ID, "id_password").send_keys(PASSWORD)
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
     wait.until(lambda d: d.find_element(By.ID, "msgd-actions"))
+    assert browser.execute_script("return document.documentElement.lang") == "ru"
+    index = browser.find_element(By.ID, "content").text
+    assert "Журнал сообщений" in index and "Отправить тестовое сообщение" in index, index
+    assert "Шаблоны сообщений" in index and "Операторы связи" in index, index
     shot("index")
 
     # create a template (global) for test messages: the event type and channel are choices, a
@@ -297,6 +318,9 @@ def test_main_flow_in_a_browser(browser: Any, msgd_all: str, tmp_path: Path) -> 
     shown.find_element(By.CSS_SELECTOR, "button.msgd-var[data-standard='%(operator_name)s']").click()
     body_field.send_keys(")")
     assert body_field.get_attribute("value") == "Тест: %(text)s (%(operator_name)s)"
+    form_text = browser.find_element(By.ID, "content").text
+    for term in ("Текст заголовка", "Текст шаблона", "Отправлять сообщение", "Тип отправки", "Статус абонента"):
+        assert term in form_text, term
     shot("template-form")
     browser.find_element(By.ID, "draft-preview-button").click()
     draft = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#draft-preview-result #preview-body"))
@@ -321,14 +345,15 @@ def test_main_flow_in_a_browser(browser: Any, msgd_all: str, tmp_path: Path) -> 
     browser.find_element(By.ID, "id_text").send_keys("Проверка из браузера")
     shot("test-message")
     browser.find_element(By.NAME, "send").click()
-    wait.until(lambda d: "final state" in d.find_element(By.ID, "event-progress").text)
-    states = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#event-messages td.state")]
-    assert states == ["sent"], states
+    wait.until(lambda d: d.find_element(By.ID, "event-progress").get_attribute("data-done") == "1")
+    assert "итоговый статус" in browser.find_element(By.ID, "event-progress").text
+    cells = browser.find_elements(By.CSS_SELECTOR, "#event-messages td.state")
+    assert [(td.get_attribute("data-state"), td.text) for td in cells] == [("sent", "отправлено")]
     shot("test-message-status")
 
     # find it in the message log, with its attempts; the log fits a 1366 px screen
     browser.set_window_size(1366, 900)
-    browser.find_element(By.LINK_TEXT, "Find it in the message log").click()
+    browser.find_element(By.LINK_TEXT, "Найти в журнале сообщений").click()
     wait.until(lambda d: "+79121234567" in d.find_element(By.ID, "result_list").text)
     assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"), \
         "the message log scrolls sideways at 1366 px"

@@ -1,10 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class StoreConfig(AppConfig):
     name = "msgd.store"
     label = "msgd"
-    verbose_name = "msgd"
+    verbose_name = _("msgd: messages")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

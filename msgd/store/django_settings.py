@@ -56,6 +56,7 @@ def _login_throttle() -> dict[str, Any]:
 
 
 def django_settings(database: dict[str, Any]) -> dict[str, Any]:
+    from msgd.i18n import LANGUAGES, default_language, locale_paths
     from msgd.localtime import zone_name
 
     return {
@@ -93,6 +94,7 @@ def django_settings(database: dict[str, Any]) -> dict[str, Any]:
             "msgd.web.api_http.refuse_unstorable_input",  # NUL in a path or query: 400, never a 500
             "whitenoise.middleware.WhiteNoiseMiddleware",
             "django.contrib.sessions.middleware.SessionMiddleware",
+            "django.middleware.locale.LocaleMiddleware",  # the browser's Accept-Language: ru or en
             "django.middleware.common.CommonMiddleware",
             "django.middleware.csrf.CsrfViewMiddleware",
             "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -121,5 +123,9 @@ def django_settings(database: dict[str, Any]) -> dict[str, Any]:
         "SESSION_COOKIE_HTTPONLY": True,
         "CSRF_COOKIE_HTTPONLY": False,
         "USE_I18N": True,
-        "LANGUAGE_CODE": "en-us",
+        # Russian or English (msgd/i18n.py): the browser's choice, else MSGD_LANGUAGE, else the
+        # server's locale; msgd's catalogs are compiled with Babel where stale.
+        "LANGUAGE_CODE": default_language(),
+        "LANGUAGES": list(LANGUAGES),
+        "LOCALE_PATHS": locale_paths(),
     } | _https() | _login_throttle()

@@ -8,11 +8,14 @@ from typing import Any
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
-from msgd.envelope import FAULTS
+from msgd.envelope import ALL_STATES, FAULTS
+from msgd.reasons import FAULT_HELP, FAULT_LABELS, STATE_LABELS
 
-CONTRACT_TYPES = [("individual", "individual"), ("legal", "legal entity")]
-FAULT_CHOICES = [(f, f) for f in FAULTS]
+CONTRACT_TYPES = [("individual", _("individual")), ("legal", _("legal entity"))]
+FAULT_CHOICES = [(f, FAULT_LABELS[f]) for f in FAULTS]
+STATE_CHOICES = [(s, STATE_LABELS[s]) for s in ALL_STATES]
 
 # Whether a template's text can render is the renderer's to say (a stage above the store): the
 # shell installs its check (msgd/web/apps.py), so the store imports nothing from the services.
@@ -27,23 +30,37 @@ def set_template_check(check: Callable[[Template], str | None]) -> None:
 class Operator(models.Model):
     """A telecom operator (branch, agent) the billing serves; events name it by ``code``."""
 
-    code = models.CharField(max_length=64, unique=True)
-    name = models.CharField(max_length=200)
-    email = models.CharField("sender e-mail", max_length=254, blank=True, default="")
-    timezone = models.CharField(max_length=64, default="Europe/Moscow")
-    quiet_start = models.TimeField("quiet hours start", null=True, blank=True)
-    quiet_end = models.TimeField("quiet hours end", null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField("send attempts", default=3)
-    default_subject = models.CharField("default subject/header", max_length=200, blank=True, default="")
-    warn_days = models.PositiveSmallIntegerField("warn N days before blocking", null=True, blank=True)
+    code = models.CharField(_("code"), max_length=64, unique=True,
+                            help_text=_("How billing's events name this operator (operator.code)."))
+    name = models.CharField(_("name"), max_length=200)
+    email = models.CharField(_("sender e-mail"), max_length=254, blank=True, default="",
+                             help_text=_("The From address of this operator's e-mails."))
+    timezone = models.CharField(_("time zone"), max_length=64, default="Europe/Moscow",
+                                help_text=_("The zone of the quiet hours, e.g. Europe/Moscow."))
+    quiet_start = models.TimeField(_("quiet hours start"), null=True, blank=True,
+                                   help_text=_("Messages are not sent from this time (SMS and e-mail alike)."))
+    quiet_end = models.TimeField(_("quiet hours end"), null=True, blank=True,
+                                 help_text=_("Messages held in the quiet hours go out at this time."))
+    attempts = models.PositiveSmallIntegerField(
+        _("send attempts"), default=3,
+        help_text=_("How many times a message is tried when the gateway does not answer or has a temporary"
+                    " problem."))
+    default_subject = models.CharField(
+        _("default subject/header"), max_length=200, blank=True, default="",
+        help_text=_("The e-mail subject used when neither the template nor the send form gives one."))
+    warn_days = models.PositiveSmallIntegerField(
+        _("warn N days before blocking"), null=True, blank=True,
+        help_text=_("For the template “Warning N days before blocking”."))
     feedback_messages = models.BooleanField(
         _("final states to billing"), default=False,
         help_text=_("Also publish every message's final state (message.delivered, message.undelivered,"
                     " message.failed) on the msgd.feedback exchange, for billing's own history."))
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(_("changed"), auto_now=True)
 
     class Meta:
         ordering = ["code"]
+        verbose_name = _("operator")
+        verbose_name_plural = _("operators")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"
@@ -54,17 +71,20 @@ class ChannelSettings(models.Model):
     (see each sender module); ``secrets`` holds passwords, keys and tokens and is
     never logged or shown.  ``outbox`` writes messages to files instead of sending."""
 
-    operator = models.ForeignKey(Operator, on_delete=models.CASCADE, related_name="channels")
-    channel = models.CharField(max_length=32)
-    position = models.PositiveSmallIntegerField(default=1, help_text="1 = main gateway, 2 = fallback")
-    enabled = models.BooleanField(default=True)
-    outbox = models.BooleanField(default=False)
-    params = models.JSONField(default=dict, blank=True)
-    secrets = models.JSONField(default=dict, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    operator = models.ForeignKey(Operator, on_delete=models.CASCADE, related_name="channels",
+                                 verbose_name=pgettext_lazy("channel settings", "operator"))
+    channel = models.CharField(pgettext_lazy("channel settings", "channel"), max_length=32)
+    position = models.PositiveSmallIntegerField(pgettext_lazy("channel settings", "position"), default=1,
+                                                help_text=_("1 = main gateway, 2 = fallback"))
+    enabled = models.BooleanField(pgettext_lazy("channel settings", "enabled"), default=True)
+    outbox = models.BooleanField(pgettext_lazy("channel settings", "outbox"), default=False)
+    params = models.JSONField(pgettext_lazy("channel settings", "settings"), default=dict, blank=True)
+    secrets = models.JSONField(pgettext_lazy("channel settings", "secrets"), default=dict, blank=True)
+    updated_at = models.DateTimeField(pgettext_lazy("channel settings", "updated at"), auto_now=True)
 
     class Meta:
-        verbose_name_plural = "channel settings"
+        verbose_name = _("channel settings")
+        verbose_name_plural = _("channel settings")
         ordering = ["operator", "channel", "position"]
         constraints = [
             models.UniqueConstraint(fields=["operator", "channel", "position"], name="one_setting_per_slot"),
@@ -78,22 +98,32 @@ class Template(models.Model):
     """A message template, as in the original: owner none = every operator."""
 
     owner = models.ForeignKey(
-        Operator, null=True, blank=True, on_delete=models.CASCADE, related_name="templates"
+        Operator, null=True, blank=True, on_delete=models.CASCADE, related_name="templates",
+        verbose_name=_("belongs to operator"),
+        help_text=_("Empty: a template for every operator. It cannot be changed later: make a new template."),
     )
-    name = models.CharField(max_length=200, blank=True, default="")
-    event_type = models.CharField(max_length=64, db_index=True)
-    channel = models.CharField(max_length=32, null=True, blank=True, help_text="empty = every channel")
-    subject = models.TextField("header/subject", blank=True, default="")
-    body = models.TextField()
-    enabled = models.BooleanField("send message", default=True)
-    every_day = models.BooleanField("send every day", default=False)
-    status_filter = models.JSONField(default=list, blank=True, help_text="subscriber statuses; empty = any")
-    contract_type = models.CharField(max_length=16, null=True, blank=True, choices=CONTRACT_TYPES)
-    use_django = models.BooleanField("use Django templating", default=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    name = models.CharField(_("name"), max_length=200, blank=True, default="")
+    event_type = models.CharField(_("event type"), max_length=64, db_index=True)
+    channel = models.CharField(pgettext_lazy("template", "channel"), max_length=32, null=True, blank=True,
+                               help_text=_("empty = every channel"))
+    subject = models.TextField(_("header/subject"), blank=True, default="",
+                               help_text=_("The e-mail subject or the SMS header."))
+    body = models.TextField(_("template text"), help_text=_("The text that is sent."))
+    enabled = models.BooleanField(_("send message"), default=True)
+    every_day = models.BooleanField(
+        _("send every day"), default=False,
+        help_text=_("Only for “Warning N days before blocking”: also every day until the block."))
+    status_filter = models.JSONField(_("subscriber status"), default=list, blank=True,
+                                     help_text=_("subscriber statuses; empty = any"))
+    contract_type = models.CharField(_("contract type"), max_length=16, null=True, blank=True,
+                                     choices=CONTRACT_TYPES)
+    use_django = models.BooleanField(_("use Django templating"), default=False)
+    updated_at = models.DateTimeField(_("changed"), auto_now=True)
 
     class Meta:
         ordering = ["event_type", "id"]
+        verbose_name = _("message template")
+        verbose_name_plural = _("message templates")
 
     def clean(self) -> None:
         """A template that cannot render at all is refused when saved (admin forms call this)."""
@@ -112,32 +142,43 @@ class Template(models.Model):
 class Message(models.Model):
     """The message log: one row per message (or per event that produced none)."""
 
-    id = models.UUIDField(primary_key=True)
-    event_id = models.CharField(max_length=128, db_index=True)
-    event_type = models.CharField(max_length=64, blank=True, default="")
-    operator_code = models.CharField(max_length=64, blank=True, default="", db_index=True)
-    abonent_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
-    abonent_name = models.CharField(max_length=300, blank=True, default="")
-    template = models.ForeignKey(Template, null=True, blank=True, on_delete=models.SET_NULL)
-    channel = models.CharField(max_length=32, blank=True, default="", db_index=True)
-    recipient = models.CharField(max_length=500, blank=True, default="", db_index=True)
-    sender = models.CharField(max_length=254, blank=True, default="")
-    subject = models.TextField(blank=True, default="")
-    body = models.TextField(blank=True, default="")
+    id = models.UUIDField(_("id"), primary_key=True)
+    event_id = models.CharField(_("event id"), max_length=128, db_index=True)
+    # Short names in context "message log": its columns fit a 1366 px screen in Russian too.
+    event_type = models.CharField(pgettext_lazy("message log", "event type"), max_length=64, blank=True, default="")
+    operator_code = models.CharField(pgettext_lazy("message log", "operator"), max_length=64, blank=True, default="",
+                                     db_index=True)
+    abonent_id = models.CharField(pgettext_lazy("message log", "subscriber id"), max_length=64, blank=True, default="",
+                                  db_index=True)
+    abonent_name = models.CharField(_("subscriber name"), max_length=300, blank=True, default="")
+    template = models.ForeignKey(Template, null=True, blank=True, on_delete=models.SET_NULL,
+                                 verbose_name=_("template"))
+    channel = models.CharField(pgettext_lazy("message log", "channel"), max_length=32, blank=True, default="",
+                               db_index=True)
+    recipient = models.CharField(_("recipient"), max_length=500, blank=True, default="", db_index=True)
+    sender = models.CharField(_("sender"), max_length=254, blank=True, default="")
+    subject = models.TextField(_("subject"), blank=True, default="")
+    body = models.TextField(_("text"), blank=True, default="")
     html = models.TextField(_("HTML part"), blank=True, default="", db_default="")
-    lane = models.CharField(max_length=8, blank=True, default="")
-    state = models.CharField(max_length=16, db_index=True)
-    reason = models.TextField(blank=True, default="")
+    lane = models.CharField(_("lane"), max_length=8, blank=True, default="",
+                            help_text=_("tx: one subscriber's message (a password, a test) before the bulk"
+                                        " ones; bulk: the rest"))
+    state = models.CharField(_("state"), max_length=16, db_index=True, choices=STATE_CHOICES)
+    reason = models.TextField(_("reason"), blank=True, default="")
     fault = models.CharField(
-        "fault class", max_length=24, blank=True, default="", db_index=True, choices=FAULT_CHOICES,
-        help_text="whose move it is after a failure: recipient, gateway, content, transient-exhausted, unknown",
+        _("fault class"), max_length=24, blank=True, default="", db_index=True, choices=FAULT_CHOICES,
+        help_text=FAULT_HELP,
     )
-    attempts = models.PositiveSmallIntegerField(default=0)
-    gateway_message_id = models.CharField(max_length=200, blank=True, default="")
-    details = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(db_index=True)
-    updated_at = models.DateTimeField()
-    finished_at = models.DateTimeField(null=True, blank=True)
+    reason_code = models.CharField(
+        _("reason code"), max_length=48, blank=True, default="", db_default="", db_index=True,
+        help_text=_("A failure's stable code (msgd/reasons.py), explained in the reader's language; the reason"
+                    " beside it is in the far side's own words."))
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    gateway_message_id = models.CharField(_("gateway message id"), max_length=200, blank=True, default="")
+    details = models.JSONField(_("details"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created"), db_index=True)
+    updated_at = models.DateTimeField(_("changed"))
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
     # The channel settings slot (ChannelSettings.id) that sent it: a delivery report names the slot
     # (its callback URL, or the slot the dlr stage asked), and gateway ids are unique per account.
     settings_id = models.PositiveIntegerField(null=True, blank=True)
@@ -151,6 +192,8 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
         # An audit trail: rows are only read here; `msgd purge` alone removes old ones.
         default_permissions = ("view",)
         indexes = [
@@ -169,15 +212,19 @@ class Message(models.Model):
 class Attempt(models.Model):
     """One try at delivery (or one delay): the log shows every attempt."""
 
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="history")
-    number = models.PositiveSmallIntegerField()
-    state = models.CharField(max_length=16)
-    reason = models.TextField(blank=True, default="")
-    at = models.DateTimeField()
-    seconds = models.FloatField(null=True, blank=True)
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="history",
+                                verbose_name=_("message"))
+    number = models.PositiveSmallIntegerField(_("attempt"))
+    state = models.CharField(_("state"), max_length=16, choices=STATE_CHOICES)
+    reason = models.TextField(_("reason"), blank=True, default="")
+    reason_code = models.CharField(_("reason code"), max_length=48, blank=True, default="", db_default="")
+    at = models.DateTimeField(_("at"))
+    seconds = models.FloatField(_("seconds"), null=True, blank=True)
 
     class Meta:
         ordering = ["at", "id"]
+        verbose_name = _("attempt")
+        verbose_name_plural = _("attempts")
         default_permissions = ("view",)
         constraints = [
             models.UniqueConstraint(fields=["message", "number", "state"], name="one_row_per_attempt_state"),
@@ -200,6 +247,7 @@ class Claim(models.Model):
     reason = models.TextField(blank=True, default="")
     gateway_message_id = models.CharField(max_length=200, blank=True, default="")
     fault = models.CharField(max_length=24, blank=True, default="")
+    reason_code = models.CharField(max_length=48, blank=True, default="", db_default="")
     updated_at = models.DateTimeField()
 
     def age(self, now: dt.datetime) -> float:

@@ -19,6 +19,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import pgettext_lazy
 
 # The admin's own pages (permissions of msgd.web.models.StaffTools).
 SEND_TEST = "web.send_test_message"
@@ -30,6 +31,9 @@ REPLAY_PARKING = "web.replay_parking"
 ADMINISTRATOR = "administrator"
 OPERATOR_STAFF = "operator staff"
 HELPDESK = "helpdesk"
+# The group names stay as they are (scripts and the README name them); the admin shows them in words.
+ROLE_LABELS = {ADMINISTRATOR: pgettext_lazy("role", "administrator"),
+               OPERATOR_STAFF: pgettext_lazy("role", "operator staff"), HELPDESK: pgettext_lazy("role", "helpdesk")}
 LOG = ("msgd.view_message", "msgd.view_attempt")
 # Role -> its permissions ("app_label.codename"); None = every permission there is.
 ROLES: dict[str, tuple[str, ...] | None] = {

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.utils.translation import gettext_lazy as _
 
-from msgd.web.access import operator_codes
+from msgd.web.access import ROLE_LABELS, operator_codes
 from msgd.web.models import ApiToken, StaffProfile
 
 
@@ -54,16 +54,24 @@ if admin.site.is_registered(User):
     admin.site.unregister(User)
 
 
+class RoleFilter(admin.RelatedFieldListFilter):
+    """The groups filter with the roles in the reader's language (the group names stay English)."""
+
+    def field_choices(self, field: Any, request: Any, model_admin: Any) -> list[tuple[Any, str]]:
+        return [(pk, str(ROLE_LABELS.get(name, name))) for pk, name in super().field_choices(field, request, model_admin)]
+
+
 @admin.register(User)
 class StaffUserAdmin(UserAdmin):
     """Django's user admin plus the operator scope; the role is the group."""
 
     inlines = [StaffProfileInline]
     list_display = ("username", "email", "is_staff", "is_superuser", "roles", "scope")
+    list_filter = ("is_staff", "is_superuser", "is_active", ("groups", RoleFilter))
 
     @admin.display(description=_("roles"))
     def roles(self, obj: Any) -> str:
-        return ", ".join(g.name for g in obj.groups.all()) or "-"
+        return ", ".join(str(ROLE_LABELS.get(g.name, g.name)) for g in obj.groups.all()) or "-"
 
     @admin.display(description=_("operators"))
     def scope(self, obj: Any) -> str:

@@ -12,6 +12,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from msgd.logview import cut, detail_rows, shown_recipient
+from msgd.reasons import explain
 from msgd.store.models import Attempt, Message
 from msgd.web import access
 from msgd.web.admin_scope import OperatorScoped
@@ -19,11 +20,15 @@ from msgd.web.admin_scope import OperatorScoped
 
 class AttemptInline(admin.TabularInline):
     model = Attempt
-    fields = ("number", "state", "reason", "at", "seconds")
+    fields = ("number", "state", "explained", "reason", "at", "seconds")
     readonly_fields = fields
     extra = 0
     can_delete = False
     verbose_name_plural = _("History")
+
+    @admin.display(description=_("what it means"))
+    def explained(self, obj: Attempt) -> str:
+        return explain(obj.reason_code) or "-"
 
     def has_add_permission(self, request: Any, obj: Any = None) -> bool:
         return False
@@ -57,13 +62,15 @@ class MessageAdmin(OperatorScoped, admin.ModelAdmin):
     operator_lookup = "operator_code"
     list_per_page = 50
     fieldsets = (
-        (None, {"fields": ("created_at", "finished_at", "state", "fault", "reason", "attempts", "resend_links")}),
+        (None, {"fields": ("created_at", "finished_at", "state", "fault", "explained", "reason_code", "reason",
+                           "attempts", "resend_links")}),
         (_("Message"), {"fields": ("event_link", "event_type", "operator_code", "abonent_id", "abonent_name",
                                    "template", "channel", "to_in_full", "sender", "subject", "body")}),
         (_("Delivery details"), {"fields": ("details_table", "lane")}),
         (_("HTML part"), {"fields": ("html",), "classes": ("collapse",)}),
     )
-    readonly_fields = ("created_at", "finished_at", "state", "fault", "reason", "attempts", "resend_links", "event_link",
+    readonly_fields = ("created_at", "finished_at", "state", "fault", "explained", "reason_code", "reason", "attempts",
+                       "resend_links", "event_link",
                        "event_type", "operator_code", "abonent_id", "abonent_name", "template", "channel",
                        "to_in_full", "sender", "subject", "body", "details_table", "lane", "html")
 
@@ -98,7 +105,18 @@ class MessageAdmin(OperatorScoped, admin.ModelAdmin):
 
     @admin.display(description=_("reason"))
     def short_reason(self, obj: Message) -> Any:
+        """The code's explanation in the reader's language, the far side's words beside it (cut;
+        whole in the title); the words alone for a row without a code."""
+        text = explain(obj.reason_code)
+        if text:
+            words = format_html(' <span class="msgd-reason-words">({})</span>', cut(obj.reason, 60)) if obj.reason else ""
+            return format_html('<span class="msgd-reason-text" title="{}">{}</span>{}', obj.reason or text,
+                               cut(text, 70), words)
         return format_html('<span title="{}">{}</span>', obj.reason, cut(obj.reason, 90)) if obj.reason else ""
+
+    @admin.display(description=_("what it means"))
+    def explained(self, obj: Message) -> str:
+        return explain(obj.reason_code) or "-"
 
     @admin.display(description=_("event"))
     def event_link(self, obj: Message) -> Any:
@@ -122,7 +140,7 @@ class MessageAdmin(OperatorScoped, admin.ModelAdmin):
         for r in obj.resends.order_by("created_at"):
             url = reverse("admin:msgd_message_change", args=[r.pk])
             parts.append(format_html('{} <a href="{}" class="resent-as">{}</a> ({})', _("Sent again as"), url,
-                                     r.pk, r.state))
+                                     r.pk, r.get_state_display()))
         return format_html_join(mark_safe("<br>"), "{}", ((p,) for p in parts)) if parts else "-"
 
     def has_add_permission(self, request: Any) -> bool:

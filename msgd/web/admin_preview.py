@@ -11,6 +11,7 @@ from typing import Any
 from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from msgd.web import access
@@ -67,7 +68,7 @@ def template_preview(request: HttpRequest, template_id: int) -> HttpResponse:
         d = form.cleaned_data
         result = render_result(template, d["event_type"], d["operator"], d["channel"] or None)
     return render(request, "admin/msgd_tools/preview.html",
-                  ctx(request, f"Preview: {template}", form=form, result=result, template_obj=template,
+                  ctx(request, gettext("Preview: %(template)s") % {"template": template}, form=form, result=result, template_obj=template,
                       types=example_types()))
 
 

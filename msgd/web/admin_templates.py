@@ -12,9 +12,11 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.utils.functional import lazy
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from msgd import vocabulary
 from msgd.store.models import Template
@@ -25,11 +27,19 @@ OTHER = "__other__"
 EVENT_TYPE = re.compile(r"[a-z][a-z0-9_.-]{0,63}")  # schemas/event.v1.json's pattern for "type"
 
 
+def _label(event_type: str) -> str:
+    return f"{vocabulary.label(vocabulary.EVENT_TYPES, event_type)} ({event_type})"
+
+
+_event_type_label = lazy(_label, str)
+
+
 class EventTypeWidget(forms.MultiWidget):
     """A list of the known event types, and a text box for a custom one ("other")."""
 
     def __init__(self) -> None:
-        choices = [(t, f"{vocabulary.label(vocabulary.EVENT_TYPES, t)} ({t})") for t in vocabulary.known_event_types()]
+        # Built once per form class: the labels are lazy, read in the language of each request.
+        choices = [(t, _event_type_label(t)) for t in vocabulary.known_event_types()]
         super().__init__([forms.Select(choices=[*choices, (OTHER, _("other (type its name)"))]),
                           forms.TextInput(attrs={"placeholder": _("custom event type"), "size": 24})])
 
@@ -78,7 +88,7 @@ def channel_choices(current: str | None = None) -> list[tuple[str, str]]:
 
 class TemplateForm(forms.ModelForm):
     event_type = EventTypeField(label=_("Event type"))
-    channel = forms.ChoiceField(required=False, label=_("Channel"))
+    channel = forms.ChoiceField(required=False, label=pgettext_lazy("template", "Channel"))
     status_filter = forms.MultipleChoiceField(
         required=False, widget=forms.CheckboxSelectMultiple, label=_("Subscriber status"),
         help_text=_("Send only to subscribers with one of the ticked statuses; none ticked means any status."))

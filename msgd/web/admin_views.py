@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from msgd.envelope import DLR_STATES, FINAL_STATES
@@ -65,13 +66,13 @@ def publish(request: HttpRequest, event: dict[str, Any]) -> bool:
 
 # -- send a test message -------------------------------------------------------------------------
 class TestMessageForm(forms.Form):
-    operator = forms.ChoiceField()
-    channel = forms.ChoiceField()
+    operator = forms.ChoiceField(label=_("Operator"))
+    channel = forms.ChoiceField(label=_("Channel"))
     recipient = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2}),
+        label=_("Recipient"), widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("A phone number, an e-mail address or a Telegram chat id; for push, the browser's"
                     " subscription as the personal cabinet gives it (JSON with endpoint and keys)."))
-    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+    text = forms.CharField(label=_("Text"), widget=forms.Textarea(attrs={"rows": 3}))
 
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -113,41 +114,45 @@ def test_message(request: HttpRequest) -> HttpResponse:
         elif publish(request, event):
             return HttpResponseRedirect(reverse("msgd-event-status", args=[event["event_id"]]))
     return render(request, "admin/msgd_tools/form.html",
-                  ctx(request, "Send a test message", form=form, submit="Send"))
+                  ctx(request, gettext("Send a test message"), form=form, submit=gettext("Send")))
 
 
 @access.require("msgd.view_message")
 def event_status(request: HttpRequest, event_id: str) -> HttpResponse:
     """The messages of one event, refreshing until every one has reached its final state."""
     from msgd.logview import shown_recipient
+    from msgd.reasons import explain
     from msgd.store.models import Message
 
     qs = access.scope_messages(Message.objects.filter(event_id=event_id), access.operator_codes(request.user))
     rows = list(qs.order_by("created_at"))
     for m in rows:
         m.shown_recipient = shown_recipient(m.channel, m.recipient)
+        m.reason_text = explain(m.reason_code)  # the code in the reader's language, the words beside it
     done = bool(rows) and all(m.state in FINAL_STATES or m.state in DLR_STATES for m in rows)
     return render(request, "admin/msgd_tools/event_status.html",
-                  ctx(request, f"Event {event_id}", rows=rows, done=done, event_id=event_id))
+                  ctx(request, gettext("Event %(id)s") % {"id": event_id}, rows=rows, done=done, event_id=event_id))
 
 
 # -- manual send --------------------------------------------------------------------------------
 class ManualSendForm(forms.Form):
-    operator = forms.ChoiceField()
-    abonent_id = forms.CharField(label="subscriber id")
-    abonent_name = forms.CharField(label="subscriber name", required=False)
-    sms = forms.CharField(label="SMS number", required=False)
-    email = forms.EmailField(label="e-mail", required=False)
-    telegram_id = forms.CharField(label="Telegram id", required=False)
-    template = forms.ChoiceField(required=False, help_text="--- = no template (see the checkbox below)")
+    operator = forms.ChoiceField(label=_("Operator"))
+    abonent_id = forms.CharField(label=_("Subscriber id"))
+    abonent_name = forms.CharField(label=_("Subscriber name"), required=False)
+    sms = forms.CharField(label=_("SMS number"), required=False)
+    email = forms.EmailField(label=_("E-mail"), required=False)
+    telegram_id = forms.CharField(label=_("Telegram id"), required=False)
+    template = forms.ChoiceField(label=_("Template"), required=False,
+                                 help_text=_("--- = no template (see the checkbox below)"))
     all_templates = forms.BooleanField(
-        required=False, label="send every matching template",
-        help_text="without a template every template for 'manual' that matches fires; tick to confirm")
-    channel = forms.ChoiceField(required=False, help_text="--- keeps the template's channel")
-    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False,
-                           help_text="%(text)s in the template; needed when the template shows it"
-                                     " and when every matching template is sent")
-    admin_email = forms.EmailField(label="your e-mail (the sender)")
+        required=False, label=_("Send every matching template"),
+        help_text=_("Without a template every “Manual send” template that matches is sent; tick to confirm."))
+    channel = forms.ChoiceField(label=_("Channel"), required=False,
+                                help_text=_("--- keeps the template's channel"))
+    text = forms.CharField(label=_("Text"), widget=forms.Textarea(attrs={"rows": 4}), required=False,
+                           help_text=_("%(text)s in the template; needed when the template shows it"
+                                       " and when every matching template is sent"))
+    admin_email = forms.EmailField(label=_("Your e-mail (the sender)"))
 
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         from msgd.store.models import Template
@@ -185,7 +190,8 @@ def manual_send(request: HttpRequest) -> HttpResponse:
         else:
             if publish(request, event):
                 return HttpResponseRedirect(reverse("msgd-event-status", args=[event["event_id"]]))
-    return render(request, "admin/msgd_tools/form.html", ctx(request, "Manual send", form=form, submit="Send"))
+    return render(request, "admin/msgd_tools/form.html",
+                  ctx(request, gettext("Manual send"), form=form, submit=gettext("Send")))
 
 
 # -- the parking queue ----------------------------------------------------------------------------
@@ -226,8 +232,12 @@ def parking(request: HttpRequest) -> HttpResponse:
                 done, kept = pk.replay(broker, settings)
             else:
                 done, kept = pk.replay(broker, settings, keys=keys) if keys else (0, 0)
-            messages.success(request, f"{done} message(s) sent back to their queues"
-                             + (f"; {kept} kept (source queue unknown or already gone)" if kept else ""))
+            text = ngettext("%(n)d message sent back to its queue", "%(n)d messages sent back to their queues",
+                            done) % {"n": done}
+            if kept:
+                text += "; " + ngettext("%(n)d kept (source queue unknown or already gone)",
+                                        "%(n)d kept (source queue unknown or already gone)", kept) % {"n": kept}
+            messages.success(request, text)
             return HttpResponseRedirect(reverse("msgd-parking"))
         parked = pk.peek(broker, settings, PEEK_LIMIT)
         depth = broker.queue_depths([pk.parking_queue(settings.namespace)])
@@ -237,5 +247,5 @@ def parking(request: HttpRequest) -> HttpResponse:
              "reason": pk.shown_text(p.reason, 2000), "body": p.shown_body(2000),
              "replayable": p.replay(settings.namespace) is not None} for p in parked]
     return render(request, "admin/msgd_tools/parking.html",
-                  ctx(request, "Parking queue", rows=rows, selectable=may_replay,
+                  ctx(request, gettext("Parking queue"), rows=rows, selectable=may_replay,
                       total=sum(depth.values())))

@@ -15,6 +15,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from msgd import localtime, storable
 from msgd.envelope import ALL_STATES, FAULTS
 from msgd.logview import shown_recipient
+from msgd.reasons import explain
 from msgd.web.api_http import Invalid, field_error, token_operators
 
 MAX_PAGE = 500
@@ -39,14 +40,16 @@ def message_json(m: Any, history: bool = False) -> dict[str, Any]:
         "abonent_id": m.abonent_id, "abonent_name": m.abonent_name, "template_id": m.template_id,
         "channel": m.channel, "recipient": shown_recipient(m.channel, m.recipient), "sender": m.sender,
         "subject": m.subject, "body": m.body, "lane": m.lane, "state": m.state, "reason": m.reason,
-        "fault": m.fault, "attempts": m.attempts, "gateway_message_id": m.gateway_message_id,
+        "fault": m.fault, "reason_code": m.reason_code, "reason_explained": explain(m.reason_code),
+        "attempts": m.attempts, "gateway_message_id": m.gateway_message_id,
         "details": m.details, "resend_of": str(m.resend_of_id) if m.resend_of_id else None,
         "created_at": localtime.iso(m.created_at, tz), "updated_at": localtime.iso(m.updated_at, tz),
         "finished_at": localtime.iso(m.finished_at, tz), "delivery_reported_at": localtime.iso(m.dlr_at, tz),
     }
     if history:
         out["history"] = [
-            {"number": a.number, "state": a.state, "reason": a.reason, "at": localtime.iso(a.at, tz),
+            {"number": a.number, "state": a.state, "reason": a.reason, "reason_code": a.reason_code,
+             "at": localtime.iso(a.at, tz),
              "seconds": a.seconds}
             for a in m.history.all()
         ]

@@ -2,6 +2,7 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 def _roles_after_migrate(**kwargs: Any) -> None:
@@ -14,7 +15,7 @@ def _roles_after_migrate(**kwargs: Any) -> None:
 class WebConfig(AppConfig):
     name = "msgd.web"
     label = "web"
-    verbose_name = "msgd web"
+    verbose_name = _("msgd: access")
 
     def ready(self) -> None:
         post_migrate.connect(_roles_after_migrate, sender=self, dispatch_uid="msgd-web-roles")

@@ -26,12 +26,13 @@ def hash_key(key: str) -> str:
 
 
 class ApiToken(models.Model):
-    name = models.CharField(max_length=100, unique=True)
-    prefix = models.CharField(max_length=8, help_text=_("The first characters of the key, to tell tokens apart."))
-    key_hash = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked = models.BooleanField(default=False)
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    prefix = models.CharField(_("prefix"), max_length=8,
+                              help_text=_("The first characters of the key, to tell tokens apart."))
+    key_hash = models.CharField(_("key hash"), max_length=64, unique=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    revoked = models.BooleanField(_("revoked"), default=False)
     ingest = models.BooleanField(
         _("may publish"), default=True,
         help_text=_("Publish billing events and manual sends (what billing needs)."))
@@ -40,7 +41,7 @@ class ApiToken(models.Model):
     resend = models.BooleanField(_("may resend"), default=False,
                                  help_text=_("Send failed messages again."))
     operators = models.ManyToManyField(
-        "msgd.Operator", blank=True, related_name="api_tokens",
+        "msgd.Operator", blank=True, related_name="api_tokens", verbose_name=_("operators"),
         help_text=_("Only these operators' events and messages; none chosen means every operator."))
 
     class Meta:
@@ -94,9 +95,10 @@ class ApiToken(models.Model):
 class StaffProfile(models.Model):
     """The operators one staff member works for (none = every operator)."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="msgd_profile")
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="msgd_profile",
+                                verbose_name=_("user"))
     operators = models.ManyToManyField(
-        "msgd.Operator", blank=True, related_name="staff",
+        "msgd.Operator", blank=True, related_name="staff", verbose_name=_("operators"),
         help_text=_("This person sees and sends only for these operators; none chosen means every operator."))
 
     class Meta:
@@ -127,10 +129,12 @@ class DlrKey(models.Model):
     (``/api/v1/dlr/<slot id>/<secret>``): only its SHA-256 is stored; the URL is shown once, when
     it is made (``msgd dlr url``, or the admin's action), and made anew to rotate it."""
 
-    settings = models.OneToOneField("msgd.ChannelSettings", on_delete=models.CASCADE, related_name="dlr_key")
-    prefix = models.CharField(max_length=8, help_text=_("The first characters of the secret, to tell them apart."))
-    key_hash = models.CharField(max_length=64)
-    created_at = models.DateTimeField(auto_now=True)
+    settings = models.OneToOneField("msgd.ChannelSettings", on_delete=models.CASCADE, related_name="dlr_key",
+                                    verbose_name=_("channel settings slot"))
+    prefix = models.CharField(_("prefix"), max_length=8,
+                              help_text=_("The first characters of the secret, to tell them apart."))
+    key_hash = models.CharField(_("key hash"), max_length=64)
+    created_at = models.DateTimeField(_("made"), auto_now=True)
 
     class Meta:
         verbose_name = _("delivery report secret")

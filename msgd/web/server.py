@@ -43,9 +43,12 @@ def ensure_admin(out: Any = None) -> str | None:
     if generated:
         password = secrets.token_urlsafe(12)
     user_model.objects.create_superuser(username=name, email="", password=password)
-    if generated:
-        print(f"msgd: created the first admin account {name!r} with the one-time password: {password}\n"
-              "msgd: log in at /admin/ and change it (it is not shown again)",
+    if generated:  # for staff: in MSGD_LANGUAGE (or the server's locale)
+        from django.utils.translation import gettext as _
+
+        print(_("msgd: created the first admin account %(name)r with the one-time password: %(password)s")
+              % {"name": name, "password": password} + "\n"
+              + _("msgd: log in at /admin/ and change it (it is not shown again)"),
               file=out or sys.stderr, flush=True)
         return password
     log.info("created the first admin account from MSGD_ADMIN_USER/MSGD_ADMIN_PASSWORD", user=name)

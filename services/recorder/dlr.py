@@ -34,11 +34,13 @@ from msgd.envelope import (
     DELIVERED,
     DLR_NO_REPORT,
     DLR_STATES,
+    FAULT_RECIPIENT,
     FAULTS,
     FINAL_STATES,
     SENT,
     UNDELIVERED,
 )
+from msgd.reasons import REASONS, code_for
 from msgd.storable import storable
 from msgd.store import sql
 
@@ -131,6 +133,17 @@ def _fault(report: dict[str, Any]) -> str:
     return fault if fault in FAULTS else "unknown"
 
 
+def _code(report: dict[str, Any]) -> str:
+    """An ``undelivered`` report's reason code: the report's own, else by its fault class (a
+    subscriber's handset the report blames: ``recipient.undelivered``)."""
+    if report["state"] != UNDELIVERED:
+        return ""
+    code, fault = str(report.get("code") or ""), _fault(report)
+    if code in REASONS:
+        return code
+    return "recipient.undelivered" if fault == FAULT_RECIPIENT else code_for("", fault)
+
+
 def _count(report: dict[str, Any], outcome: str) -> None:
     metrics.DLR_REPORTS.labels(str(report.get("gateway") or "unknown"), report["state"], outcome).inc()
 
@@ -176,7 +189,7 @@ def _apply_one(report: dict[str, Any], row: dict[str, Any] | None, now: dt.datet
     if row["state"] == SENT:
         fields: dict[str, Any] = {"reason": reason, "updated_at": now}
         if state != DLR_NO_REPORT:
-            fields.update(state=state, fault=_fault(report), dlr_at=at)
+            fields.update(state=state, fault=_fault(report), reason_code=_code(report), dlr_at=at)
         if Message.objects.filter(id=row["id"], state=SENT).update(**fields):
             history.setdefault((row["id"], number, state), (sql.uid(row["id"]), number, state, reason,
                                                             sql.when(at), None))

@@ -35,6 +35,7 @@ from msgd.envelope import (
     STATUS_KIND,
     dumps,
 )
+from msgd.reasons import REASONS, code_for
 from msgd.settings import Settings
 from msgd.stage import Received, park
 from msgd.storable import storable, storable_json
@@ -86,8 +87,8 @@ def _rank(col: str) -> str:
 # A stored state gives way unless it is final, to a state ranked the same or later.
 _APPLY = f"({_rank('m.state')} < {_FINAL_RANK} AND {_rank('excluded.state')} >= {_rank('m.state')})"
 _FINAL = "(" + " OR ".join(f"excluded.state = '{s}'" for s in FINAL_STATES) + ")"
-COLUMNS = ("id", *COPIED, "template_id", "state", "reason", "fault", "attempts", "gateway_message_id", "details",
-           "created_at", "updated_at", "finished_at", "settings_id")
+COLUMNS = ("id", *COPIED, "template_id", "state", "reason", "fault", "reason_code", "attempts", "gateway_message_id",
+           "details", "created_at", "updated_at", "finished_at", "settings_id")
 # What a channel adds about a delivery (SMS segments, the gateway used): the latest report's wins.
 _NO_DETAILS = "excluded.details = '{}'"
 # A template deleted since the message was rendered leaves the log row without one.
@@ -104,6 +105,7 @@ UPSERT_TAIL = (
     + f", state = CASE WHEN {_APPLY} THEN excluded.state ELSE m.state END"
     + f", reason = CASE WHEN {_APPLY} THEN excluded.reason ELSE m.reason END"
     + f", fault = CASE WHEN {_APPLY} THEN excluded.fault ELSE m.fault END"
+    + f", reason_code = CASE WHEN {_APPLY} THEN excluded.reason_code ELSE m.reason_code END"
     + f", finished_at = CASE WHEN {_APPLY} AND {_FINAL} THEN excluded.finished_at ELSE m.finished_at END"
     + ", attempts = CASE WHEN excluded.attempts > m.attempts THEN excluded.attempts ELSE m.attempts END"
     + ", gateway_message_id = CASE WHEN excluded.gateway_message_id <> '' THEN excluded.gateway_message_id"
@@ -112,7 +114,7 @@ UPSERT_TAIL = (
     + ", settings_id = COALESCE(excluded.settings_id, m.settings_id)"
     + ", updated_at = excluded.updated_at"
 )
-ATTEMPT_HEAD = "INSERT INTO msgd_attempt (message_id, number, state, reason, at, seconds) VALUES "
+ATTEMPT_HEAD = "INSERT INTO msgd_attempt (message_id, number, state, reason, reason_code, at, seconds) VALUES "
 ATTEMPT_TAIL = " ON CONFLICT (message_id, number, state) DO NOTHING"
 
 
@@ -210,7 +212,7 @@ class RecorderStage:
             tid = msg.get("template_id")
             row = [
                 mid, *(storable(str(msg.get(c) or "")[:LIMITS.get(c, 100_000)]) for c in COPIED),
-                int(tid) if tid is not None else None, state, reason, _fault(report), attempt,
+                int(tid) if tid is not None else None, state, reason, _fault(report), _code(report), attempt,
                 storable(str(report.get("gateway_message_id") or "")[:200]),
                 json.dumps(storable_json(report.get("details") or {})),
                 sql.when(_when(msg.get("created_at"), at)), sql.when(now),
@@ -220,11 +222,11 @@ class RecorderStage:
             key = str(report["message_id"])
             rows[key] = _fold(rows[key], row) if key in rows else row
             if state in (DELAYED, RETRYING) or (state in FINAL_STATES and attempt):
-                attempts.setdefault((mid, attempt, state), (mid, attempt, state, reason, sql.when(at),
-                                                            report.get("seconds")))
+                attempts.setdefault((mid, attempt, state), (mid, attempt, state, reason, _code(report),
+                                                            sql.when(at), report.get("seconds")))
         with transaction.atomic():
             sql.insert_many(UPSERT_HEAD, VALUES, UPSERT_TAIL, list(rows.values()))
-            sql.insert_many(ATTEMPT_HEAD, ["%s"] * 6, ATTEMPT_TAIL, list(attempts.values()))
+            sql.insert_many(ATTEMPT_HEAD, ["%s"] * 7, ATTEMPT_TAIL, list(attempts.values()))
             out = feedback.contact_findings(feedback.candidates_from_reports(reports), now)
         return out + feedback.message_events(
             [(str(r["message_id"]), r.get("message") or {}, FAILED, str(r.get("reason") or ""), _fault(r))
@@ -236,9 +238,9 @@ def _settings_id(report: dict[str, Any]) -> int | None:
     return sid if isinstance(sid, int) and not isinstance(sid, bool) and 0 < sid < 2**31 else None
 
 
-_EVENT_ID, _STATE, _REASON, _FAULT, _ATTEMPTS, _GATEWAY, _FINISHED, _DETAILS, _SETTINGS = (
-    COLUMNS.index(c) for c in ("event_id", "state", "reason", "fault", "attempts", "gateway_message_id",
-                               "finished_at", "details", "settings_id"))
+_EVENT_ID, _STATE, _REASON, _FAULT, _CODE, _ATTEMPTS, _GATEWAY, _FINISHED, _DETAILS, _SETTINGS = (
+    COLUMNS.index(c) for c in ("event_id", "state", "reason", "fault", "reason_code", "attempts",
+                               "gateway_message_id", "finished_at", "details", "settings_id"))
 
 
 def _fault(report: dict[str, Any]) -> str:
@@ -248,6 +250,15 @@ def _fault(report: dict[str, Any]) -> str:
         return ""
     fault = str(report.get("fault") or "")
     return fault if fault in FAULTS else FAULT_UNKNOWN
+
+
+def _code(report: dict[str, Any]) -> str:
+    """The reason code of a failed report (its fault class's when a sender that predates codes
+    gave none) or of a retried attempt; empty for every other state."""
+    code = str(report.get("code") or "")
+    if report["state"] == FAILED:
+        return code_for(code, _fault(report))
+    return code if report["state"] == RETRYING and code in REASONS else ""
 
 
 def _fold(old: list[Any], new: list[Any]) -> list[Any]:
@@ -260,7 +271,7 @@ def _fold(old: list[Any], new: list[Any]) -> list[Any]:
     applied = old
     if cur < _FINAL_RANK and nxt >= cur:
         applied = new
-    for i in (_STATE, _REASON, _FAULT, _FINISHED):
+    for i in (_STATE, _REASON, _FAULT, _CODE, _FINISHED):
         out[i] = applied[i]
     out[_ATTEMPTS] = max(old[_ATTEMPTS], new[_ATTEMPTS])
     out[_GATEWAY] = new[_GATEWAY] or old[_GATEWAY]

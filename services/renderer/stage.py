@@ -94,7 +94,7 @@ class RendererStage:
             metrics.FAILURES.labels(channel, "none", fault).inc()
             log.warning("message not rendered", message_id=mid, reason=f"{what} was deleted")
             return [status(mid, FAILED, message=base, reason=f"{what} was deleted before the message was rendered",
-                           fault=fault)]
+                           fault=fault, code="content.refused" if template is None else "gateway.not_configured")]
         try:
             rendered = render(template, event, op.as_context(), html=channel == "email",
                               markup=channel_markup(channel, op.channels.get(channel)))
@@ -104,7 +104,8 @@ class RendererStage:
             metrics.MESSAGES_FINAL.labels(channel, FAILED).inc()
             metrics.FAILURES.labels(channel, "none", FAULT_CONTENT).inc()
             log.warning("render failed", message_id=mid, template=tid, error=str(exc))
-            return [status(mid, FAILED, message=base, reason=f"render error: {exc}", fault=FAULT_CONTENT)]
+            return [status(mid, FAILED, message=base, reason=f"render error: {exc}", fault=FAULT_CONTENT,
+                           code="content.render_error")]
         contacts = (event.get("abonent") or {}).get("contacts") or {}
         key = dedup_key(event, op)
         out: list[Outgoing] = []

@@ -37,16 +37,21 @@ class SendError(Exception):
     ``fault`` is the failure's fault class (msgd/envelope.py ``FAULTS``: recipient, gateway,
     content, transient-exhausted, unknown), recorded with a final failure: each subclass has a
     default, and ``fault=`` names another where the raiser knows better (an invalid number is
-    the recipient's, not the gateway's)."""
+    the recipient's, not the gateway's).
+
+    ``code`` is the failure's stable reason code (msgd/reasons.py ``REASONS``, e.g.
+    ``gateway.no_money``): each subclass has a default, ``code=`` names the finer one; the
+    admin explains it in the reader's language beside ``reason``, the far side's words."""
 
     permanent: ClassVar[bool] = True
     fault: str = FAULT_UNKNOWN
+    code: str = "unknown.failure"
     # A ``recipient`` failure's finer cause, for the feedback to billing (README "Feedback to
     # billing"): e.g. subscription-gone, bot-blocked, number-invalid; empty = the channel's default.
     cause: str = ""
 
     def __init__(self, reason: str, *, retry_after: float | None = None, fault: str | None = None,
-                 cause: str = "") -> None:
+                 cause: str = "", code: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
@@ -54,6 +59,8 @@ class SendError(Exception):
             self.fault = fault
         if cause:
             self.cause = cause
+        if code:
+            self.code = code
 
 
 class PermanentError(SendError):
@@ -64,6 +71,7 @@ class PermanentError(SendError):
     unexplained refusal (``unknown``)."""
 
     fault = FAULT_GATEWAY
+    code = "gateway.refused"
 
 
 class TransientError(SendError):
@@ -74,6 +82,7 @@ class TransientError(SendError):
 
     permanent = False
     fault = FAULT_TRANSIENT_EXHAUSTED
+    code = "transient.failure"
 
 
 class MaybeSent(TransientError):
@@ -85,6 +94,8 @@ class MaybeSent(TransientError):
     (``retry`` | ``unknown``) rather than retrying blindly; ``dedupes`` says the far side drops a
     repeat of this message by the message id msgd sent, so a retry is safe whatever the policy."""
 
+    code = "unknown.maybe_delivered"
+
     def __init__(self, reason: str, *, retry_after: float | None = None, dedupes: bool = False) -> None:
         super().__init__(reason, retry_after=retry_after)
         self.dedupes = dedupes
@@ -95,12 +106,14 @@ class InvalidRecipient(PermanentError):
     the recipient's fault. Raised before any connection and never retried."""
 
     fault = FAULT_RECIPIENT
+    code = "recipient.invalid_contact"
 
 
 class OutcomeUnknown(PermanentError):
     """Final: the message may or may not have been delivered, and it is not sent again."""
 
     fault = FAULT_UNKNOWN
+    code = "unknown.outcome"
 
 
 class ContentError(PermanentError):
@@ -108,6 +121,7 @@ class ContentError(PermanentError):
     many Telegram messages): fixed in the template or the event data, not at the gateway."""
 
     fault = FAULT_CONTENT
+    code = "content.too_large"
 
 
 @dataclass

@@ -48,9 +48,10 @@ class Finish:
     reason: str = ""
     gateway_message_id: str = ""
     fault: str = ""  # the fault class of a failed outcome (msgd/envelope.py FAULTS)
+    code: str = ""  # the reason code of a failed outcome (msgd/reasons.py REASONS)
 
 
-COLUMNS = "(message_id, state, attempt, owner, outcome, reason, gateway_message_id, fault, updated_at)"
+COLUMNS = "(message_id, state, attempt, owner, outcome, reason, gateway_message_id, fault, reason_code, updated_at)"
 CLAIM_FIRST = (f"INSERT INTO msgd_claim {COLUMNS} VALUES ", " ON CONFLICT (message_id) DO NOTHING")
 CLAIM_NEXT = (
     "UPDATE msgd_claim SET state = 'reserved', attempt = %s, owner = %s, updated_at = %s"
@@ -70,9 +71,9 @@ FINISH = (
     f"INSERT INTO msgd_claim {COLUMNS} VALUES ",
     " ON CONFLICT (message_id) DO UPDATE SET state = excluded.state, outcome = excluded.outcome,"
     " reason = excluded.reason, gateway_message_id = excluded.gateway_message_id, fault = excluded.fault,"
-    " updated_at = excluded.updated_at",
+    " reason_code = excluded.reason_code, updated_at = excluded.updated_at",
 )
-PLACEHOLDERS = ["%s"] * 9
+PLACEHOLDERS = ["%s"] * 10
 
 
 def claim(wanted: list[tuple[str, int]]) -> tuple[str, dict[str, Claim]]:
@@ -85,7 +86,7 @@ def claim(wanted: list[tuple[str, int]]) -> tuple[str, dict[str, Claim]]:
     """
     owner = uuid.uuid4().hex
     now = sql.when(timezone.now())
-    firsts = {sql.uid(m): (sql.uid(m), RESERVED, 1, owner, "", "", "", "", now) for m, a in wanted if a == 1}
+    firsts = {sql.uid(m): (sql.uid(m), RESERVED, 1, owner, "", "", "", "", "", now) for m, a in wanted if a == 1}
     with transaction.atomic():
         sql.insert_many(CLAIM_FIRST[0], PLACEHOLDERS, CLAIM_FIRST[1], list(firsts.values()))
         sql.executemany(CLAIM_NEXT, [(a, owner, now, sql.uid(m), a - 1) for m, a in wanted if a > 1])
@@ -143,7 +144,7 @@ def finish(done: list[Finish]) -> None:
 def _finish(done: list[Finish], now: object) -> None:
     values = {
         sql.uid(f.message_id): (sql.uid(f.message_id), f.state, 0, "", f.outcome, storable(f.reason[:4000]),
-                                storable(f.gateway_message_id[:200]), f.fault, now)
+                                storable(f.gateway_message_id[:200]), f.fault, f.code, now)
         for f in done
     }
     sql.insert_many(FINISH[0], PLACEHOLDERS, FINISH[1], list(values.values()))

@@ -63,37 +63,37 @@ def _settings(exc: BaseException, service: str, url: str, proxy: str) -> SendErr
     shown = scheme_host(url)
     address = f"{service} address {shown!r}" if shown else f"{service} address"
     if isinstance(exc, RX.InvalidSchema) and "SOCKS" in str(exc):
-        return PermanentError("a SOCKS proxy needs PySocks (pip install 'requests[socks]')")
+        return PermanentError("a SOCKS proxy needs PySocks (pip install 'requests[socks]')", code="gateway.bad_setting")
     if isinstance(exc, RX.InvalidProxyURL) or (proxy and isinstance(exc, RX.InvalidURL) and "proxy" in str(exc).lower()):
         return PermanentError(f"the proxy setting {host_port(proxy) if proxy else ''} is not a usable proxy URL"
-                              " — write it as http://host:port or socks5h://host:port")
+                              " — write it as http://host:port or socks5h://host:port", code="gateway.bad_setting")
     if isinstance(exc, RX.InvalidURL | RX.MissingSchema | RX.InvalidSchema | RX.URLRequired
                   | u3.LocationValueError | http.client.InvalidURL):
         if proxy:
-            return PermanentError(f"the {address} or the proxy is not a valid URL — check both settings")
+            return PermanentError(f"the {address} or the proxy is not a valid URL — check both settings", code="gateway.bad_setting")
         if not shown:
             return PermanentError(f"{address} is not a valid http(s) URL: it must start with http://"
-                                  " or https:// and a host")
+                                  " or https:// and a host", code="gateway.bad_setting")
         if isinstance(exc, RX.InvalidSchema):
-            return PermanentError(f"{address} is not a valid http(s) URL")
-        return PermanentError(f"{address} is not a valid URL — check it for spaces or stray characters")
+            return PermanentError(f"{address} is not a valid http(s) URL", code="gateway.bad_setting")
+        return PermanentError(f"{address} is not a valid URL — check it for spaces or stray characters", code="gateway.bad_setting")
     if isinstance(exc, RX.TooManyRedirects):
-        return PermanentError(f"{service} {host_port(url)} redirects in a loop — check the address")
+        return PermanentError(f"{service} {host_port(url)} redirects in a loop — check the address", code="gateway.bad_setting")
     if isinstance(exc, RX.InvalidHeader | u3.InvalidHeader):
         return PermanentError(f"a header of the request to the {service} is not valid: a setting sent as a"
-                              " header (login, password, API key, sender name) has a line break or stray spaces")
+                              " header (login, password, API key, sender name) has a line break or stray spaces", code="gateway.bad_setting")
     if isinstance(exc, RX.UnrewindableBodyError | u3.UnrewindableBodyError):
         return PermanentError(f"the {service} {host_port(url)} redirected the request elsewhere and its body"
-                              " could not be sent again — set the address the gateway redirects to")
+                              " could not be sent again — set the address the gateway redirects to", code="gateway.bad_setting")
     if isinstance(exc, RX.InvalidJSONError) and not isinstance(exc, RX.JSONDecodeError):
         return PermanentError(f"the request to the {service} could not be written as JSON — check the JSON"
-                              " in the parameter settings")
+                              " in the parameter settings", code="gateway.bad_setting")
     if isinstance(exc, UnicodeError) and not isinstance(exc, RX.RequestException):
         return PermanentError(f"the request to the {service} has characters HTTP headers cannot carry"
-                              " (a login, password or key with letters outside Latin-1?) — check those settings")
+                              " (a login, password or key with letters outside Latin-1?) — check those settings", code="gateway.bad_setting")
     if isinstance(exc, ValueError) and not isinstance(exc, RX.RequestException | u3.HTTPError):
         return PermanentError(f"the request to the {service} could not be built (a setting has a"
-                              " character a URL or header cannot carry) — check the address and credentials")
+                              " character a URL or header cannot carry) — check the address and credentials", code="gateway.bad_setting")
     return None
 
 
@@ -108,39 +108,39 @@ def _connecting(exc: BaseException, service: str, where: str, timeout: float, pr
     if isinstance(exc, RX.ProxyError):
         return _proxy(exc, service, where, proxy)
     if isinstance(exc, RX.RetryError):
-        return TransientError(f"{service} {where} kept answering with errors — it is probably overloaded; retried later")
+        return TransientError(f"{service} {where} kept answering with errors — it is probably overloaded; retried later", code="transient.unavailable")
     if not (isinstance(exc, RX.ConnectTimeout) or find(exc, _CONNECTING)):
         return None
     if proxy.lower().startswith("socks") and not isinstance(exc, RX.ConnectTimeout):
         # PySocks failures (the proxy unreachable, or it could not reach the far side) come as
         # plain connection errors that name the far side, not the proxy.
         return TransientError(f"cannot reach the {service} {where} through the SOCKS proxy"
-                              f" {host_port(proxy)} ({_os_words(exc)}) — check the proxy setting")
+                              f" {host_port(proxy)} ({_os_words(exc)}) — check the proxy setting", code="transient.proxy")
     dns = find(exc, socket.gaierror)
     if isinstance(dns, socket.gaierror):
         return TransientError(f"cannot resolve {host_label or f'the {service} host'} '{host}'"
-                              f" (DNS: {dns.strerror or 'no answer'}) — check the DNS settings")
+                              f" (DNS: {dns.strerror or 'no answer'}) — check the DNS settings", code="transient.dns")
     if find(exc, ConnectionRefusedError):
-        return TransientError(f"{service} {where} refused the connection (is it running? firewall?)")
+        return TransientError(f"{service} {where} refused the connection (is it running? firewall?)", code="transient.connection_refused")
     if isinstance(exc, RX.ConnectTimeout) or find(exc, u3.ConnectTimeoutError) and not find(exc, OSError) \
             or find(exc, TimeoutError):
         return TransientError(f"{service} {where} did not accept a connection within {timeout:g} s"
-                              " — check the address, the port and the firewall")
+                              " — check the address, the port and the firewall", code="transient.timeout")
     return TransientError(f"cannot connect to the {service} {where}: {_os_words(exc)}"
-                          " — check the address and the network")
+                          " — check the address and the network", code="transient.network")
 
 
 def _handshake(exc: BaseException, service: str, where: str, tls_hint: str) -> SendError:
     cert = find(exc, ssl.SSLCertVerificationError)
     if isinstance(cert, ssl.SSLCertVerificationError):
         detail = getattr(cert, "verify_message", None) or "the certificate is not trusted"
-        return PermanentError(f"TLS certificate of the {service} {where} could not be verified: {detail} — {tls_hint}")
+        return PermanentError(f"TLS certificate of the {service} {where} could not be verified: {detail} — {tls_hint}", code="gateway.tls")
     if find(exc, ssl.SSLEOFError) or find(exc, ssl.SSLZeroReturnError) or find(exc, ConnectionResetError):
-        return TransientError(f"{service} {where} closed the connection during the TLS handshake")
+        return TransientError(f"{service} {where} closed the connection during the TLS handshake", code="transient.network")
     inner = find(exc, ssl.SSLError)
     detail = getattr(inner, "reason", None) or "the two sides found no protocol in common"
     return PermanentError(f"TLS handshake with the {service} {where} failed ({_words(str(detail))})"
-                          " — check http/https and the port in the address")
+                          " — check http/https and the port in the address", code="gateway.tls")
 
 
 def _proxy(exc: BaseException, service: str, where: str, proxy: str) -> SendError:
@@ -148,13 +148,13 @@ def _proxy(exc: BaseException, service: str, where: str, proxy: str) -> SendErro
     dns = find(exc, socket.gaierror)
     if isinstance(dns, socket.gaierror):
         return TransientError(f"cannot resolve the proxy host {shown} (DNS: {dns.strerror or 'no answer'})"
-                              " — check the proxy setting and DNS")
+                              " — check the proxy setting and DNS", code="transient.proxy")
     if find(exc, ConnectionRefusedError):
-        return TransientError(f"proxy {shown} refused the connection — check the proxy setting")
+        return TransientError(f"proxy {shown} refused the connection — check the proxy setting", code="transient.proxy")
     said = re.search(r"Tunnel connection failed: ([^'\")]+)", str(exc))
     detail = f"it answered {said[1].strip()}" if said else _os_words(exc)
     return TransientError(f"cannot reach the {service} {where} through the proxy {shown} ({detail})"
-                          " — check the proxy setting")
+                          " — check the proxy setting", code="transient.proxy")
 
 
 # -- the request was written: the far side may have acted on it ------------------------------------

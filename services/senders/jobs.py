@@ -57,7 +57,8 @@ def after_maybe_sent(exc: MaybeSent, policy: str) -> SendError:
     else:
         return OutcomeUnknown(
             f"outcome unknown: {exc.reason}; not sent again so the subscriber does not get it twice"
-            " (on_timeout: unknown) — check the gateway's account, and resend it if it did not go out"
+            " (on_timeout: unknown) — check the gateway's account, and resend it if it did not go out",
+            code=exc.code,
         )
     exc.args = (exc.reason,)
     return exc

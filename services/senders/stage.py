@@ -134,12 +134,12 @@ class SenderStage:
             metrics.DUPLICATES.labels(msg.channel).inc()
             return
         if (problem := unstorable_field(msg)) is not None:  # the log row could not say what went out
-            out.append(self._final(msg, FAILED, f"not sent: {problem}"))
+            out.append(self._final(msg, FAILED, f"not sent: {problem}", code="content.refused"))
             return
         op = self.cache.operator(msg.operator_code)
         if op is None:
             out.append(self._final(msg, FAILED, f"operator {msg.operator_code!r} is no longer configured",
-                                   FAULT_GATEWAY))
+                                   FAULT_GATEWAY, code="gateway.not_configured"))
             return
         wait = quiet_delay(op.quiet_start, op.quiet_end, op.timezone, now)
         if wait is not None:
@@ -153,7 +153,8 @@ class SenderStage:
         configs = op.channels.get(msg.channel) or []
         if not configs:
             out.append(self._final(msg, FAILED, f"operator {op.code} has no {msg.channel} settings:"
-                                                " configure the channel, then replay", FAULT_GATEWAY))
+                                                " configure the channel, then replay", FAULT_GATEWAY,
+                                   code="gateway.not_configured"))
             return
         jobs[msg.message_id] = Job(msg, op, configs)
 
@@ -168,7 +169,8 @@ class SenderStage:
         if row.state == claims.DONE:
             # Report the recorded outcome again: the first report may have been lost in a crash.
             return [status(msg.message_id, row.outcome, message=msg.to_wire(), reason=row.reason,
-                           attempt=row.attempt, gateway_message_id=row.gateway_message_id, fault=row.fault)]
+                           attempt=row.attempt, gateway_message_id=row.gateway_message_id, fault=row.fault,
+                           code=row.reason_code)]
         if row.state == claims.RETRY and row.attempt == msg.attempt:
             # This attempt's retry was recorded, but its sender may have died before it published
             # the next attempt: publish it (a second copy of it cannot send twice: one claims it).
@@ -181,10 +183,10 @@ class SenderStage:
                 # Its holder may still be working: look again when the lease ends.
                 return [self._again(msg, max(lease - age, 0) + 1)]
             finished.append(claims.Finish(msg.message_id, claims.DONE, FAILED, UNKNOWN_OUTCOME,
-                                          fault=FAULT_UNKNOWN))
+                                          fault=FAULT_UNKNOWN, code="unknown.outcome"))
             log.warning("delivery outcome unknown after a sender stopped", message_id=msg.message_id,
                         channel=msg.channel)
-            return [self._final(msg, FAILED, UNKNOWN_OUTCOME, FAULT_UNKNOWN, job.gateway)]
+            return [self._final(msg, FAILED, UNKNOWN_OUTCOME, FAULT_UNKNOWN, job.gateway, code="unknown.outcome")]
         return []  # an older attempt's stray copy; the current attempt is elsewhere
 
     def _send_one(self, job: Job) -> Result:
@@ -203,7 +205,8 @@ class SenderStage:
         except Exception:  # noqa: BLE001 - a bug in a channel must not lose the message
             err = PermanentError(f"the {self.channel} sender failed on this message in an unexpected way (a bug"
                                  " in msgd: the sender's log has the details) — not sent again; check the"
-                                 " gateway's account before resending it", fault=FAULT_UNKNOWN)
+                                 " gateway's account before resending it", fault=FAULT_UNKNOWN,
+                                 code="unknown.sender_bug")
             log.exception("sender crashed on a message", message_id=job.msg.message_id)
             return Result(job, None, err, time.monotonic() - started)
         finally:
@@ -249,7 +252,7 @@ class SenderStage:
         except OSError as exc:
             raise TransientError(f"cannot write the message to the outbox {self.settings.outbox_dir}:"
                                  f" {exc.strerror or 'write failed'} — check the directory's free space and"
-                                 " permissions", fault=FAULT_GATEWAY) from None
+                                 " permissions", fault=FAULT_GATEWAY, code="gateway.outbox") from None
 
     def _send_all(self, owner: str, jobs: list[Job], finished: list[claims.Finish]) -> list[Outgoing]:
         """Send ``jobs`` (reserved by ``owner``) at most ``sender_concurrency`` at a time.
@@ -343,7 +346,7 @@ class SenderStage:
             finished.append(claims.Finish(msg.message_id, claims.RETRY, RETRYING, err.reason))
             out.append(self._again(replace(msg, attempt=msg.attempt + 1), delay))
             out.append(status(msg.message_id, RETRYING, message=msg.to_wire(), attempt=msg.attempt,
-                              seconds=round(r.seconds, 4),
+                              seconds=round(r.seconds, 4), code=err.code,
                               reason=f"{err.reason} (attempt {msg.attempt} of {op.attempts};"
                                      f" next in {delay:.0f} s)"))
             log.warning("delivery failed, will retry", reason=err.reason, retry_in=round(delay, 1),
@@ -353,8 +356,8 @@ class SenderStage:
         # the attempts are used up (transient-exhausted unless the channel knows better).
         kind = "permanent error" if err.permanent else f"gave up after {msg.attempt} attempt(s)"
         reason = err.reason if isinstance(err, OutcomeUnknown) else f"{err.reason} ({kind})"
-        finished.append(claims.Finish(msg.message_id, claims.DONE, FAILED, reason, fault=err.fault))
+        finished.append(claims.Finish(msg.message_id, claims.DONE, FAILED, reason, fault=err.fault, code=err.code))
         out.append(self._final(msg, FAILED, reason, err.fault, r.job.gateway, seconds=round(r.seconds, 4),
-                               cause=err.cause))
+                               cause=err.cause, code=err.code))
         log.warning("delivery failed", reason=reason, attempt=msg.attempt, fault=err.fault)
 

@@ -38,11 +38,16 @@ def _server_says(code: int | None, raw: Any) -> str:
     return f"{code} {_text(raw)}".strip()
 
 
-def _by_code(code: int | None, reason: str, fault: str = FAULT_GATEWAY) -> SendError:
-    """4xx transient, anything else permanent with ``fault`` (RFC 5321 section 4.2.1)."""
+_CODE_BY_FAULT = {FAULT_RECIPIENT: "recipient.refused", FAULT_UNKNOWN: "unknown.failure"}
+
+
+def _by_code(code: int | None, reason: str, fault: str = FAULT_GATEWAY, why: str = "") -> SendError:
+    """4xx transient, anything else permanent with ``fault`` (RFC 5321 section 4.2.1); ``why``
+    the reason code of a permanent one (default by the fault class)."""
     if code is not None and 400 <= code < 500:
-        return TransientError(reason)
-    return PermanentError(reason, fault=fault)
+        return TransientError(reason, code="transient.unavailable")
+    return PermanentError(reason, fault=fault, code=why or _CODE_BY_FAULT.get(fault, "") or (
+        "content.refused" if fault == FAULT_CONTENT else "gateway.refused"))
 
 
 _ENHANCED = re.compile(r"\b5\.(\d{1,3})\.(\d{1,3})\b")
@@ -112,10 +117,11 @@ def _replied(exc: BaseException, where: str, recipient: str) -> SendError | None
     says = _server_says(exc.smtp_code, exc.smtp_error)
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         if 400 <= exc.smtp_code < 500:
-            return TransientError(f"SMTP login temporarily failed ({says})")
-        return PermanentError(f"SMTP login failed ({says}) — check login and password")
+            return TransientError(f"SMTP login temporarily failed ({says})", code="transient.unavailable")
+        return PermanentError(f"SMTP login failed ({says}) — check login and password", code="gateway.credentials")
     if isinstance(exc, smtplib.SMTPSenderRefused):
-        return _by_code(exc.smtp_code, f"SMTP server rejected sender {exc.sender!s}: {says} — check the sender address")
+        return _by_code(exc.smtp_code, f"SMTP server rejected sender {exc.sender!s}: {says} — check the sender address",
+                        why="gateway.sender_name")
     if isinstance(exc, smtplib.SMTPDataError):
         return _by_code(exc.smtp_code, f"SMTP server rejected the message: {says}", _data_fault(exc.smtp_code, says))
     if isinstance(exc, smtplib.SMTPConnectError | smtplib.SMTPHeloError):
@@ -128,53 +134,53 @@ def _smtp(exc: BaseException, where: str, timeout: float) -> SendError | None:
     text = str(exc).lower()
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         if "starttls" in text:
-            return PermanentError(f"SMTP server {where} does not offer STARTTLS — set security to ssl or none")
+            return PermanentError(f"SMTP server {where} does not offer STARTTLS — set security to ssl or none", code="gateway.bad_setting")
         if "auth" in text:
             return PermanentError(
                 f"SMTP server {where} does not accept a login (no AUTH) — clear the login, or use ssl/starttls"
-            )
+            , code="gateway.bad_setting")
         return PermanentError(f"SMTP server {where} does not support an extension the message needs"
-                              f" ({_text(exc) or 'not named'}) — use another SMTP server")
+                              f" ({_text(exc) or 'not named'}) — use another SMTP server", code="gateway.bad_setting")
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         if "timed out" in text:
-            return TransientError(f"SMTP server {where} did not answer within {timeout:g} s")
-        return TransientError(f"SMTP server {where} closed the connection unexpectedly — retried later")
+            return TransientError(f"SMTP server {where} did not answer within {timeout:g} s", code="transient.timeout")
+        return TransientError(f"SMTP server {where} closed the connection unexpectedly — retried later", code="transient.network")
     if isinstance(exc, smtplib.SMTPException):
         if "authentication method" in text:
             return PermanentError(f"SMTP server {where} offers no login method msgd supports (PLAIN, LOGIN,"
-                                  " CRAM-MD5) — clear the login, or use another server")
+                                  " CRAM-MD5) — clear the login, or use another server", code="gateway.bad_setting")
         if "auth" in text and "not supported" in text:
             return PermanentError(
                 f"SMTP server {where} does not accept a login (no AUTH) — clear the login, or use ssl/starttls"
-            )
-        return TransientError(f"the SMTP session with {where} failed: {_text(exc) or 'no details'}")
+            , code="gateway.bad_setting")
+        return TransientError(f"the SMTP session with {where} failed: {_text(exc) or 'no details'}", code="transient.failure")
     return None
 
 
 def _network(exc: BaseException, where: str, host: str, timeout: float) -> SendError | None:
     if isinstance(exc, socket.gaierror):
-        return TransientError(f"cannot resolve SMTP host '{host}' ({exc.strerror or 'no answer'}) — check DNS")
+        return TransientError(f"cannot resolve SMTP host '{host}' ({exc.strerror or 'no answer'}) — check DNS", code="transient.dns")
     if isinstance(exc, ssl.SSLCertVerificationError):
         return PermanentError(
             f"TLS certificate of the SMTP server {where} could not be verified: "
             f"{getattr(exc, 'verify_message', None) or 'not trusted'} — fix the certificate or set ca_bundle"
-        )
+        , code="gateway.tls")
     if isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
-        return TransientError(f"SMTP server {where} closed the connection during the TLS handshake")
+        return TransientError(f"SMTP server {where} closed the connection during the TLS handshake", code="transient.network")
     if isinstance(exc, ssl.SSLError):
         return PermanentError(
             f"TLS handshake with the SMTP server {where} failed ({getattr(exc, 'reason', None) or 'no protocol in common'}) —"
             " check the security setting: ssl for port 465, starttls for 587, none for a plain relay"
-        )
+        , code="gateway.tls")
     if isinstance(exc, ConnectionRefusedError):
-        return TransientError(f"SMTP server {where} refused the connection (is it running? firewall?)")
+        return TransientError(f"SMTP server {where} refused the connection (is it running? firewall?)", code="transient.connection_refused")
     if isinstance(exc, TimeoutError):
-        return TransientError(f"SMTP server {where} did not answer within {timeout:g} s")
+        return TransientError(f"SMTP server {where} did not answer within {timeout:g} s", code="transient.timeout")
     if isinstance(exc, ConnectionResetError | ConnectionAbortedError | BrokenPipeError):
-        return TransientError(f"SMTP server {where} dropped the connection — retried later")
+        return TransientError(f"SMTP server {where} dropped the connection — retried later", code="transient.network")
     if isinstance(exc, OSError):
         return TransientError(f"network error talking to SMTP server {where}:"
-                              f" {exc.strerror or 'the connection failed'} — check the address and the network")
+                              f" {exc.strerror or 'the connection failed'} — check the address and the network", code="transient.network")
     return None
 
 
@@ -182,10 +188,10 @@ def _other(exc: BaseException, where: str) -> SendError:
     if isinstance(exc, UnicodeError):
         return PermanentError("the e-mail or the SMTP login has non-ASCII characters where the SMTP server"
                               " accepts only ASCII (a login or password with Cyrillic letters, or an address"
-                              " without SMTPUTF8 support) — check the login, the password and the addresses")
+                              " without SMTPUTF8 support) — check the login, the password and the addresses", code="gateway.bad_setting")
     if isinstance(exc, ValueError):
         return PermanentError(f"the e-mail cannot be built: {_text(exc)} — check the sender and recipient"
-                              " addresses and the subject")
+                              " addresses and the subject", code="content.refused")
     log.warning("unexpected failure sending an e-mail", server=where, exc_info=exc)
     return TransientError(f"sending the e-mail via {where} failed in an unexpected way — the sender's log"
-                          " has the details; retried later")
+                          " has the details; retried later", code="transient.failure")

@@ -4,7 +4,7 @@ services/senders/sms/replies.py reads each gateway's answer; this module decides
 in it means, first by the gateway's documented code, else by its words:
 
 =============  =========  ===================  ============================================
-problem        retried    fault class          e.g.
+problem        retried    fault class          e.g.  (each has a reason code: PROBLEMS)
 =============  =========  ===================  ============================================
 credentials    no         gateway              wrong login, password, API key or token
 funds          no         gateway              no money on the gateway account
@@ -68,32 +68,33 @@ class Problem:
     transient: bool  # a retry may help
     fault: str  # the fault class when the message fails with it (for a retried one: when attempts run out)
     hint: str  # plain words for the reason
+    code: str = ""  # the reason code (msgd/reasons.py REASONS)
 
 
 PROBLEMS: dict[str, Problem] = {
-    "credentials": Problem(False, FAULT_GATEWAY, "bad credentials — check the login, password or API key"),
-    "funds": Problem(False, FAULT_GATEWAY, "not enough money on the gateway account — top it up"),
+    "credentials": Problem(False, FAULT_GATEWAY, "bad credentials — check the login, password or API key", "gateway.credentials"),
+    "funds": Problem(False, FAULT_GATEWAY, "not enough money on the gateway account — top it up", "gateway.no_money"),
     "sender": Problem(False, FAULT_GATEWAY, "the gateway refused the sender name — have it approved in the"
-                                            " gateway account or change sender_name"),
+                                            " gateway account or change sender_name", "gateway.sender_name"),
     "ip": Problem(False, FAULT_GATEWAY, "the gateway does not accept requests from this server's IP address"
-                                        " — allow it in the gateway account"),
-    "request": Problem(False, FAULT_GATEWAY, "the gateway refused the request — check the channel settings"),
+                                        " — allow it in the gateway account", "gateway.ip_not_allowed"),
+    "request": Problem(False, FAULT_GATEWAY, "the gateway refused the request — check the channel settings", "gateway.bad_request"),
     "zone": Problem(False, FAULT_GATEWAY, "the gateway account does not send to this number's country or"
-                                          " network — enable it in the account or use another gateway"),
-    "number": Problem(False, FAULT_RECIPIENT, "the gateway refused the phone number"),
-    "undeliverable": Problem(False, FAULT_RECIPIENT, "the number cannot receive this SMS"),
+                                          " network — enable it in the account or use another gateway", "gateway.zone"),
+    "number": Problem(False, FAULT_RECIPIENT, "the gateway refused the phone number", "recipient.invalid_number"),
+    "undeliverable": Problem(False, FAULT_RECIPIENT, "the number cannot receive this SMS", "recipient.undeliverable"),
     "stoplist": Problem(False, FAULT_RECIPIENT, "the number is on the gateway's stop list (the subscriber"
-                                                " opted out)"),
-    "denied": Problem(False, FAULT_CONTENT, "message denied by the gateway (its text or the sender name)"),
-    "text": Problem(False, FAULT_CONTENT, "the gateway refused the text (empty, too long or not allowed)"),
+                                                " opted out)", "recipient.stop_list"),
+    "denied": Problem(False, FAULT_CONTENT, "message denied by the gateway (its text or the sender name)", "content.denied"),
+    "text": Problem(False, FAULT_CONTENT, "the gateway refused the text (empty, too long or not allowed)", "content.text_refused"),
     "unreadable": Problem(False, FAULT_UNKNOWN, "outcome unknown: the answer is neither a success nor an"
-                                                " error msgd knows, so the message is not resent"),
-    "throttled": Problem(True, FAULT_TRANSIENT_EXHAUSTED, "the gateway is rate limiting"),
+                                                " error msgd knows, so the message is not resent", "unknown.unparsed_answer"),
+    "throttled": Problem(True, FAULT_TRANSIENT_EXHAUSTED, "the gateway is rate limiting", "transient.throttled"),
     "blocked": Problem(True, FAULT_GATEWAY, "the gateway temporarily blocked this address after repeated"
-                                            " errors"),
-    "unavailable": Problem(True, FAULT_TRANSIENT_EXHAUSTED, "the gateway has a temporary problem"),
+                                            " errors", "gateway.ip_blocked"),
+    "unavailable": Problem(True, FAULT_TRANSIENT_EXHAUSTED, "the gateway has a temporary problem", "transient.unavailable"),
     "unclassified": Problem(True, FAULT_TRANSIENT_EXHAUSTED, "the gateway's answer was not understood"
-                                                             " (an error without a known code or words)"),
+                                                             " (an error without a known code or words)", "transient.unclassified"),
 }
 
 # code -> (problem, seconds to wait before retrying)

@@ -82,6 +82,11 @@ class Reply:
         """The fault class (msgd/envelope.py) the message fails with."""
         return problem(self.problem).fault
 
+    @property
+    def code(self) -> str:
+        """The reason code (msgd/reasons.py) the message fails with."""
+        return problem(self.problem).code
+
     def reason(self, gateway: str) -> str:
         hint = problem(self.problem).hint
         words = self.words or "(empty answer)"

@@ -181,9 +181,9 @@ class SmsSender(HttpSender):
         try:
             phone = normalize_phone(recipient, region or None)
         except InvalidPhone as exc:
-            raise InvalidRecipient(str(exc)) from None
+            raise InvalidRecipient(str(exc), code="recipient.invalid_number") from None
         except ValueError as exc:  # an unknown region: a setting
-            raise PermanentError(str(exc)) from None
+            raise PermanentError(str(exc), code="gateway.bad_setting") from None
         return phone.lstrip("+") if strip_plus else phone
 
 
@@ -205,9 +205,9 @@ def _outcome(status: int, retry_header: str | None, body: str, params: dict[str,
     if verdict.accepted:
         return SendResult(gateway_message_id=verdict.message_id, detail=body.strip()[:200])
     if verdict.problem == "unreadable":  # it may have gone out: never sent again
-        raise OutcomeUnknown(verdict.reason(where))
+        raise OutcomeUnknown(verdict.reason(where), code=verdict.code)
     error = TransientError if verdict.transient else PermanentError
-    raise error(verdict.reason(where), retry_after=verdict.retry_after, fault=verdict.fault)
+    raise error(verdict.reason(where), retry_after=verdict.retry_after, fault=verdict.fault, code=verdict.code)
 
 
 def _generic_outcome(status: int, retry_header: str | None, body: str, params: dict[str, Any]) -> SendResult:
@@ -215,13 +215,15 @@ def _generic_outcome(status: int, retry_header: str | None, body: str, params: d
     if status == 429:
         wait = retry_after(retry_header)
         hint = f", asks to retry in {wait:g} s" if wait is not None else ""
-        raise TransientError(f"SMS gateway is rate limiting (HTTP 429{hint}): {shown}", retry_after=wait)
+        raise TransientError(f"SMS gateway is rate limiting (HTTP 429{hint}): {shown}", retry_after=wait,
+                             code="transient.throttled")
     if status >= 500:
-        raise TransientError(f"SMS gateway answered HTTP {status}: {shown}", retry_after=retry_after(retry_header))
+        raise TransientError(f"SMS gateway answered HTTP {status}: {shown}", retry_after=retry_after(retry_header),
+                             code="transient.unavailable")
     if status in (401, 403):
         raise PermanentError(
-            f"SMS gateway refused access (HTTP {status}: {shown}) — check the login and password"
-        )
+            f"SMS gateway refused access (HTTP {status}: {shown}) — check the login and password",
+            code="gateway.credentials")
     if status >= 300:
         raise PermanentError(f"SMS gateway answered HTTP {status}: {shown}")
     pattern = str(params.get("success_pattern") or "")
@@ -229,7 +231,8 @@ def _generic_outcome(status: int, retry_header: str | None, body: str, params: d
         try:  # RE2: an operator's pattern never takes more than linear time on the answer
             matched = userpattern.search(pattern, body)
         except userpattern.PatternError as exc:
-            raise PermanentError(f"success_pattern is not a valid regular expression: {exc}") from None
+            raise PermanentError(f"success_pattern is not a valid regular expression: {exc}",
+                                 code="gateway.bad_setting") from None
         if not matched:
             _unmatched(shown)
     return SendResult(gateway_message_id=gateway_id(body), detail=body.strip()[:200])
@@ -240,7 +243,9 @@ def _unmatched(shown: str) -> None:
     is the recipient's, a busy gateway is retried), else a refusal msgd cannot explain."""
     named = classify_words(shown)
     if named == "unclassified":
-        raise PermanentError(f"SMS gateway did not accept the message: {shown}", fault=FAULT_UNKNOWN)
+        raise PermanentError(f"SMS gateway did not accept the message: {shown}", fault=FAULT_UNKNOWN,
+                             code="unknown.failure")
     found = problem(named)
     error = TransientError if found.transient else PermanentError
-    raise error(f"SMS gateway did not accept the message: {found.hint} — it answered: {shown}", fault=found.fault)
+    raise error(f"SMS gateway did not accept the message: {found.hint} — it answered: {shown}", fault=found.fault,
+                code=found.code)
