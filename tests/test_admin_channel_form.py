@@ -278,13 +278,49 @@ MANUAL = {"url": "Адрес СМС шлюза", "params": "Post парамет�
           "password": "Пароль сервера sms", "sender_name": "Имя отправителя sms"}
 
 
-def test_every_label_has_its_russian_name_in_the_catalog() -> None:
-    catalog = read_po(CATALOG)
-    missing = [(name, f.label) for name, spec in channel_specs().items() for f in spec.fields()
-               if not catalog.get(f.label)]
+def russian() -> dict[str, str]:
+    """msgid -> Russian text of the catalog (Babel reads it; fuzzy and empty entries left out)."""
+    from babel.messages.pofile import read_po as babel_read_po
+
+    with CATALOG.open("rb") as f:
+        catalog = babel_read_po(f, locale="ru")
+    return {m.id: m.string for m in catalog if isinstance(m.id, str) and m.id and m.string and not m.fuzzy}
+
+
+def kept_names(english: str, values: set[str]) -> set[str]:
+    """What a translation of ``english`` keeps as typed: ``%placeholders%``, snake_case names,
+    numbers, and ``values`` (the field's own values: post, get, ssl...) where the text names them."""
+    words = re.findall(r"(?<![\w%-])[\w-]+(?![\w-])", english)
+    return set(re.findall(r"%\w+%", english)) | {w for w in words if "_" in w or w.isdigit() or w in values}
+
+
+def test_every_label_and_help_text_has_its_russian_text_in_the_catalog() -> None:
+    """Labels (field titles), help texts (descriptions) and the choice page's channel lines of
+    every channel: a Russian text each, keeping placeholders and value names as they are."""
+    from msgd.web.admin_channels import channel_line
+
+    ru = russian()
+    missing, changed = [], []
+    for name, spec in channel_specs().items():
+        texts = [(f.name, f.label, set()) for f in spec.fields()]
+        texts += [(f.name, f.help, {*f.choices, *(spec.presets if f.name == "preset" else ())})
+                  for f in spec.fields() if f.help]
+        texts.append(("(channel)", channel_line(spec), set()))
+        for setting, english, values in texts:
+            if not ru.get(english):
+                missing.append((name, setting, english))
+                continue
+            lost = {w for w in kept_names(english, values)
+                    if not re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", ru[english])}
+            if lost:
+                changed.append((name, setting, sorted(lost)))
     assert not missing
+    assert not changed
+    assert {"sms", "email", "telegram", "push"} <= set(channel_specs())
     sms = {f.name: f.label for f in channel_specs()["sms"].fields()}
-    assert {name: catalog[sms[name]] for name in MANUAL} == MANUAL
+    assert {name: ru[sms[name]] for name in MANUAL} == MANUAL
+    assert kept_names("post (form body) or %sms%; default 25, see ca_bundle", {"post"}) == {
+        "post", "%sms%", "25", "ca_bundle"}
 
 
 def test_the_form_shows_the_manual_s_names_in_russian(staff: Any, tmp_path: Path) -> None:
@@ -296,3 +332,62 @@ def test_the_form_shows_the_manual_s_names_in_russian(staff: Any, tmp_path: Path
         page = staff.get(ADD, {"channel": "sms"})
     shown = labels(page)
     assert {name: shown[name] for name in MANUAL} == MANUAL
+
+
+# -- the Russian pages: no English text of ours (issue 13's check, per channel form) --------------------------
+
+RU = {"HTTP_ACCEPT_LANGUAGE": "ru-RU,ru;q=0.9"}
+
+
+def english_left(text: str, helps: list[str]) -> list[str]:
+    """msgd's English texts in a page's visible text: the catalog's msgids (as tests/test_i18n_pages.py
+    finds them) and the given help texts."""
+    from tests.test_i18n_pages import _catalog, _telling
+
+    english, _russian = _telling(_catalog())
+    return sorted({msgid for msgid, p in english if p.search(text)} | {h for h in helps if h in text})
+
+
+@pytest.mark.parametrize("channel", ["sms", "email", "telegram", "push"])
+def test_the_russian_form_shows_every_help_text_in_russian(staff: Any, channel: str) -> None:
+    from tests.test_i18n_pages import visible_text
+
+    spec, ru = channel_specs()[channel], russian()
+    helps = [f.help for f in spec.fields() if f.help]
+    page = staff.get(ADD, {"channel": channel}, **RU)
+    assert page.status_code == 200 and '<html lang="ru"' in page.content.decode()
+    text = visible_text(page.content.decode())
+    assert not english_left(text, helps)
+    assert [h for h in helps if ru[h] not in text] == []
+    assert "Секреты" in text and "Соединение" in text
+
+
+def test_the_russian_channel_list_choice_page_and_a_stored_secret_s_help(staff: Any) -> None:
+    from django.utils import timezone
+
+    from msgd.store.models import GatewayAccount
+    from msgd.web.admin_channels import channel_line
+    from tests.test_i18n_pages import visible_text
+
+    op, ru = seed.operator(), russian()
+    row = seed.sms_gateway(op, "https://gw.example/send", secrets={"password": "hunter2"})
+    empty, refused = (seed.sms_gateway(seed.operator(code), f"https://{code}.example/send") for code in ("b2", "b3"))
+    GatewayAccount.objects.create(settings_id=empty.id, empty_at=timezone.now())
+    GatewayAccount.objects.create(settings_id=refused.id, problem="credentials", polled_at=timezone.now())
+    pages = {"list": staff.get("/admin/msgd/channelsettings/", **RU),
+             "choice": staff.get(ADD, {"operator": str(op.id)}, **RU),
+             "change": staff.get(f"/admin/msgd/channelsettings/{row.id}/change/", **RU)}
+    texts = {name: visible_text(page.content.decode()) for name, page in pages.items()}
+    helps = [f.help for spec in channel_specs().values() for f in spec.fields() if f.help]
+    lines = [channel_line(spec) for spec in channel_specs().values()]
+    for name, text in texts.items():
+        assert pages[name].status_code == 200, name
+        assert not english_left(text, helps + lines), name
+    assert all(ru[line] in texts["choice"] for line in lines)
+    password = next(f for f in channel_specs()["sms"].fields() if f.name == "password")
+    assert f"задан: оставьте пустым, чтобы сохранить — {ru[password.help]}" in texts["change"]
+    assert "hunter2" not in pages["change"].content.decode()
+    assert "нет денег" in texts["list"]
+    # a refused balance query: its code (a value name), explained in Russian
+    assert re.search(r'class="msgd-balance-problem" title="Шлюз не принял[^"]*">credentials<',
+                     pages["list"].content.decode())

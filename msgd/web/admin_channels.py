@@ -18,20 +18,29 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from django.utils.timezone import localtime
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from msgd.config.masking import mask
+from msgd.reasons import explain
 from msgd.redact import MASK
 from msgd.store.models import ChannelSettings, GatewayAccount
 from msgd.web.admin_scope import OperatorScoped
 from msgd.web.channel_form import SLOT_FIELDS, channel_form, fieldsets
 from services.senders.model import HttpSettings
 from services.senders.registry import channel_specs, normalize_channel
+from services.senders.sms.problems import PROBLEMS
 from services.senders.spec import ChannelSpec
 
 
 def masked(secrets: dict[str, Any]) -> str:
     return ", ".join(f"{k}={MASK}" for k in sorted(secrets)) or "-"
+
+
+def channel_line(spec: ChannelSpec) -> str:
+    """The channel's line on the choice page, in English (the first line of its settings model's
+    docstring, without ``code`` marks): the msgid its Russian text is found under."""
+    return (spec.settings.__doc__ or "").strip().splitlines()[0].replace("``", "")
 
 
 def _spec(request: HttpRequest, obj: ChannelSettings | None) -> ChannelSpec | None:
@@ -61,7 +70,11 @@ class ChannelSettingsAdmin(OperatorScoped, admin.ModelAdmin):
         if account.empty:
             return format_html('<strong class="msgd-balance-empty" title="{}">{}</strong>', at, _("no money"))
         if account.balance is None:
-            return account.problem or "-"
+            if not account.problem:
+                return "-"
+            known = PROBLEMS.get(account.problem)  # the query's refusal: its code, explained in the reader's language
+            return format_html('<span class="msgd-balance-problem" title="{}">{}</span>',
+                               explain(known.code) if known else "", account.problem)
         shown = f"{account.balance:g}" + (f" {account.unit}" if account.unit else "")
         limit = (obj.params or {}).get("balance_alert_below")
         if isinstance(limit, int | float) and account.balance < limit:
@@ -105,7 +118,7 @@ class ChannelSettingsAdmin(OperatorScoped, admin.ModelAdmin):
         keep = {k: v for k, v in request.GET.items() if k != "channel"}
         choices = [{"name": spec.name, "title": spec.title,
                     "query": urlencode({**keep, "channel": spec.name}),
-                    "about": (spec.settings.__doc__ or "").strip().splitlines()[0].replace("``", "")}
+                    "about": gettext(channel_line(spec))}
                    for spec in channel_specs().values()]
         context = {**self.admin_site.each_context(request), "opts": self.opts, "channels": choices,
                    "title": _("Add channel settings: choose the channel")}

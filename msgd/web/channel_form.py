@@ -4,7 +4,8 @@
 channel's model (services/senders/<channel>/settings.py, through ``ChannelSpec.fields``), and no
 other channel's settings. Labels are the model fields' ``title`` (English msgids; the Russian
 catalog msgd/locale/ru/LC_MESSAGES/django.po holds the original manual's names, "Адрес СМС
-шлюза", "Post параметры"...), help texts their ``description``.
+шлюза", "Post параметры"...), help texts their ``description`` (English msgids as well, their
+Russian texts in the same catalog; tests/test_admin_channel_form.py checks every one has one).
 
 * Django checks nothing but the form's shape: every value goes to ``msgd.config.settle``, the
   function ``msgd config load`` uses, and each refusal is shown at the field it names (``url: is

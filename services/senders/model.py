@@ -17,7 +17,10 @@ back. Conventions:
   nothing, so a gateway's required settings may be left out there);
 * field ``title`` is the name staff know, in English (the admin translates it: the original
   manual's Russian label is in msgd/locale/ru/LC_MESSAGES/django.po under this English text) and
-  ``description`` says what the value means: the admin form and the JSON Schema show both.
+  ``description`` says what the value means: the admin form and the JSON Schema show both. The
+  description is an English msgid too (the admin shows its Russian text from the same catalog; a
+  description is a fixed text, never built with an f-string, so the catalog can hold it, and keeps
+  placeholders such as ``%sms%`` and value names such as ``post`` as they are typed).
 
 :meth:`SettingsModel.parse` raises :class:`SettingsInvalid`, whose ``problems`` are
 ``(location, plain words)`` pairs: the location is a tuple of keys below the channel's settings.
