@@ -316,6 +316,19 @@ def test_poller_asks_in_batches_applies_final_reports_and_gives_up_after_the_dea
         stop_http(server)
 
 
+def test_the_poller_looks_at_least_as_often_as_its_first_wait(tmp_path: Path) -> None:
+    from msgd.broker.embedded import EmbeddedBroker
+    from services.dlr.stage import DlrPoller
+
+    for first, idle in ((60.0, 5.0), (1.0, 1.0), (0.0, 0.2)):
+        settings = Settings(var_dir=tmp_path, dlr_poll_first_seconds=first)
+        broker = EmbeddedBroker(settings)
+        poller = DlrPoller(settings, broker)
+        assert poller.idle_seconds == idle
+        poller.close()
+        broker.close()
+
+
 # -- text encodings -----------------------------------------------------------------------------
 
 
