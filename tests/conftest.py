@@ -133,9 +133,8 @@ def _configured_store(store_url: str) -> str:
     return store_url
 
 
-@pytest.fixture
-def db(_configured_store: str) -> Iterator[str]:
-    """An empty store for each test."""
+def empty_store() -> None:
+    """Delete every row the tests write (messages, settings, operators, users, tokens...)."""
     from django.contrib.auth import get_user_model
 
     from msgd.store.models import (
@@ -157,6 +156,12 @@ def db(_configured_store: str) -> Iterator[str]:
     for model in (Attempt, Message, Claim, PendingReport, DlrPoll, Finding, GatewayAccount, DlrKey, Template, ChannelSettings,
                   Operator, Revision, ApiToken, get_user_model()):
         model.objects.all().delete()
+
+
+@pytest.fixture
+def db(_configured_store: str) -> Iterator[str]:
+    """An empty store for each test."""
+    empty_store()
     yield _configured_store
 
 

@@ -83,7 +83,7 @@ def delete_namespace(url: str, ns: str) -> None:
         for q in queues:
             ch.queue_delete(q)
         for x in (topo.events_exchange(ns), topo.events_fallback_exchange(ns), topo.internal_exchange(ns),
-                  topo.parking_exchange(ns)):
+                  topo.parking_exchange(ns), topo.feedback_exchange(ns)):
             ch.exchange_delete(x)
     finally:
         conn.close()
@@ -296,9 +296,11 @@ class StageProcess:
     def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
         self.args, self.env, self.log_path = args, env, log_path
         self.proc: subprocess.Popen[bytes] | None = None
+        self.terminated = False
 
     def start(self) -> StageProcess:
         log = self.log_path.open("ab")
+        self.terminated = False
         self.proc = subprocess.Popen([sys.executable, "-m", "msgd", "run", *self.args], env=self.env,
                                      cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         return self
@@ -308,9 +310,15 @@ class StageProcess:
         self.proc.kill()
         self.proc.wait(10)
 
+    def terminate(self) -> None:
+        """Ask the process to stop (SIGTERM, once), without waiting for it."""
+        if self.proc is not None and self.proc.poll() is None and not self.terminated:
+            self.proc.terminate()
+            self.terminated = True
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+            self.terminate()
             try:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
@@ -374,6 +382,8 @@ class Pipeline:
             self.procs[name] = proc.start()
 
     def stop(self) -> None:
+        for p in self.procs.values():  # all at once: each finishes its batch in parallel
+            p.terminate()
         for p in self.procs.values():
             p.stop()
 

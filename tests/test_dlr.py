@@ -45,10 +45,18 @@ def stage(db: str) -> Any:
     return RecorderStage()
 
 
+def delivered_count(gateway: str = "gw.test") -> float:
+    """How many deliveries the latency histogram has seen for ``gateway`` in this process."""
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("msgd_delivery_latency_seconds_count", {"gateway": gateway}) or 0.0
+
+
 def test_report_before_the_sent_record_is_kept_and_applied(stage: Any) -> None:
     from msgd.store.models import Attempt, Message, PendingReport
 
     mid = str(uuid.uuid4())
+    counted = delivered_count()
     assert stage.record_dlr([dlr("delivered", "g-1", reason="DELIVRD")], []) == []
     assert PendingReport.objects.count() == 1 and not Message.objects.filter(id=mid).exists()
     stage.record([sent(mid, "g-1")])
@@ -58,6 +66,19 @@ def test_report_before_the_sent_record_is_kept_and_applied(stage: Any) -> None:
     assert "delivery report: delivered — DELIVRD" in m.reason
     assert PendingReport.objects.count() == 0
     assert sorted(Attempt.objects.filter(message=m).values_list("state", flat=True)) == ["delivered", "sent"]
+    assert delivered_count() == counted + 1  # its time is before the sent record's: counted as 0 s
+
+
+def test_delivery_latency_is_from_sent_and_never_below_zero() -> None:
+    import datetime as dt
+
+    from services.recorder.dlr import latency
+
+    sent_at = dt.datetime(2026, 11, 27, 10, 0, 0, 700_000, tzinfo=dt.UTC)
+    assert latency(sent_at, sent_at + dt.timedelta(seconds=42)) == 42.0
+    # smsc.ru's `time` is whole seconds: a report of the same second reads as before the sent record
+    assert latency(sent_at, sent_at.replace(microsecond=0)) == 0.0
+    assert latency(None, sent_at) == 0.0
 
 
 def test_report_twice_and_a_late_sent_change_nothing(stage: Any) -> None:
@@ -293,6 +314,19 @@ def test_poller_asks_in_batches_applies_final_reports_and_gives_up_after_the_dea
         assert DlrPoll.objects.get(gateway_message_id="92").done
     finally:
         stop_http(server)
+
+
+def test_the_poller_looks_at_least_as_often_as_its_first_wait(tmp_path: Path) -> None:
+    from msgd.broker.embedded import EmbeddedBroker
+    from services.dlr.stage import DlrPoller
+
+    for first, idle in ((60.0, 5.0), (1.0, 1.0), (0.0, 0.2)):
+        settings = Settings(var_dir=tmp_path, dlr_poll_first_seconds=first)
+        broker = EmbeddedBroker(settings)
+        poller = DlrPoller(settings, broker)
+        assert poller.idle_seconds == idle
+        poller.close()
+        broker.close()
 
 
 # -- text encodings -----------------------------------------------------------------------------

@@ -190,6 +190,18 @@ def rule_test(promtool: str, tmp_path: Path, series: list[dict[str, str]], check
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def expected_annotations(alert: str, labels: dict[str, str], value: str) -> dict[str, str]:
+    """The rule's annotations as Prometheus fills them in (only $labels.x and $value are used)."""
+    rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "alerts.yml").read_text())
+    (rule,) = [r for g in rules["groups"] for r in g["rules"] if r.get("alert") == alert]
+
+    def fill(text: str) -> str:
+        text = re.sub(r"\{\{ *\$labels\.(\w+) *\}\}", lambda m: labels[m[1]], text)
+        return re.sub(r"\{\{ *\$value *\}\}", value, text)
+
+    return {k: fill(v) for k, v in rule["annotations"].items()}
+
+
 SLOT = 'channel_settings_id="7",operator="best",gateway="smsc.ru"'
 LABELS = {"channel_settings_id": "7", "operator": "best", "gateway": "smsc.ru"}
 

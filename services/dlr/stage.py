@@ -43,6 +43,7 @@ from services.senders.sms.presets import effective_settings
 log = structlog.get_logger("msgd.dlr")
 
 LEASE_SECONDS = 120.0
+IDLE_SECONDS = 5.0  # the longest pause between two looks for due messages
 # Sent messages are looked for again this far behind the last look (a sent report recorded late).
 OVERLAP = dt.timedelta(minutes=10)
 
@@ -64,7 +65,14 @@ class DlrPoller:
     def close(self) -> None:
         self.session.close()
 
-    def run(self, stop: threading.Event, idle: float = 5.0) -> None:
+    @property
+    def idle_seconds(self) -> float:
+        """The pause between two looks when nothing was due: 5 s, or the first wait when that is shorter
+        (a message is asked about about ``MSGD_DLR_POLL_FIRST_SECONDS`` after sending, not 5 s later)."""
+        return max(0.2, min(IDLE_SECONDS, self.settings.dlr_poll_first_seconds))
+
+    def run(self, stop: threading.Event, idle: float | None = None) -> None:
+        idle = self.idle_seconds if idle is None else idle
         while not stop.is_set():
             try:
                 asked = self.tick()

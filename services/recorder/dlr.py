@@ -164,12 +164,20 @@ def apply(reports: list[dict[str, Any]], now: dt.datetime) -> tuple[list[Applied
         sql.insert_many(*_split(_HISTORY), list(history.values()))
         _keep(pending, now)
     for done in applied:
-        sent_at = done.row["finished_at"]
-        at = _when(done.report.get("at"), now)
-        if done.state == DELIVERED and sent_at is not None and at >= sent_at:
+        if done.state == DELIVERED:
             metrics.DELIVERY_SECONDS.labels(str(done.report.get("gateway") or "unknown")).observe(
-                (at - sent_at).total_seconds())
+                latency(done.row["finished_at"], _when(done.report.get("at"), now)))
     return applied, pending
+
+
+def latency(sent_at: dt.datetime | None, delivered_at: dt.datetime) -> float:
+    """Seconds from msgd's ``sent`` to the report's delivery time, 0 when the report says earlier:
+    a gateway's clock in whole seconds (smsc.ru's ``time``) or behind msgd's, or a report that
+    overtook the gateway's answer, still counts the delivery (the histogram's count is every
+    delivered report applied)."""
+    if sent_at is None:
+        return 0.0
+    return max(0.0, (delivered_at - sent_at).total_seconds())
 
 
 def _split(pair: tuple[str, str]) -> tuple[str, list[str], str]:
