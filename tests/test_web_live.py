@@ -322,6 +322,13 @@ def test_main_flow_in_a_browser(browser_ru: Any, msgd_all: str, tmp_path: Path) 
     for term in ("Текст заголовка", "Текст шаблона", "Отправлять сообщение", "Тип отправки", "Статус абонента"):
         assert term in form_text, term
     shot("template-form")
+    # nothing of the body or the variables is cut off by their row (it hides what overflows)
+    clipped = browser.execute_script(
+        "var row = document.querySelector('.form-row.field-body').getBoundingClientRect();"
+        "return ['id_body', 'msgd-variables'].filter(function (id) {"
+        "  var r = document.getElementById(id).getBoundingClientRect();"
+        "  return r.right > row.right + 1 || r.bottom > row.bottom + 1; });")
+    assert clipped == [], clipped
     browser.find_element(By.ID, "draft-preview-button").click()
     draft = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#draft-preview-result #preview-body"))
     assert draft.text == "Тест: Проверка отправки сообщений (ООО Лучший провайдер)"
