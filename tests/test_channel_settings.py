@@ -129,7 +129,7 @@ def test_a_bad_port_and_a_lone_percent_are_both_reported(db: str) -> None:
         "operators[best].channels.sms[1].strip_plus: must be true or false, got 'да' (line 8)",
         "operators[best].channels.sms[1].urll: unknown key, did you mean 'url'? (known: preset, url, request_type,"
         " params, strip_plus, login, password, md5_key, api_key, token, device, sender_name, region, reply_format,"
-        " success_pattern, rate_limit, max_segments, encoding, dlr_poll, status_url, dlr_url, dedupes_message_id, timeout, verify, ca_bundle, on_timeout,"
+        " success_pattern, rate_limit, max_segments, encoding, dlr_poll, status_url, dlr_url, dedupes_message_id, balance_alert_below, timeout, verify, ca_bundle, on_timeout,"
         " outbox, enabled, position) (line 8)",
         'templates[Низкий баланс].body: line 1, column 11: a lone "%": write "%%" for a percent sign (line 13)',
     ]

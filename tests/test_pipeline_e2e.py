@@ -128,7 +128,7 @@ def test_sigkilled_sender_restarts_and_every_message_is_delivered_once(
     gateway.hold, gateway.hold_after = release, answered
     pipeline.start("router", "renderer", "recorder")
     publish_with_pika(rabbit_url, namespace, [event(i) for i in range(n)])
-    wait_for(lambda: len(messages(state="queued")) >= n, what="all messages rendered and queued")
+    wait_for(lambda: len(messages(state="queued")) >= n, timeout=60, what="all messages rendered and queued")
 
     sender_env = {"MSGD_SENDER_CONCURRENCY": str(in_flight), "MSGD_BATCH_SIZE": str(in_flight),
                   "MSGD_CLAIM_LEASE_SECONDS": "2"}
