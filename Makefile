@@ -46,8 +46,18 @@ lint: install
 	$(VENV)/bin/mypy msgd services
 	$(VENV)/bin/lint-imports
 
-bench: install
-	$(PY) -m bench.pipeline
+# The bench extra (celery for the reference, aiohttp for the load client, py-spy) on top of dev.
+BENCH_STAMP := $(VENV)/.bench-stamp
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+.PHONY: bench-install
+bench-install: $(BENCH_STAMP)
+
+# Every scenario (README "Tests, lint, benchmark"); sizes and picks via MSGD_BENCH_* or BENCH_ARGS.
+bench: bench-install
+	$(PY) -m bench.pipeline $(BENCH_ARGS)
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
