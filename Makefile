@@ -59,6 +59,11 @@ bench-install: $(BENCH_STAMP)
 bench: bench-install
 	$(PY) -m bench.pipeline $(BENCH_ARGS)
 
+# Memory of every stage while a million events drain (about 45 minutes on two cores).
+.PHONY: bench-soak
+bench-soak: bench-install
+	$(PY) -m bench.soak $(BENCH_ARGS)
+
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from bench.report import say, summary
 from bench.services import Services, private_possible
 
-SCENARIOS = ("burst",)  # more are added below as they are written
+SCENARIOS = ("burst", "flood", "slow", "ingest", "render")
 
 
 def _env_int(name: str, default: int) -> int:

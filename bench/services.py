@@ -32,7 +32,7 @@ SHARED_RABBIT = os.environ.get("MSGD_BENCH_BROKER_URL", "amqp://guest:guest@127.
 SHARED_PG = os.environ.get("MSGD_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 
 
-def _free_port(low: int, high: int) -> int:
+def free_port(low: int, high: int) -> int:
     """A port in [low, high) that is free on 127.0.0.1 now (below the ephemeral range)."""
     for _ in range(200):
         port = random.randrange(low, high)
@@ -132,7 +132,7 @@ class Services:
         folder = Path(tempfile.mkdtemp(prefix="msgd-bench-rabbit-"))
         shutil.rmtree(folder)  # the script makes it and refuses an existing cluster
         self._rabbit_dir = folder
-        amqp, dist = _free_port(20000, 25000), _free_port(27000, 32000)
+        amqp, dist = free_port(20000, 25000), free_port(27000, 32000)
         env = {**os.environ, "CLUSTER_NAME": f"msgdbench{uuid.uuid4().hex[:6]}", "CLUSTER_SIZE": "1",
                "CLUSTER_AMQP_PORT": str(amqp), "CLUSTER_DIST_PORT": str(dist)}
         done = subprocess.run([str(CLUSTER_SCRIPT), "start", str(folder)], env=env, capture_output=True,
@@ -159,7 +159,7 @@ class Services:
                               timeout=120)
         if done.returncode != 0:
             raise RuntimeError(f"initdb failed: {done.stderr.strip()}")
-        port = _free_port(40000, 45000)
+        port = free_port(40000, 45000)
         # The host server's settings (fsync and synchronous commit on, 128 MB shared buffers).
         self._pg_proc = subprocess.Popen(
             [*self._as_postgres(), postgres, "-D", str(data), "-p", str(port), "-k", str(folder),
