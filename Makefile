@@ -59,6 +59,11 @@ bench-install: $(BENCH_STAMP)
 bench: bench-install
 	$(PY) -m bench.pipeline $(BENCH_ARGS)
 
+# The issue's full sizes: a flood of 100,000 bulk events, two burst rounds (some 20 minutes).
+.PHONY: bench-full
+bench-full: bench-install
+	$(PY) -m bench.pipeline --flood-n 100000 --rounds 2 $(BENCH_ARGS)
+
 # Memory of every stage while a million events drain (about 45 minutes on two cores).
 .PHONY: bench-soak
 bench-soak: bench-install

@@ -52,7 +52,26 @@ def _load(url: str, token: str, batch: int, seconds: float) -> dict[str, float]:
     return out
 
 
-def ingest_scenario(services: Services, seconds: float) -> None:
+def _profile_workers(web: subprocess.Popen[bytes], folder: Path, url: str, token: str, seconds: float,
+                     profile_to: Path) -> None:
+    """An extra single-event load with py-spy on every gunicorn worker; appends the summary."""
+    from bench.cpu import snapshot
+    from bench.profile import Profiler, as_text
+
+    workers = {f"gunicorn worker {p.pid}": p.pid for p in snapshot().values() if p.ppid == web.pid}
+    profiler = Profiler(folder)
+    if not profiler.start(workers):
+        return
+    try:
+        _load(url, token, 1, seconds)
+    finally:
+        text = as_text(profiler.stop())
+    with profile_to.open("a") as f:
+        f.write("\n## HTTP ingest, single events (gunicorn workers)\n\n" + text)
+    say(f"  profiled an extra single-event load (not counted); summary appended to {profile_to}")
+
+
+def ingest_scenario(services: Services, seconds: float, profile_to: Path | None = None) -> None:
     workers = os.environ.get("MSGD_BENCH_WEB_WORKERS", "")
     say(f"\n== HTTP ingest: POST /api/v1/events, {CLIENTS} concurrent clients, gunicorn"
         f" ({workers or 'default'} sync workers, msgd run web) ==")
@@ -88,6 +107,8 @@ def ingest_scenario(services: Services, seconds: float) -> None:
                     figure("HTTP ingest, single events", rps, shown, Goal(">= 500 requests/s", low=500), cpu)
                 else:
                     figure("HTTP ingest, lists of 100", eps, shown, Goal(">= 5,000 events/s", low=5000), cpu)
+            if profile_to is not None:
+                _profile_workers(run.procs["web"], Path(tmp), base + "/api/v1/events", token, seconds, profile_to)
         finally:
             gateway.stop()
             run.stop()

@@ -2,7 +2,9 @@
 
 Each stage runs as ``msgd run <stage>`` in a process of its own (as in production, one
 process per stage); events are published with msgd's own AMQP broker class (publisher
-confirms, batches of 200), as billing would.
+confirms, batches of 200), as billing would. The stages get ``MSGD_BATCH_SIZE=200`` and
+``MSGD_SENDER_CONCURRENCY=16`` (200 against the slow gateway); ``MSGD_BENCH_SET_<NAME>=value``
+in the bench's environment sets ``MSGD_<NAME>`` for them, to try another setting.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ class MsgdRun:
             "MSGD_SENDER_CONCURRENCY": str(self.sender_concurrency),
         })
         env.update(self.extra_env)
+        # MSGD_BENCH_SET_<NAME>=value sets MSGD_<NAME> for the stages (to try a setting).
+        env.update({"MSGD_" + k[len("MSGD_BENCH_SET_"):]: v for k, v in os.environ.items()
+                    if k.startswith("MSGD_BENCH_SET_")})
         return env
 
     def msgd(self, *args: str) -> str:

@@ -4,8 +4,8 @@
 outside without pausing the process, so the measured throughput is not changed much) to each
 process; ``stop()`` ends the recordings (SIGINT: py-spy writes what it has) and returns, per
 role, the share of samples in each function *inclusive* (anywhere on the stack) and *self*
-(the innermost frame). Only samples of threads running Python code count; threads waiting
-in the kernel are idle and left out (py-spy's default).
+(the innermost frame). Only samples of the thread holding the GIL count (``--gil``): the
+Python work itself; time in C code that releases the GIL (socket and libpq I/O) is not shown.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class Profiler:
         for role, pid in pids.items():
             out = self.folder / f"profile-{role.replace(' ', '_')}.txt"
             self.procs[role] = subprocess.Popen(
-                [exe, "record", "--pid", str(pid), "--format", "raw", "--nonblocking", "--rate", str(self.rate),
+                [exe, "record", "--pid", str(pid), "--format", "raw", "--nonblocking", "--gil", "--rate", str(self.rate),
                  "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return True
 

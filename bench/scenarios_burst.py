@@ -94,7 +94,7 @@ def run_burst(services: Services, kind: str, n: int, *, paced: bool = False, pro
             result.cpu["publisher"] = cpu.self_cpu() - self_before
             if profiler is not None and profile_to is not None:
                 text = as_text(profiler.stop())
-                profile_to.write_text(text)
+                profile_to.write_text(f"## msgd burst of {n:,} events, one process per stage\n\n" + text)
                 profiler = None
             if paced and result.complete:
                 t_begin = time.time()
