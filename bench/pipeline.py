@@ -57,6 +57,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--shared", action="store_true", help="use the host's RabbitMQ and PostgreSQL")
     p.add_argument("--profile", type=Path, default=None,
                    help="also profile one msgd burst with py-spy and write the summary here")
+    p.add_argument("--no-reference", action="store_true", help="burst: msgd only, no Celery run (quicker)")
     p.add_argument("--celery-pool", default="prefork", help="the reference's worker pool (prefork)")
     a = p.parse_args(argv)
     a.only = [s.strip() for s in a.only.split(",") if s.strip()] or list(SCENARIOS)
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         if "burst" in a.only:
             from bench.scenarios_burst import burst_scenario
 
-            burst = burst_scenario(services, a.n, a.rounds, a.profile, a.celery_pool)
+            burst = burst_scenario(services, a.n, a.rounds, a.profile, a.celery_pool, not a.no_reference)
         if "flood" in a.only:
             from bench.scenarios_flood import flood_scenario
 

@@ -85,8 +85,12 @@ def summarise(collapsed: str) -> tuple[int, Counter[str], Counter[str]]:
     return total, inclusive, own
 
 
+PROJECT = ("msgd/", "services/", "bench/")
+
+
 def as_text(profiles: dict[str, tuple[int, Counter[str], Counter[str]]], top: int = 12) -> str:
-    """A plain-text (Markdown) summary: per role the top inclusive and self functions, % of samples."""
+    """A plain-text (Markdown) summary per role: msgd's own functions by inclusive share (where
+    the time goes, in msgd's terms), then every function by self share (what it is spent on)."""
     lines = []
     for role, (total, inclusive, own) in profiles.items():
         lines.append(f"### {role} ({total} samples)")
@@ -94,17 +98,15 @@ def as_text(profiles: dict[str, tuple[int, Counter[str], Counter[str]]], top: in
             lines.append("(no samples)")
             continue
         lines.append("")
-        lines.append("inclusive (% of samples with the function on the stack):")
-        skip = ("<module>", "_run_module_as_main", "_run_code", "main (", "run (", "cmd_run", "run_stage")
-        shown = 0
-        for f, n in inclusive.most_common():
-            if f.startswith(skip) or n == total:
-                continue
+        lines.append("msgd's functions, inclusive (% of samples with the function on the stack):")
+        skip = ("consume (", "_consume_connected (", "_process (", "run_batch (", "__call__ (", "run_gunicorn (",
+                "main (", "<module>", "run_stage (", "cmd_run (")
+        project = [(f, n) for f, n in inclusive.most_common()
+                   if f.split(" (", 1)[-1].startswith(PROJECT) and not f.split(".")[-1].startswith(skip)
+                   and not f.startswith(skip)]
+        for f, n in project[:top]:
             lines.append(f"  {100 * n / total:5.1f}%  {f}")
-            shown += 1
-            if shown >= top:
-                break
-        lines.append("self (% of samples in the function itself):")
+        lines.append("every function, self (% of samples in the function itself):")
         for f, n in own.most_common(top):
             lines.append(f"  {100 * n / total:5.1f}%  {f}")
         lines.append("")

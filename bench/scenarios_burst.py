@@ -135,13 +135,15 @@ def cpu_table(bursts: list[Burst]) -> None:
 
 
 def burst_scenario(services: Services, n: int, rounds: int, profile_to: Path | None,
-                   celery_pool: str = "prefork") -> Burst | None:
+                   celery_pool: str = "prefork", reference: bool = True) -> Burst | None:
     """The reference and msgd, alternating, ``rounds`` times; prints the ratio and the CPU table.
-    Returns msgd's best burst (the flood scenario compares against it)."""
+    Returns msgd's best burst (the flood scenario compares against it). ``reference=False``:
+    msgd only (a quicker run while tuning; no ratio)."""
     say(f"\n== burst: {n:,} low-balance events at once, zero-latency gateway ==")
     runs: list[Burst] = []
     for r in range(rounds):
-        runs.append(run_burst(services, "celery", n, celery_pool=celery_pool))
+        if reference:
+            runs.append(run_burst(services, "celery", n, celery_pool=celery_pool))
         runs.append(run_burst(services, "msgd", n, paced=r == rounds - 1))
     if profile_to is not None:
         say("  profiled msgd run (py-spy attached to every stage; not counted in the figures):")
@@ -149,6 +151,11 @@ def burst_scenario(services: Services, n: int, rounds: int, profile_to: Path | N
         say(f"  profile summary written to {profile_to}")
     refs = [b.rate for b in runs if b.kind == "celery"]
     ours = [b.rate for b in runs if b.kind == "msgd"]
+    if not refs:
+        figure("msgd, burst", statistics.median(ours), f"{statistics.median(ours):,.0f} msg/s",
+               note="no reference in this run (--no-reference)")
+        cpu_table(runs)
+        return max(runs, key=lambda b: b.rate)
     ratio = statistics.median(ours) / statistics.median(refs) if min(refs) > 0 else float("nan")
     per_round = ", ".join(f"{m / c:.1f}x" for c, m in zip(refs, ours, strict=True) if c > 0)
     figure("Celery reference, burst", statistics.median(refs), f"{statistics.median(refs):,.0f} msg/s"
