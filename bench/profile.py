@@ -28,9 +28,15 @@ def _frame(raw: str) -> str:
     """'send (services/senders/stage.py:120)' -> 'send (services/senders/stage.py)' (lines merged)."""
     name, _, where = raw.partition(" (")
     path = where.rstrip(")").rsplit(":", 1)[0]
-    for marker in ("site-packages/", "/lib/python3.11/", "wt-perf-bench/", "/work/main/"):
+    for marker in ("site-packages/", "/lib/python3."):
         if marker in path:
-            path = path.split(marker, 1)[1]
+            path = path.split(marker, 1)[1].split("/", 1)[-1] if marker.endswith(".") else path.split(marker, 1)[1]
+            break
+    else:
+        for top in ("/msgd/", "/services/", "/bench/"):  # this checkout's own code, wherever it is
+            if top in path:
+                path = path[path.index(top) + 1:]
+                break
     return f"{name} ({path})" if path else name
 
 
@@ -99,11 +105,10 @@ def as_text(profiles: dict[str, tuple[int, Counter[str], Counter[str]]], top: in
             continue
         lines.append("")
         lines.append("msgd's functions, inclusive (% of samples with the function on the stack):")
-        skip = ("consume (", "_consume_connected (", "_process (", "run_batch (", "__call__ (", "run_gunicorn (",
-                "main (", "<module>", "run_stage (", "cmd_run (")
+        plumbing = {"consume", "_consume_connected", "_process", "run_batch", "__call__", "run_gunicorn",
+                    "main", "<module>", "run_stage", "cmd_run", "_handle"}  # the stage loop itself
         project = [(f, n) for f, n in inclusive.most_common()
-                   if f.split(" (", 1)[-1].startswith(PROJECT) and not f.split(".")[-1].startswith(skip)
-                   and not f.startswith(skip)]
+                   if f.split(" (", 1)[-1].startswith(PROJECT) and f.split(" (")[0].rsplit(".", 1)[-1] not in plumbing]
         for f, n in project[:top]:
             lines.append(f"  {100 * n / total:5.1f}%  {f}")
         lines.append("every function, self (% of samples in the function itself):")
