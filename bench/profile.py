@@ -24,7 +24,7 @@ def py_spy() -> str | None:
     return str(here) if here.exists() else shutil.which("py-spy")
 
 
-def _frame(raw: str) -> str:
+def frame_name(raw: str) -> str:
     """'send (services/senders/stage.py:120)' -> 'send (services/senders/stage.py)' (lines merged)."""
     name, _, where = raw.partition(" (")
     path = where.rstrip(")").rsplit(":", 1)[0]
@@ -83,7 +83,7 @@ def summarise(collapsed: str) -> tuple[int, Counter[str], Counter[str]]:
             continue
         n = int(count)
         total += n
-        frames = [_frame(f) for f in stack.split(";") if not f.startswith(("process ", "thread "))]
+        frames = [frame_name(f) for f in stack.split(";") if not f.startswith(("process ", "thread "))]
         for f in set(frames):
             inclusive[f] += n
         if frames:
