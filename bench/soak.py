@@ -44,11 +44,13 @@ def soak(services: Services, n: int, interval: float) -> None:
             roles = run.roles()
             start = time.monotonic()
 
+            def take() -> None:
+                rss = roles.rss()
+                samples.append((time.monotonic() - start, gateway.count() - 200, {s: rss.get(s, 0) for s in STAGES}))
+
             def sample() -> None:
                 while True:
-                    rss = roles.rss()
-                    samples.append((time.monotonic() - start, gateway.count() - 200,
-                                    {s: rss.get(s, 0) for s in STAGES}))
+                    take()
                     if stop.wait(interval):
                         return
 
@@ -60,6 +62,7 @@ def soak(services: Services, n: int, interval: float) -> None:
             complete = gateway.wait(200 + n, 900 + n / 20)
             stop.set()
             sampler.join(interval + 30)
+            take()  # the end of the drain
         finally:
             stop.set()
             gateway.stop()
