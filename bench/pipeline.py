@@ -30,7 +30,7 @@ import subprocess
 from pathlib import Path
 
 from bench.report import say, summary
-from bench.services import Services, private_possible
+from bench.services import Services, exit_on_sigterm, private_possible
 
 SCENARIOS = ("burst", "flood", "slow", "ingest", "render")
 
@@ -76,6 +76,7 @@ def header(services: Services) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     a = parse(argv)
+    exit_on_sigterm()
     why = private_possible()
     shared = a.shared or bool(why)
     if why and not a.shared:

@@ -15,6 +15,7 @@ includes whatever else uses them at the time (the table says so).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -53,6 +54,16 @@ def _pg_bin(name: str) -> str | None:
         if (base / name).exists():
             return str(base / name)
     return None
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM raises SystemExit, so the private servers and every stage are stopped on the way out
+    (Python's default would end the process at once and leave them running)."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(f"stopped by signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def private_possible() -> str:
@@ -104,18 +115,33 @@ class Services:
         return self
 
     def stop(self) -> None:
-        if self._rabbit_dir is not None:
-            subprocess.run([str(CLUSTER_SCRIPT), "destroy", str(self._rabbit_dir)], capture_output=True,
-                           timeout=120)
-            self._rabbit_dir = None
+        """Stop and remove the private servers; a second SIGTERM meanwhile is ignored (the
+        first one is why we are here), so neither is left running."""
+        previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            if self._rabbit_dir is not None:
+                subprocess.run([str(CLUSTER_SCRIPT), "destroy", str(self._rabbit_dir)], capture_output=True,
+                               timeout=120)
+                self._rabbit_dir = None
+        finally:
+            try:
+                self._stop_pg()
+            finally:
+                signal.signal(signal.SIGTERM, previous)
+
+    def _stop_pg(self) -> None:
         if self._pg_proc is not None:
-            if self._pg_proc.poll() is None:
-                self._pg_proc.send_signal(signal.SIGINT)  # "fast" shutdown
-                try:
-                    self._pg_proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    self._pg_proc.kill()
-                    self._pg_proc.wait(10)
+            for pid in self.pg_pids:  # the postmaster itself: runuser need not pass signals on
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGINT)  # "fast" shutdown
+            try:
+                self._pg_proc.wait(60)
+            except subprocess.TimeoutExpired:
+                for pid in self.pg_pids:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                self._pg_proc.kill()
+                self._pg_proc.wait(10)
             self._pg_proc = None
         if self._pg_dir is not None:
             shutil.rmtree(self._pg_dir, ignore_errors=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 from bench.gateway import Gateway
 from bench.msgd_run import MsgdRun
 from bench.report import Goal, figure, say, summary
-from bench.services import Services, private_possible
+from bench.services import Services, exit_on_sigterm, private_possible
 
 STAGES = ("router", "renderer", "sender sms", "recorder")
 MB = 1024 * 1024
@@ -93,6 +93,7 @@ def main() -> None:
     p.add_argument("--interval", type=float, default=10.0, help="seconds between RSS samples (10)")
     p.add_argument("--shared", action="store_true", help="use the host's RabbitMQ and PostgreSQL")
     a = p.parse_args()
+    exit_on_sigterm()
     with Services(a.shared or bool(private_possible())) as services:
         say(f"msgd soak {time.strftime('%Y-%m-%d %H:%M %Z')}: {os.cpu_count()} cores; {services.describe()}")
         soak(services, a.n, a.interval)
