@@ -4,7 +4,8 @@ Scenarios (``--only`` picks some; each size is a flag or an ``MSGD_BENCH_*`` var
 
 * burst   N low-balance events at once to a zero-latency gateway, the Celery reference and
           msgd alternating (``--rounds``): msg/s of each, the ratio, the CPU per delivered
-          message of every process; then msgd's latency at a steady 200 events/s;
+          message of every process; then msgd's latency at a steady rate (half the
+          burst's, at most 200 events/s);
 * flood   ``--flood-n`` bulk events queued, then password resets at 5/s while they drain:
           the resets' latency and the bulk throughput against the burst's;
 * slow    one SMS sender against a gateway answering in 100 ms: msg/s; then the same with
