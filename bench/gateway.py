@@ -45,6 +45,7 @@ class Gateway:
         self.port = 0
 
     def start(self) -> Gateway:
+        """Start the process; waits until it listens (RuntimeError if it does not within 20 s)."""
         port_file = self.folder / "gateway.port"
         self.proc = subprocess.Popen([sys.executable, "-m", "bench.gateway", str(port_file), str(self.out),
                                       "--latency", str(self.latency)], cwd=ROOT)
@@ -58,9 +59,11 @@ class Gateway:
 
     @property
     def url(self) -> str:
+        """The URL msgd's (and the reference's) SMS channel posts to."""
         return f"http://127.0.0.1:{self.port}/send"
 
     def count(self) -> int:
+        """Requests received so far (GET /count)."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/count", timeout=10) as r:
             return int(r.read())
 

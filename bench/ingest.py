@@ -72,6 +72,8 @@ def _profile_workers(web: subprocess.Popen[bytes], folder: Path, url: str, token
 
 
 def ingest_scenario(services: Services, seconds: float, profile_to: Path | None = None) -> None:
+    """Serve the API with ``msgd run web``, load it with single events then lists of 100 for
+    ``seconds`` each, print requests/s, events/s and p99 with their goals."""
     workers = os.environ.get("MSGD_BENCH_WEB_WORKERS", "")
     say(f"\n== HTTP ingest: POST /api/v1/events, {CLIENTS} concurrent clients, gunicorn"
         f" ({workers or 'default'} sync workers, msgd run web) ==")

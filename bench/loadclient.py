@@ -78,6 +78,7 @@ async def run(url: str, token: str, clients: int, batch: int, seconds: float) ->
 
 
 def main() -> None:
+    """Command line: run the load and print the result as one JSON object."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("url")
     p.add_argument("token")

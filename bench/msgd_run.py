@@ -44,6 +44,7 @@ class MsgdRun:
         self._broker: Any = None
 
     def env(self) -> dict[str, str]:
+        """The stages' environment: the bench's broker, database and namespace, no other MSGD_ variable."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("MSGD_")}
         env.update({
             "MSGD_BROKER_URL": self.services.rabbit_url, "MSGD_DATABASE_URL": self.db_url,
@@ -58,6 +59,7 @@ class MsgdRun:
         return env
 
     def msgd(self, *args: str) -> str:
+        """Run one ``msgd`` command with the stages' environment; its stdout (RuntimeError if it fails)."""
         done = subprocess.run([sys.executable, "-m", "msgd", *args], env=self.env(), cwd=ROOT,
                               capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
@@ -93,6 +95,7 @@ class MsgdRun:
 
     # -- publishing (as billing does) ------------------------------------------------------
     def broker(self) -> Any:
+        """msgd's own AMQP broker on the bench namespace (topology declared once), for publishing."""
         if self._broker is None:
             from msgd.broker.amqp import AmqpBroker
             from msgd.settings import Settings
@@ -117,9 +120,11 @@ class MsgdRun:
             self.broker().publish(batch)
 
     def depth(self, queues: Sequence[str]) -> int:
+        """Messages ready in these queues now."""
         return sum(self.broker().queue_depths(list(queues)).values())
 
     def sender_queues(self) -> list[str]:
+        """The SMS sender's queues (both lanes)."""
         from msgd import topology
 
         return topology.sender_queues(self.ns, "sms")
@@ -134,6 +139,8 @@ class MsgdRun:
         return False
 
     def stop(self) -> None:
+        """Stop the stages (SIGTERM, then SIGKILL after 30 s) and remove the database (and the
+        namespace on a shared broker)."""
         for p in self.procs.values():
             if p.poll() is None:
                 p.terminate()

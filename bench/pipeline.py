@@ -42,6 +42,7 @@ def _env_int(name: str, default: int) -> int:
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (see the module's docstring); MSGD_BENCH_* variables give the defaults."""
     p = argparse.ArgumentParser(prog="python -m bench.pipeline", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-n", type=int, default=_env_int("MSGD_BENCH_N", 10_000), help="events in the burst (10,000)")
@@ -69,6 +70,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def header(services: Services) -> None:
+    """Date, cores, Python, servers and the machine's load before the run."""
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     say(f"msgd bench {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}: {os.cpu_count()} cores,"
         f" Python {platform.python_version()}; {services.describe()}")
@@ -76,6 +78,7 @@ def header(services: Services) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the chosen scenarios on one set of servers, then print the summary."""
     a = parse(argv)
     exit_on_sigterm()
     why = private_possible()

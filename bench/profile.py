@@ -41,11 +41,13 @@ def frame_name(raw: str) -> str:
 
 
 class Profiler:
+    """py-spy recorders attached to running processes, one per role."""
     def __init__(self, folder: Path, rate: int = 100) -> None:
         self.folder, self.rate = folder, rate
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, pids: dict[str, int]) -> bool:
+        """Attach to each PID; False when py-spy is not installed."""
         exe = py_spy()
         if exe is None:
             return False

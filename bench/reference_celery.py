@@ -79,6 +79,7 @@ def db() -> Any:
 
 
 def validator() -> Any:
+    """The event schema's validator (formats checked), compiled once per process."""
     if "validator" not in _cache:
         from jsonschema import Draft202012Validator, FormatChecker
 
@@ -101,6 +102,7 @@ def config() -> dict[str, Any]:
 
 
 def session() -> requests.Session:
+    """This process's keep-alive HTTP session."""
     if getattr(_local, "session", None) is None:
         _local.session = requests.Session()
     return _local.session

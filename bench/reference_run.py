@@ -38,16 +38,19 @@ class ReferenceRun:
         self._app: Any = None
 
     def describe(self) -> str:
+        """One line on how the reference is run."""
         return (f"Celery {self.celery_version()}: 3 workers (route, render, send), pool {self.pool} x"
                 f" {self.concurrency}, acks_late, prefetch 16, requests + psycopg")
 
     @staticmethod
     def celery_version() -> str:
+        """The installed Celery's version."""
         import celery
 
         return str(celery.__version__)
 
     def env(self) -> dict[str, str]:
+        """The workers' environment: where the broker and the database are, the queue prefix."""
         return {**os.environ, "BENCH_REF_BROKER": self.services.rabbit_url, "BENCH_REF_DB": self.db_url,
                 "BENCH_REF_NS": self.ns}
 
@@ -67,6 +70,7 @@ class ReferenceRun:
         return self
 
     def start(self) -> None:
+        """One ``celery worker`` per stage, each consuming its own queue."""
         log = (self.folder / "celery.log").open("ab")
         for stage in STAGES:
             self.procs[stage] = subprocess.Popen(
@@ -76,6 +80,7 @@ class ReferenceRun:
                 env=self.env(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
 
     def roles(self) -> Roles:
+        """The workers (with their pool processes), the gateway and the servers as CPU roles."""
         roles = Roles()
         for stage, proc in self.procs.items():
             roles.add(f"celery {stage}", proc.pid)
@@ -98,6 +103,7 @@ class ReferenceRun:
                                     producer=producer)
 
     def stop(self) -> None:
+        """Stop the workers, remove the queues (shared broker) and the database."""
         for p in self.procs.values():
             if p.poll() is None:
                 p.terminate()

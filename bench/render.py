@@ -40,6 +40,7 @@ def _rate(fn: Callable[[], Any], seconds: float = 1.0) -> float:
 
 
 def render_scenario() -> None:
+    """Time msgd's render and raw Django on the same template; print the share with its goal."""
     say("\n== rendering: msgd's renderer vs raw compiled Django, same template ==")
     with tempfile.TemporaryDirectory(prefix="msgd-bench-render-") as tmp:
         from msgd.store import setup

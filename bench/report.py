@@ -29,6 +29,7 @@ class Goal:
 
 @dataclass(frozen=True)
 class Figure:
+    """A measured value, as printed, with its goal and a note."""
     name: str
     value: float
     shown: str
@@ -40,6 +41,7 @@ class Figure:
         return None if self.goal is None else self.goal.met(self.value)
 
     def line(self) -> str:
+        """The figure as one line: name, value, goal and met / NOT MET, note."""
         out = f"{self.name}: {self.shown}"
         if self.goal is not None:
             out += f"   [goal {self.goal.text}: {'met' if self.met else 'NOT MET'}]"
@@ -66,6 +68,7 @@ def figure(name: str, value: float, shown: str, goal: Goal | None = None, note: 
 
 
 def ms(seconds: float) -> str:
+    """Seconds as whole milliseconds ('n/a' for NaN)."""
     return "n/a" if math.isnan(seconds) else f"{seconds * 1000:,.0f} ms"
 
 

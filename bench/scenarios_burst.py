@@ -50,6 +50,7 @@ class Burst:
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per role
 
     def per_message_us(self, role: str | None) -> float:
+        """CPU of ``role`` per delivered message in µs (NaN when the run has no such role)."""
         if role is None or role not in self.cpu:
             return float("nan")
         return self.cpu[role] / max(self.got, 1) * 1e6

@@ -24,6 +24,8 @@ RESET_FIRST = 9_000_000  # event numbers of the password resets
 
 
 def flood_scenario(services: Services, n: int, burst_rate: float | None) -> None:
+    """Run the flood and print the resets' latency and the bulk's share of ``burst_rate``
+    (msg/s of the burst in the same run; None: printed without a comparison)."""
     say(f"\n== fast lane under a flood: {n:,} bulk events queued, password resets at {RESET_RATE:.0f}/s ==")
     with tempfile.TemporaryDirectory(prefix="msgd-bench-flood-") as tmp:
         gateway = Gateway(Path(tmp)).start()

@@ -51,6 +51,8 @@ def _rate(rows: list[Received]) -> float:
 
 
 def slow_scenario(services: Services, n: int, limited_n: int = 1000) -> None:
+    """One sender against the 100 ms gateway with ``n`` SMS, then ``limited_n`` SMS at
+    ``rate_limit: 50``; print msg/s and requests/s with their goals."""
     say(f"\n== slow gateway: one SMS sender, gateway answering in {LATENCY * 1000:.0f} ms ==")
     rows, complete = _fill_and_send(services, n, None)
     rate = _rate(rows)

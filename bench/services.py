@@ -97,6 +97,7 @@ class Services:
         self._pg_proc: subprocess.Popen[bytes] | None = None
 
     def describe(self) -> str:
+        """Which servers are used, for the header."""
         if self.shared:
             return (f"shared RabbitMQ {self.rabbit_url.split('@')[-1]} and PostgreSQL"
                     f" {self.pg_url.split('@')[-1]} (their CPU includes other users' load)")
@@ -104,6 +105,7 @@ class Services:
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> Services:
+        """Start the private servers (nothing for the shared ones); stops what started on failure."""
         if self.shared:
             return self
         try:
@@ -220,6 +222,7 @@ class Services:
         return f"{self.pg_url}/{name}"
 
     def drop_database(self, url: str) -> None:
+        """Drop a database made by ``create_database`` (connections closed by force)."""
         import psycopg
 
         name = url.rsplit("/", 1)[1]

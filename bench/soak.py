@@ -29,6 +29,8 @@ MB = 1024 * 1024
 
 
 def soak(services: Services, n: int, interval: float) -> None:
+    """Drain ``n`` events through msgd, sampling RSS every ``interval`` s; print the curve and
+    each stage's peak and growth with their goals."""
     say(f"\n== soak: {n:,} low-balance events drain; RSS of every stage every {interval:.0f} s ==")
     samples: list[tuple[float, int, dict[str, int]]] = []  # (seconds, delivered, role -> bytes)
     with tempfile.TemporaryDirectory(prefix="msgd-bench-soak-") as tmp:
@@ -87,6 +89,7 @@ def soak(services: Services, n: int, interval: float) -> None:
 
 
 def main() -> None:
+    """Command line: ``python -m bench.soak``."""
     p = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-n", type=int, default=int(os.environ.get("MSGD_BENCH_SOAK_N", "") or 1_000_000))
