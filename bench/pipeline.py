@@ -87,15 +87,15 @@ def main(argv: list[str] | None = None) -> None:
         say(f"private servers not possible ({why}): using the shared ones")
     with Services(shared) as services:
         header(services)
-        burst = None
+        burst_rate: float | None = None
         if "burst" in a.only:
             from bench.scenarios_burst import burst_scenario
 
-            burst = burst_scenario(services, a.n, a.rounds, a.profile, a.celery_pool, not a.no_reference)
+            burst_rate = burst_scenario(services, a.n, a.rounds, a.profile, a.celery_pool, not a.no_reference)
         if "flood" in a.only:
             from bench.scenarios_flood import flood_scenario
 
-            flood_scenario(services, a.flood_n, burst.rate if burst else None)
+            flood_scenario(services, a.flood_n, burst_rate)
         if "slow" in a.only:
             from bench.scenarios_slow import slow_scenario
 
