@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     a = parse(argv)
     exit_on_sigterm()
     why = private_possible()
-    shared = a.shared or bool(why)
+    # Rendering is measured in this process: no servers to start for it alone.
+    shared = a.shared or bool(why) or a.only == ["render"]
     if why and not a.shared:
         say(f"private servers not possible ({why}): using the shared ones")
     with Services(shared) as services:
