@@ -68,8 +68,28 @@ lint: install
 	$(VENV)/bin/mypy msgd services
 	$(VENV)/bin/lint-imports
 
-bench: install
-	$(PY) -m bench.pipeline
+# The bench extra (celery for the reference, aiohttp for the load client, py-spy) on top of dev.
+BENCH_STAMP := $(VENV)/.bench-stamp
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+.PHONY: bench-install
+bench-install: $(BENCH_STAMP)
+
+# Every scenario (README "Tests, lint, benchmark"); sizes and picks via MSGD_BENCH_* or BENCH_ARGS.
+bench: bench-install
+	$(PY) -m bench.pipeline $(BENCH_ARGS)
+
+# The issue's full sizes: a flood of 100,000 bulk events, two burst rounds (some 20 minutes).
+.PHONY: bench-full
+bench-full: bench-install
+	$(PY) -m bench.pipeline --flood-n 100000 --rounds 2 $(BENCH_ARGS)
+
+# Memory of every stage while a million events drain (about 45 minutes on two cores).
+.PHONY: bench-soak
+bench-soak: bench-install
+	$(PY) -m bench.soak $(BENCH_ARGS)
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -3,6 +3,10 @@
 Records the receive time of every request's ``mes`` parameter and writes them
 as JSON lines to the file named on the command line when it gets SIGTERM.
 Optional fixed latency per request (``--latency 0.1``) emulates a slow gateway.
+``GET /count`` answers how many requests it has received so far.
+
+``Gateway`` starts it as a process of its own and reads it back; the texts the bench's
+templates make start with ``n|t0|``: the event's number and its publish time (epoch seconds).
 """
 
 from __future__ import annotations
@@ -11,8 +15,85 @@ import argparse
 import asyncio
 import json
 import signal
+import subprocess
+import sys
 import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qs
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Received:
+    """One request the gateway got: event number, publish time and receive time (epoch s)."""
+
+    n: int
+    t0: float
+    at: float
+
+
+class Gateway:
+    """The gateway as a child process on a free port of 127.0.0.1."""
+
+    def __init__(self, folder: Path, latency: float = 0.0) -> None:
+        self.folder, self.latency = folder, latency
+        self.out = folder / "gateway.jsonl"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    def start(self) -> Gateway:
+        """Start the process; waits until it listens (RuntimeError if it does not within 20 s)."""
+        port_file = self.folder / "gateway.port"
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.gateway", str(port_file), str(self.out),
+                                      "--latency", str(self.latency)], cwd=ROOT)
+        deadline = time.monotonic() + 20
+        while not port_file.exists() or not port_file.read_text():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("bench gateway did not start")
+            time.sleep(0.05)
+        self.port = int(port_file.read_text())
+        return self
+
+    @property
+    def url(self) -> str:
+        """The URL msgd's (and the reference's) SMS channel posts to."""
+        return f"http://127.0.0.1:{self.port}/send"
+
+    def count(self) -> int:
+        """Requests received so far (GET /count)."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/count", timeout=10) as r:
+            return int(r.read())
+
+    def wait(self, total: int, timeout: float) -> bool:
+        """Poll until ``total`` requests arrived; False at the deadline."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.count() >= total:
+                return True
+            time.sleep(0.2)
+        return False
+
+    def stop(self) -> list[Received]:
+        """Stop it; every request it received, in arrival order."""
+        if self.proc is None:
+            return []
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.proc = None
+        out = []
+        if self.out.exists():
+            for line in self.out.read_text().splitlines():
+                row = json.loads(line)
+                n, t0, _ = row["text"].split("|", 2)
+                out.append(Received(int(n), float(t0), row["at"]))
+        return out
 
 
 async def main(port_file: str, out: str, latency: float) -> None:

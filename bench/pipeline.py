@@ -1,254 +1,117 @@
-"""``make bench``: low-balance events through the whole pipeline on RabbitMQ + PostgreSQL.
+"""``make bench``: msgd on RabbitMQ + PostgreSQL against the Celery reference and its own goals.
 
-Runs router, renderer, SMS sender and recorder as separate processes, a local
-gateway as another, publishes events and prints:
+Scenarios (``--only`` picks some; each size is a flag or an ``MSGD_BENCH_*`` variable):
 
-* burst: N events published at once -> delivered SMS/s, p50/p99 latency
-  from publish to the gateway (includes queueing behind the burst);
-* paced: events at a steady rate below capacity -> p50/p99 latency;
-* slow gateway: the burst again against a gateway that takes 100 ms per request.
+* burst   N low-balance events at once to a zero-latency gateway, the Celery reference and
+          msgd alternating (``--rounds``): msg/s of each, the ratio, the CPU per delivered
+          message of every process; then msgd's latency at a steady rate (half the
+          burst's, at most 200 events/s);
+* flood   ``--flood-n`` bulk events queued, then password resets at 5/s while they drain:
+          the resets' latency and the bulk throughput against the burst's;
+* slow    one SMS sender against a gateway answering in 100 ms: msg/s; then the same with
+          ``rate_limit: 50``: the requests/s the gateway gets;
+* ingest  ``POST /api/v1/events`` to gunicorn, single events and lists of 100;
+* render  the renderer against raw compiled Django on the same template.
 
-Latency is the gateway's receive time minus the publish time carried in the
-event (same clock, same machine).
+``make bench`` keeps the whole run under ten minutes on two busy cores: a flood of 20,000.
+``make bench-full`` is the issue's size: a flood of 100,000 and two burst rounds (some 20
+minutes). ``make bench-soak`` runs ``bench.soak`` (memory while a million events drain).
+Every figure is printed with its goal (issue 14) and whether it is met; nothing is asserted.
+The bench starts a private RabbitMQ node and PostgreSQL cluster (``bench/services.py``) unless
+``--shared``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import datetime as dt
 import os
+import platform
 import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
-import uuid
 from pathlib import Path
-from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-RABBIT = os.environ.get("MSGD_BENCH_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
-PG = os.environ.get("MSGD_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+from bench.report import say, summary
+from bench.services import Services, exit_on_sigterm, private_possible
 
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
+SCENARIOS = ("burst", "flood", "slow", "ingest", "render")
 
 
-class Run:
-    def __init__(self, tmp: Path, latency: float, senders: int) -> None:
-        self.tmp = tmp
-        self.ns = f"bench{uuid.uuid4().hex[:6]}"
-        self.db_name = f"msgd_bench_{uuid.uuid4().hex[:6]}"
-        self.db_url = f"{PG}/{self.db_name}"
-        self.latency = latency
-        self.senders = senders
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MSGD_")}
-        env.update({
-            "MSGD_BROKER_URL": RABBIT, "MSGD_DATABASE_URL": self.db_url, "MSGD_NAMESPACE": self.ns,
-            "MSGD_LOG_LEVEL": "WARNING", "MSGD_LOG_FORMAT": "json", "MSGD_VAR_DIR": str(self.tmp),
-            "MSGD_BATCH_SIZE": "200", "MSGD_SENDER_CONCURRENCY": "200" if self.latency else "16",
-        })
-        return env
-
-    def start(self) -> None:
-        import psycopg
-
-        with psycopg.connect(PG + "/postgres", autocommit=True) as c:
-            c.execute(f'CREATE DATABASE "{self.db_name}"')
-        port_file = self.tmp / "port"
-        self.gw_out = self.tmp / "gateway.jsonl"
-        gw = subprocess.Popen([sys.executable, "-m", "bench.gateway", str(port_file), str(self.gw_out),
-                               "--latency", str(self.latency)], cwd=ROOT)
-        self.gateway = gw
-        deadline = time.monotonic() + 10
-        while not port_file.exists() or not port_file.read_text():
-            if time.monotonic() > deadline:
-                raise SystemExit("bench gateway did not start")
-            time.sleep(0.05)
-        self.gw_port = int(port_file.read_text())
-        env = self.env()
-        subprocess.run([sys.executable, "-m", "msgd", "migrate"], env=env, cwd=ROOT, check=True,
-                       capture_output=True)
-        self.seed(env)
-        stages = [["router"], ["renderer"], ["recorder"]] + [["sender", "--channel", "sms"]] * self.senders
-        log = (self.tmp / "stages.log").open("ab")
-        for args in stages:
-            self.procs.append(subprocess.Popen([sys.executable, "-m", "msgd", "run", *args], env=env,
-                                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
-
-    def seed(self, env: dict[str, str]) -> None:
-        config = {
-            "operators": [{
-                "code": "best", "name": "ООО Лучший провайдер", "email": "noc@best.example",
-                "timezone": "Europe/Moscow", "attempts": 3,
-                "channels": {"sms": {"url": f"http://127.0.0.1:{self.gw_port}/send", "request_type": "post",
-                                     "params": "login=best&phones=%sms%&mes=%text%"}},
-            }],
-            "templates": [{"name": "bench", "owner": None, "event": "low_balance", "channel": "sms",
-                           "body": "%(bench_n)s|%(bench_t0)s|Баланс %(balance).2f %(currecy)s"}],
-        }
-        path = self.tmp / "config.yaml"
-        path.write_text(json.dumps(config, ensure_ascii=False))  # JSON is YAML
-        subprocess.run([sys.executable, "-m", "msgd", "config", "load", str(path)], env=env, cwd=ROOT,
-                       check=True, capture_output=True)
-
-    def received(self) -> int:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.gw_port}/count", timeout=5) as r:
-            return int(r.read())
-
-    def publish(self, n: int, start: int, rate: float | None) -> None:
-        from msgd.broker import Outgoing
-        from msgd.broker.amqp import AmqpBroker
-        from msgd.envelope import dumps
-        from msgd.settings import Settings
-
-        broker = AmqpBroker(Settings.from_env({"MSGD_BROKER_URL": RABBIT, "MSGD_NAMESPACE": self.ns}))
-        broker.setup(["sms"])
-        chunk = 200 if rate is None else max(1, int(rate / 50))
-        t_begin = time.time()
-        for i in range(start, start + n, chunk):
-            batch = []
-            for k in range(i, min(i + chunk, start + n)):
-                batch.append(Outgoing(route="low_balance", exchange="events", body=dumps({
-                    "event_id": f"{self.ns}-{k}", "type": "low_balance",
-                    "occurred_at": "2026-11-27T10:00:00+03:00", "operator": {"code": "best"},
-                    "abonent": {"id": k, "name": f"Абонент {k}", "balance": -12.5, "currency": "руб.",
-                                "contacts": {"sms": f"+7912{k:07d}"}},
-                    "data": {"bench_n": k, "bench_t0": f"{time.time():.6f}"},
-                })))
-            broker.publish(batch)
-            if rate:
-                due = t_begin + (i + chunk - start) / rate
-                time.sleep(max(0.0, due - time.time()))
-        broker.close()
-
-    def wait(self, total: int, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.received() >= total:
-                return True
-            time.sleep(0.1)
-        return False
-
-    def results(self) -> list[dict[str, Any]]:
-        self.gateway.terminate()
-        self.gateway.wait(10)
-        return [json.loads(line) for line in self.gw_out.read_text().splitlines()]
-
-    def stop(self) -> None:
-        for p in self.procs:
-            p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        if self.gateway.poll() is None:
-            self.gateway.kill()
-        import psycopg
-
-        from tests.support import delete_namespace
-
-        delete_namespace(RABBIT, self.ns)
-        with psycopg.connect(PG + "/postgres", autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
 
 
-def cpu_seconds() -> dict[str, float]:
-    """CPU time so far of each process that takes part, by role (from /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    out: dict[str, float] = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if "msgd run" in cmd:
-            role = cmd.split("msgd run", 1)[1].strip().replace("--channel ", "")
-        elif "beam.smp" in cmd:
-            role = "rabbitmq"
-        elif cmd.startswith("postgres"):
-            role = "postgresql"
-        elif "bench.gateway" in cmd:
-            role = "gateway"
-        elif "bench.pipeline" in cmd:
-            role = "publisher"
-        else:
-            continue
-        out[role] = out.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / tick
-    return out
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (see the module's docstring); MSGD_BENCH_* variables give the defaults."""
+    p = argparse.ArgumentParser(prog="python -m bench.pipeline", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-n", type=int, default=_env_int("MSGD_BENCH_N", 10_000), help="events in the burst (10,000)")
+    p.add_argument("--rounds", type=int, default=_env_int("MSGD_BENCH_ROUNDS", 1),
+                   help="burst rounds, reference and msgd alternating (1)")
+    p.add_argument("--flood-n", type=int, default=_env_int("MSGD_BENCH_FLOOD_N", 20_000),
+                   help="bulk events queued before the password resets (20,000; make bench-full: 100,000)")
+    p.add_argument("--slow-n", type=int, default=_env_int("MSGD_BENCH_SLOW_N", 5_000),
+                   help="messages for the 100 ms gateway (5,000)")
+    p.add_argument("--ingest-seconds", type=float, default=_env_int("MSGD_BENCH_INGEST_SECONDS", 15),
+                   help="seconds of each HTTP ingest load (15)")
+    p.add_argument("--only", default=os.environ.get("MSGD_BENCH_ONLY", ""),
+                   help=f"comma-separated scenarios out of {','.join(SCENARIOS)} (all)")
+    p.add_argument("--shared", action="store_true", help="use the host's RabbitMQ and PostgreSQL")
+    p.add_argument("--profile", type=Path, default=None,
+                   help="also profile one msgd burst with py-spy and write the summary here")
+    p.add_argument("--no-reference", action="store_true", help="burst: msgd only, no Celery run (quicker)")
+    p.add_argument("--celery-pool", default="prefork", help="the reference's worker pool (prefork)")
+    a = p.parse_args(argv)
+    a.only = [s.strip() for s in a.only.split(",") if s.strip()] or list(SCENARIOS)
+    unknown = set(a.only) - set(SCENARIOS)
+    if unknown:
+        p.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    return a
 
 
-def analyse(rows: list[dict[str, Any]], first: int, last: int) -> tuple[float, float, float, int]:
-    picked = []
-    for r in rows:
-        n, t0, _ = r["text"].split("|", 2)
-        if first <= int(n) < last:
-            picked.append((float(t0), r["at"]))
-    if not picked:
-        return 0.0, float("nan"), float("nan"), 0
-    start = min(t0 for t0, _ in picked)
-    end = max(at for _, at in picked)
-    lat = [at - t0 for t0, at in picked]
-    return len(picked) / (end - start), pct(lat, 0.5), pct(lat, 0.99), len(picked)
+def header(services: Services) -> None:
+    """Date, cores, Python, servers and the machine's load before the run."""
+    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    say(f"msgd bench {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}: {os.cpu_count()} cores,"
+        f" Python {platform.python_version()}; {services.describe()}")
+    say(f"load before the run: {load}")
 
 
-PACED_RATE = 200.0
-PACED_N = 1000
+def main(argv: list[str] | None = None) -> None:
+    """Run the chosen scenarios on one set of servers, then print the summary."""
+    a = parse(argv)
+    exit_on_sigterm()
+    why = private_possible()
+    # Rendering is measured in this process: no servers to start for it alone.
+    shared = a.shared or bool(why) or a.only == ["render"]
+    if why and not a.shared:
+        say(f"private servers not possible ({why}): using the shared ones")
+    with Services(shared) as services:
+        header(services)
+        burst_rate: float | None = None
+        if "burst" in a.only:
+            from bench.scenarios_burst import burst_scenario
 
+            burst_rate = burst_scenario(services, a.n, a.rounds, a.profile, a.celery_pool, not a.no_reference)
+        if "flood" in a.only:
+            from bench.scenarios_flood import flood_scenario
 
-def scenario(name: str, n: int, latency: float, senders: int, paced: bool) -> None:
-    with tempfile.TemporaryDirectory(prefix="msgd-bench-") as tmp:
-        run = Run(Path(tmp), latency, senders)
-        try:
-            run.start()
-            run.publish(200, 0, None)  # warm-up: connections, caches, imports
-            if not run.wait(200, 120):
-                raise SystemExit(f"warm-up did not complete; see {tmp}/stages.log")
-            cpu_before = cpu_seconds()
-            run.publish(n, 1000, None)
-            complete = run.wait(200 + n, 600)
-            cpu_used = {k: v - cpu_before.get(k, 0.0) for k, v in cpu_seconds().items()}
-            if complete and paced:
-                run.publish(PACED_N, 100_000, PACED_RATE)
-                complete = run.wait(200 + n + PACED_N, 120)
-            rows = run.results()
-        finally:
-            run.stop()
-    rate, p50, p99, got = analyse(rows, 1000, 1000 + n)
-    flag = "" if complete else "  [INCOMPLETE]"
-    print(f"{name}: {got}/{n} SMS delivered at {rate:,.0f} msg/s; latency p50 {p50 * 1000:,.0f} ms,"
-          f" p99 {p99 * 1000:,.0f} ms (burst: includes waiting behind the burst){flag}")
-    per_msg = ", ".join(f"{role} {sec / max(got, 1) * 1e6:,.0f}" for role, sec in
-                        sorted(cpu_used.items(), key=lambda kv: -kv[1]) if sec > 0)
-    print(f"  CPU per delivered message (us): {per_msg}")
-    if paced:
-        _, p50, p99, got = analyse(rows, 100_000, 100_000 + PACED_N)
-        print(f"{name}, steady {PACED_RATE:.0f} events/s: {got}/{PACED_N} delivered; latency"
-              f" p50 {p50 * 1000:,.0f} ms, p99 {p99 * 1000:,.0f} ms")
-    sys.stdout.flush()
+            flood_scenario(services, a.flood_n, burst_rate)
+        if "slow" in a.only:
+            from bench.scenarios_slow import slow_scenario
 
+            slow_scenario(services, a.slow_n)
+        if "ingest" in a.only:
+            from bench.ingest import ingest_scenario
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-n", type=int, default=10000, help="events in the burst")
-    p.add_argument("--senders", type=int, default=1, help="SMS sender processes")
-    p.add_argument("--slow-n", type=int, default=3000, help="events for the 100 ms gateway run (0 = skip)")
-    a = p.parse_args()
-    print(f"msgd bench: RabbitMQ {RABBIT.split('@')[-1]}, PostgreSQL, {os.cpu_count()} cores")
-    scenario("fast gateway", a.n, 0.0, a.senders, paced=True)
-    if a.slow_n:
-        scenario("100 ms gateway", a.slow_n, 0.1, a.senders, paced=False)
+            ingest_scenario(services, a.ingest_seconds, a.profile)
+        if "render" in a.only:
+            from bench.render import render_scenario
+
+            render_scenario()
+    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    say(f"\nload after the run: {load}")
+    summary()
 
 
 if __name__ == "__main__":
