@@ -2,7 +2,8 @@
 
 Per batch: messages inside quiet hours go back to the broker delayed to the
 window's end; the rest are reserved in one transaction (services/senders/claims.py);
-reserved ones are sent on a bounded thread pool (gateway latency overlaps), each
+reserved ones are sent on the sender's event loop, at most ``MSGD_SENDER_CONCURRENCY``
+at a time (gateway latency overlaps; services/senders/aio.py), each
 wave marked ``sending`` just before its requests start and each outcome written
 as its request completes; the batch's reports go to the recorder; transient
 failures come back through the broker after a backoff until the operator's
@@ -16,12 +17,13 @@ they end failed "outcome unknown", never sent twice) and messages never started
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import time
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 from queue import Empty, SimpleQueue
@@ -29,7 +31,7 @@ from queue import Empty, SimpleQueue
 import structlog
 from django.utils import timezone
 
-from msgd import metrics
+from msgd import logs, metrics
 from msgd import topology as topo
 from msgd.broker.base import Outgoing
 from msgd.envelope import (
@@ -82,13 +84,12 @@ class SenderStage:
         self.name = f"sender:{channel}"
         self.cache = cache or ConfigCache(settings.config_refresh_seconds)
         self.sender = sender or sender_classes()[channel](settings)
-        self.pool = ThreadPoolExecutor(max_workers=settings.sender_concurrency,
-                                       thread_name_prefix=f"send-{channel}")
         metrics.count_failures_from_zero(channel, "none")  # failures before any gateway is tried
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True)
+        """Let requests in flight finish, then release the sender's connections and loop."""
         self.sender.close()
+        self.sender.aio.close()  # in case a channel's close() does not end with ChannelSender.close
 
     # -- routing helpers ----------------------------------------------------
     def _again(self, msg: Outbound, delay: float) -> Outgoing:
@@ -111,7 +112,7 @@ class SenderStage:
         jobs: dict[str, Job] = {}
         for item in items:
             msg = Outbound.from_wire(item.payload)
-            with structlog.contextvars.bound_contextvars(**context(msg)):
+            with logs.bound(**context(msg)):
                 self._prepare(msg, now, jobs, out)
         if not jobs:
             return out
@@ -123,7 +124,7 @@ class SenderStage:
             if row is not None and row.owner == owner:
                 mine.append(job)
             else:
-                with structlog.contextvars.bound_contextvars(**context(job.msg)):
+                with logs.bound(**context(job.msg)):
                     out.extend(self._not_claimed(job, row, now, finished))
         out.extend(self._send_all(owner, mine, finished))
         return out
@@ -187,17 +188,18 @@ class SenderStage:
             return [self._final(msg, FAILED, UNKNOWN_OUTCOME, FAULT_UNKNOWN, job.gateway)]
         return []  # an older attempt's stray copy; the current attempt is elsewhere
 
-    def _send_one(self, job: Job) -> Result:
-        with structlog.contextvars.bound_contextvars(**context(job.msg)):  # pool threads start empty
-            return self._send_one_bound(job)
+    async def _send_one(self, job: Job) -> Result:
+        """One message on the sender's event loop (each task has its own log context)."""
+        with logs.bound(**context(job.msg)):
+            return await self._send_one_bound(job)
 
-    def _send_one_bound(self, job: Job) -> Result:
+    async def _send_one_bound(self, job: Job) -> Result:
         started = time.monotonic()
         metrics.IN_FLIGHT.labels(self.channel).inc()
         try:
             if not self.settings.enabled:
                 return Result(job, None, None, 0.0)
-            return Result(job, self._via_gateways(job), None, time.monotonic() - started)
+            return Result(job, await self._via_gateways(job), None, time.monotonic() - started)
         except SendError as exc:
             return Result(job, None, exc, time.monotonic() - started)
         except Exception:  # noqa: BLE001 - a bug in a channel must not lose the message
@@ -209,7 +211,7 @@ class SenderStage:
         finally:
             metrics.IN_FLIGHT.labels(self.channel).dec()
 
-    def _via_gateways(self, job: Job) -> SendResult:
+    async def _via_gateways(self, job: Job) -> SendResult:
         """The main gateway, then each fallback while the failure is transient."""
         for position, config in enumerate(job.configs, start=1):
             job.gateway = metrics.gateway_host(config.params, config.outbox)
@@ -218,12 +220,12 @@ class SenderStage:
             try:
                 if config.outbox:
                     self.sender.check_recipient(job.msg, config)
-                    path = self._outbox(job.msg)
+                    path = await asyncio.to_thread(self._outbox, job.msg)
                     result = SendResult(gateway_message_id=path.name, detail=f"written to {path}")
                 else:
                     policy = self.sender.on_timeout(config)  # before any request
                     try:
-                        result = self.sender.send(job.msg, config)
+                        result = await self.sender.send_async(job.msg, config)
                     except MaybeSent as exc:
                         raise after_maybe_sent(exc, policy) from None
             except SendError as exc:
@@ -277,7 +279,7 @@ class SenderStage:
                     finished.clear()
                     for job in wave:
                         if job.msg.message_id in started:
-                            self.pool.submit(self._send_one, job).add_done_callback(completed.put)
+                            self.sender.aio.submit(self._send_one(job)).add_done_callback(completed.put)
                             running += 1
                     lost = [j for j in wave if j.msg.message_id not in started]
                     if lost:  # taken over by another sender since we reserved them
@@ -309,12 +311,12 @@ class SenderStage:
         rows, now = claims.rows([j.msg.message_id for j in jobs]), timezone.now()
         out: list[Outgoing] = []
         for job in jobs:
-            with structlog.contextvars.bound_contextvars(**context(job.msg)):
+            with logs.bound(**context(job.msg)):
                 out.extend(self._not_claimed(job, rows.get(job.msg.message_id), now, finished))
         return out
 
     def _conclude_bound(self, r: Result, out: list[Outgoing], finished: list[claims.Finish]) -> None:
-        with structlog.contextvars.bound_contextvars(**context(r.job.msg)):
+        with logs.bound(**context(r.job.msg)):
             self._conclude(r, out, finished)
 
     def _conclude(self, r: Result, out: list[Outgoing], finished: list[claims.Finish]) -> None:
