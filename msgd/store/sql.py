@@ -59,6 +59,25 @@ def bound_cursor() -> Iterator[Any]:
         yield cur
 
 
+@contextmanager
+def cursor() -> Iterator[Any]:
+    """``bound_cursor`` on PostgreSQL, Django's cursor elsewhere (both take ``%s`` placeholders)."""
+    if postgres():
+        with bound_cursor() as cur:
+            yield cur
+    else:
+        with connection.cursor() as cur:
+            yield cur
+
+
+def in_list(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+    """``column`` IN ``values`` as (SQL, parameters) for ``cursor()``: one array parameter on
+    PostgreSQL (the statement's text is the same for any number of values), a list elsewhere."""
+    if postgres():
+        return f"{column} = ANY(%s)", [list(values)]
+    return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
+
+
 _types: dict[str, dict[str, str]] = {}
 
 
