@@ -67,6 +67,7 @@ from services.senders.jobs import (
     UNKNOWN_OUTCOME,
     Job,
     Result,
+    Slots,
     after_maybe_sent,
     context,
     unstorable_field,
@@ -77,14 +78,25 @@ from services.senders.registry import sender_classes
 log = structlog.get_logger("msgd.sender")
 
 class SenderStage:
+    """The sender stage of one channel (the module doc). Several stages of one process (its
+    consumers, ``consumers``) share one ``sender`` (event loop, connection pool), one snapshot of
+    the configuration and the ``MSGD_SENDER_CONCURRENCY`` request ``slots``."""
+
     def __init__(self, settings: Settings, channel: str, cache: ConfigCache | None = None,
-                 sender: ChannelSender | None = None) -> None:
+                 sender: ChannelSender | None = None, slots: Slots | None = None) -> None:
         self.settings = settings
         self.channel = channel
         self.name = f"sender:{channel}"
         self.cache = cache or ConfigCache(settings.config_refresh_seconds)
         self.sender = sender or sender_classes()[channel](settings)
+        self.slots = slots or Slots(settings.sender_concurrency)
         metrics.count_failures_from_zero(channel, "none")  # failures before any gateway is tried
+
+    def consumers(self, count: int) -> list[SenderStage]:
+        """``count`` stages sharing this one's sender, configuration snapshot and request slots
+        (this stage is the first; close only it)."""
+        return [self, *(SenderStage(self.settings, self.channel, self.cache, self.sender, self.slots)
+                        for _ in range(max(1, count) - 1))]
 
     def close(self) -> None:
         """Let requests in flight finish, then release the sender's connections and loop."""
@@ -254,7 +266,7 @@ class SenderStage:
                                  " permissions", fault=FAULT_GATEWAY) from None
 
     def _send_all(self, owner: str, jobs: list[Job], finished: list[claims.Finish]) -> list[Outgoing]:
-        """Send ``jobs`` (reserved by ``owner``) at most ``sender_concurrency`` at a time.
+        """Send ``jobs`` (reserved by ``owner``), the process at most ``MSGD_SENDER_CONCURRENCY`` at a time.
 
         Each wave is marked ``sending`` in one statement just before its requests start, and
         outcomes are written as requests complete (with the next wave's start, or after a short
@@ -264,24 +276,31 @@ class SenderStage:
         out: list[Outgoing] = []
         waiting = deque(jobs)
         completed: SimpleQueue[Future[Result]] = SimpleQueue()  # futures put themselves here when done
-        running = 0
-        limit = self.settings.sender_concurrency
-        least = max(1, min(8, limit // 4))  # fewer free slots wait for more (fewer round trips)
+        running = 0  # our requests in flight, each holding one of the process's slots
+        least = max(1, min(8, self.slots.limit // 4))  # fewer free slots wait for more (fewer round trips)
         lull = False
         try:
             while waiting or running or finished:
                 wave: list[Job] = []
-                free = limit - running
-                if waiting and (not running or free >= min(least, len(waiting))):
-                    wave = [waiting.popleft() for _ in range(min(free, len(waiting)))]
+                if waiting and (not running or self.slots.free() >= min(least, len(waiting))):
+                    if not running and finished and not self.slots.free():
+                        claims.progress(owner, finished, [])  # written before waiting for a slot
+                        finished.clear()
+                    taken = self.slots.take(len(waiting), wait=not running)
+                    wave = [waiting.popleft() for _ in range(taken)]
                 if wave or (finished and (not running or lull or len(finished) >= least)):
-                    started = claims.progress(owner, finished, [j.msg.message_id for j in wave])
+                    try:
+                        started = claims.progress(owner, finished, [j.msg.message_id for j in wave])
+                    except BaseException:
+                        self.slots.give(len(wave))
+                        raise
                     finished.clear()
                     for job in wave:
                         if job.msg.message_id in started:
                             self.sender.aio.submit(self._send_one(job)).add_done_callback(completed.put)
                             running += 1
                     lost = [j for j in wave if j.msg.message_id not in started]
+                    self.slots.give(len(lost))
                     if lost:  # taken over by another sender since we reserved them
                         out.extend(self._taken(lost, finished))
                 if not running:
@@ -296,12 +315,15 @@ class SenderStage:
                     while True:
                         done.append(completed.get_nowait())
                 running -= len(done)
+                self.slots.give(len(done))
                 for future in done:
                     self._conclude_bound(future.result(), out, finished)
         except Exception:
             # Requests already started still finish; their outcomes are written if the store lets us.
             for _ in range(running):
-                self._conclude_bound(completed.get().result(), out, finished)
+                future = completed.get()
+                self.slots.give(1)
+                self._conclude_bound(future.result(), out, finished)
             with contextlib.suppress(Exception):
                 claims.progress(owner, finished, [])
             raise
