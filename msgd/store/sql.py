@@ -34,16 +34,22 @@ _HEAD = re.compile(r"^\s*INSERT INTO (\w+)((?: AS \w+)?) \(([^)]*)\) VALUES\s*$"
 def uid(value: str | uuid.UUID) -> Any:
     """A UUID as the backend stores it (uuid on PostgreSQL, 32 hex chars on SQLite)."""
     u = value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    return u if connection.vendor == "postgresql" else u.hex
+    return u if postgres() else u.hex
 
 
 def when(value: dt.datetime | None) -> Any:
     return None if value is None else connection.ops.adapt_datetimefield_value(value)
 
 
+_vendor: list[str] = []
+
+
 def postgres() -> bool:
-    """True when the default database is PostgreSQL (the array fast paths apply)."""
-    return bool(connection.vendor == "postgresql")
+    """True when the default database is PostgreSQL (the array fast paths apply). A process
+    configures its store once (``msgd.store.setup``), so the answer is kept."""
+    if not _vendor:
+        _vendor.append(str(connection.vendor))
+    return _vendor[0] == "postgresql"
 
 
 @contextmanager

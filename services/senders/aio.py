@@ -149,6 +149,7 @@ class AioHttp:
         self.limit = max(1, limit)
         self._session: Any = None
         self._contexts: dict[str, ssl.SSLContext] = {}
+        self._timeouts: dict[float, Any] = {}
 
     def _ssl(self, verify: bool | str) -> Any:
         if verify is False:
@@ -176,7 +177,10 @@ class AioHttp:
         sent = dict(headers)
         if auth is not None:
             sent["Authorization"] = basic_auth(*auth)
-        limits = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=timeout, sock_read=timeout)
+        limits = self._timeouts.get(timeout)
+        if limits is None:
+            limits = self._timeouts[timeout] = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=timeout,
+                                                                     sock_read=timeout)
         async with self._session.request(method, url, data=body, headers=sent, timeout=limits,
                                          ssl=self._ssl(verify)) as resp:
             data = await resp.read()

@@ -22,6 +22,7 @@ Whatever the setting, ``%text_utf8%``, ``%text_cp1251%``, ``%text_ucs2%`` (UTF-1
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from urllib.parse import quote
 
 from services.senders.base import ContentError
@@ -108,7 +109,7 @@ def encoded_text(text: str, encoding: str) -> str:
     return quote(text, safe="")
 
 
-def text_placeholders(text: str, used: set[str]) -> dict[str, str]:
+def text_placeholders(text: str, used: AbstractSet[str]) -> dict[str, str]:
     """The ``%text_*%`` values the parameter string uses (already percent-encoded)."""
     out: dict[str, str] = {}
     if "text_utf8" in used:

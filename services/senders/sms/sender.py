@@ -57,7 +57,7 @@ from services.senders.sms import ratelimit
 from services.senders.sms.phone import InvalidPhone, normalize_phone, phone_identity, split_phones
 from services.senders.sms.problems import classify_words, problem
 from services.senders.sms.replies import read_reply
-from services.senders.sms.request import build_request, fill_params, md5_hex, params_secrets
+from services.senders.sms.request import fill_params, md5_hex, params_secrets, plan_request
 from services.senders.sms.segments import sms_segments
 from services.senders.sms.settings import SmsSettings
 
@@ -161,14 +161,19 @@ class SmsSender(HttpSender):
             hidden += [md5_hex(v) for v in hidden] + [quote(v, safe="") for v in hidden]
             register_secrets([*hidden, *params_secrets(template)])
             config.memo["sms:effective"] = effective
-        return await self._send(message, s, config.memo["sms:effective"])
+        return await self._send(message, s, config.memo["sms:effective"], config.memo)
 
-    async def _send(self, message: Outbound, s: SmsSettings, params: dict[str, Any]) -> SendResult:
+    async def _send(self, message: Outbound, s: SmsSettings, params: dict[str, Any],
+                    memo: dict[str, Any]) -> SendResult:
         url, kind = str(params["url"]).strip(), params["request_type"]
         phone = self._phone(message.recipient, s.region, as_bool(params.get("strip_plus")))
         parts = sms_segments(message.body, s.max_segments)  # a runaway text fails here, before any request
-        timeout, verify = http_options(s, self.settings.http_timeout, "SMS")
-        request = build_request(kind, url, phone, message.body, params, s.secret_values(), message.message_id)
+        timeout, verify = memo.get("sms:http") or memo.setdefault(
+            "sms:http", http_options(s, self.settings.http_timeout, "SMS"))
+        plan = memo.get("sms:plan")
+        if plan is None:  # once per settings, not per message
+            plan = memo["sms:plan"] = plan_request(kind, params, s.secret_values())
+        request = plan.build(url, phone, message.body, message.message_id)
         where = host_port(url)
 
         if s.rate_limit is not None:
