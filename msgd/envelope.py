@@ -10,6 +10,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 NAMESPACE = uuid.UUID("6f1d8a52-3c4e-4d7e-9a51-5b0c2f1e7a10")
 
 # Final states: every message ends in exactly one of these.
@@ -50,8 +52,20 @@ STATE_RANK = {QUEUED: 0, DELAYED: 1, RETRYING: 1, **{s: 9 for s in FINAL_STATES}
 ALL_STATES = (*PASSING_STATES, *FINAL_STATES, *DLR_STATES)
 
 
+# Dates, times and dataclasses go to ``default=str`` as they did with json (orjson would write
+# them its own way); non-string keys become strings as json writes them.
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def dumps(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    """Compact UTF-8 JSON; a value JSON has no type for is written as its ``str()``.
+
+    orjson (Rust) writes it; what orjson refuses (an integer beyond 64 bits, a lone surrogate)
+    goes through Python's json as before (which raises on a lone surrogate too)."""
+    try:
+        return orjson.dumps(obj, default=str, option=_ORJSON_OPTIONS)
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str).encode()
 
 
 def loads(raw: bytes) -> Any:

@@ -11,7 +11,7 @@ import structlog
 
 from msgd import metrics, safejson, topology
 from msgd.broker import make_broker
-from msgd.broker.base import Outgoing
+from msgd.broker.base import Broker, Outgoing
 from msgd.settings import Settings
 from msgd.stage import Stage, batch_handler, parked_event_type
 
@@ -78,14 +78,53 @@ def run_stage(name: str, settings: Settings, stop: threading.Event, channel: str
 
         limits = {"max_body_bytes": settings.max_body_bytes, "max_depth": safejson.DEFAULT_MAX_DEPTH} \
             if name == "router" else {}  # billing's events; the other stages read msgd's own messages
-        broker.consume(queues, batch_handler(stage, on_parked=count_parked, **limits), stop,
-                       batch_size=settings.batch_size, batch_wait=settings.batch_wait_ms / 1000)
+        count = settings.sender_consumers if name == "sender" and not broker.embedded else 1
+        stages: list[Stage] = stage.consumers(count) if count > 1 else [stage]  # type: ignore[attr-defined]
+
+        def consume(one: Stage, own: Broker) -> None:
+            own.consume(queues, batch_handler(one, on_parked=count_parked, **limits), stop,
+                        batch_size=settings.batch_size, batch_wait=settings.batch_wait_ms / 1000)
+
+        consume_all(stages, broker, consume, lambda: make_broker(settings), stop)
     finally:
         close: Callable[[], Any] | None = getattr(stage, "close", None)
         if close is not None:
             close()
         broker.close()
         log.info("stage stopped", stage=stage.name)
+
+
+def consume_all(stages: list[Stage], broker: Broker, consume: Callable[[Stage, Broker], None],
+                new_broker: Callable[[], Broker], stop: threading.Event) -> None:
+    """``consume`` each stage: the first on ``broker`` in this thread, each other one in a thread
+    of its own on a broker connection of its own (``new_broker``). A consumer that fails stops
+    the others (``stop``) and its error is raised here once all have ended."""
+    failures: list[BaseException] = []
+
+    def guarded(one: Stage) -> None:
+        own = new_broker()
+        try:
+            consume(one, own)
+        except BaseException as exc:
+            failures.append(exc)
+            stop.set()
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=guarded, args=(one,), name=f"{one.name}-{i}", daemon=True)
+               for i, one in enumerate(stages[1:], start=2)]
+    for t in threads:
+        t.start()
+    try:
+        consume(stages[0], broker)
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        for t in threads:
+            t.join()
+    if failures:
+        raise failures[0]
 
 
 def stages_for_all() -> list[tuple[str, str | None]]:

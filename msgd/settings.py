@@ -47,6 +47,10 @@ class Settings:
     batch_size: int = 100
     batch_wait_ms: int = 20
     sender_concurrency: int = 32
+    # Batches a sender process works on at once (each its own broker connection and consumer,
+    # sharing the process's event loop, connection pool and MSGD_SENDER_CONCURRENCY): while one
+    # batch waits for its gateway answers, the next is claimed.
+    sender_consumers: int = 2
     http_timeout: float = 15.0
     retry_base_seconds: float = 30.0
     retry_max_seconds: float = 3600.0
@@ -119,6 +123,7 @@ class Settings:
             batch_size=_int(e, "MSGD_BATCH_SIZE", 100),
             batch_wait_ms=_int(e, "MSGD_BATCH_WAIT_MS", 20),
             sender_concurrency=_int(e, "MSGD_SENDER_CONCURRENCY", 32),
+            sender_consumers=_int(e, "MSGD_SENDER_CONSUMERS", 2),
             http_timeout=_float(e, "MSGD_HTTP_TIMEOUT", 15.0),
             retry_base_seconds=_float(e, "MSGD_RETRY_BASE_SECONDS", 30.0),
             retry_max_seconds=_float(e, "MSGD_RETRY_MAX_SECONDS", 3600.0),

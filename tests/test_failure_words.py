@@ -3,12 +3,15 @@
 
 The enumeration is taken from the libraries themselves (every exception class of
 requests.exceptions, urllib3.exceptions, http.client, smtplib, ssl and socket), wrapped the
-way requests and smtplib raise them; then real local servers misbehave in each way a gateway
-can, and the SMS sender words what it meets.
+way requests and smtplib raise them; the SMS sender's asyncio transport likewise (every class
+of aiohttp's client and HTTP-parser exceptions and of asyncio's, as aiohttp raises and wraps
+them); then real local servers misbehave in each way a gateway can, and the SMS sender words
+what it meets.
 """
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import http.client
 import inspect
@@ -23,11 +26,18 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import aiohttp
 import pytest
 import requests
 import urllib3.exceptions as u3
+from aiohttp import client_exceptions as aio_x
+from aiohttp import http_exceptions as aio_hx
+from aiohttp.client_reqrep import ConnectionKey, RequestInfo
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL as YURL
 
 from msgd.settings import Settings
+from services.senders.aio_errors import aio_error
 from services.senders.base import (
     ChannelConfig,
     MaybeSent,
@@ -42,7 +52,7 @@ from services.senders.sms.sender import SmsSender
 
 SECRET = "Tok-3n-S3cret-77"
 URL = f"https://gw.example:8443/bot{SECRET}/send?psw={SECRET}"
-MODULES = (requests.exceptions, u3, http.client, smtplib, ssl, socket, builtins)
+MODULES = (requests.exceptions, u3, http.client, smtplib, ssl, socket, builtins, aio_x, aio_hx, asyncio)
 
 
 def exception_classes(module: Any) -> list[type[BaseException]]:
@@ -175,6 +185,90 @@ def test_a_failure_after_the_request_was_sent_is_told_from_one_before(exc: BaseE
     assert ("may have been delivered" in err.reason) is maybe
 
 
+# -- what aiohttp and asyncio raise, as aiohttp raises and wraps it (the SMS sender's transport) ----------
+
+AIO_KEY = ConnectionKey("gw.example", 8443, True, True, None, None, None)
+AIO_INFO = RequestInfo(YURL(URL), "POST", CIMultiDictProxy(CIMultiDict()), YURL(URL))
+
+
+def aiohttp_instances() -> list[BaseException]:
+    """One instance of every exception class of aiohttp's client and HTTP parser and of asyncio,
+    built with the arguments aiohttp passes (secrets where a message or URL may carry them)."""
+    values: dict[str, Any] = {
+        "connection_key": AIO_KEY, "os_error": OSError(111, "Connection refused"),
+        "certificate_error": ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"),
+        "request_info": AIO_INFO, "history": (), "url": URL, "expected": b"\x01" * 32, "got": b"\x02" * 32,
+        "host": "gw.example", "port": 8443, "path": "/run/gw.sock", "message": f"odd {SECRET}",
+        "hdr": f"X-Token: {SECRET}", "line": f"psw={SECRET}", "limit": 8190, "partial": b"OK", "consumed": 2,
+    }
+    out: list[BaseException] = []
+    for module in (aio_x, aio_hx, asyncio):
+        for cls in exception_classes(module):
+            if cls.__module__ != module.__name__ and module is not asyncio:
+                continue  # re-exported from elsewhere: built where it is defined
+            if issubclass(cls, asyncio.CancelledError):
+                continue  # not a failure: the stage's own shutdown, never caught as one
+            params = [p for p in inspect.signature(cls.__init__).parameters.values()
+                      if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty]
+            try:
+                made = cls(*[values.get(p.name, f"odd {SECRET}") for p in params])
+            except Exception:  # noqa: BLE001 - a class that cannot be built so is built with a message
+                made = cls(f"odd {SECRET}")
+            if isinstance(made, aio_x.ClientResponseError):
+                made.status, made.message = 400, f"Bad status line {SECRET}"
+            out.append(made)
+    return out
+
+
+def aio_cases() -> Iterator[tuple[str, BaseException]]:
+    for inner in [*aiohttp_instances(), *OS_ERRORS]:
+        name = f"{type(inner).__module__.split('.')[0]}.{type(inner).__name__}"
+        yield name, inner
+        payload = aiohttp.ClientPayloadError(f"Response payload is not completed: {inner!r}")
+        payload.__cause__ = inner
+        yield f"ClientPayloadError({name})", payload
+        if isinstance(inner, OSError):
+            yield f"ClientConnectorError({name})", aiohttp.ClientConnectorError(AIO_KEY, inner)
+            wrapped = aiohttp.ClientOSError(*inner.args)
+            wrapped.__cause__ = inner
+            yield f"ClientOSError({name})", wrapped
+    for plain in (ValueError(f"Newline or carriage return character detected in HTTP header {SECRET!r}"),
+                  UnicodeEncodeError("latin-1", "Пароль", 0, 6, "ordinal not in range(256)"), TypeError(SECRET)):
+        yield f"raw {type(plain).__name__}", plain
+
+
+AIO_CASES = list(aio_cases())
+
+
+@pytest.mark.parametrize(("case", "exc"), AIO_CASES, ids=[c for c, _ in AIO_CASES])
+def test_every_aiohttp_failure_reads_as_plain_words(case: str, exc: BaseException) -> None:
+    err = aio_error(exc, "SMS gateway", URL, 15.0, host_label="SMS gateway host")
+    assert isinstance(err, SendError)
+    assert_plain(err.reason, "SMS gateway", "gw.example")
+
+
+@pytest.mark.parametrize(("exc", "maybe"), [
+    (aio_x.SocketTimeoutError("Timeout on reading data from socket"), True),
+    (TimeoutError(), True),
+    (aio_x.ServerDisconnectedError(), True),
+    (aio_x.ClientOSError(104, "Connection reset by peer"), True),
+    (aio_x.ClientPayloadError("Response payload is not completed"), True),
+    (aio_x.ClientResponseError(AIO_INFO, (), status=400, message="Bad status line"), True),
+    (aio_x.ConnectionTimeoutError("Connection timeout to host"), False),
+    (aio_x.ClientConnectorError(AIO_KEY, ConnectionRefusedError(111, "Connect call failed")), False),
+    (aio_x.ClientConnectorDNSError(AIO_KEY, socket.gaierror(-2, "Name or service not known")), False),
+    (aio_x.ClientConnectorCertificateError(AIO_KEY, ssl.SSLCertVerificationError(1, "verify failed")), False),
+    (aio_x.InvalidUrlClientError("gw.example/send"), False),
+    (aio_x.NonHttpUrlClientError("ftp://gw.example/send"), False),
+    (UnicodeEncodeError("latin-1", "Пароль", 0, 6, "x"), False),
+])
+def test_an_aiohttp_failure_after_the_request_was_sent_is_told_from_one_before(exc: BaseException,
+                                                                                maybe: bool) -> None:
+    err = aio_error(exc, "SMS gateway", URL, 15.0)
+    assert isinstance(err, MaybeSent) is maybe, err.reason
+    assert ("may have been delivered" in err.reason) is maybe
+
+
 # -- SMTP ----------------------------------------------------------------------------------------------
 
 def smtp_cases() -> Iterator[tuple[str, BaseException]]:
@@ -284,9 +378,13 @@ def test_a_gateway_that_refuses_is_safely_retryable_and_a_bad_address_is_a_setti
     sender = SmsSender(Settings.from_env({}))
     msg = Outbound(message_id="0f8fad5b-d9cb-469f-a165-70867728950e", event_id="e", event_type="low_balance",
                    operator_code="best", channel="sms", recipient="+79121234567", body="Баланс 10 руб.")
-    with pytest.raises(TransientError) as err:
-        sender.send(msg, ChannelConfig("sms", {"url": f"http://127.0.0.1:{free_port()}/send", "params": "m=%text%"}, {}))
-    assert not isinstance(err.value, MaybeSent)
-    with pytest.raises(PermanentError) as bad:
-        sender.send(msg, ChannelConfig("sms", {"url": "http://gw.example:99999/send", "params": "m=%text%"}, {}))
+    try:
+        with pytest.raises(TransientError) as err:
+            sender.send(msg, ChannelConfig("sms", {"url": f"http://127.0.0.1:{free_port()}/send",
+                                                   "params": "m=%text%"}, {}))
+        assert not isinstance(err.value, MaybeSent)
+        with pytest.raises(PermanentError) as bad:
+            sender.send(msg, ChannelConfig("sms", {"url": "http://gw.example:99999/send", "params": "m=%text%"}, {}))
+    finally:
+        sender.close()
     assert_plain(bad.value.reason, "SMS gateway address")

@@ -97,10 +97,11 @@ def run(handler: Callable[[list[Delivery]], Any], body: bytes, queue: str) -> li
     line it logged, as ``msgd run`` does, within the time bound."""
     import structlog
 
-    from msgd.logs import _redact_processor
+    from msgd.logs import _redact_processor, merge_bound
 
     with time_bound(PER_MESSAGE_SECONDS, f"one message of {len(body)} bytes"):
-        with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as lines:
+        with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars,
+                                                        merge_bound]) as lines:
             out = list(handler([Delivery(body=body, queue=queue, routing_key="low_balance", headers={})]))
         for line in lines:
             _redact_processor(None, "", line)

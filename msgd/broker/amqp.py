@@ -34,6 +34,9 @@ RECONNECT_MAX_DELAY = 30.0
 # After the stop event is set, confirms of a publish in progress are awaited this long at
 # most; then the batch is left unacknowledged (it comes back) and the consumer ends.
 STOP_GRACE = 5.0
+# Unacknowledged deliveries a consumer holds per queue, in batches: while one batch is handled
+# the next is already on its way, so no batch waits for RabbitMQ after the previous one's ack.
+PREFETCH_BATCHES = 2
 
 
 class _Stopping(Exception):
@@ -284,7 +287,7 @@ class AmqpBroker(Broker):
                 _buf.append(message)
 
             consumer = Consumer(ch, queues=[Queue(name, channel=ch, no_declare=True)],
-                                on_message=on_message, prefetch_count=batch_size, no_ack=False)
+                                on_message=on_message, prefetch_count=PREFETCH_BATCHES * batch_size, no_ack=False)
             consumer.consume()
             consumers.append(consumer)
         first_at: float | None = None

@@ -2,12 +2,15 @@
 
 Stages read operators, channel settings and templates on every message; the
 snapshot makes that free, and a change in the store (CLI, admin) is seen
-within ``config_refresh_seconds`` without a restart.
+within ``config_refresh_seconds`` without a restart.  One snapshot may serve
+several threads (a sender process's consumers): a reload happens under a lock,
+and no reader sees the snapshot as fresh before it has been loaded.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -83,18 +86,26 @@ class ConfigCache:
         self._operators: dict[str, OperatorView] = {}
         self._by_type: dict[str, list[TemplateView]] = {}
         self._by_id: dict[int, TemplateView] = {}
+        self._lock = threading.Lock()
+
+    def _fresh(self) -> bool:
+        checked = self._checked_at
+        return checked is not None and time.monotonic() - checked < self.refresh_seconds
 
     def refresh(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and self._checked_at is not None and now - self._checked_at < self.refresh_seconds:
+        if not force and self._fresh():
             return
         from msgd.store.models import Revision
 
-        self._checked_at = now
-        revision = Revision.current()
-        if revision != self._revision or force:
-            self._load()
-            self._revision = revision
+        with self._lock:
+            if not force and self._fresh():  # another thread reloaded while this one waited
+                return
+            now = time.monotonic()
+            revision = Revision.current()
+            if revision != self._revision or force:
+                self._load()
+                self._revision = revision
+            self._checked_at = now
 
     def _load(self) -> None:
         from msgd.store.models import ChannelSettings, Operator, Template

@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from msgd import metrics
+from msgd import logs, metrics
 from msgd import topology as topo
 from msgd.broker.base import Outgoing
 from msgd.envelope import (
@@ -72,7 +72,7 @@ class RendererStage:
         for item in items:
             job = item.payload
             event = job.get("event") or {}
-            with structlog.contextvars.bound_contextvars(
+            with logs.bound(
                 event_id=str(event.get("event_id", "")), channel=str(job.get("channel", "")),
                 operator=str((event.get("operator") or {}).get("code", "")),
             ):

@@ -7,7 +7,7 @@ from typing import Any
 
 import structlog
 
-from msgd import metrics
+from msgd import logs, metrics
 from msgd import topology as topo
 from msgd.broker.base import Outgoing
 from msgd.envelope import RENDER_JOB_KIND, dumps, outcome_id
@@ -59,7 +59,7 @@ class RouterStage:
         for item in items:
             event = item.payload
             operator = event.get("operator")
-            with structlog.contextvars.bound_contextvars(  # clipped: the schema is not checked yet
+            with logs.bound(  # clipped: the schema is not checked yet
                 event_id=_clip(str(event.get("event_id", "")), 128),
                 operator=_clip(str(operator.get("code", "") if isinstance(operator, dict) else ""), 64),
             ):

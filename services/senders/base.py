@@ -6,6 +6,8 @@ title, contact key and settings model, and ``deliver``. The sender stage calls `
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -23,6 +25,7 @@ from msgd.redact import redact_text
 from msgd.settings import Settings
 from msgd.store.cache import ChannelConfig as ChannelConfig  # re-exported: what a sender is given
 from msgd.topology import Lane
+from services.senders.aio import LoopThread
 from services.senders.contacts import split_words, unique
 from services.senders.model import SettingsInvalid, SettingsModel
 
@@ -183,8 +186,12 @@ def stored_settings(model: type[M], config: ChannelConfig, label: str) -> M:
 
 
 class ChannelSender(ABC):
-    """One channel.  One instance per sender process, shared by its worker threads,
-    so ``send`` must be thread-safe (keep per-thread connections if needed)."""
+    """One channel.  One instance per sender process.
+
+    The sender stage calls ``send_async`` on the sender's event loop (``aio``, services/senders/
+    aio.py). A channel with an asyncio transport (SMS) overrides it; for the others it runs the
+    blocking ``send`` on the loop's worker threads, so ``send`` must be thread-safe (keep
+    per-thread connections if needed)."""
 
     channel: ClassVar[str]
     # What people call it ("SMS"): reasons, the admin, msgd doctor.
@@ -196,6 +203,8 @@ class ChannelSender(ABC):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # Started on first use; its worker threads run blocking sends (MSGD_SENDER_CONCURRENCY).
+        self.aio = LoopThread(f"send-{self.channel}", settings.sender_concurrency)
 
     @classmethod
     def recipients(cls, contacts: dict[str, Any]) -> list[str]:
@@ -244,12 +253,19 @@ class ChannelSender(ABC):
             exc.args = (exc.reason,)
             raise
 
+    async def send_async(self, message: Outbound, config: ChannelConfig) -> SendResult:
+        """``send`` for the sender stage, on the sender's event loop: by default the blocking
+        ``send`` on one of the loop's worker threads, with the caller's log context."""
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(None, context.run, self.send, message, config)
+
     @abstractmethod
     def deliver(self, message: Outbound, config: ChannelConfig) -> SendResult:
         """The channel's own delivery (``send`` masks secrets in its failures)."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook, most senders keep no connections
-        """Release connections."""
+    def close(self) -> None:
+        """Release connections and stop the event loop (subclasses call this last)."""
+        self.aio.close()
 
 
 class PerThread(Generic[K, R]):

@@ -54,7 +54,11 @@ def split_words(text: str) -> list[str]:
 
 
 def unique(entries: Iterable[str], identity: Callable[[str], str]) -> list[str]:
-    """``entries`` without repeats (same identity), first spelling kept, order kept."""
+    """``entries`` without repeats (same identity), first spelling kept, order kept. One entry
+    is returned as it is: its identity (a phone number's parse) is only worked out to compare."""
+    entries = list(entries)
+    if len(entries) < 2:
+        return entries
     seen: set[str] = set()
     out = []
     for entry in entries:

@@ -104,7 +104,7 @@ def _connecting(exc: BaseException, service: str, where: str, timeout: float, pr
                 tls_hint: str, host_label: str) -> SendError | None:
     host = where.rsplit(":", 1)[0]
     if isinstance(exc, RX.SSLError) and find(exc, u3.MaxRetryError):
-        return _handshake(exc, service, where, tls_hint)
+        return handshake_error(exc, service, where, tls_hint)
     if isinstance(exc, RX.ProxyError):
         return _proxy(exc, service, where, proxy)
     if isinstance(exc, RX.RetryError):
@@ -115,7 +115,7 @@ def _connecting(exc: BaseException, service: str, where: str, timeout: float, pr
         # PySocks failures (the proxy unreachable, or it could not reach the far side) come as
         # plain connection errors that name the far side, not the proxy.
         return TransientError(f"cannot reach the {service} {where} through the SOCKS proxy"
-                              f" {host_port(proxy)} ({_os_words(exc)}) — check the proxy setting", code="transient.proxy")
+                              f" {host_port(proxy)} ({os_words(exc)}) — check the proxy setting", code="transient.proxy")
     dns = find(exc, socket.gaierror)
     if isinstance(dns, socket.gaierror):
         return TransientError(f"cannot resolve {host_label or f'the {service} host'} '{host}'"
@@ -126,11 +126,13 @@ def _connecting(exc: BaseException, service: str, where: str, timeout: float, pr
             or find(exc, TimeoutError):
         return TransientError(f"{service} {where} did not accept a connection within {timeout:g} s"
                               " — check the address, the port and the firewall", code="transient.timeout")
-    return TransientError(f"cannot connect to the {service} {where}: {_os_words(exc)}"
+    return TransientError(f"cannot connect to the {service} {where}: {os_words(exc)}"
                           " — check the address and the network", code="transient.network")
 
 
-def _handshake(exc: BaseException, service: str, where: str, tls_hint: str) -> SendError:
+def handshake_error(exc: BaseException, service: str, where: str, tls_hint: str) -> SendError:
+    """A failed TLS handshake with ``service`` at ``where``: an untrusted certificate (PermanentError
+    with ``tls_hint``), a connection closed during it (TransientError), no protocol in common."""
     cert = find(exc, ssl.SSLCertVerificationError)
     if isinstance(cert, ssl.SSLCertVerificationError):
         detail = getattr(cert, "verify_message", None) or "the certificate is not trusted"
@@ -152,7 +154,7 @@ def _proxy(exc: BaseException, service: str, where: str, proxy: str) -> SendErro
     if find(exc, ConnectionRefusedError):
         return TransientError(f"proxy {shown} refused the connection — check the proxy setting", code="transient.proxy")
     said = re.search(r"Tunnel connection failed: ([^'\")]+)", str(exc))
-    detail = f"it answered {said[1].strip()}" if said else _os_words(exc)
+    detail = f"it answered {said[1].strip()}" if said else os_words(exc)
     return TransientError(f"cannot reach the {service} {where} through the proxy {shown} ({detail})"
                           " — check the proxy setting", code="transient.proxy")
 
@@ -181,7 +183,7 @@ def _after_sending(exc: BaseException, service: str, where: str, timeout: float)
     elif isinstance(exc, RX.SSLError) or find(exc, ssl.SSLError):
         what = "broke the TLS connection before its answer was complete"
     else:
-        what = f"did not complete the exchange ({_os_words(exc)})"
+        what = f"did not complete the exchange ({os_words(exc)})"
     return MaybeSent(f"{service} {where} {what}{_MAYBE}")
 
 
@@ -197,7 +199,7 @@ def _words(text: str) -> str:
     return clean[:200]
 
 
-def _os_words(exc: BaseException) -> str:
+def os_words(exc: BaseException) -> str:
     """The operating system's words for the failure inside ``exc`` ("Network is unreachable")."""
     for cur in causes(exc):
         strerror = getattr(cur, "strerror", None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from msgd import storable
@@ -70,3 +71,34 @@ def unstorable_field(msg: Outbound) -> str | None:
         if (problem := storable.problem(getattr(msg, name) or "")) is not None:
             return f"the {name} {problem}"
     return None
+
+
+class Slots:
+    """The requests a sender process may have in flight (``MSGD_SENDER_CONCURRENCY``), shared
+    by its consumers (``MSGD_SENDER_CONSUMERS``): a batch takes slots for a wave and gives each
+    back when its request has ended."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self._used = 0
+        self._cond = threading.Condition()
+
+    def free(self) -> int:
+        with self._cond:
+            return self.limit - self._used
+
+    def take(self, want: int, wait: bool) -> int:
+        """Up to ``want`` slots, as many as are free; with ``wait``, at least one (blocks until
+        another batch gives one back: its requests end within their timeout)."""
+        with self._cond:
+            while wait and want > 0 and self._used >= self.limit:
+                self._cond.wait(0.5)
+            n = max(0, min(want, self.limit - self._used))
+            self._used += n
+            return n
+
+    def give(self, n: int) -> None:
+        if n:
+            with self._cond:
+                self._used -= n
+                self._cond.notify_all()

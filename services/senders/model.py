@@ -190,8 +190,13 @@ class SettingsModel(BaseModel):
 
     @classmethod
     def secret_fields(cls) -> tuple[str, ...]:
-        """Names of the fields typed as secrets (stored in ``ChannelSettings.secrets``)."""
-        return tuple(name for name, info in cls.model_fields.items() if _is_secret(info.annotation))
+        """Names of the fields typed as secrets (stored in ``ChannelSettings.secrets``); worked
+        out once per model (senders ask on every message)."""
+        found = _SECRET_FIELDS.get(cls)
+        if found is None:
+            found = _SECRET_FIELDS[cls] = tuple(name for name, info in cls.model_fields.items()
+                                                if _is_secret(info.annotation))
+        return found
 
     def secret_values(self) -> dict[str, str]:
         """The secrets that are set, revealed (for the sender and for storage)."""
@@ -224,6 +229,9 @@ def _problems(exc: ValidationError, model: type[SettingsModel]) -> list[Problem]
             words = [f"must be {' or '.join(dict.fromkeys(p[0] for p in wanted))}, got {wanted[0][1]}"]
         out.append(Problem(loc, "; or ".join(dict.fromkeys(words))))
     return out
+
+
+_SECRET_FIELDS: dict[type[SettingsModel], tuple[str, ...]] = {}
 
 
 def _is_secret(annotation: Any) -> bool:

@@ -144,6 +144,7 @@ class HttpSender(ChannelSender):
 
     def close(self) -> None:
         self._sessions.close_all()
+        super().close()
 
 
 # -- secrets in urllib3's DEBUG lines ---------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Per batch: messages inside quiet hours go back to the broker delayed to the
 window's end; the rest are reserved in one transaction (services/senders/claims.py);
-reserved ones are sent on a bounded thread pool (gateway latency overlaps), each
+reserved ones are sent on the sender's event loop, at most ``MSGD_SENDER_CONCURRENCY``
+at a time (gateway latency overlaps; services/senders/aio.py), each
 wave marked ``sending`` just before its requests start and each outcome written
 as its request completes; the batch's reports go to the recorder; transient
 failures come back through the broker after a backoff until the operator's
@@ -16,12 +17,13 @@ they end failed "outcome unknown", never sent twice) and messages never started
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import time
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 from queue import Empty, SimpleQueue
@@ -29,7 +31,7 @@ from queue import Empty, SimpleQueue
 import structlog
 from django.utils import timezone
 
-from msgd import metrics
+from msgd import logs, metrics
 from msgd import topology as topo
 from msgd.broker.base import Outgoing
 from msgd.envelope import (
@@ -65,6 +67,7 @@ from services.senders.jobs import (
     UNKNOWN_OUTCOME,
     Job,
     Result,
+    Slots,
     after_maybe_sent,
     context,
     unstorable_field,
@@ -75,20 +78,30 @@ from services.senders.registry import sender_classes
 log = structlog.get_logger("msgd.sender")
 
 class SenderStage:
+    """The sender stage of one channel (the module doc). Several stages of one process (its
+    consumers, ``consumers``) share one ``sender`` (event loop, connection pool), one snapshot of
+    the configuration and the ``MSGD_SENDER_CONCURRENCY`` request ``slots``."""
+
     def __init__(self, settings: Settings, channel: str, cache: ConfigCache | None = None,
-                 sender: ChannelSender | None = None) -> None:
+                 sender: ChannelSender | None = None, slots: Slots | None = None) -> None:
         self.settings = settings
         self.channel = channel
         self.name = f"sender:{channel}"
         self.cache = cache or ConfigCache(settings.config_refresh_seconds)
         self.sender = sender or sender_classes()[channel](settings)
-        self.pool = ThreadPoolExecutor(max_workers=settings.sender_concurrency,
-                                       thread_name_prefix=f"send-{channel}")
+        self.slots = slots or Slots(settings.sender_concurrency)
         metrics.count_failures_from_zero(channel, "none")  # failures before any gateway is tried
 
+    def consumers(self, count: int) -> list[SenderStage]:
+        """``count`` stages sharing this one's sender, configuration snapshot and request slots
+        (this stage is the first; close only it)."""
+        return [self, *(SenderStage(self.settings, self.channel, self.cache, self.sender, self.slots)
+                        for _ in range(max(1, count) - 1))]
+
     def close(self) -> None:
-        self.pool.shutdown(wait=True)
+        """Let requests in flight finish, then release the sender's connections and loop."""
         self.sender.close()
+        self.sender.aio.close()  # in case a channel's close() does not end with ChannelSender.close
 
     # -- routing helpers ----------------------------------------------------
     def _again(self, msg: Outbound, delay: float) -> Outgoing:
@@ -111,7 +124,7 @@ class SenderStage:
         jobs: dict[str, Job] = {}
         for item in items:
             msg = Outbound.from_wire(item.payload)
-            with structlog.contextvars.bound_contextvars(**context(msg)):
+            with logs.bound(**context(msg)):
                 self._prepare(msg, now, jobs, out)
         if not jobs:
             return out
@@ -123,7 +136,7 @@ class SenderStage:
             if row is not None and row.owner == owner:
                 mine.append(job)
             else:
-                with structlog.contextvars.bound_contextvars(**context(job.msg)):
+                with logs.bound(**context(job.msg)):
                     out.extend(self._not_claimed(job, row, now, finished))
         out.extend(self._send_all(owner, mine, finished))
         return out
@@ -189,17 +202,18 @@ class SenderStage:
             return [self._final(msg, FAILED, UNKNOWN_OUTCOME, FAULT_UNKNOWN, job.gateway, code="unknown.outcome")]
         return []  # an older attempt's stray copy; the current attempt is elsewhere
 
-    def _send_one(self, job: Job) -> Result:
-        with structlog.contextvars.bound_contextvars(**context(job.msg)):  # pool threads start empty
-            return self._send_one_bound(job)
+    async def _send_one(self, job: Job) -> Result:
+        """One message on the sender's event loop (each task has its own log context)."""
+        with logs.bound(**context(job.msg)):
+            return await self._send_one_bound(job)
 
-    def _send_one_bound(self, job: Job) -> Result:
+    async def _send_one_bound(self, job: Job) -> Result:
         started = time.monotonic()
         metrics.IN_FLIGHT.labels(self.channel).inc()
         try:
             if not self.settings.enabled:
                 return Result(job, None, None, 0.0)
-            return Result(job, self._via_gateways(job), None, time.monotonic() - started)
+            return Result(job, await self._via_gateways(job), None, time.monotonic() - started)
         except SendError as exc:
             return Result(job, None, exc, time.monotonic() - started)
         except Exception:  # noqa: BLE001 - a bug in a channel must not lose the message
@@ -212,7 +226,7 @@ class SenderStage:
         finally:
             metrics.IN_FLIGHT.labels(self.channel).dec()
 
-    def _via_gateways(self, job: Job) -> SendResult:
+    async def _via_gateways(self, job: Job) -> SendResult:
         """The main gateway, then each fallback while the failure is transient."""
         for position, config in enumerate(job.configs, start=1):
             job.gateway = metrics.gateway_host(config.params, config.outbox)
@@ -221,12 +235,12 @@ class SenderStage:
             try:
                 if config.outbox:
                     self.sender.check_recipient(job.msg, config)
-                    path = self._outbox(job.msg)
+                    path = await asyncio.to_thread(self._outbox, job.msg)
                     result = SendResult(gateway_message_id=path.name, detail=f"written to {path}")
                 else:
                     policy = self.sender.on_timeout(config)  # before any request
                     try:
-                        result = self.sender.send(job.msg, config)
+                        result = await self.sender.send_async(job.msg, config)
                     except MaybeSent as exc:
                         raise after_maybe_sent(exc, policy) from None
             except SendError as exc:
@@ -255,7 +269,7 @@ class SenderStage:
                                  " permissions", fault=FAULT_GATEWAY, code="gateway.outbox") from None
 
     def _send_all(self, owner: str, jobs: list[Job], finished: list[claims.Finish]) -> list[Outgoing]:
-        """Send ``jobs`` (reserved by ``owner``) at most ``sender_concurrency`` at a time.
+        """Send ``jobs`` (reserved by ``owner``), the process at most ``MSGD_SENDER_CONCURRENCY`` at a time.
 
         Each wave is marked ``sending`` in one statement just before its requests start, and
         outcomes are written as requests complete (with the next wave's start, or after a short
@@ -265,24 +279,31 @@ class SenderStage:
         out: list[Outgoing] = []
         waiting = deque(jobs)
         completed: SimpleQueue[Future[Result]] = SimpleQueue()  # futures put themselves here when done
-        running = 0
-        limit = self.settings.sender_concurrency
-        least = max(1, min(8, limit // 4))  # fewer free slots wait for more (fewer round trips)
+        running = 0  # our requests in flight, each holding one of the process's slots
+        least = max(1, min(8, self.slots.limit // 4))  # fewer free slots wait for more (fewer round trips)
         lull = False
         try:
             while waiting or running or finished:
                 wave: list[Job] = []
-                free = limit - running
-                if waiting and (not running or free >= min(least, len(waiting))):
-                    wave = [waiting.popleft() for _ in range(min(free, len(waiting)))]
+                if waiting and (not running or self.slots.free() >= min(least, len(waiting))):
+                    if not running and finished and not self.slots.free():
+                        claims.progress(owner, finished, [])  # written before waiting for a slot
+                        finished.clear()
+                    taken = self.slots.take(len(waiting), wait=not running)
+                    wave = [waiting.popleft() for _ in range(taken)]
                 if wave or (finished and (not running or lull or len(finished) >= least)):
-                    started = claims.progress(owner, finished, [j.msg.message_id for j in wave])
+                    try:
+                        started = claims.progress(owner, finished, [j.msg.message_id for j in wave])
+                    except BaseException:
+                        self.slots.give(len(wave))
+                        raise
                     finished.clear()
                     for job in wave:
                         if job.msg.message_id in started:
-                            self.pool.submit(self._send_one, job).add_done_callback(completed.put)
+                            self.sender.aio.submit(self._send_one(job)).add_done_callback(completed.put)
                             running += 1
                     lost = [j for j in wave if j.msg.message_id not in started]
+                    self.slots.give(len(lost))
                     if lost:  # taken over by another sender since we reserved them
                         out.extend(self._taken(lost, finished))
                 if not running:
@@ -297,12 +318,15 @@ class SenderStage:
                     while True:
                         done.append(completed.get_nowait())
                 running -= len(done)
+                self.slots.give(len(done))
                 for future in done:
                     self._conclude_bound(future.result(), out, finished)
         except Exception:
             # Requests already started still finish; their outcomes are written if the store lets us.
             for _ in range(running):
-                self._conclude_bound(completed.get().result(), out, finished)
+                future = completed.get()
+                self.slots.give(1)
+                self._conclude_bound(future.result(), out, finished)
             with contextlib.suppress(Exception):
                 claims.progress(owner, finished, [])
             raise
@@ -312,12 +336,12 @@ class SenderStage:
         rows, now = claims.rows([j.msg.message_id for j in jobs]), timezone.now()
         out: list[Outgoing] = []
         for job in jobs:
-            with structlog.contextvars.bound_contextvars(**context(job.msg)):
+            with logs.bound(**context(job.msg)):
                 out.extend(self._not_claimed(job, rows.get(job.msg.message_id), now, finished))
         return out
 
     def _conclude_bound(self, r: Result, out: list[Outgoing], finished: list[claims.Finish]) -> None:
-        with structlog.contextvars.bound_contextvars(**context(r.job.msg)):
+        with logs.bound(**context(r.job.msg)):
             self._conclude(r, out, finished)
 
     def _conclude(self, r: Result, out: list[Outgoing], finished: list[claims.Finish]) -> None:

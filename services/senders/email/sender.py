@@ -265,6 +265,7 @@ class EmailSender(ChannelSender):
 
     def close(self) -> None:
         self._conns.close_all()
+        super().close()
 
     # -- sending -----------------------------------------------------------------------
 

@@ -67,23 +67,25 @@ def _save(slot: int, **fields: Any) -> None:
         log.warning("gateway account not recorded", slot=slot, error=type(exc).__name__)
 
 
-def note_reply(slot: int | None, accepted: bool, problem: str = "", balance: float | None = None) -> None:
+def reply_fields(slot: int | None, accepted: bool, problem: str = "", balance: float | None = None
+                 ) -> dict[str, Any] | None:
     """What one send's answer says about the account of ``slot`` (ChannelSettings.id; None =
-    not a stored slot: nothing recorded)."""
+    not a stored slot): the GatewayAccount fields to write, or None when nothing is to be
+    written now (throttled to one write per ``REPLY_WRITE_SECONDS``; "no money" always).
+    No database work here, so the SMS sender's event loop can call it; ``save`` writes."""
     if slot is None:
-        return
+        return None
     now = timezone.now()
     if problem == FUNDS:
         with _lock:
             _empty.add(slot)
-        _save(slot, empty_at=now)
-        return
+        return {"empty_at": now}
     if not accepted and balance is None:
-        return
+        return None
     with _lock:
         recent = time.monotonic() - _written.get(slot, -math.inf) < REPLY_WRITE_SECONDS
         if recent and slot not in _empty:
-            return
+            return None
         _written[slot] = time.monotonic()
         _empty.discard(slot)
     fields: dict[str, Any] = {"working_at": now} if accepted else {}
@@ -91,7 +93,20 @@ def note_reply(slot: int | None, accepted: bool, problem: str = "", balance: flo
         fields |= {"balance": balance, "balance_at": now}
         if balance <= 0:
             fields = {"balance": balance, "balance_at": now, "empty_at": now}
+    return fields
+
+
+def save(slot: int, fields: dict[str, Any]) -> None:
+    """Write ``fields`` (from ``reply_fields``) to the GatewayAccount of ``slot``; a database
+    error is logged, never raised (an account's state must not fail a send)."""
     _save(slot, **fields)
+
+
+def note_reply(slot: int | None, accepted: bool, problem: str = "", balance: float | None = None) -> None:
+    """``reply_fields`` then ``save``, in one call (for synchronous callers)."""
+    fields = reply_fields(slot, accepted, problem, balance)
+    if slot is not None and fields is not None:
+        _save(slot, **fields)
 
 
 def note_check(slot: int, check: AccountCheck, now: dt.datetime | None = None) -> None:

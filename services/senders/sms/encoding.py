@@ -29,6 +29,7 @@ and "Баланс" as UCS-2 (70 a part), never as "??????".
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from urllib.parse import quote
 
 from services.senders.base import ContentError
@@ -136,7 +137,7 @@ def encoded_text(text: str, encoding: str) -> str:
     return quote(text, safe="")
 
 
-def text_placeholders(text: str, used: set[str]) -> dict[str, str]:
+def text_placeholders(text: str, used: AbstractSet[str]) -> dict[str, str]:
     """The ``%text_*%`` values and ``%smpp_coding%`` the parameter string uses (already percent-encoded)."""
     out: dict[str, str] = {}
     if "text_utf8" in used:

@@ -251,55 +251,92 @@ def _values(params: dict[str, Any], secrets: dict[str, Any], message_id: str) ->
     return values
 
 
-def build_request(kind: str, url: str, phone: str, text: str, params: dict[str, Any],
-                  secrets: dict[str, Any], message_id: str = "") -> HttpRequest:
-    """The request of ``kind`` (post | get | rostelecom_json | digital_direct_json) to ``url``;
-    PermanentError naming the settings that are missing (:func:`missing_settings`) or unusable."""
+@dataclass(frozen=True)
+class RequestPlan:
+    """What one slot's settings decide about its requests, worked out once (``plan_request``):
+    the checks, the credentials' placeholder values (``%md5%`` hashed once), the placeholders the
+    parameter string uses and the basic auth; ``build`` adds one message."""
+
+    kind: str
+    params: dict[str, Any]
+    secrets: dict[str, Any]
+    template: str = ""
+    values: dict[str, str] = field(default_factory=dict)
+    used: frozenset[str] = frozenset()
+    auth: tuple[str, str] | None = None
+    encoding: str = "utf-8"
+
+    def build(self, url: str, phone: str, text: str, message_id: str = "") -> HttpRequest:
+        """The request for one message (``text`` to ``phone``) to ``url``."""
+        if self.kind in (ROSTELECOM_JSON, DIGITAL_DIRECT_JSON):
+            return _json_kind(self.kind, url, phone, text, self.params, self.secrets)
+        values = {**self.values, "message_id": message_id}
+        encoded = text_placeholders(text, self.used)
+        if "text" in self.used:
+            encoded["text"] = encoded_text(text, self.encoding)
+        payload = fill_params(self.template, phone, text, values, encoded)
+        if self.kind == POST:
+            return HttpRequest("POST", url, payload.encode("utf-8"),
+                               {"Content-Type": "application/x-www-form-urlencoded"}, self.auth)
+        return HttpRequest("GET", join_query(url, payload), None, {}, self.auth)
+
+
+def plan_request(kind: str, params: dict[str, Any], secrets: dict[str, Any]) -> RequestPlan:
+    """The ``RequestPlan`` of a slot: ``kind`` (post | get | rostelecom_json |
+    digital_direct_json), its effective settings and secrets; PermanentError naming the settings
+    that are missing (:func:`missing_settings`) or unusable."""
     missing = missing_settings(kind, params, secrets)
     if missing:
         names = ", ".join(dict.fromkeys(name for name, _ in missing))
         raise PermanentError(f"the SMS settings lack {names}, needed by {missing[0][1]} — set it in the SMS"
                              " settings")
+    if kind in (ROSTELECOM_JSON, DIGITAL_DIRECT_JSON):
+        return RequestPlan(kind, params, secrets)
+    template = params.get("params") or ""
+    if not isinstance(template, str):
+        raise PermanentError("params (\"Post параметры\") must be text for the POST and GET request types")
+    assert kind in (POST, GET)
+    values = _values(params, secrets, "")
+    used = used_placeholders(template)
+    # Credentials already in the parameter string are not repeated as basic auth.
+    login, password = _setting("login", params, secrets), _setting("password", params, secrets)
+    api_key, token = _setting("api_key", params, secrets), _setting("token", params, secrets)
+    in_params = bool(used & {"login", "password", "md5"}) or ("api_key" in used and not api_key) \
+        or ("token" in used and not token)
+    auth = (login, password) if login and password and not in_params else None
+    return RequestPlan(kind, params, secrets, template, values, frozenset(used), auth,
+                       str(params.get("encoding") or "utf-8"))
+
+
+def build_request(kind: str, url: str, phone: str, text: str, params: dict[str, Any],
+                  secrets: dict[str, Any], message_id: str = "") -> HttpRequest:
+    """The request of ``kind`` (post | get | rostelecom_json | digital_direct_json) to ``url``;
+    PermanentError naming the settings that are missing (:func:`missing_settings`) or unusable.
+    A sender keeps the plan per slot (``plan_request``) and builds each message from it."""
+    return plan_request(kind, params, secrets).build(url, phone, text, message_id)
+
+
+def _json_kind(kind: str, url: str, phone: str, text: str, params: dict[str, Any],
+               secrets: dict[str, Any]) -> HttpRequest:
     login, password = _setting("login", params, secrets), _setting("password", params, secrets)
     sender = str(params.get("sender_name") or "").strip()
     if kind == ROSTELECOM_JSON:
         body = {"msisdn": phone, "shortcode": sender, "message_text": text}
         return _json_request(url, body, auth=(login, password))
-    if kind == DIGITAL_DIRECT_JSON:
-        item: dict[str, Any] = {"channelType": "SMS", "senderName": sender}
-        item.update(_json_extras(params.get("params")))
-        item["destination"], item["content"] = phone, text
-        dlr_url = _setting("dlr_url", params, secrets)
-        if dlr_url:  # Digital Direct calls it for the message's final status (its "delivered" event)
-            item.setdefault("callbackUrl", dlr_url)
-        api_key = _setting("api_key", params, secrets)
-        headers: dict[str, str] = {}
-        auth = None
-        if login and password and not api_key:
-            auth = (login, password)
-        else:
-            headers["Authorization"] = _dd_authorization(api_key or password)
-        return _json_request(url, [item], auth=auth, headers=headers)
-
-    template = params.get("params") or ""
-    if not isinstance(template, str):
-        raise PermanentError("params (\"Post параметры\") must be text for the POST and GET request types")
-    values = _values(params, secrets, message_id)
-    used = used_placeholders(template)
-    encoded = text_placeholders(text, used)
-    if "text" in used:
-        encoded["text"] = encoded_text(text, str(params.get("encoding") or "utf-8"))
-    payload = fill_params(template, phone, text, values, encoded)
-    # Credentials already in the parameter string are not repeated as basic auth.
-    api_key, token = _setting("api_key", params, secrets), _setting("token", params, secrets)
-    in_params = bool(used & {"login", "password", "md5"}) or ("api_key" in used and not api_key) \
-        or ("token" in used and not token)
-    auth = (login, password) if login and password and not in_params else None
-    if kind == POST:
-        return HttpRequest("POST", url, payload.encode("utf-8"),
-                           {"Content-Type": "application/x-www-form-urlencoded"}, auth)
-    assert kind == GET
-    return HttpRequest("GET", join_query(url, payload), None, {}, auth)
+    item: dict[str, Any] = {"channelType": "SMS", "senderName": sender}
+    item.update(_json_extras(params.get("params")))
+    item["destination"], item["content"] = phone, text
+    dlr_url = _setting("dlr_url", params, secrets)
+    if dlr_url:  # Digital Direct calls it for the message's final status (its "delivered" event)
+        item.setdefault("callbackUrl", dlr_url)
+    api_key = _setting("api_key", params, secrets)
+    headers: dict[str, str] = {}
+    auth = None
+    if login and password and not api_key:
+        auth = (login, password)
+    else:
+        headers["Authorization"] = _dd_authorization(api_key or password)
+    return _json_request(url, [item], auth=auth, headers=headers)
 
 
 def _json_extras(raw: Any) -> dict[str, Any]:

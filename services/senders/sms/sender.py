@@ -9,23 +9,31 @@ gateway (services/senders/sms/replies.py); ``rate_limit`` (messages per
 second, per gateway URL and process) spaces requests out
 (services/senders/sms/ratelimit.py); the result's ``extra`` carries the SMS part
 count and encoding (services/senders/sms/segments.py).
+
+Requests go out on the sender's event loop through one aiohttp session
+(services/senders/aio.py): at most ``MSGD_SENDER_CONCURRENCY`` at once, over kept-alive
+connections; failures are worded by services/senders/aio_errors.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-import requests
+import aiohttp
 import structlog
+from aiohttp import http_exceptions
 
 from msgd import safejson, userpattern
 from msgd.envelope import FAULT_UNKNOWN
 from msgd.redact import redact_text, register_secrets
 from msgd.settings import Settings
+from services.senders.aio import AioHttp
+from services.senders.aio_errors import aio_error
 from services.senders.base import (
     ChannelConfig,
     InvalidRecipient,
@@ -33,11 +41,11 @@ from services.senders.base import (
     Outbound,
     OutcomeUnknown,
     PermanentError,
+    SendError,
     SendResult,
     TransientError,
     stored_settings,
 )
-from services.senders.http_errors import network_error
 from services.senders.net import (
     HttpSender,
     as_bool,
@@ -50,7 +58,7 @@ from services.senders.sms import accounts, ratelimit
 from services.senders.sms.phone import InvalidPhone, normalize_phone, phone_identity, split_phones
 from services.senders.sms.problems import classify_words, problem
 from services.senders.sms.replies import read_reply
-from services.senders.sms.request import build_request, fill_params, md5_hex, params_secrets
+from services.senders.sms.request import fill_params, md5_hex, params_secrets, plan_request
 from services.senders.sms.segments import sms_segments
 from services.senders.sms.settings import SmsSettings
 
@@ -66,16 +74,9 @@ _TEXT_ID_RES = (
     re.compile(r"^\s*accepted\s*;\s*([A-Za-z0-9_.-]+)", re.I),
 )
 
-def _decode(resp: requests.Response) -> str:
-    if "charset=" in resp.headers.get("Content-Type", "").lower():
-        return resp.text
-    raw = resp.content
-    for encoding in ("utf-8", "cp1251"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return raw.decode("latin-1")
+# What the transport raises for a failed exchange (anything else is a bug, reported as one).
+_TRANSPORT_ERRORS = (aiohttp.ClientError, OSError, asyncio.TimeoutError, asyncio.IncompleteReadError,
+                     http_exceptions.HttpProcessingError, ValueError, UnicodeError)
 
 
 def _json_id(data: Any, depth: int = 0) -> str:
@@ -123,6 +124,11 @@ class SmsSender(HttpSender):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         accounts.export()  # msgd_gateway_* gauges: a "no money" answer is seen at the next scrape
+        self.http = AioHttp(self.user_agent, settings.sender_concurrency)
+
+    def close(self) -> None:
+        self.aio.close(self.http.close())
+        super().close()
 
     def check_recipient(self, message: Outbound, config: ChannelConfig) -> None:
         region = config.params.get("region")  # an outbox slot may leave the rest of its settings out
@@ -134,6 +140,19 @@ class SmsSender(HttpSender):
             pass  # an unknown region is a setting: reported when the message is really sent
 
     def deliver(self, message: Outbound, config: ChannelConfig) -> SendResult:
+        """Blocking callers (the admin's test message, msgd doctor): the request runs on the loop."""
+        return self.aio.run(self.deliver_async(message, config))
+
+    async def send_async(self, message: Outbound, config: ChannelConfig) -> SendResult:
+        try:
+            return await self.deliver_async(message, config)
+        except SendError as exc:
+            exc.reason = redact_text(exc.reason)
+            exc.args = (exc.reason,)
+            raise
+
+    async def deliver_async(self, message: Outbound, config: ChannelConfig) -> SendResult:
+        """Deliver on the sender's event loop (``send_async`` masks secrets in failures)."""
         s = stored_settings(SmsSettings, config, "SMS")
         if "sms:effective" not in config.memo:  # once per settings, not per message
             effective = s.effective()
@@ -144,34 +163,45 @@ class SmsSender(HttpSender):
             hidden += [md5_hex(v) for v in hidden] + [quote(v, safe="") for v in hidden]
             register_secrets([*hidden, *params_secrets(template)])
             config.memo["sms:effective"] = effective
-        return self._send(message, s, config.memo["sms:effective"], config.id)
+        return await self._send(message, s, config.memo["sms:effective"], config.memo, config.id)
 
-    def _send(self, message: Outbound, s: SmsSettings, params: dict[str, Any], slot: int | None = None) -> SendResult:
+    async def _send(self, message: Outbound, s: SmsSettings, params: dict[str, Any],
+                    memo: dict[str, Any], slot: int | None = None) -> SendResult:
         url, kind = str(params["url"]).strip(), params["request_type"]
         phone = self._phone(message.recipient, s.region, as_bool(params.get("strip_plus")))
         parts = sms_segments(message.body, s.max_segments)  # a runaway text fails here, before any request
-        timeout, verify = http_options(s, self.settings.http_timeout, "SMS")
-        request = build_request(kind, url, phone, message.body, params, s.secret_values(), message.message_id)
+        timeout, verify = memo.get("sms:http") or memo.setdefault(
+            "sms:http", http_options(s, self.settings.http_timeout, "SMS"))
+        plan = memo.get("sms:plan")
+        if plan is None:  # once per settings, not per message
+            plan = memo["sms:plan"] = plan_request(kind, params, s.secret_values())
+        request = plan.build(url, phone, message.body, message.message_id)
         where = host_port(url)
 
         if s.rate_limit is not None:
-            ratelimit.acquire(url, s.rate_limit)
+            wait = ratelimit.limiter(url, s.rate_limit).reserve()
+            if wait > 0:
+                await asyncio.sleep(wait)
         try:
-            resp = self._sessions.get().request(
-                request.method, request.url, data=request.body, headers=request.headers,
-                auth=request.auth, timeout=timeout, verify=verify,
-            )
-        except (requests.RequestException, ValueError, UnicodeError) as exc:
-            err = network_error(exc, "SMS gateway", url, timeout, host_label="SMS gateway host")
+            answer = await self.http.request(request.method, request.url, body=request.body,
+                                             headers=request.headers, auth=request.auth, timeout=timeout,
+                                             verify=verify)
+        except _TRANSPORT_ERRORS as exc:
+            err = aio_error(exc, "SMS gateway", url, timeout, host_label="SMS gateway host")
             if isinstance(err, MaybeSent):
                 err.dedupes = s.dedupes_message_id  # the model refuses it without %message_id%
             raise err from None
 
-        body = _decode(resp)
-        log.debug("sms gateway answered", gateway=where, status=resp.status_code,
-                  message_id=message.message_id)
-        result = _outcome(resp.status_code, resp.headers.get("Retry-After"), body, params, where,
-                          lambda accepted, problem="", balance=None: accounts.note_reply(slot, accepted, problem, balance))
+        body = answer.text()
+        log.debug("sms gateway answered", gateway=where, status=answer.status, message_id=message.message_id)
+        noted: list[dict[str, Any]] = []  # what the answer says of the account, written off the event loop
+        try:
+            result = _outcome(answer.status, answer.headers.get("Retry-After"), body, params, where,
+                              lambda accepted, problem="", balance=None: noted.append(
+                                  accounts.reply_fields(slot, accepted, problem, balance) or {}))
+        finally:  # a refusal ("no money") raises, and is the one to write at once
+            if slot is not None and noted and noted[0]:
+                await asyncio.to_thread(accounts.save, slot, noted[0])
         result.detail = redact_text(result.detail)
         result.extra.update(segments=parts.parts, encoding=parts.encoding, phone=phone)
         return result

@@ -1,0 +1,81 @@
+"""A sender process works on several batches at once (MSGD_SENDER_CONSUMERS): its consumers share
+one configuration snapshot, one sender (event loop, connection pool) and split the concurrency."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from msgd.settings import Settings
+from tests import seed
+
+pytestmark = pytest.mark.store
+
+
+def test_threads_reading_a_fresh_snapshot_at_once_all_see_the_configuration(db: str) -> None:
+    from django.db import connections
+
+    from msgd.store.cache import ConfigCache
+
+    seed.operator()
+    seed.template()
+    for _ in range(5):  # a race shows itself in some rounds, not all
+        cache = ConfigCache(60)
+        start = threading.Barrier(8)
+        seen: list[object] = []
+
+        def read(cache: ConfigCache = cache, start: threading.Barrier = start, seen: list[object] = seen) -> None:
+            try:
+                start.wait(5)
+                seen.append((cache.operator("best") is not None, len(cache.templates_for("low_balance"))))
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=read) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert seen == [(True, 1)] * 8, "a thread saw the snapshot before it was loaded"
+
+
+def test_consumers_share_the_sender_the_snapshot_and_the_concurrency(db: str, tmp_path: Path) -> None:
+    from services.senders.stage import SenderStage
+
+    settings = Settings.from_env({"MSGD_VAR_DIR": str(tmp_path), "MSGD_SENDER_CONCURRENCY": "10"})
+    first = SenderStage(settings, "sms")
+    try:
+        stages = first.consumers(3)
+        assert stages[0] is first
+        assert {id(s.sender) for s in stages} == {id(first.sender)}
+        assert {id(s.cache) for s in stages} == {id(first.cache)}
+        assert {id(s.slots) for s in stages} == {id(first.slots)}
+        assert first.slots.limit == 10
+    finally:
+        first.close()
+
+
+def test_slots_are_shared_and_a_batch_with_nothing_in_flight_waits_for_one() -> None:
+    from services.senders.jobs import Slots
+
+    slots = Slots(3)
+    assert slots.take(2, wait=False) == 2
+    assert slots.take(5, wait=False) == 1  # only what is free
+    assert slots.take(5, wait=False) == 0
+    got: list[int] = []
+    waiter = threading.Thread(target=lambda: got.append(slots.take(2, wait=True)))
+    waiter.start()
+    waiter.join(0.3)
+    assert waiter.is_alive() and not got, "nothing free: it waits"
+    slots.give(2)
+    waiter.join(5)
+    assert got == [2]
+    slots.give(3)
+    assert slots.free() == 3
+
+
+def test_settings_default_to_two_consumers() -> None:
+    assert Settings.from_env({}).sender_consumers == 2
+    assert Settings.from_env({"MSGD_SENDER_CONSUMERS": "4"}).sender_consumers == 4
