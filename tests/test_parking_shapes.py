@@ -162,7 +162,7 @@ def test_admin_parking_page_shows_and_replays_every_shape(
         wait_for(lambda: broker.queue_depths([parking_q])[parking_q] == len(items), what="all parked")
         resp = staff_on.get("/admin/tools/parking/")
         page = resp.content.decode()
-        assert resp.status_code == 200 and f"{len(items)} message(s) parked" in page
+        assert resp.status_code == 200 and f"{len(items)} messages parked" in page
         for text in ("(empty body)", "not UTF-8 text) \\x89PNG", f"({len(HUGE)} bytes in all)",
                      "binary reason", "dead-lettered by RabbitMQ (delivery_limit, count 11)", "\\x1b[2J"):
             assert text in page, text
