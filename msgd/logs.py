@@ -129,5 +129,5 @@ def configure(fmt: str = "console", level: str = "INFO", person: bool = False) -
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.stdlib.LoggerFactory(),
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=not person,  # a command's few lines need no cache; a stage's many do
     )
