@@ -315,6 +315,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser().parse_args(argv)
     settings = Settings.from_env()
+    if args.func is not cmd_run:  # `msgd run` sets up its own (JSON in production)
+        from msgd import logs
+
+        logs.configure(settings.log_format, settings.log_level, person=True)
     try:
         code = int(args.func(args, settings) or 0)
         sys.stdout.flush()

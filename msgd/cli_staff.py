@@ -10,7 +10,8 @@ import sys
 from typing import Any
 
 from msgd import localtime, logquery
-from msgd.logview import cut, detail_rows, shown_recipient
+from msgd.logview import cut, detail_rows, relative_paths, short_id, shown_recipient
+from msgd.printable import printable
 from msgd.settings import Settings
 
 
@@ -47,18 +48,20 @@ def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
     _store(settings)
     from msgd.store.models import Message
 
-    rows = list(logquery.select(Message.objects.all(), **_filters(args)).order_by("-created_at")[: args.limit])
+    newest = list(logquery.select(Message.objects.all(), **_filters(args)).order_by("-created_at", "-id")[: args.limit])
+    rows = newest[::-1]  # the newest ``limit``, shown oldest first (newest last), in text and JSON alike
     if args.json:
         print(json.dumps([log_json(m) for m in rows], ensure_ascii=False, indent=2))
         return 0
     tz = localtime.zone()
-    for m in reversed(rows):
-        who = cut(shown_recipient(m.channel, m.recipient) or "-", 28)
-        print(f"{localtime.shown(m.created_at, tz)} {m.event_type:<18} {m.channel or '-':<8} "
-              f"{who:<28} {m.state:<11} {m.fault or '-':<19} {cut(m.reason, args.width)}")
+    for m in rows:
+        who = cut(printable(shown_recipient(m.channel, m.recipient) or "-"), 22)
+        reason = cut(printable(relative_paths(m.reason or "")), args.width)
+        print(f"{localtime.shown(m.created_at, tz)} {short_id(m.id)} {cut(m.operator_code or '-', 10):<10} "
+              f"{m.event_type:<18} {m.channel or '-':<8} {who:<22} {m.state:<11} {m.fault or '-':<19} {reason}")
         if args.details:
             for label, value in detail_rows(m.details or {}, m.gateway_message_id):
-                print(f"{'':>24}{label}: {value}")
+                print(f"{'':>24}{label}: {printable(value)}")
     if not rows:
         print("no messages match" if any(v is not None for v in _filters(args).values()) else "no messages yet")
     return 0
@@ -72,7 +75,11 @@ def cmd_resend(args: argparse.Namespace, settings: Settings) -> int:
 
     filters = _filters(args)
     if args.id:
-        qs = Message.objects.filter(id__in=args.id)
+        try:
+            qs = Message.objects.filter(id__in=logquery.message_ids(Message.objects.all(), args.id))
+        except LookupError as exc:
+            print(f"msgd: {exc.args[0]}", file=sys.stderr)
+            return 2
     elif any(v is not None for k, v in filters.items() if k != "state"):
         qs = logquery.select(Message.objects.all(), **filters)
     else:  # never every failed message ever, by accident
@@ -237,12 +244,19 @@ def cmd_admin(args: argparse.Namespace, settings: Settings) -> int:
 
 def add_commands(sub: Any, tpl_sub: Any) -> None:
     """Register the commands on ``msgd``'s subparsers (``tpl_sub``: ``msgd template``'s)."""
-    lg = sub.add_parser("log", help="show the message log, newest last",
-                        description="The message log, times in MSGD_TIME_ZONE (default the server's zone).")
+    lg = sub.add_parser("log", help="show the message log: the newest messages, oldest first (newest last)",
+                        description="The message log, times in MSGD_TIME_ZONE (default the server's zone): the"
+                                    " newest --limit messages, oldest first (newest last), in the text and the"
+                                    " --json output alike. Columns: time, id (the first 8 hex digits of the"
+                                    " message's id: msgd resend --id takes them), operator, event type, channel,"
+                                    " recipient, state, fault class, reason (paths under the current directory"
+                                    " shown relative to it).")
     logquery.add_arguments(lg)
-    lg.add_argument("--limit", type=int, default=50, help="at most this many of the newest messages (default 50)")
+    lg.add_argument("--limit", type=int, default=50,
+                    help="at most this many of the newest messages (default 50), shown oldest first")
     lg.add_argument("--json", action="store_true",
-                    help="print JSON: every field, sender and delivery details included, times with their offset")
+                    help="print JSON: every field, sender and delivery details included, times with their offset;"
+                         " oldest first, as the text")
     lg.add_argument("--details", action="store_true", help="also print each message's delivery details")
     lg.add_argument("--width", type=int, default=80, help="cut reasons to this many characters, ending with …")
     lg.set_defaults(func=cmd_log)
@@ -253,7 +267,9 @@ def add_commands(sub: Any, tpl_sub: Any) -> None:
                                     " once. Choose by --id or by filters.")
     logquery.add_arguments(rs)
     rs.set_defaults(state="failed")
-    rs.add_argument("--id", action="append", metavar="MESSAGE_ID", help="this message (repeat for more)")
+    rs.add_argument("--id", action="append", metavar="MESSAGE_ID",
+                    help="this message: its id, or the start of it as msgd log shows it (8 hex digits) while"
+                         " that names one message (repeat for more)")
     rs.add_argument("--to", metavar="CONTACT", help="the corrected phone number, e-mail or chat id (one message)")
     rs.add_argument("--limit", type=int, default=10000, help="at most this many messages (default 10000)")
     rs.add_argument("--dry-run", action="store_true", help="say what would be sent again; send nothing")

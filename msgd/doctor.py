@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from msgd.redact import redact_url
 from msgd.settings import Settings
 from services.senders.model import SettingsInvalid
-from services.senders.probe import OK, PROBLEM, WARN, Finding, ProbeRequest, invalid
+from services.senders.probe import NOTE, OK, PROBLEM, WARN, Finding, ProbeRequest, invalid
 from services.senders.registry import broken_channels, channel_specs, live_channels
 
-__all__ = ["OK", "PROBLEM", "WARN", "Finding", "check_broker", "check_channels", "check_database", "check_web",
+__all__ = ["NOTE", "OK", "PROBLEM", "WARN", "Finding", "check_broker", "check_channels", "check_database", "check_web",
            "report", "run"]
 
 # -- broker, database, configuration -----------------------------------------------------------------
@@ -161,6 +161,9 @@ def report(findings: list[Finding]) -> tuple[str, int]:
     problems = sum(f.level == PROBLEM for f in findings)
     warnings = sum(f.level == WARN for f in findings)
     text = "\n".join(f.render() for f in findings)
+    notes = sum(f.level == NOTE for f in findings)
     summary = (f"{problems} problem(s), {warnings} warning(s)" if problems or warnings
                else "everything msgd needs answers")
+    if notes:
+        summary += f"; {notes} note(s): what msgd cannot check from here"
     return f"{text}\n\n{summary}\n", 1 if problems else 0

@@ -103,6 +103,32 @@ def select(qs: Any, *, since: dt.datetime | None = None, until: dt.datetime | No
     return qs
 
 
+_HEX = re.compile(r"[0-9a-f]{1,32}")
+
+
+def message_ids(qs: Any, given: list[str]) -> list[str]:
+    """The whole ids of the messages ``given`` names in ``qs``: each a whole UUID or a prefix of
+    its hex digits (``msgd log`` shows the first 8; dashes may be left out), as long as the
+    prefix names exactly one message. LookupError, in words, for a prefix that names none or
+    several, and for text that is no id."""
+    import uuid
+
+    found: list[str] = []
+    for text in given:
+        digits = text.strip().lower().replace("-", "")
+        if not _HEX.fullmatch(digits):
+            raise LookupError(f"{text!r} is not a message id: give the id msgd log shows (8 hex digits) or the whole one")
+        low, high = uuid.UUID(digits.ljust(32, "0")), uuid.UUID(digits.ljust(32, "f"))
+        ids = [str(i) for i in qs.filter(id__gte=low, id__lte=high).order_by("id").values_list("id", flat=True)[:3]]
+        if not ids:
+            raise LookupError(f"no message has an id starting with {text!r}")
+        if len(ids) > 1:
+            raise LookupError(f"{len(ids) if len(ids) < 3 else 'several'} messages have ids starting with {text!r}"
+                              f" ({', '.join(ids[:2])}…): give more of the id")
+        found.append(ids[0])
+    return found
+
+
 def add_arguments(parser: Any, *, window: bool = True) -> None:
     """The filters as ``--event``, ``--state``, ... options (and ``--since``/``--until``)."""
     for f in LOG_FILTERS:

@@ -64,10 +64,43 @@ def _redact_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> 
 
 
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
-    """msgd's handler on the root logger (recognised, and replaced, when configure runs again)."""
+    """msgd's handler on the root logger (recognised, and replaced, when configure runs again);
+    it writes to the ``sys.stderr`` of the moment, so a replaced stderr is followed."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
 
 
-def configure(fmt: str = "console", level: str = "INFO") -> None:
+def _person_time(tz: Any) -> Any:
+    """structlog processor: the line's time as a person reads it in ``tz``, zone visible
+    (``2026-11-27 13:51:42 MSK``, msgd/localtime.py), as ``msgd log`` shows times."""
+    import datetime as dt
+
+    from msgd import localtime
+
+    def stamp(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        event_dict["timestamp"] = localtime.shown(dt.datetime.now(dt.UTC), tz)
+        return event_dict
+
+    return stamp
+
+
+def configure(fmt: str = "console", level: str = "INFO", person: bool = False) -> None:
+    """Every log line to stderr: JSON (``fmt="json"``, times ISO 8601 in UTC) or for a terminal.
+    ``person`` (the command line's own commands): a terminal's lines carry the time in
+    MSGD_TIME_ZONE with the zone (UTC when that names no zone), as ``msgd log`` shows it."""
+    stamper: Any = structlog.processors.TimeStamper(fmt="iso", utc=True)
+    if person and fmt != "json":
+        from msgd import localtime
+
+        try:
+            tz: Any = localtime.zone()
+        except localtime.BadTimeZone:
+            import datetime as dt
+
+            tz = dt.UTC
+        stamper = _person_time(tz)
     renderer: Any = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
         if fmt == "json"
@@ -77,7 +110,7 @@ def configure(fmt: str = "console", level: str = "INFO") -> None:
         structlog.contextvars.merge_contextvars,
         merge_bound,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        stamper,
     ]
     handler = _Handler(sys.stderr)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
@@ -96,5 +129,5 @@ def configure(fmt: str = "console", level: str = "INFO") -> None:
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.stdlib.LoggerFactory(),
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=not person,  # a command's few lines need no cache; a stage's many do
     )

@@ -5,6 +5,8 @@ delivery details with names a person reads."""
 from __future__ import annotations
 
 import json
+import os
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,6 +40,22 @@ def cut(text: str, limit: int) -> str:
     """``text`` on one line, at most ``limit`` characters; a cut text ends with "…"."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: max(limit - 1, 0)].rstrip() + ELLIPSIS
+
+
+def short_id(message_id: Any) -> str:
+    """A message id as ``msgd log`` shows it: the first 8 hex digits of its UUID (``msgd resend
+    --id`` takes such a prefix while it names one message)."""
+    return str(message_id).replace("-", "")[:8]
+
+
+def relative_paths(text: str, cwd: str | None = None) -> str:
+    """``text`` with each absolute path under ``cwd`` (default the current directory) shown
+    relative to it: ``written to /srv/msgd/var/outbox/x.txt`` in /srv/msgd reads ``written to
+    var/outbox/x.txt``. Only for showing: the stored reason keeps the whole path."""
+    base = (cwd or os.getcwd()).rstrip("/")
+    if not base:
+        return text
+    return re.sub(rf"(?<![\w./-]){re.escape(base)}/(?=[^\s/])", "", text)
 
 
 def detail_rows(details: dict[str, Any], gateway_message_id: str = "") -> list[tuple[str, str]]:

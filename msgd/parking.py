@@ -20,6 +20,7 @@ from typing import Any
 from msgd import safejson
 from msgd import topology as topo
 from msgd.broker.base import Broker, Delivery, Outgoing, body_bytes
+from msgd.printable import ESCAPES as _ESCAPES
 from msgd.redact import redact, redact_head, redact_text
 from msgd.settings import Settings
 from msgd.topology import parking_queue
@@ -29,9 +30,6 @@ __all__ = ["Parked", "parking_queue", "peek", "replay", "shown_body", "shown_tex
 MSGD_HEADERS = ("x-msgd-reason", "x-msgd-stage", "x-msgd-source-queue", "x-msgd-parked-at")
 # A JSON body up to this size is shown re-indented with secret fields masked; a larger one as text.
 PRETTY_MAX_BYTES = 256 * 1024
-# Control characters and Unicode direction overrides would garble a terminal or mislead a reader.
-_ESCAPES = {i: f"\\x{i:02x}" for i in [*range(0x20), *range(0x7F, 0xA0)] if chr(i) not in "\n\t"}
-_ESCAPES.update({i: f"\\u{i:04x}" for i in [0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]})
 
 
 def header_text(value: Any) -> str:

@@ -35,7 +35,7 @@ def logged(db: str) -> Any:
 
 def test_log_shows_local_time_with_its_zone(logged: Any, db: str, tmp_path: Path) -> None:
     moscow = msgd("log", env=env_for(db, tmp_path, MSGD_TIME_ZONE="Europe/Moscow")).stdout
-    assert moscow.startswith("2026-11-27 13:51:42 MSK low_balance"), moscow
+    assert moscow.startswith(f"2026-11-27 13:51:42 MSK {logged.id.hex[:8]} best       low_balance"), moscow
     # the server's own zone when MSGD_TIME_ZONE is not set (tzlocal reads TZ)
     server = msgd("log", env=env_for(db, tmp_path, TZ="Asia/Yekaterinburg")).stdout
     assert server.startswith("2026-11-27 15:51:42 +05 "), server

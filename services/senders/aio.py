@@ -27,6 +27,8 @@ from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from services.senders.bodies import decode_body
+
 T = TypeVar("T")
 
 # Seconds an idle kept-alive connection stays open: below the 15 s and more most HTTP servers
@@ -117,19 +119,8 @@ class Answer:
     charset: str | None  # from Content-Type, when it names one
 
     def text(self) -> str:
-        """The body as text: the declared charset (undecodable bytes replaced, as requests does),
-        else UTF-8, else Windows-1251 (Russian gateways), else Latin-1."""
-        if self.charset:
-            try:
-                return self.body.decode(self.charset, errors="replace")
-            except LookupError:
-                return self.body.decode("utf-8", errors="replace")
-        for encoding in ("utf-8", "cp1251"):
-            try:
-                return self.body.decode(encoding)
-            except UnicodeDecodeError:
-                continue
-        return self.body.decode("latin-1")
+        """The body as text, as :func:`services.senders.net.decode_body` reads it."""
+        return decode_body(self.body, self.charset)
 
 
 def basic_auth(login: str, password: str) -> str:

@@ -13,9 +13,11 @@ from urllib.parse import urlsplit
 
 import requests
 
+from msgd.printable import printable
 from msgd.redact import redact_text
 from msgd.settings import Settings
 from services.senders.base import ChannelSender, PermanentError, PerThread
+from services.senders.bodies import declared_charset, decode_body
 from services.senders.model import HttpSettings
 
 # -- settings -------------------------------------------------------------------------------
@@ -55,8 +57,15 @@ def http_options(s: HttpSettings, default_timeout: float, label: str) -> tuple[f
 
 
 def excerpt(text: str, limit: int = 200) -> str:
-    """A far side's answer on one line, shortened: what reasons quote."""
-    return " ".join(text.split())[:limit]
+    """A far side's answer on one line, shortened to ``limit`` characters, control characters
+    escaped (msgd/printable.py): what reasons and ``msgd doctor`` quote."""
+    return printable(" ".join(text.split())[:limit])
+
+
+def response_text(resp: requests.Response, limit: int | None = None) -> str:
+    """A requests answer's body (its first ``limit`` bytes) read by :func:`decode_body`."""
+    body = resp.content if limit is None else resp.content[:limit]
+    return decode_body(body, declared_charset(resp.headers.get("Content-Type")))
 
 
 def host_port(url: str) -> str:

@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+from msgd.printable import printable
 from msgd.redact import redact_text
 from msgd.settings import Settings
 from services.senders.base import SendError
 from services.senders.model import SettingsInvalid
 
 OK, WARN, PROBLEM = "ok", "warning", "problem"
+NOTE = "note"  # something msgd could not check: neither "works" nor "broken"
 EXPIRY_WARN_DAYS = 14
 TIMEOUT = 5.0
 SETTINGS_FIX = ("fix this channel's settings (in the config file, then `msgd config load`, or in the web"
@@ -32,15 +34,17 @@ SETTINGS_FIX = ("fix this channel's settings (in the config file, then `msgd con
 
 @dataclass
 class Finding:
-    level: str  # ok | warning | problem
+    level: str  # ok | note | warning | problem
     subject: str  # what was checked: "broker", "operator best: sms gateway smsc.ru:443"
     text: str  # what was found, in plain words
     fix: str = ""  # what to do about it
 
     def render(self) -> str:
-        mark = {OK: "ok     ", WARN: "WARNING", PROBLEM: "PROBLEM"}[self.level]
-        line = f"{mark} {self.subject}: {redact_text(self.text)}"
-        return line + (f"\n        → {redact_text(self.fix)}" if self.fix else "")
+        """One line (two with a fix) for a terminal: secrets masked, and a far side's control
+        characters escaped (msgd/printable.py), whatever a probe quoted."""
+        mark = {OK: "ok     ", NOTE: "note   ", WARN: "WARNING", PROBLEM: "PROBLEM"}[self.level]
+        line = f"{mark} {printable(self.subject, True)}: {redact_text(printable(self.text))}"
+        return line + (f"\n        → {redact_text(printable(self.fix))}" if self.fix else "")
 
 
 @dataclass(frozen=True)
@@ -168,9 +172,11 @@ def check_endpoint(subject: str, host: str, port: int, tls: bool, verify: bool |
     return []
 
 
-def check_http(subject: str, url: str, verify: bool | str = True) -> list[Finding]:
+def check_http(subject: str, url: str, verify: bool | str = True, unchecked: str = "") -> list[Finding]:
     """An HTTP gateway's address: DNS, TCP and (https) its certificate, ``verify`` as requests
-    takes it."""
+    takes it. Reaching it only means it accepts connections: an ``ok`` when the caller goes on to
+    ask the gateway something; with ``unchecked`` (why nothing more is asked) a ``note`` that says
+    the answers and credentials are not checked."""
     parts: SplitResult | None
     try:
         parts = urlsplit(url)
@@ -183,5 +189,8 @@ def check_http(subject: str, url: str, verify: bool | str = True) -> list[Findin
     port = port or (443 if parts.scheme == "https" else 80)
     found = check_endpoint(subject, host, port, parts.scheme == "https", verify)
     if not any(f.level == PROBLEM for f in found):
-        found.append(Finding(OK, subject, f"{host}:{port} is reachable"))
+        reached = f"{host}:{port} accepts {'TLS' if parts.scheme == 'https' else 'TCP'} connections"
+        found.append(Finding(NOTE, subject, f"{reached}; its answers and credentials are not checked: {unchecked}",
+                             "the first message will tell: send one to yourself and read its status in `msgd log`")
+                     if unchecked else Finding(OK, subject, reached))
     return found

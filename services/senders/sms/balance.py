@@ -45,7 +45,7 @@ from urllib.parse import quote, urljoin
 import requests
 
 from msgd import safejson
-from services.senders.net import excerpt
+from services.senders.net import excerpt, response_text
 from services.senders.sms.problems import SMSC_CODES, SMSPILOT_CODES, by_http_status, classify_words
 from services.senders.sms.request import HttpRequest, build_request
 from services.senders.sms.settings import SmsSettings
@@ -210,5 +210,5 @@ def query_account(s: SmsSettings, session: requests.Session, timeout: float,
         return None
     resp = session.request(request.method, request.url, data=request.body, headers=request.headers,
                            auth=request.auth, timeout=timeout, verify=verify, allow_redirects=False)
-    body = resp.content[:65536].decode(resp.encoding or "utf-8", errors="replace")
+    body = response_text(resp, 65536)
     return read_account(str(s.effective().get("reply_format")), resp.status_code, body)

@@ -35,7 +35,7 @@ from services.senders.sms.balance import (
 from services.senders.sms.request import md5_hex
 from services.senders.sms.settings import SmsSettings
 
-NO_QUERY = "credentials not checked: msgd knows no read-only query of this gateway (the first message will tell)"
+NO_QUERY = "this gateway type has no read-only call msgd knows"
 
 
 def shown_balance(check: AccountCheck) -> str:
@@ -84,11 +84,9 @@ def probe(req: ProbeRequest) -> list[Finding]:
     _register(s)
     merged = s.effective()
     url, fmt = str(merged["url"]), str(merged.get("reply_format"))
-    found = check_http(req.subject, url, verify)
-    if any(f.level == PROBLEM for f in found):
+    found = check_http(req.subject, url, verify, unchecked="" if supported(fmt) else NO_QUERY)
+    if any(f.level == PROBLEM for f in found) or not supported(fmt):
         return found
-    if not supported(fmt):
-        return [*found, Finding(OK, req.subject, NO_QUERY)]
     try:
         request = account_request(s)
     except PermanentError as exc:

@@ -12,7 +12,7 @@ from msgd.redact import register_secrets
 from services.senders.base import PermanentError
 from services.senders.http_errors import network_error
 from services.senders.model import SettingsInvalid
-from services.senders.net import excerpt
+from services.senders.net import excerpt, response_text
 from services.senders.probe import (
     OK,
     PROBLEM,
@@ -50,18 +50,19 @@ def probe(req: ProbeRequest) -> list[Finding]:
     except (requests.RequestException, ValueError, UnicodeError) as exc:
         err = network_error(exc, "Bot API", t.api_url, TIMEOUT, t.proxy or "")
         return [*found, Finding(PROBLEM, subject, f"getMe failed: {err.reason}", "check api_url and proxy")]
+    body = response_text(resp)
     try:
-        data = safejson.loads(resp.text)
+        data = safejson.loads(body)
     except ValueError:
         data = None
     if not isinstance(data, dict):  # not the Bot API (a web server's error page, a proxy's answer)
-        shown = excerpt(resp.text)
+        shown = excerpt(body)
         return [*found, Finding(PROBLEM, subject, f"getMe answered HTTP {resp.status_code}, not the Bot API's"
                                 f" JSON" + (f": {shown}" if shown else ""),
                                 "api_url must be https://api.telegram.org or a local Bot API server's address")]
     if resp.status_code == 401 or not data.get("ok"):
         return [*found, Finding(PROBLEM, subject, f"Telegram refuses the token ({resp.status_code}"
-                                f" {data.get('description', '')})",
+                                f" {excerpt(str(data.get('description', '')))})",
                                 "the token is wrong or revoked: get it again from @BotFather")]
     bot = (data.get("result") or {}).get("username", "?")
     return [*found, Finding(OK, subject, f"bot @{bot} answers getMe; subscribers must press Start in"
