@@ -429,8 +429,8 @@ def test_main_flow_in_a_browser(browser_ru: Any, site: tuple[str, dict[str, str]
         == "smsc"
     assert browser.find_element(By.ID, "id_setting_password").get_attribute("data-stored") == "set"
     assert "Browser-Pw-5521" not in browser.page_source
-    # a refused value is shown at its field (the model's words) and nothing is saved
+    # a refused value is shown at its field (the model's words, in Russian) and nothing is saved
     browser.find_element(By.ID, "id_setting_url").send_keys("ftp://x")
     browser.find_element(By.NAME, "_continue").click()
     error = wait.until(lambda d: d.find_element(By.ID, "id_setting_url_error"))
-    assert "is not a valid http(s) URL" in error.text
+    assert "не адрес http(s)" in error.text

@@ -129,10 +129,12 @@ class Template(models.Model):
         """A template that cannot render at all is refused when saved (admin forms call this)."""
         from django.core.exceptions import ValidationError
 
+        from msgd.problem_words import shown_problem
+
         for check in _template_check:
             problem = check(self)
             if problem:
-                raise ValidationError({"body": problem})
+                raise ValidationError({"body": shown_problem(problem)})  # the reader's language
 
     def __str__(self) -> str:
         owner = self.owner.code if self.owner_id and self.owner else "all"
