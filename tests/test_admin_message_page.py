@@ -43,6 +43,13 @@ def test_the_message_page_speaks_russian(db: str, embedded: Settings) -> None:
     assert ("у оператора best нет настроек отправки email: настройте способ отправки, затем отправьте"
             " сообщение повторно") in text
     assert "then resend" not in text
+    # its contact was typed by staff: the form, not billing, is where it is corrected
+    bad = message(event_type="test_message", channel="email", recipient="petrov@mail..ru",
+                  reason_code="recipient.invalid_contact", reason="invalid e-mail address")
+    text = page(client, bad.pk)
+    assert "исправьте его в форме тестового сообщения" in text and "в биллинге." not in text
+    billed = message(channel="email", recipient="petrov@mail..ru", reason_code="recipient.invalid_contact")
+    assert "исправьте его в биллинге" in page(client, billed.pk)
     resent = page(client, new_id)
     assert (f"отправлено повторно (admin): повтор 1 сообщения {orig.pk}, на исправленный контакт"
             " (был petrov@mail..ru)") in resent

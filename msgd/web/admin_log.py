@@ -29,7 +29,7 @@ class AttemptInline(admin.TabularInline):
 
     @admin.display(description=_("what it means"))
     def explained(self, obj: Attempt) -> str:
-        return explain(obj.reason_code) or "-"
+        return explain(obj.reason_code, obj.message.event_type) or "-"
 
     @admin.display(description=_("reason"))
     def reason_shown(self, obj: Attempt) -> str:
@@ -112,7 +112,7 @@ class MessageAdmin(OperatorScoped, admin.ModelAdmin):
     def short_reason(self, obj: Message) -> Any:
         """The code's explanation in the reader's language, the far side's words beside it (cut;
         whole in the title); the words alone for a row without a code."""
-        text, reason = explain(obj.reason_code), shown_reason(obj.reason)
+        text, reason = explain(obj.reason_code, obj.event_type), shown_reason(obj.reason)
         if text:
             words = format_html(' <span class="msgd-reason-words">({})</span>', cut(reason, 50)) if reason else ""
             return format_html('<span class="msgd-reason-text" title="{}">{}</span>{}', reason or text,
@@ -121,7 +121,7 @@ class MessageAdmin(OperatorScoped, admin.ModelAdmin):
 
     @admin.display(description=_("what it means"))
     def explained(self, obj: Message) -> str:
-        return explain(obj.reason_code) or "-"
+        return explain(obj.reason_code, obj.event_type) or "-"
 
     @admin.display(description=_("reason"))
     def reason_shown(self, obj: Message) -> str:
