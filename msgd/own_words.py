@@ -30,6 +30,7 @@ _SENTENCES: list[tuple[re.Pattern[str], Any]] = [
     (re.compile(r"(?P<words>.*) \(attempt (?P<attempt>\d+) of (?P<of>\d+); next in (?P<next>\d+) s\)", re.S),
      _("%(words)s (attempt %(attempt)s of %(of)s; next in %(next)s s)")),
     (re.compile(r"not sent: (?P<problem>.*)", re.S), _("not sent: %(problem)s")),
+    (re.compile(r"written to (?P<path>\S+)"), _("written to %(path)s")),  # an outbox slot's file
 ]
 
 

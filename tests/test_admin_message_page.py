@@ -65,5 +65,6 @@ def test_what_msgd_did_not_write_stays_as_it_came() -> None:
     with translation.override("ru"):
         assert shown_reason("SMTP 535: bad login") == "SMTP 535: bad login"
         assert shown_reason(held) == "тихий час: отложено до 2026-11-30 08:00:00 Asia/Yekaterinburg"
+        assert shown_reason("written to /var/lib/msgd/outbox/1.txt") == "записано в файл /var/lib/msgd/outbox/1.txt"
     with translation.override("en"):
         assert shown_reason(held) == held
