@@ -226,7 +226,7 @@ store.setup()
 from msgd.store.models import Message
 now = dt.datetime.now(dt.UTC)
 Message.objects.create(id=uuid.uuid4(), event_id="wide-1", event_type="low_balance", operator_code="best",
-    abonent_id="1319", channel="sms", recipient="+79121234567", state="failed", fault="transient",
+    abonent_id="1319", channel="sms", recipient="+79121234567", state="failed", fault="transient-exhausted",
     reason_code="transient.connection_refused", reason="connection refused by the gateway at sms.example: " * 4,
     created_at=now, updated_at=now)
 """
