@@ -157,7 +157,19 @@ def code_for(code: str, fault: str) -> str:
     return code if code in REASONS else DEFAULT_BY_FAULT.get(fault, "unknown.failure")
 
 
-def explain(code: str) -> str:
-    """A reason code's explanation in the reader's language ("" for no code or an unknown one)."""
-    text = REASONS.get(code)
+# A test message's contact was typed by staff in the test message form, not taken from billing.
+TYPED_CONTACT = ("test_message",)
+_TYPED = {
+    "recipient.invalid_number": _("The phone number is not valid: correct it in the test message form."),
+    "recipient.invalid_contact": _("The contact is malformed (an e-mail address, a number, a chat id): correct it"
+                                   " in the test message form."),
+}
+
+
+def explain(code: str, event_type: str = "") -> str:
+    """A reason code's explanation in the reader's language ("" for no code or an unknown one);
+    for a message of ``event_type`` whose contact staff typed (TYPED_CONTACT), the form is where
+    a bad contact is corrected, not billing."""
+    text = _TYPED.get(code) if event_type in TYPED_CONTACT else None
+    text = text if text is not None else REASONS.get(code)
     return str(text) if text is not None else ""

@@ -388,6 +388,6 @@ def test_the_russian_channel_list_choice_page_and_a_stored_secret_s_help(staff: 
     assert f"задан: оставьте пустым, чтобы сохранить — {ru[password.help]}" in texts["change"]
     assert "hunter2" not in pages["change"].content.decode()
     assert "нет денег" in texts["list"]
-    # a refused balance query: its code (a value name), explained in Russian
-    assert re.search(r'class="msgd-balance-problem" title="Шлюз не принял[^"]*">credentials<',
-                     pages["list"].content.decode())
+    # a refused balance query: its problem in Russian, the code's meaning in the title
+    assert re.search(r'class="msgd-balance-problem" data-problem="credentials" title="[^"]*Шлюз не принял[^"]*">'
+                     r'неверный логин или ключ<', pages["list"].content.decode())

@@ -218,6 +218,26 @@ if codes:
 """.replace("THE_PASSWORD", PASSWORD)
 
 
+# A failed row with every column full (a long reason, a fault class, a phone number): the widest the log gets.
+FAILED_ROW = """
+import datetime as dt, uuid
+from msgd import store
+store.setup()
+from msgd.store.models import Message
+now = dt.datetime.now(dt.UTC)
+Message.objects.create(id=uuid.uuid4(), event_id="wide-1", event_type="low_balance", operator_code="best",
+    abonent_id="1319", channel="sms", recipient="+79121234567", state="failed", fault="transient-exhausted",
+    reason_code="transient.connection_refused", reason="connection refused by the gateway at sms.example: " * 4,
+    created_at=now, updated_at=now)
+"""
+
+# Whether the change list's last column ends inside the window and its box (nothing scrolled out of sight).
+LAST_COLUMN_SHOWN = (
+    "var th = document.querySelector('#result_list thead th:last-child').getBoundingClientRect();"
+    "var box = document.querySelector('#changelist .results').getBoundingClientRect();"
+    "return th.right <= Math.min(window.innerWidth, box.right) + 1;")
+
+
 def make_staff(env: dict[str, str], name: str, role: str = "-", *operators: str) -> None:
     import subprocess
     import sys
@@ -271,7 +291,8 @@ def test_staff_without_permissions_and_staff_of_one_operator(browser: Any, site:
 
 
 @pytest.mark.slow
-def test_main_flow_in_a_browser(browser_ru: Any, msgd_all: str, tmp_path: Path) -> None:
+def test_main_flow_in_a_browser(browser_ru: Any, site: tuple[str, dict[str, str]], msgd_all: str,
+                                tmp_path: Path) -> None:
     """The manual's quick start in Russian, as a Russian operator's Chromium asks for it
     (the screenshots of the README are taken here)."""
     from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
@@ -368,10 +389,22 @@ def test_main_flow_in_a_browser(browser_ru: Any, msgd_all: str, tmp_path: Path) 
     browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr th a, #result_list tbody tr td a").click()
     wait.until(lambda d: "Тест: Проверка из браузера" in d.find_element(By.ID, "content").text)
     shot("message-detail")
+    # the whole log with its widest row: every column in sight, a phone number on one line
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", FAILED_ROW], env=site[1], cwd=ROOT, check=True, capture_output=True,
+                   timeout=120)
+    browser.get(f"{msgd_all}/admin/msgd/message/")
+    wait.until(lambda d: "connection refused" in d.find_element(By.ID, "result_list").text)
+    assert browser.execute_script(LAST_COLUMN_SHOWN), "the log's last column is out of sight at 1366 px"
+    assert browser.execute_script("return Array.from(document.querySelectorAll('#result_list td.field-to span'))"
+                                  ".every(function (s) { return s.getClientRects().length === 1; })")
     # the SMS form, generated from the SMS settings model: only SMS settings; choosing a preset shows its
     # values as the empty fields' placeholders; secrets are password fields, never shown, marked set or not
     browser.get(f"{msgd_all}/admin/msgd/channelsettings/")
     wait.until(lambda d: d.find_element(By.ID, "result_list"))
+    assert browser.execute_script(LAST_COLUMN_SHOWN), "the channel list's balance is out of sight at 1366 px"
     browser.find_element(
         By.XPATH, "//table[@id='result_list']//tr[td[contains(@class, 'field-channel')][text()='sms']]//a").click()
     wait.until(lambda d: d.find_element(By.ID, "id_setting_preset"))
@@ -396,8 +429,8 @@ def test_main_flow_in_a_browser(browser_ru: Any, msgd_all: str, tmp_path: Path) 
         == "smsc"
     assert browser.find_element(By.ID, "id_setting_password").get_attribute("data-stored") == "set"
     assert "Browser-Pw-5521" not in browser.page_source
-    # a refused value is shown at its field (the model's words) and nothing is saved
+    # a refused value is shown at its field (the model's words, in Russian) and nothing is saved
     browser.find_element(By.ID, "id_setting_url").send_keys("ftp://x")
     browser.find_element(By.NAME, "_continue").click()
     error = wait.until(lambda d: d.find_element(By.ID, "id_setting_url_error"))
-    assert "is not a valid http(s) URL" in error.text
+    assert "не адрес http(s)" in error.text

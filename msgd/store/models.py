@@ -129,10 +129,12 @@ class Template(models.Model):
         """A template that cannot render at all is refused when saved (admin forms call this)."""
         from django.core.exceptions import ValidationError
 
+        from msgd.problem_words import shown_problem
+
         for check in _template_check:
             problem = check(self)
             if problem:
-                raise ValidationError({"body": problem})
+                raise ValidationError({"body": shown_problem(problem)})  # the reader's language
 
     def __str__(self) -> str:
         owner = self.owner.code if self.owner_id and self.owner else "all"
@@ -204,9 +206,12 @@ class Message(models.Model):
         ]
 
     def __str__(self) -> str:
+        """``low_balance · sms → +79121234567 (failed)``, the state in the reader's language (the
+        admin's page title)."""
         from msgd.logview import shown_recipient  # a push subscription's keys are not shown
 
-        return f"{self.event_type} {self.channel} -> {shown_recipient(self.channel, self.recipient)}: {self.state}"
+        to = shown_recipient(self.channel, self.recipient) or "-"
+        return f"{self.event_type or '-'} · {self.channel or '-'} → {to} ({self.get_state_display()})"
 
 
 class Attempt(models.Model):
@@ -229,6 +234,10 @@ class Attempt(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["message", "number", "state"], name="one_row_per_attempt_state"),
         ]
+
+    def __str__(self) -> str:
+        """``attempt 2: failed`` in the reader's language."""
+        return f"{self._meta.verbose_name} {self.number}: {self.get_state_display()}"
 
 
 class Claim(models.Model):

@@ -12,3 +12,7 @@ from msgd.web import admin_access, admin_channels, admin_log, admin_site, admin_
 admin.site.site_header = _("msgd: message system")
 admin.site.site_title = _("msgd")
 admin.site.index_title = _("Operators, templates, the message log")
+# No navigation sidebar: beside the filter column it left a 1366 px screen too narrow for the
+# message log and the channel list (their last columns scrolled out of sight); the breadcrumbs
+# and the index page lead everywhere it did.
+admin.site.enable_nav_sidebar = False

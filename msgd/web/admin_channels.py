@@ -32,6 +32,20 @@ from services.senders.registry import channel_specs, normalize_channel
 from services.senders.sms.problems import PROBLEMS
 from services.senders.spec import ChannelSpec
 
+# A balance query's problem (services/senders/sms/problems.py; services/dlr/balances.py words a
+# network failure "unavailable") as the channel list shows it: short, in the reader's language.
+BALANCE_PROBLEMS = {
+    "credentials": _("bad credentials"),
+    "funds": _("no money"),
+    "request": _("query refused"),
+    "ip": _("IP address not allowed"),
+    "blocked": _("IP address blocked for a while"),
+    "throttled": _("too many requests"),
+    "unavailable": _("query failed"),
+    "unreadable": _("answer not understood"),
+    "unclassified": _("answer not understood"),
+}
+
 
 def masked(secrets: dict[str, Any]) -> str:
     return ", ".join(f"{k}={MASK}" for k in sorted(secrets)) or "-"
@@ -72,9 +86,15 @@ class ChannelSettingsAdmin(OperatorScoped, admin.ModelAdmin):
         if account.balance is None:
             if not account.problem:
                 return "-"
-            known = PROBLEMS.get(account.problem)  # the query's refusal: its code, explained in the reader's language
-            return format_html('<span class="msgd-balance-problem" title="{}">{}</span>',
-                               explain(known.code) if known else "", account.problem)
+            # the query's problem in the reader's language; the title: what was said (the gateway's
+            # words, or the network's: "the name ... does not resolve"), when, and the code's meaning
+            known = PROBLEMS.get(account.problem)
+            label = BALANCE_PROBLEMS.get(account.problem) or account.problem
+            title = " — ".join(t for t in (account.words, at if account.polled_at else "",
+                                           explain(known.code) if known and account.problem != "unavailable" else "")
+                               if t)
+            return format_html('<span class="msgd-balance-problem" data-problem="{}" title="{}">{}</span>',
+                               account.problem, title, label)
         shown = f"{account.balance:g}" + (f" {account.unit}" if account.unit else "")
         limit = (obj.params or {}).get("balance_alert_below")
         if isinstance(limit, int | float) and account.balance < limit:

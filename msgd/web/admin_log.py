@@ -12,6 +12,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from msgd.logview import cut, detail_rows, shown_recipient
+from msgd.own_words import shown_reason
 from msgd.reasons import explain
 from msgd.store.models import Attempt, Message
 from msgd.web import access
@@ -20,7 +21,7 @@ from msgd.web.admin_scope import OperatorScoped
 
 class AttemptInline(admin.TabularInline):
     model = Attempt
-    fields = ("number", "state", "explained", "reason", "at", "seconds")
+    fields = ("number", "state", "explained", "reason_shown", "at", "seconds")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -28,7 +29,11 @@ class AttemptInline(admin.TabularInline):
 
     @admin.display(description=_("what it means"))
     def explained(self, obj: Attempt) -> str:
-        return explain(obj.reason_code) or "-"
+        return explain(obj.reason_code, obj.message.event_type) or "-"
+
+    @admin.display(description=_("reason"))
+    def reason_shown(self, obj: Attempt) -> str:
+        return shown_reason(obj.reason)
 
     def has_add_permission(self, request: Any, obj: Any = None) -> bool:
         return False
@@ -62,16 +67,16 @@ class MessageAdmin(OperatorScoped, admin.ModelAdmin):
     operator_lookup = "operator_code"
     list_per_page = 50
     fieldsets = (
-        (None, {"fields": ("created_at", "finished_at", "state", "fault", "explained", "reason_code", "reason",
+        (None, {"fields": ("created_at", "finished_at", "state", "fault", "explained", "reason_code", "reason_shown",
                            "attempts", "resend_links")}),
-        (_("Message"), {"fields": ("event_link", "event_type", "operator_code", "abonent_id", "abonent_name",
+        (_("Message"), {"fields": ("event_link", "event_type_in_full", "operator_code", "abonent_id", "abonent_name",
                                    "template", "channel", "to_in_full", "sender", "subject", "body")}),
         (_("Delivery details"), {"fields": ("details_table", "lane")}),
         (_("HTML part"), {"fields": ("html",), "classes": ("collapse",)}),
     )
-    readonly_fields = ("created_at", "finished_at", "state", "fault", "explained", "reason_code", "reason", "attempts",
+    readonly_fields = ("created_at", "finished_at", "state", "fault", "explained", "reason_code", "reason_shown", "attempts",
                        "resend_links", "event_link",
-                       "event_type", "operator_code", "abonent_id", "abonent_name", "template", "channel",
+                       "event_type_in_full", "operator_code", "abonent_id", "abonent_name", "template", "channel",
                        "to_in_full", "sender", "subject", "body", "details_table", "lane", "html")
 
     class Media:
@@ -107,18 +112,27 @@ class MessageAdmin(OperatorScoped, admin.ModelAdmin):
     def short_reason(self, obj: Message) -> Any:
         """The code's explanation in the reader's language, the far side's words beside it (cut;
         whole in the title); the words alone for a row without a code."""
-        text = explain(obj.reason_code)
+        text, reason = explain(obj.reason_code, obj.event_type), shown_reason(obj.reason)
         if text:
-            words = format_html(' <span class="msgd-reason-words">({})</span>', cut(obj.reason, 60)) if obj.reason else ""
-            return format_html('<span class="msgd-reason-text" title="{}">{}</span>{}', obj.reason or text,
+            words = format_html(' <span class="msgd-reason-words">({})</span>', cut(reason, 50)) if reason else ""
+            return format_html('<span class="msgd-reason-text" title="{}">{}</span>{}', reason or text,
                                cut(text, 70), words)
-        return format_html('<span title="{}">{}</span>', obj.reason, cut(obj.reason, 90)) if obj.reason else ""
+        return format_html('<span title="{}">{}</span>', reason, cut(reason, 80)) if reason else ""
 
     @admin.display(description=_("what it means"))
     def explained(self, obj: Message) -> str:
-        return explain(obj.reason_code) or "-"
+        return explain(obj.reason_code, obj.event_type) or "-"
 
-    @admin.display(description=_("event"))
+    @admin.display(description=_("reason"))
+    def reason_shown(self, obj: Message) -> str:
+        return shown_reason(obj.reason) or "-"
+
+    @admin.display(description=_("event type"))
+    def event_type_in_full(self, obj: Message) -> str:
+        """The event type under its full name (the log's column says just "event")."""
+        return obj.event_type or "-"
+
+    @admin.display(description=_("event id"))
     def event_link(self, obj: Message) -> Any:
         return format_html('<a href="{}">{}</a>', reverse("msgd-event-status", args=[obj.event_id]), obj.event_id)
 

@@ -128,7 +128,7 @@ def event_status(request: HttpRequest, event_id: str) -> HttpResponse:
     rows = list(qs.order_by("created_at"))
     for m in rows:
         m.shown_recipient = shown_recipient(m.channel, m.recipient)
-        m.reason_text = explain(m.reason_code)  # the code in the reader's language, the words beside it
+        m.reason_text = explain(m.reason_code, m.event_type)  # the code in the reader's language, the words beside it
     done = bool(rows) and all(m.state in FINAL_STATES or m.state in DLR_STATES for m in rows)
     return render(request, "admin/msgd_tools/event_status.html",
                   ctx(request, gettext("Event %(id)s") % {"id": event_id}, rows=rows, done=done, event_id=event_id))

@@ -40,7 +40,7 @@ def message_json(m: Any, history: bool = False) -> dict[str, Any]:
         "abonent_id": m.abonent_id, "abonent_name": m.abonent_name, "template_id": m.template_id,
         "channel": m.channel, "recipient": shown_recipient(m.channel, m.recipient), "sender": m.sender,
         "subject": m.subject, "body": m.body, "lane": m.lane, "state": m.state, "reason": m.reason,
-        "fault": m.fault, "reason_code": m.reason_code, "reason_explained": explain(m.reason_code),
+        "fault": m.fault, "reason_code": m.reason_code, "reason_explained": explain(m.reason_code, m.event_type),
         "attempts": m.attempts, "gateway_message_id": m.gateway_message_id,
         "details": m.details, "resend_of": str(m.resend_of_id) if m.resend_of_id else None,
         "created_at": localtime.iso(m.created_at, tz), "updated_at": localtime.iso(m.updated_at, tz),

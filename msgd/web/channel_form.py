@@ -9,7 +9,7 @@ Russian texts in the same catalog; tests/test_admin_channel_form.py checks every
 
 * Django checks nothing but the form's shape: every value goes to ``msgd.config.settle``, the
   function ``msgd config load`` uses, and each refusal is shown at the field it names (``url: is
-  required``, ``strip_plus: must be true or false``). What the admin saves dumps and loads back.
+  required``, ``strip_plus: must be true or false``), in the reader's language (msgd/problem_words.py). What the admin saves dumps and loads back.
 * An empty field means "not given": the model's default or the preset's value applies (shown as
   the field's placeholder).
 * Secrets are write-only: the field says whether a value is stored, an empty field keeps it, its
@@ -27,6 +27,7 @@ from django.utils.translation import gettext_lazy as _
 
 from msgd.config import settle
 from msgd.config.masking import mask
+from msgd.problem_words import shown_problem
 from msgd.store.models import ChannelSettings
 from services.senders.model import SettingsInvalid
 from services.senders.spec import ChannelSpec, SettingField
@@ -161,7 +162,7 @@ class ChannelSettingsForm(forms.ModelForm):
             for problem in exc.problems:
                 key = str(problem.loc[0]) if problem.loc else ""
                 field = SETTING + key if SETTING + key in self.fields else None
-                self.add_error(field, str(problem))
+                self.add_error(field, shown_problem(str(problem)))  # the reader's language
         return data
 
     def save(self, commit: bool = True) -> Any:

@@ -151,6 +151,9 @@ class SettingsModel(BaseModel):
     # Keys a channel slot has besides its settings (ChannelSettings columns): kept out of the
     # model, but a "did you mean" hint may point at them.
     SLOT_KEYS: ClassVar[tuple[str, ...]] = ("outbox", "enabled", "position")
+    # Keys the rules across fields (``problems``) read to decide what else is required (an SMS
+    # preset): while one of them is refused, those rules are not run (they would guess).
+    DECIDING_KEYS: ClassVar[tuple[str, ...]] = ()
 
     @model_validator(mode="before")
     @classmethod
@@ -172,11 +175,26 @@ class SettingsModel(BaseModel):
         try:
             model = cls.model_validate(dict(values))
         except ValidationError as exc:
-            raise SettingsInvalid(_problems(exc, cls)) from None
+            refused = _problems(exc, cls)
+            raise SettingsInvalid(refused + cls._problems_besides(values, refused, outbox)) from None
         found = list(model.problems(outbox))
         if found:
             raise SettingsInvalid(found)
         return model
+
+    @classmethod
+    def _problems_besides(cls, values: Mapping[str, Any], refused: list[Problem], outbox: bool) -> list[Problem]:
+        """The rules across fields, run on the values without the ``refused`` keys, so one save
+        names every problem (a bad rate_limit and the login a preset needs); none when a deciding
+        key or an unknown key was refused."""
+        keys = {str(p.loc[0]) for p in refused if p.loc}
+        if len(keys) < len(refused) or keys & set(cls.DECIDING_KEYS) or not keys <= set(cls.model_fields):
+            return []
+        try:
+            rest = cls.model_validate({k: v for k, v in values.items() if k not in keys})
+        except ValidationError:
+            return []
+        return [p for p in rest.problems(outbox) if not p.loc or str(p.loc[0]) not in keys]
 
     @classmethod
     def ordered_fields(cls) -> list[str]:

@@ -166,7 +166,7 @@ class SenderStage:
         configs = op.channels.get(msg.channel) or []
         if not configs:
             out.append(self._final(msg, FAILED, f"operator {op.code} has no {msg.channel} settings:"
-                                                " configure the channel, then replay", FAULT_GATEWAY,
+                                                " configure the channel, then resend", FAULT_GATEWAY,
                                    code="gateway.not_configured"))
             return
         jobs[msg.message_id] = Job(msg, op, configs)

@@ -90,6 +90,8 @@ POLLED_FORMATS = ("smsc", "smspilot", "digital_direct")
 class SmsSettings(HttpSettings):
     """An SMS gateway over HTTP (the original's "Адрес СМС шлюза" and "Post параметры")."""
 
+    DECIDING_KEYS = ("preset", "request_type", "reply_format", "params")
+
     preset: PresetName | None = Field(
         None, title="Gateway (preset)",
         description="a known gateway: fills url, request_type, params, strip_plus and reply_format; any"

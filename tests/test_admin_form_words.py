@@ -1,0 +1,91 @@
+"""The admin's forms in the reader's language and all at once: a channel form names every problem
+of one save (a bad rate_limit and the login and password its preset needs), the problems of a
+channel or template form are shown in Russian to a Russian browser (msgd/problem_words.py),
+while ``msgd config load`` keeps its English words."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from services.senders.model import SettingsInvalid
+from services.senders.sms.settings import SmsSettings
+from tests import seed
+from tests.test_admin_channel_form import ADD, embedded, errors, form, staff  # noqa: F401 - fixtures
+
+
+def test_one_save_names_every_problem(staff: Any) -> None:  # noqa: F811
+    op = seed.operator()
+    page = staff.post(f"{ADD}?channel=sms", form(op, preset="smsc", rate_limit="быстро"))
+    assert errors(page) == {
+        "setting_rate_limit": ["rate_limit: must be a number, got 'быстро'"],
+        "setting_login": ["login: is required by preset smsc (%login% in params: login)"],
+        "setting_password": ["password: is required by preset smsc (%password% in params: password)"],
+    }
+
+
+def test_a_refused_preset_decides_nothing_else() -> None:
+    """An unknown preset is the one problem: what it would require is not guessed."""
+    with pytest.raises(SettingsInvalid) as caught:
+        SmsSettings.parse({"preset": "nosuch", "rate_limit": "x"})
+    assert [p.loc for p in caught.value.problems] == [("preset",), ("rate_limit",)]
+
+
+def ru_post(client: Any, url: str, data: Any) -> Any:
+    from django.utils import translation
+
+    with translation.override(None):  # the request's language does not stay active after it
+        return client.post(url, data, HTTP_ACCEPT_LANGUAGE="ru")
+
+
+def test_a_russian_browser_reads_the_channel_form_s_problems_in_russian(staff: Any) -> None:  # noqa: F811
+    op = seed.operator()
+    page = ru_post(staff, f"{ADD}?channel=sms", form(op, preset="smsc", rate_limit="быстро", strip_plus="да",
+                                                    max_segments="0"))
+    assert errors(page) == {
+        "setting_rate_limit": ["rate_limit: должно быть числом, а не 'быстро'"],
+        "setting_strip_plus": ["strip_plus: должно быть «да» или «нет» (true или false), а не 'да'"],
+        "setting_max_segments": ["max_segments: должно быть не меньше 1, а не '0'"],
+        "setting_login": ["login: обязательно для пресета smsc (%login% in params: login)"],
+        "setting_password": ["password: обязательно для пресета smsc (%password% in params: password)"],
+    }
+    page = ru_post(staff, f"{ADD}?channel=sms", form(op, url="ftp://x", params="to=%sms%&text=%text%"))
+    assert errors(page) == {"setting_url": [
+        "url: 'ftp://x' — не адрес http(s): он должен начинаться с http:// или https:// и имени хоста"]}
+    page = ru_post(staff, f"{ADD}?channel=sms", form(op, params="to=%sms%"))
+    assert errors(page) == {"setting_url": ["url: обязательно: адрес шлюза (или выберите пресет)"]}
+
+
+def test_config_load_keeps_its_english_words() -> None:
+    from django.utils import translation
+
+    with translation.override("ru"), pytest.raises(SettingsInvalid) as caught:
+        SmsSettings.parse({"preset": "smsc", "rate_limit": "быстро"})
+    assert str(caught.value).startswith("rate_limit: must be a number, got 'быстро'; login: is required by preset")
+
+
+def test_a_russian_browser_reads_the_template_s_problems_in_russian(staff: Any) -> None:  # noqa: F811
+    from tests.test_web_admin import template_form
+
+    page = ru_post(staff, "/admin/msgd/template/add/", template_form(name="t", body="Скидка 10% для %(name)s"))
+    assert errors(page)["body"] == ["body: строка 1, позиция 10: одиночный «%»: знак процента пишется как «%%»"]
+
+
+@pytest.mark.parametrize(("english", "russian"), [
+    ("request_typo: unknown key, did you mean 'request_type'? (known: url, request_type)",
+     "request_typo: неизвестный ключ, может быть, 'request_type'? (известные: url, request_type)"),
+    ("variable 'nmae' is not in the event (did you mean 'name'?)", "переменной 'nmae' нет в событии (может быть, 'name'?)"),
+    ("port: must be a port number 1..65535, got 70000", "port: должно быть номером порта 1..65535, а не 70000"),
+    ("on_timeout: 'x' is not one of unknown, retry", "on_timeout: 'x' — не из допустимых значений: unknown, retry"),
+    ("a gateway's own words", "a gateway's own words"),
+])
+def test_the_common_sentences_and_what_stays(english: str, russian: str) -> None:
+    from django.utils import translation
+
+    from msgd.problem_words import shown_problem
+
+    with translation.override("ru"):
+        assert shown_problem(english) == russian
+    with translation.override("en"):
+        assert shown_problem(english) == english
