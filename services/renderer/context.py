@@ -176,11 +176,32 @@ def _as_mapping(obj: Any) -> dict[str, Any]:
     return {name: getattr(obj, name) for name in _OPERATOR_ATTRS if hasattr(obj, name)}
 
 
+_OPERATORS: dict[str, dict[str, Any]] = {}
+_OPERATORS_KEPT = 256
+
+
 def operator_fields(event: Mapping[str, Any], operator: Any = None) -> dict[str, Any]:
     """The operator as templates see it: the event's fields overlaid by the stored
-    operator's non-empty ones; secret-looking keys dropped; ``name`` never empty."""
-    fields = _as_mapping(event.get("operator"))
-    for key, value in _as_mapping(operator).items():
+    operator's non-empty ones; secret-looking keys dropped; ``name`` never empty.
+
+    The same operator comes with every message, so the result is kept by what it is made of
+    (the last ``_OPERATORS_KEPT`` kinds); each call gets its own copy."""
+    given, stored = _as_mapping(event.get("operator")), _as_mapping(operator)
+    try:
+        key = repr((sorted(given.items()), sorted(stored.items())))
+    except TypeError:  # keys that do not sort: not kept
+        return _operator_fields(given, stored)
+    found = _OPERATORS.get(key)
+    if found is None:
+        if len(_OPERATORS) >= _OPERATORS_KEPT:
+            _OPERATORS.clear()
+        found = _OPERATORS[key] = _operator_fields(given, stored)
+    return dict(found)
+
+
+def _operator_fields(fields: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+    fields = dict(fields)
+    for key, value in stored.items():
         if value not in (None, "") or key not in fields:
             fields[key] = value
     clean = {k: normalize(k, v) for k, v in fields.items() if not is_secret_key(str(k))}
