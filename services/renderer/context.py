@@ -232,16 +232,24 @@ def _payment_defaults(ctx: dict[str, Any]) -> None:
                                    else ctx.get("minimal_pay_sum"))
 
 
-def build_context(event: Mapping[str, Any], operator: Any = None) -> dict[str, Any]:
+class Flat(dict[str, Any]):
+    """``build_context``'s result: a dict, and which of its keys hold ``normalize``'s output
+    (``normalized``: normalizing them again gives the same, so a Django context skips it)."""
+
+    normalized: frozenset[str] = frozenset()
+
+
+def build_context(event: Mapping[str, Any], operator: Any = None) -> Flat:
     """The flat standard context for ``event`` (see the module docstring for every rule)."""
     abonent = _as_mapping(event.get("abonent"))
     data = _as_mapping(event.get("data"))
-    ctx: dict[str, Any] = {}
+    ctx = Flat()
     for source in (abonent, data):
         for key, value in source.items():
             if (source is abonent and key == "contacts") or is_related_list(value):
                 continue
             ctx[key] = normalize(key, value)
+    ctx.normalized = frozenset(ctx)
 
     op = operator_fields(event, operator)
     ctx.setdefault("operator_name", op["name"])

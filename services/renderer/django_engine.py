@@ -134,17 +134,22 @@ class LazyFields(MutableMapping[str, Any]):
     made exact, records wrapped) cost more than rendering. What a field becomes is the same
     whenever it is converted; values set here are stored as they are."""
 
-    __slots__ = ("_raw", "_done")
+    __slots__ = ("_raw", "_done", "_normalized")
 
-    def __init__(self, fields: Mapping[str, Any]) -> None:
+    def __init__(self, fields: Mapping[str, Any], normalized: frozenset[str] = frozenset()) -> None:
         self._raw: dict[str, Any] = {str(k): v for k, v in fields.items()}
         self._done: dict[str, Any] = {}
+        self._normalized = normalized  # keys whose values normalize() already gave
 
     def __getitem__(self, key: str) -> Any:
         try:
             return self._done[key]
         except KeyError:
-            value = self._done[key] = readonly(key, self._raw[key])
+            raw = self._raw[key]
+            if key in self._normalized and not isinstance(raw, Mapping | list | tuple | set | frozenset):
+                value = self._done[key] = raw  # normalize() gives its own output back unchanged
+            else:
+                value = self._done[key] = readonly(key, raw)
             return value
 
     def __contains__(self, key: object) -> bool:
@@ -256,7 +261,7 @@ def readonly(key: str | None, value: Any) -> Any:
 
 def template_context(event: Mapping[str, Any], operator: Any, flat: Mapping[str, Any]) -> LazyFields:
     """What a Django template sees (see the module docstring); fields are converted when read."""
-    ctx = LazyFields(flat)
+    ctx = LazyFields(flat, getattr(flat, "normalized", frozenset()))
     data = event.get("data")
     if isinstance(data, Mapping):
         for key, value in data.items():
