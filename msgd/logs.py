@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator, Mapping, MutableMapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Mapping, MutableMapping
+from contextvars import ContextVar, Token
 from typing import Any
 
 import structlog
@@ -38,16 +37,24 @@ FIELD_LIMIT = 16_000  # characters of one field of a log line (a traceback fits)
 _BOUND: ContextVar[Mapping[str, Any] | None] = ContextVar("msgd_log_bound", default=None)
 
 
-@contextmanager
-def bound(**fields: Any) -> Iterator[None]:
+class bound:  # noqa: N801 - used like a function: ``with logs.bound(event_id=...)``
     """Every log line written in this block (this thread, or this asyncio task) carries
-    ``fields`` unless the line names the field itself; blocks nest (the inner one wins)."""
-    outer = _BOUND.get()
-    token = _BOUND.set({**outer, **fields} if outer else fields)
-    try:
-        yield
-    finally:
-        _BOUND.reset(token)
+    ``fields`` unless the line names the field itself; blocks nest (the inner one wins).
+    A class rather than a generator context manager: it is entered for every message."""
+
+    __slots__ = ("_fields", "_token")
+
+    def __init__(self, **fields: Any) -> None:
+        self._fields = fields
+        self._token: Token[Mapping[str, Any] | None] | None = None
+
+    def __enter__(self) -> None:
+        outer = _BOUND.get()
+        self._token = _BOUND.set({**outer, **self._fields} if outer else self._fields)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _BOUND.reset(self._token)
 
 
 def merge_bound(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

@@ -108,8 +108,11 @@ def _fast(body: bytes | str, max_depth: int) -> Any:
 
 
 def _depth_over(raw: bytes, max_depth: int) -> bool:
-    """Whether valid JSON ``raw`` nests objects and arrays deeper than ``max_depth``: strings
-    dropped, only brackets kept, then innermost pairs removed one level per pass (C speed)."""
+    """Whether valid JSON ``raw`` nests objects and arrays deeper than ``max_depth``: not when it
+    has no more opening brackets than that (strings' included), else strings dropped, only
+    brackets kept, then innermost pairs removed one level per pass (C speed)."""
+    if raw.count(b"{") + raw.count(b"[") <= max_depth:
+        return False
     brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
     for _ in range(max_depth):
         if not brackets:

@@ -91,8 +91,32 @@ def test_token_is_stored_hashed_and_revocable(db: str) -> None:
     assert key not in (token.key_hash, token.prefix) and len(token.key_hash) == 64
     c = Client(HTTP_AUTHORIZATION=f"Token {key}")
     assert c.get("/api/v1/messages").status_code == 200
-    ApiToken.objects.filter(pk=token.pk).update(revoked=True)
+    assert ApiToken.objects.get(pk=token.pk).last_used_at is not None
+    token.revoked = True
+    token.save()  # a change made in this process: the kept token is forgotten at once
     assert c.get("/api/v1/messages").status_code == 401
+
+
+def test_a_token_revoked_by_another_process_stops_working_within_the_cache_period(
+        db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.test import Client
+
+    from msgd.web.models import ApiToken
+    from tests.support import wait_for
+
+    monkeypatch.setenv("MSGD_API_TOKEN_CACHE_SECONDS", "0.5")
+    token, key = ApiToken.create("ops")
+    c = Client(HTTP_AUTHORIZATION=f"Token {key}")
+    assert c.get("/api/v1/messages").status_code == 200
+    ApiToken.objects.filter(pk=token.pk).update(revoked=True)  # as `msgd token revoke` does elsewhere: no signal here
+    wait_for(lambda: c.get("/api/v1/messages").status_code == 401, timeout=10,
+             what="the revoked token refused once the cache period is over")
+    monkeypatch.setenv("MSGD_API_TOKEN_CACHE_SECONDS", "0")
+    other, other_key = ApiToken.create("billing")
+    c = Client(HTTP_AUTHORIZATION=f"Token {other_key}")
+    assert c.get("/api/v1/messages").status_code == 200
+    ApiToken.objects.filter(pk=other.pk).update(revoked=True)
+    assert c.get("/api/v1/messages").status_code == 401, "no cache: refused at once"
 
 
 def test_token_cli_prints_the_key_once(db: str, capsys: pytest.CaptureFixture[str],

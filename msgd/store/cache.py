@@ -4,7 +4,10 @@ Stages read operators, channel settings and templates on every message; the
 snapshot makes that free, and a change in the store (CLI, admin) is seen
 within ``config_refresh_seconds`` without a restart.  One snapshot may serve
 several threads (a sender process's consumers): a reload happens under a lock,
-and no reader sees the snapshot as fresh before it has been loaded.
+and no reader sees the snapshot as fresh before it has been loaded.  A change
+saved by this very process (the admin, a test, ``msgd config load``) is seen at
+once: the save signals bump ``_changes`` (msgd/store/signals.py) and every
+snapshot of the process reloads on its next read.
 """
 
 from __future__ import annotations
@@ -78,6 +81,14 @@ class TemplateView:
     use_django: bool
 
 
+_changes = [0]  # configuration saves made by this process (msgd/store/signals.py)
+
+
+def changed_here() -> None:
+    """This process saved a configuration change: its snapshots reload on their next read."""
+    _changes[0] += 1
+
+
 class ConfigCache:
     def __init__(self, refresh_seconds: float = 2.0) -> None:
         self.refresh_seconds = refresh_seconds
@@ -87,10 +98,12 @@ class ConfigCache:
         self._by_type: dict[str, list[TemplateView]] = {}
         self._by_id: dict[int, TemplateView] = {}
         self._lock = threading.Lock()
+        self._seen_changes = _changes[0]
 
     def _fresh(self) -> bool:
         checked = self._checked_at
-        return checked is not None and time.monotonic() - checked < self.refresh_seconds
+        return (checked is not None and self._seen_changes == _changes[0]
+                and time.monotonic() - checked < self.refresh_seconds)
 
     def refresh(self, force: bool = False) -> None:
         if not force and self._fresh():
@@ -100,12 +113,12 @@ class ConfigCache:
         with self._lock:
             if not force and self._fresh():  # another thread reloaded while this one waited
                 return
-            now = time.monotonic()
+            now, changes = time.monotonic(), _changes[0]
             revision = Revision.current()
-            if revision != self._revision or force:
+            if revision != self._revision or force or changes != self._seen_changes:
                 self._load()
                 self._revision = revision
-            self._checked_at = now
+            self._checked_at, self._seen_changes = now, changes
 
     def _load(self) -> None:
         from msgd.store.models import ChannelSettings, Operator, Template

@@ -7,10 +7,12 @@ from typing import Any
 from django.db.models import F
 from django.db.models.signals import post_delete, post_save
 
+from msgd.store.cache import changed_here
 from msgd.store.models import ChannelSettings, Operator, Revision, Template
 
 
 def bump_revision(**_: Any) -> None:
+    changed_here()
     if not Revision.objects.filter(id=1).update(value=F("value") + 1):
         Revision.objects.get_or_create(id=1, defaults={"value": 1})
 

@@ -10,6 +10,7 @@ bodies, JSON errors) is in ``msgd.web.api_http``; the message log in
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from typing import Any
@@ -23,6 +24,7 @@ from django.views.decorators.csrf import csrf_exempt
 from msgd import storable
 from msgd.redact import redact_text
 from msgd.settings import Settings
+from msgd.store.cache import ConfigCache
 from msgd.web import api_log
 from msgd.web.api_http import (
     Forbidden,
@@ -50,6 +52,31 @@ def schema_errors(problems: list[str], prefix: str = "") -> list[dict[str, str]]
     return out
 
 
+_settings: dict[tuple[tuple[str, str], ...], Settings] = {}
+
+
+def web_settings() -> Settings:
+    """The settings from the environment, read once per distinct ``MSGD_*`` environment (reading
+    them asks the system for its host name)."""
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("MSGD_")))
+    found = _settings.get(env)
+    if found is None:
+        found = _settings[env] = Settings.from_env()
+    return found
+
+
+_config: list[ConfigCache] = []
+
+
+def web_config() -> ConfigCache:
+    """This process's configuration snapshot: an operator added elsewhere (``msgd config load``,
+    another worker's admin) is known within ``MSGD_CONFIG_REFRESH_SECONDS``, one added through
+    this process at once (msgd/store/cache.py)."""
+    if not _config:
+        _config.append(ConfigCache(web_settings().config_refresh_seconds))
+    return _config[0]
+
+
 def try_publish(events: list[dict[str, Any]]) -> str:
     """Publish with confirms through the configured broker: '' when the broker has the events,
     else the problem to show (the exception's type only; the full text is logged, redacted).
@@ -57,7 +84,7 @@ def try_publish(events: list[dict[str, Any]]) -> str:
     from msgd.publishing import publish_events
 
     try:
-        publish_events(Settings.from_env(), events, declare_once=True)
+        publish_events(web_settings(), events, reuse=True)
     except Exception as exc:  # noqa: BLE001 - the broker is down or refused: nothing was accepted
         return log_publish_failure([e.get("event_id") for e in events], exc)
     return ""
@@ -103,10 +130,8 @@ def check_operators(request: HttpRequest, items: list[dict[str, Any]], listed: b
 def unknown_operators(items: list[dict[str, Any]], listed: bool) -> list[dict[str, str]]:
     """Field errors for events whose operator is not configured: the router would park them,
     so the API says so at once (billing can fix it) instead of answering 202."""
-    from msgd.store.models import Operator
-
-    codes = {c for c in map(code_of, items) if c is not None}
-    known = set(Operator.objects.filter(code__in=codes).values_list("code", flat=True)) if codes else set()
+    config = web_config()
+    known = {c for c in map(code_of, items) if c is not None and config.operator(c) is not None}
     return [
         field_error(f"[{i}].operator.code" if listed else "operator.code",
                     f"operator {code!r} is not configured in msgd (add it: msgd config load, or the admin)")

@@ -17,7 +17,6 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.utils import timezone
 from django.views import defaults
 
 from msgd import safejson, storable
@@ -81,21 +80,21 @@ def allow(*methods: str) -> Callable[[View], View]:
 
 
 def token_required(view: View) -> View:
-    """401 (JSON, ``WWW-Authenticate: Token``) unless ``Authorization: Token <key>`` is valid."""
+    """401 (JSON, ``WWW-Authenticate: Token``) unless ``Authorization: Token <key>`` is valid (the
+    token, its scopes and operators are kept a few seconds: msgd/web/tokens.py)."""
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        from msgd.web.models import ApiToken
+        from msgd.web import tokens
 
         scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-        token = ApiToken.authenticate(key.strip()) if scheme.lower() == "token" else None
-        if token is None:
+        found = tokens.authenticate(key.strip()) if scheme.lower() == "token" else None
+        if found is None:
             resp = JsonResponse({"error": "authentication required: send 'Authorization: Token <key>'"},
                                 status=401)
             resp["WWW-Authenticate"] = "Token"
             return resp
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
-        request.api_token = token
+        request.api_token, request.api_token_operators = found
         return view(request, *args, **kwargs)
 
     return wrapped
@@ -135,8 +134,10 @@ def scope_required(scope: str, methods: tuple[str, ...] | None = None) -> Callab
 
 def token_operators(request: HttpRequest) -> set[str] | None:
     """The operator codes the request's token is limited to (None: every operator)."""
-    token = getattr(request, "api_token", None)
-    return token.operator_codes() if token is not None else set()
+    if getattr(request, "api_token", None) is None:
+        return set()
+    codes = request.api_token_operators
+    return set(codes) if codes is not None else None
 
 
 def read_json(request: HttpRequest) -> Any:

@@ -176,11 +176,32 @@ def _as_mapping(obj: Any) -> dict[str, Any]:
     return {name: getattr(obj, name) for name in _OPERATOR_ATTRS if hasattr(obj, name)}
 
 
+_OPERATORS: dict[str, dict[str, Any]] = {}
+_OPERATORS_KEPT = 256
+
+
 def operator_fields(event: Mapping[str, Any], operator: Any = None) -> dict[str, Any]:
     """The operator as templates see it: the event's fields overlaid by the stored
-    operator's non-empty ones; secret-looking keys dropped; ``name`` never empty."""
-    fields = _as_mapping(event.get("operator"))
-    for key, value in _as_mapping(operator).items():
+    operator's non-empty ones; secret-looking keys dropped; ``name`` never empty.
+
+    The same operator comes with every message, so the result is kept by what it is made of
+    (the last ``_OPERATORS_KEPT`` kinds); each call gets its own copy."""
+    given, stored = _as_mapping(event.get("operator")), _as_mapping(operator)
+    try:
+        key = repr((sorted(given.items()), sorted(stored.items())))
+    except TypeError:  # keys that do not sort: not kept
+        return _operator_fields(given, stored)
+    found = _OPERATORS.get(key)
+    if found is None:
+        if len(_OPERATORS) >= _OPERATORS_KEPT:
+            _OPERATORS.clear()
+        found = _OPERATORS[key] = _operator_fields(given, stored)
+    return dict(found)
+
+
+def _operator_fields(fields: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+    fields = dict(fields)
+    for key, value in stored.items():
         if value not in (None, "") or key not in fields:
             fields[key] = value
     clean = {k: normalize(k, v) for k, v in fields.items() if not is_secret_key(str(k))}
@@ -211,16 +232,24 @@ def _payment_defaults(ctx: dict[str, Any]) -> None:
                                    else ctx.get("minimal_pay_sum"))
 
 
-def build_context(event: Mapping[str, Any], operator: Any = None) -> dict[str, Any]:
+class Flat(dict[str, Any]):
+    """``build_context``'s result: a dict, and which of its keys hold ``normalize``'s output
+    (``normalized``: normalizing them again gives the same, so a Django context skips it)."""
+
+    normalized: frozenset[str] = frozenset()
+
+
+def build_context(event: Mapping[str, Any], operator: Any = None) -> Flat:
     """The flat standard context for ``event`` (see the module docstring for every rule)."""
     abonent = _as_mapping(event.get("abonent"))
     data = _as_mapping(event.get("data"))
-    ctx: dict[str, Any] = {}
+    ctx = Flat()
     for source in (abonent, data):
         for key, value in source.items():
             if (source is abonent and key == "contacts") or is_related_list(value):
                 continue
             ctx[key] = normalize(key, value)
+    ctx.normalized = frozenset(ctx)
 
     op = operator_fields(event, operator)
     ctx.setdefault("operator_name", op["name"])

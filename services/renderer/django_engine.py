@@ -51,7 +51,7 @@ not depend on escaping, so one compiled template serves both engines.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from functools import lru_cache
 from typing import Any
 
@@ -128,13 +128,55 @@ PLAIN = _engine(autoescape=False)
 HTML = _engine(autoescape=True)
 
 
+class LazyFields(MutableMapping[str, Any]):
+    """Template data converted (``readonly``) field by field when a template first reads it: a
+    template names a few of an event's fields, and converting them all (dates parsed, amounts
+    made exact, records wrapped) cost more than rendering. What a field becomes is the same
+    whenever it is converted; values set here are stored as they are."""
+
+    __slots__ = ("_raw", "_done", "_normalized")
+
+    def __init__(self, fields: Mapping[str, Any], normalized: frozenset[str] = frozenset()) -> None:
+        self._raw: dict[str, Any] = {str(k): v for k, v in fields.items()}
+        self._done: dict[str, Any] = {}
+        self._normalized = normalized  # keys whose values normalize() already gave
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self._done[key]
+        except KeyError:
+            raw = self._raw[key]
+            if key in self._normalized and not isinstance(raw, Mapping | list | tuple | set | frozenset):
+                value = self._done[key] = raw  # normalize() gives its own output back unchanged
+            else:
+                value = self._done[key] = readonly(key, raw)
+            return value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._raw
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._raw[key] = self._done[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._raw[key]
+        self._done.pop(key, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
 class Record(Mapping[str, Any]):
-    """A read-only record: ``rec.field`` and ``rec["field"]``; no mutating methods."""
+    """A read-only record: ``rec.field`` and ``rec["field"]``; no mutating methods. Its fields
+    are converted when first read (``LazyFields``)."""
 
     __slots__ = ("_fields",)
 
     def __init__(self, fields: Mapping[str, Any]) -> None:
-        object.__setattr__(self, "_fields", {str(k): readonly(str(k), v) for k, v in fields.items()})
+        object.__setattr__(self, "_fields", LazyFields(fields))
 
     def __getitem__(self, key: str) -> Any:
         return self._fields[key]
@@ -157,7 +199,7 @@ class Record(Mapping[str, Any]):
         return len(self._fields)
 
     def __repr__(self) -> str:
-        return f"Record({self._fields!r})"
+        return f"Record({dict(self._fields.items())!r})"
 
     def __str__(self) -> str:
         return str({k: str(v) if not isinstance(v, str) else v for k, v in self._fields.items()})
@@ -217,9 +259,9 @@ def readonly(key: str | None, value: Any) -> Any:
     return normalize(key, value)
 
 
-def template_context(event: Mapping[str, Any], operator: Any, flat: Mapping[str, Any]) -> dict[str, Any]:
-    """What a Django template sees (see the module docstring)."""
-    ctx = {key: readonly(key, value) for key, value in flat.items()}
+def template_context(event: Mapping[str, Any], operator: Any, flat: Mapping[str, Any]) -> LazyFields:
+    """What a Django template sees (see the module docstring); fields are converted when read."""
+    ctx = LazyFields(flat, getattr(flat, "normalized", frozenset()))
     data = event.get("data")
     if isinstance(data, Mapping):
         for key, value in data.items():
@@ -306,8 +348,10 @@ def render_django(source: str, context: Mapping[str, Any], *, label: str = "temp
         raise RenderError(f"{label}: {exc}") from None
     engine = HTML if html else PLAIN
     try:
-        ctx = (_MarkupContext(dict(context), escape) if escape is not None and not html
-               else Context(dict(context), autoescape=engine.autoescape))
+        values = context if isinstance(context, LazyFields) else dict(context)
+        ctx = (_MarkupContext(values, escape) if escape is not None and not html  # type: ignore[arg-type]
+               else Context(values, autoescape=engine.autoescape))
+        ctx.push()  # what the template sets ({% firstof ... as x %}) stays in this render
         return str(template.render(ctx))
     except Exception as exc:  # a filter or tag failed on this event's data
         raise RenderError(f"{label}: rendering failed: {_explain(exc)}") from None

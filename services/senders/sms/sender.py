@@ -98,12 +98,17 @@ def _json_id(data: Any, depth: int = 0) -> str:
     return ""
 
 
+# The first character of any JSON text (RFC 8259: a value after optional white space).
+_JSON_STARTS = frozenset('{["-0123456789tfn')
+
+
 def gateway_id(body: str) -> str:
     """The gateway's message id when the answer obviously carries one, else ""."""
-    try:
-        return _json_id(safejson.loads(body))  # deep nesting is a ValueError there too
-    except ValueError:
-        pass
+    if body.lstrip(" \t\r\n")[:1] in _JSON_STARTS:  # "OK - 1 SMS, ID - 7" cannot be JSON: not decoded
+        try:
+            return _json_id(safejson.loads(body))  # deep nesting is a ValueError there too
+        except ValueError:
+            pass
     for pattern in _TEXT_ID_RES:
         match = pattern.search(body)
         if match:
