@@ -81,8 +81,10 @@ def run_stage(name: str, settings: Settings, stop: threading.Event, channel: str
         plan = consumers(name, stage, queues, settings, broker.embedded)
 
         def consume(one: Stage, own: Broker, taken: list[str]) -> None:
+            # The fast lane's own consumer does not wait to fill a batch: a reset goes on at once.
+            wait = 0.0 if len(plan) > 1 and taken == queues[:1] else settings.batch_wait_ms / 1000
             own.consume(taken, batch_handler(one, on_parked=count_parked, **limits), stop,
-                        batch_size=settings.batch_size, batch_wait=settings.batch_wait_ms / 1000)
+                        batch_size=settings.batch_size, batch_wait=wait)
 
         consume_all(plan, broker, consume, lambda: make_broker(settings), stop)
     finally:
