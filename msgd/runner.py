@@ -78,14 +78,15 @@ def run_stage(name: str, settings: Settings, stop: threading.Event, channel: str
 
         limits = {"max_body_bytes": settings.max_body_bytes, "max_depth": safejson.DEFAULT_MAX_DEPTH} \
             if name == "router" else {}  # billing's events; the other stages read msgd's own messages
-        count = settings.sender_consumers if name == "sender" and not broker.embedded else 1
-        stages: list[Stage] = stage.consumers(count) if count > 1 else [stage]  # type: ignore[attr-defined]
+        plan = consumers(name, stage, queues, settings, broker.embedded)
 
-        def consume(one: Stage, own: Broker) -> None:
-            own.consume(queues, batch_handler(one, on_parked=count_parked, **limits), stop,
-                        batch_size=settings.batch_size, batch_wait=settings.batch_wait_ms / 1000)
+        def consume(one: Stage, own: Broker, taken: list[str]) -> None:
+            # The fast lane's own consumer does not wait to fill a batch: a reset goes on at once.
+            wait = 0.0 if len(plan) > 1 and taken == queues[:1] else settings.batch_wait_ms / 1000
+            own.consume(taken, batch_handler(one, on_parked=count_parked, **limits), stop,
+                        batch_size=settings.batch_size, batch_wait=wait)
 
-        consume_all(stages, broker, consume, lambda: make_broker(settings), stop)
+        consume_all(plan, broker, consume, lambda: make_broker(settings), stop)
     finally:
         close: Callable[[], Any] | None = getattr(stage, "close", None)
         if close is not None:
@@ -94,29 +95,50 @@ def run_stage(name: str, settings: Settings, stop: threading.Event, channel: str
         log.info("stage stopped", stage=stage.name)
 
 
-def consume_all(stages: list[Stage], broker: Broker, consume: Callable[[Stage, Broker], None],
-                new_broker: Callable[[], Broker], stop: threading.Event) -> None:
-    """``consume`` each stage: the first on ``broker`` in this thread, each other one in a thread
-    of its own on a broker connection of its own (``new_broker``). A consumer that fails stops
-    the others (``stop``) and its error is raised here once all have ended."""
+def consumers(name: str, stage: Stage, queues: list[str], settings: Settings,
+              embedded: bool) -> list[tuple[Stage, list[str]]]:
+    """Which consumer of a stage process takes which queues.
+
+    On RabbitMQ a stage with a fast lane (router, renderer, sender: queues ``[tx, bulk]``) gives
+    the transactional queue a consumer of its own, so a password reset never waits for the bulk
+    batch the process is in the middle of; the bulk queue gets one consumer, or
+    ``MSGD_SENDER_CONSUMERS`` for a sender (which share its sender, snapshot and request slots).
+    Router and renderer keep no state between batches, so their consumers share the stage. The
+    embedded broker (one SQLite file, one process) keeps one consumer of every queue."""
+    if embedded or len(queues) < 2:
+        return [(stage, queues)]
+    tx, bulk = queues[:1], queues[1:]
+    if name != "sender":
+        return [(stage, tx), (stage, bulk)]
+    stages = stage.consumers(max(1, settings.sender_consumers) + 1)  # type: ignore[attr-defined]
+    return [(stages[0], tx), *((one, bulk) for one in stages[1:])]
+
+
+def consume_all(plan: list[tuple[Stage, list[str]]], broker: Broker,
+                consume: Callable[[Stage, Broker, list[str]], None], new_broker: Callable[[], Broker],
+                stop: threading.Event) -> None:
+    """``consume`` each (stage, queues) of ``plan``: the first on ``broker`` in this thread, each
+    other one in a thread of its own on a broker connection of its own (``new_broker``). A
+    consumer that fails stops the others (``stop``) and its error is raised here once all have
+    ended."""
     failures: list[BaseException] = []
 
-    def guarded(one: Stage) -> None:
+    def guarded(one: Stage, taken: list[str]) -> None:
         own = new_broker()
         try:
-            consume(one, own)
+            consume(one, own, taken)
         except BaseException as exc:
             failures.append(exc)
             stop.set()
         finally:
             own.close()
 
-    threads = [threading.Thread(target=guarded, args=(one,), name=f"{one.name}-{i}", daemon=True)
-               for i, one in enumerate(stages[1:], start=2)]
+    threads = [threading.Thread(target=guarded, args=(one, taken), name=f"{one.name}-{i}", daemon=True)
+               for i, (one, taken) in enumerate(plan[1:], start=2)]
     for t in threads:
         t.start()
     try:
-        consume(stages[0], broker)
+        consume(plan[0][0], broker, plan[0][1])
     except BaseException:
         stop.set()
         raise

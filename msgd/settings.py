@@ -47,9 +47,10 @@ class Settings:
     batch_size: int = 100
     batch_wait_ms: int = 20
     sender_concurrency: int = 32
-    # Batches a sender process works on at once (each its own broker connection and consumer,
-    # sharing the process's event loop, connection pool and MSGD_SENDER_CONCURRENCY): while one
-    # batch waits for its gateway answers, the next is claimed.
+    # Bulk batches a sender process works on at once (each its own broker connection and
+    # consumer, sharing the process's event loop, connection pool and MSGD_SENDER_CONCURRENCY):
+    # while one batch waits for its gateway answers, the next is claimed. The fast lane has a
+    # consumer of its own besides (msgd/runner.py consumers).
     sender_consumers: int = 2
     http_timeout: float = 15.0
     retry_base_seconds: float = 30.0

@@ -79,3 +79,24 @@ def test_slots_are_shared_and_a_batch_with_nothing_in_flight_waits_for_one() -> 
 def test_settings_default_to_two_consumers() -> None:
     assert Settings.from_env({}).sender_consumers == 2
     assert Settings.from_env({"MSGD_SENDER_CONSUMERS": "4"}).sender_consumers == 4
+
+
+def test_each_lane_has_its_own_consumer_on_rabbitmq_and_one_consumer_takes_both_embedded(
+        db: str, tmp_path: Path) -> None:
+    from msgd.runner import consumers
+    from services.router.stage import RouterStage
+    from services.senders.stage import SenderStage
+
+    settings = Settings.from_env({"MSGD_VAR_DIR": str(tmp_path), "MSGD_SENDER_CONSUMERS": "2"})
+    router = RouterStage(settings)
+    assert consumers("router", router, ["r.tx", "r.bulk"], settings, embedded=False) == [
+        (router, ["r.tx"]), (router, ["r.bulk"])]
+    assert consumers("router", router, ["r.tx", "r.bulk"], settings, embedded=True) == [
+        (router, ["r.tx", "r.bulk"])]
+    sender = SenderStage(settings, "sms")
+    try:
+        plan = consumers("sender", sender, ["s.tx", "s.bulk"], settings, embedded=False)
+        assert [taken for _, taken in plan] == [["s.tx"], ["s.bulk"], ["s.bulk"]]
+        assert plan[0][0] is sender and {id(one.slots) for one, _ in plan} == {id(sender.slots)}
+    finally:
+        sender.close()
