@@ -22,7 +22,7 @@ from typing import Any
 from bench.cpu import Roles
 from bench.events import event, msgd_config
 from bench.gateway import Gateway
-from bench.services import Services
+from bench.services import Services, stop_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = {"router": ["router"], "renderer": ["renderer"], "recorder": ["recorder"],
@@ -141,16 +141,7 @@ class MsgdRun:
     def stop(self) -> None:
         """Stop the stages (SIGTERM, then SIGKILL after 30 s) and remove the database (and the
         namespace on a shared broker)."""
-        for p in self.procs.values():
-            if p.poll() is None:
-                p.terminate()
-        for p in self.procs.values():
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(10)
-        self.procs.clear()
+        stop_processes(self.procs)
         if self._broker is not None:
             self._broker.close()
             self._broker = None

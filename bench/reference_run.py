@@ -19,7 +19,7 @@ from typing import Any
 from bench.cpu import Roles
 from bench.events import OPERATOR, TEMPLATES, event
 from bench.gateway import Gateway
-from bench.services import Services
+from bench.services import Services, stop_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = ("route", "render", "send")
@@ -104,16 +104,7 @@ class ReferenceRun:
 
     def stop(self) -> None:
         """Stop the workers, remove the queues (shared broker) and the database."""
-        for p in self.procs.values():
-            if p.poll() is None:
-                p.terminate()
-        for p in self.procs.values():
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(10)
-        self.procs.clear()
+        stop_processes(self.procs)
         if self._app is not None:
             if self.services.shared:
                 with self._app.connection_for_write() as conn:

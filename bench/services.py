@@ -228,3 +228,18 @@ class Services:
         name = url.rsplit("/", 1)[1]
         with psycopg.connect(self.pg_url + "/postgres", autocommit=True) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def stop_processes(procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every process of ``procs`` first (so they stop side by side), then wait for each;
+    one still running after 30 s is killed. ``procs`` is emptied."""
+    for p in procs.values():
+        if p.poll() is None:
+            p.terminate()
+    for p in procs.values():
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(10)
+    procs.clear()
