@@ -198,10 +198,11 @@ def test_retry_and_quiet_hours_are_delivered_after_their_delay(
 
 def test_make_run_path_embedded_mode(tmp_path: Path) -> None:
     """No broker configured: `msgd run all` on SQLite; an example event ends as an outbox file and a log row."""
-    from tests.support import ROOT, msgd
+    from tests.support import ROOT, free_port, msgd
 
     var = tmp_path / "var"
-    env = stage_env(MSGD_VAR_DIR=str(var))
+    # its own web port: `msgd run all` serves the admin too, and 8000 may be taken by a `make run`
+    env = stage_env(MSGD_VAR_DIR=str(var), MSGD_WEB_BIND=f"127.0.0.1:{free_port()}")
     msgd("migrate", env=env)
     msgd("config", "load", "--preinstalled", str(ROOT / "examples/config.yaml"), env=env)
     proc = StageProcess(["all"], env, tmp_path / "all.log").start()
