@@ -129,11 +129,24 @@ class MsgdRun:
 
         return topology.sender_queues(self.ns, "sms")
 
-    def wait_depth(self, queues: Sequence[str], total: int, timeout: float) -> bool:
-        """Poll until the queues hold at least ``total`` messages; False at the deadline."""
+    def recorded(self) -> int:
+        """Messages in the message log (the renderer reports each one it queues for a sender)."""
+        import psycopg
+
+        with psycopg.connect(self.db_url, autocommit=True) as c:
+            row = c.execute("SELECT count(*) FROM msgd_message").fetchone()
+        return int(row[0]) if row else 0
+
+    def wait_queued(self, total: int, timeout: float) -> bool:
+        """Poll until ``total`` messages are in the log and the router and renderer queues are
+        empty (queue depths count RabbitMQ messages, and a pack holds many); False at the deadline."""
+        from msgd import topology
+
+        before = [*topology.router_queues(self.ns), *(topology.queue_for_route(self.ns, topology.render_route(lane))
+                                                      for lane in ("tx", "bulk"))]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.depth(queues) >= total:
+            if self.recorded() >= total and self.depth(before) == 0:
                 return True
             time.sleep(0.5)
         return False

@@ -34,7 +34,7 @@ def _fill_and_send(services: Services, n: int, rate_limit: float | None) -> tupl
             run.prepare()
             run.start("router", "renderer", "recorder")
             run.publish(range(n))
-            if not run.wait_depth(run.sender_queues(), n, 120 + n / 20):
+            if not run.wait_queued(n, 120 + n / 20):
                 raise RuntimeError(f"slow: the sender's queue did not fill; see {tmp}")
             run.start("sender sms")
             complete = gateway.wait(n, 120 + (n / rate_limit if rate_limit else n / 50))

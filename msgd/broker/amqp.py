@@ -22,8 +22,9 @@ from kombu.messaging import Consumer
 
 from msgd import topology as topo
 from msgd.broker import delays
-from msgd.broker.base import BatchHandler, Broker, Delivery, Outgoing, PublishError, body_bytes
+from msgd.broker.base import BatchHandler, Broker, Delivery, Outgoing, PublishError
 from msgd.broker.batches import run_batch
+from msgd.broker.packs import deliveries, pack
 from msgd.redact import redact_url
 from msgd.settings import Settings
 
@@ -207,8 +208,12 @@ class AmqpBroker(Broker):
         return topo.internal_exchange(self.ns), key
 
     def publish(self, items: Sequence[Outgoing]) -> None:
+        """Publish ``items`` (an internal route's plain messages joined into packs,
+        ``msgd.broker.packs``) and wait for every confirm; PublishError when one is refused,
+        unroutable or not confirmed within ``CONFIRM_TIMEOUT`` seconds."""
         if not items:
             return
+        items = pack(items)
         try:
             ch = self._publisher()
             self._failed.clear()
@@ -319,23 +324,18 @@ class AmqpBroker(Broker):
 
     def _process(self, buffers: dict[str, list[Message]], handler: BatchHandler, limit: int,
                  stop: threading.Event) -> None:
+        """Hand the handler whole received messages (transactional lane first) until they hold
+        ``limit`` deliveries (a pack holds several), then publish its output and ack."""
         taken: list[tuple[str, Message]] = []
-        for name, buf in buffers.items():  # transactional lane first
-            n = min(len(buf), limit - len(taken))
-            taken.extend((name, m) for m in buf[:n])
+        batch: list[Delivery] = []
+        parking = topo.parking_queue(self.ns)  # a parked pack stays one message (replayed whole)
+        for name, buf in buffers.items():
+            n = 0
+            while n < len(buf) and len(batch) < limit:
+                batch.extend(deliveries(name, buf[n], split=name != parking))
+                taken.append((name, buf[n]))
+                n += 1
             del buf[:n]
-        batch = [
-            Delivery(
-                body=body_bytes(m.body, m.content_encoding),
-                queue=name,
-                routing_key=m.delivery_info.get("routing_key", ""),
-                headers=dict(m.headers or {}),
-                redelivered=bool(m.delivery_info.get("redelivered")),
-                content_type=m.content_type,
-                tag=m,
-            )
-            for name, m in taken
-        ]
         outcome = run_batch(handler, batch, stop, lambda seconds: self._pause(seconds, stop))
         self.publish(outcome.out)
         if len(outcome.done) == len(batch):
@@ -347,9 +347,15 @@ class AmqpBroker(Broker):
             for m in last.values():
                 m.channel.basic_ack(m.delivery_tag, multiple=True)
             return
-        # Stopped part-way: ack what was handled; the rest comes back when the channels close.
+        # Stopped part-way: ack the messages whose deliveries were all handled (a pack only
+        # once all of its are); the rest come back when the channels close.
+        left: dict[int, int] = {}
+        for d in batch:
+            left[id(d.tag)] = left.get(id(d.tag), 0) + 1
         for d in outcome.done:
-            d.tag.channel.basic_ack(d.tag.delivery_tag)
+            left[id(d.tag)] -= 1
+            if not left[id(d.tag)]:
+                d.tag.channel.basic_ack(d.tag.delivery_tag)
 
     def _pause(self, seconds: float, stop: threading.Event) -> bool:
         """Wait while a batch is retried, serving the connection (heartbeats) and watching ``stop``;
@@ -387,3 +393,4 @@ class AmqpBroker(Broker):
             if isinstance(exc, self._connection_errors):
                 self._reset()
             raise
+
