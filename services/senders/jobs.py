@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from queue import SimpleQueue
 
 from msgd import storable
 from msgd.store.cache import OperatorView
@@ -102,3 +105,37 @@ class Slots:
             with self._cond:
                 self._used -= n
                 self._cond.notify_all()
+
+
+Completed = SimpleQueue["Result | BaseException"]
+
+
+def result_of(item: Result | BaseException) -> Result:
+    """A request's ``Result``, or the exception that ended it raised (the loop was closing)."""
+    if isinstance(item, BaseException):
+        raise item
+    return item
+
+
+class Waves:
+    """Starts a wave of requests on the sender's event loop in one hand-off (a coroutine and a
+    future per message cost more than many requests); each request's ``Result``, or the
+    exception that ended it, goes into the batch's ``Completed`` queue as it ends."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
+
+    async def start(self, jobs: list[Job], send: Callable[[Job], Awaitable[Result]], completed: Completed) -> None:
+        loop = asyncio.get_running_loop()
+        for job in jobs:
+            task = loop.create_task(self._one(job, send, completed))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _one(job: Job, send: Callable[[Job], Awaitable[Result]], completed: Completed) -> None:
+        try:
+            completed.put(await send(job))
+        except BaseException as exc:
+            completed.put(exc)
+            raise

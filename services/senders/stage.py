@@ -23,7 +23,6 @@ import datetime as dt
 import time
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 from queue import Empty, SimpleQueue
@@ -65,17 +64,22 @@ from services.senders.base import (
 from services.senders.jobs import (
     FLUSH_AFTER,
     UNKNOWN_OUTCOME,
+    Completed,
     Job,
     Result,
     Slots,
+    Waves,
     after_maybe_sent,
     context,
+    result_of,
     unstorable_field,
 )
 from services.senders.outbox.writer import write_outbox
 from services.senders.registry import sender_classes
 
 log = structlog.get_logger("msgd.sender")
+
+
 
 class SenderStage:
     """The sender stage of one channel (the module doc). Several stages of one process (its
@@ -90,6 +94,7 @@ class SenderStage:
         self.cache = cache or ConfigCache(settings.config_refresh_seconds)
         self.sender = sender or sender_classes()[channel](settings)
         self.slots = slots or Slots(settings.sender_concurrency)
+        self.waves = Waves()
         metrics.count_failures_from_zero(channel, "none")  # failures before any gateway is tried
 
     def consumers(self, count: int) -> list[SenderStage]:
@@ -278,7 +283,7 @@ class SenderStage:
         are published and the batch is acked."""
         out: list[Outgoing] = []
         waiting = deque(jobs)
-        completed: SimpleQueue[Future[Result]] = SimpleQueue()  # futures put themselves here when done
+        completed: Completed = SimpleQueue()  # each request's result, as it ends
         running = 0  # our requests in flight, each holding one of the process's slots
         least = max(1, min(8, self.slots.limit // 4))  # fewer free slots wait for more (fewer round trips)
         lull = False
@@ -298,10 +303,10 @@ class SenderStage:
                         self.slots.give(len(wave))
                         raise
                     finished.clear()
-                    for job in wave:
-                        if job.msg.message_id in started:
-                            self.sender.aio.submit(self._send_one(job)).add_done_callback(completed.put)
-                            running += 1
+                    go = [job for job in wave if job.msg.message_id in started]
+                    if go:  # one hand-off to the loop per wave, not per message
+                        self.sender.aio.submit(self.waves.start(go, self._send_one, completed))
+                        running += len(go)
                     lost = [j for j in wave if j.msg.message_id not in started]
                     self.slots.give(len(lost))
                     if lost:  # taken over by another sender since we reserved them
@@ -319,14 +324,14 @@ class SenderStage:
                         done.append(completed.get_nowait())
                 running -= len(done)
                 self.slots.give(len(done))
-                for future in done:
-                    self._conclude_bound(future.result(), out, finished)
+                for result in done:
+                    self._conclude_bound(result_of(result), out, finished)
         except Exception:
             # Requests already started still finish; their outcomes are written if the store lets us.
             for _ in range(running):
-                future = completed.get()
+                result = completed.get()
                 self.slots.give(1)
-                self._conclude_bound(future.result(), out, finished)
+                self._conclude_bound(result_of(result), out, finished)
             with contextlib.suppress(Exception):
                 claims.progress(owner, finished, [])
             raise
