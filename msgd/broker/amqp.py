@@ -17,8 +17,6 @@ import structlog
 from kombu.connection import Connection
 from kombu.entity import Exchange, Queue
 from kombu.exceptions import OperationalError
-from kombu.message import Message
-from kombu.messaging import Consumer
 
 from msgd import topology as topo
 from msgd.broker import delays
@@ -283,18 +281,15 @@ class AmqpBroker(Broker):
         batch_wait: float,
     ) -> None:
         conn = self.conn
-        buffers: dict[str, list[Message]] = {q: [] for q in queues}
-        consumers = []
+        buffers: dict[str, list[amqp.Message]] = {q: [] for q in queues}
+        consumers: list[tuple[Any, str]] = []
         for name in queues:
+            # py-amqp's own messages, not kombu's Consumer: kombu wraps each in a Message of its
+            # own (its __init__ was the router's largest self time) and decodes nothing we use.
             ch = conn.channel()
-
-            def on_message(message: Message, _buf: list[Message] = buffers[name]) -> None:
-                _buf.append(message)
-
-            consumer = Consumer(ch, queues=[Queue(name, channel=ch, no_declare=True)],
-                                on_message=on_message, prefetch_count=PREFETCH_BATCHES * batch_size, no_ack=False)
-            consumer.consume()
-            consumers.append(consumer)
+            ch.basic_qos(0, PREFETCH_BATCHES * batch_size, False)
+            tag = ch.basic_consume(queue=name, callback=buffers[name].append, no_ack=False)
+            consumers.append((ch, tag))
         first_at: float | None = None
         try:
             while not stop.is_set():
@@ -313,20 +308,19 @@ class AmqpBroker(Broker):
                 except TimeoutError:
                     conn.heartbeat_check()
         finally:
-            for consumer in consumers:
+            for ch, tag in consumers:
                 with contextlib.suppress(Exception):  # closing anyway
-                    consumer.cancel()
+                    ch.basic_cancel(tag)
                 # Closing the channel returns what was delivered but not processed to the
                 # queue now, not when this connection ends (replay reuses the connection).
                 with contextlib.suppress(Exception):
-                    if consumer.channel is not None:
-                        consumer.channel.close()
+                    ch.close()
 
-    def _process(self, buffers: dict[str, list[Message]], handler: BatchHandler, limit: int,
+    def _process(self, buffers: dict[str, list[amqp.Message]], handler: BatchHandler, limit: int,
                  stop: threading.Event) -> None:
         """Hand the handler whole received messages (transactional lane first) until they hold
         ``limit`` deliveries (a pack holds several), then publish its output and ack."""
-        taken: list[tuple[str, Message]] = []
+        taken: list[tuple[str, amqp.Message]] = []
         batch: list[Delivery] = []
         parking = topo.parking_queue(self.ns)  # a parked pack stays one message (replayed whole)
         for name, buf in buffers.items():
@@ -341,7 +335,7 @@ class AmqpBroker(Broker):
         if len(outcome.done) == len(batch):
             # Each queue has its own channel and we took a prefix of its buffer,
             # so one multiple-ack per channel acks exactly this batch.
-            last: dict[int, Message] = {}
+            last: dict[int, amqp.Message] = {}
             for _, m in taken:
                 last[id(m.channel)] = m
             for m in last.values():

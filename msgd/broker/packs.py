@@ -86,16 +86,20 @@ def unpack(body: bytes, headers: dict[str, object], content_type: str | None) ->
 
 
 def deliveries(queue: str, m: Any, split: bool = True) -> list[Delivery]:
-    """The deliveries in one message received from ``queue`` (a kombu ``Message``): itself, or
+    """The deliveries in one message received from ``queue`` (a py-amqp ``Message``): itself, or
     (``split``) each message of a pack, all tagged with the received message (acked once)."""
-    body = body_bytes(m.body, m.content_encoding)
-    headers = dict(m.headers or {})
-    key = m.delivery_info.get("routing_key", "")
-    redelivered = bool(m.delivery_info.get("redelivered"))
-    bodies = unpack(body, headers, m.content_type) if split else None
+    props = m.properties
+    body = body_bytes(m.body, props.get("content_encoding"))
+    raw_headers = props.get("application_headers")
+    headers = dict(raw_headers) if isinstance(raw_headers, dict) else {}
+    ctype = props.get("content_type")
+    info = m.delivery_info
+    key = info.get("routing_key", "")
+    redelivered = bool(info.get("redelivered"))
+    bodies = unpack(body, headers, ctype) if split else None
     if bodies is None or bodies == [body]:
         return [Delivery(body=body, queue=queue, routing_key=key, headers=headers, redelivered=redelivered,
-                         content_type=m.content_type, tag=m)]
+                         content_type=ctype, tag=m)]
     headers.pop(PACK_HEADER, None)
     return [Delivery(body=b, queue=queue, routing_key=key, headers=dict(headers), redelivered=redelivered,
                      content_type="application/json", tag=m) for b in bodies]
