@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from msgd import topology as topo
 from msgd.broker import Delivery, Outgoing, make_broker
-from msgd.broker.packs import PACK_CONTENT_TYPE, PACK_HEADER, pack, unpack
+from msgd.broker.packs import PACK_CONTENT_TYPE, PACK_HEADER, pack, prefetch, unpack
 from msgd.settings import Settings
 from msgd.stage import Received, batch_handler
 from tests.support import wait_for
@@ -58,6 +58,14 @@ def test_a_pack_whose_count_does_not_match_its_lines_is_one_body() -> None:
     assert unpack(body, {PACK_HEADER: 2}, "application/json") is None
     assert unpack(body, {}, PACK_CONTENT_TYPE) is None
     assert unpack(body, {PACK_HEADER: 2}, PACK_CONTENT_TYPE) == [b'{"a":1}', b'{"b":2}']
+
+
+def test_a_consumer_of_packs_holds_no_more_messages_than_one_of_single_messages() -> None:
+    """Two batches of single messages, or a tenth as many packs (memory stays flat under a
+    backlog of packs: a full prefetch of them would hold up to 100 times the messages)."""
+    assert prefetch(200, packed=False) == 400
+    assert prefetch(200, packed=True) == 40
+    assert prefetch(1, packed=True) == 2
 
 
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(),

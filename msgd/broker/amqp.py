@@ -22,7 +22,7 @@ from msgd import topology as topo
 from msgd.broker import delays
 from msgd.broker.base import BatchHandler, Broker, Delivery, Outgoing, PublishError
 from msgd.broker.batches import run_batch
-from msgd.broker.packs import deliveries, pack
+from msgd.broker.packs import deliveries, pack, prefetch
 from msgd.redact import redact_url
 from msgd.settings import Settings
 
@@ -33,9 +33,6 @@ RECONNECT_MAX_DELAY = 30.0
 # After the stop event is set, confirms of a publish in progress are awaited this long at
 # most; then the batch is left unacknowledged (it comes back) and the consumer ends.
 STOP_GRACE = 5.0
-# Unacknowledged deliveries a consumer holds per queue, in batches: while one batch is handled
-# the next is already on its way, so no batch waits for RabbitMQ after the previous one's ack.
-PREFETCH_BATCHES = 2
 
 
 class _Stopping(Exception):
@@ -283,11 +280,12 @@ class AmqpBroker(Broker):
         conn = self.conn
         buffers: dict[str, list[amqp.Message]] = {q: [] for q in queues}
         consumers: list[tuple[Any, str]] = []
+        events = topo.router_queues(self.ns)  # billing's events: never packs
         for name in queues:
             # py-amqp's own messages, not kombu's Consumer: kombu wraps each in a Message of its
             # own (its __init__ was the router's largest self time) and decodes nothing we use.
             ch = conn.channel()
-            ch.basic_qos(0, PREFETCH_BATCHES * batch_size, False)
+            ch.basic_qos(0, prefetch(batch_size, packed=name not in events), False)
             tag = ch.basic_consume(queue=name, callback=buffers[name].append, no_ack=False)
             consumers.append((ch, tag))
         first_at: float | None = None

@@ -31,6 +31,12 @@ PACK_CONTENT_TYPE = "application/x-ndjson"
 # a batch can outgrow MSGD_BATCH_SIZE; far below RabbitMQ's 128 MiB message limit.
 PACK_MAX_ITEMS = 100
 PACK_MAX_BYTES = 1024 * 1024
+# Unacknowledged messages a consumer holds per queue, in batches: while one batch is handled the
+# next is already on its way, so no batch waits for RabbitMQ after the previous one's ack.
+PREFETCH_BATCHES = 2
+# On a queue that carries packs, a tenth of that many RabbitMQ messages: a full prefetch of
+# packs would hold up to PACK_MAX_ITEMS times the messages (memory stays flat under a backlog).
+PACKED_PREFETCH_SHARE = 10
 
 
 def _packable(item: Outgoing) -> bool:
@@ -68,6 +74,14 @@ def pack(items: Sequence[Outgoing], max_items: int = PACK_MAX_ITEMS,
                 out.append(Outgoing(route=route, body=b"\n".join(chunk), headers={PACK_HEADER: len(chunk)},
                                     content_type=PACK_CONTENT_TYPE))
     return out
+
+
+def prefetch(batch_size: int, packed: bool) -> int:
+    """The prefetch count (RabbitMQ messages) of a consumer taking batches of ``batch_size``
+    deliveries from a queue that carries packs (``packed``: render, send, status) or not
+    (billing's events): two batches, in messages of one delivery or in packs of many."""
+    whole = PREFETCH_BATCHES * max(1, batch_size)
+    return max(PREFETCH_BATCHES, whole // PACKED_PREFETCH_SHARE) if packed else whole
 
 
 def unpack(body: bytes, headers: dict[str, object], content_type: str | None) -> list[bytes] | None:
