@@ -68,6 +68,38 @@ def test_parked_alert_fires(promtool: str, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_backlog_alert_counts_packs_on_render_and_send_queues(promtool: str, tmp_path: Path) -> None:
+    """A growing backlog raises MsgdBacklogGrowing after 10 minutes: over 1,000 events in a
+    router queue, or over 20 packs in a send queue (a pack holds up to 100 messages); a
+    steady or small one does not."""
+    shutil.copy(DEPLOY / "prometheus" / "alerts.yml", tmp_path / "alerts.yml")
+    rising = " ".join(str(1000 + 10 * i) for i in range(30))
+    (tmp_path / "test.yml").write_text(yaml.safe_dump({
+        "rule_files": ["alerts.yml"],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "interval": "1m",
+            "input_series": [
+                {"series": 'msgd_queue_messages{queue="msgd.router.bulk"}', "values": rising},
+                {"series": 'msgd_queue_messages{queue="msgd.send.sms.bulk"}', "values": " ".join(str(15 + i) for i in range(30))},
+                {"series": 'msgd_queue_messages{queue="msgd.render.bulk"}', "values": " ".join(["5000"] * 30)},
+                {"series": 'msgd_queue_messages{queue="msgd.send.email.bulk"}', "values": " ".join(str(i % 3) for i in range(30))},
+            ],
+            "alert_rule_test": [
+                {"eval_time": "25m", "alertname": "MsgdBacklogGrowing", "exp_alerts": [
+                    {"exp_labels": {"severity": "warning", "queue": q},
+                     "exp_annotations": {
+                         "summary": f"msgd queue {q} backlog keeps growing ({rate})",
+                         "description": f"Scale the stage that consumes {q} (docs/operations.md, Scaling senders)"
+                                        " or check its log and msgd doctor."}}
+                    for q, rate in (("msgd.router.bulk", "166.7m/s"), ("msgd.send.sms.bulk", "16.67m/s"))]},
+            ],
+        }],
+    }))
+    r = subprocess.run([promtool, "test", "rules", "test.yml"], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def test_dashboard_loads_and_uses_only_exported_metrics() -> None:
     dash = json.loads((DEPLOY / "grafana" / "msgd.json").read_text())
     exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
