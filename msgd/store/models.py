@@ -145,19 +145,16 @@ class Message(models.Model):
     """The message log: one row per message (or per event that produced none)."""
 
     id = models.UUIDField(_("id"), primary_key=True)
-    event_id = models.CharField(_("event id"), max_length=128, db_index=True)
+    event_id = models.CharField(_("event id"), max_length=128)
     # Short names in context "message log": its columns fit a 1366 px screen in Russian too.
     event_type = models.CharField(pgettext_lazy("message log", "event type"), max_length=64, blank=True, default="")
-    operator_code = models.CharField(pgettext_lazy("message log", "operator"), max_length=64, blank=True, default="",
-                                     db_index=True)
-    abonent_id = models.CharField(pgettext_lazy("message log", "subscriber id"), max_length=64, blank=True, default="",
-                                  db_index=True)
+    operator_code = models.CharField(pgettext_lazy("message log", "operator"), max_length=64, blank=True, default="",)
+    abonent_id = models.CharField(pgettext_lazy("message log", "subscriber id"), max_length=64, blank=True, default="",)
     abonent_name = models.CharField(_("subscriber name"), max_length=300, blank=True, default="")
     template = models.ForeignKey(Template, null=True, blank=True, on_delete=models.SET_NULL,
                                  verbose_name=_("template"))
-    channel = models.CharField(pgettext_lazy("message log", "channel"), max_length=32, blank=True, default="",
-                               db_index=True)
-    recipient = models.CharField(_("recipient"), max_length=500, blank=True, default="", db_index=True)
+    channel = models.CharField(pgettext_lazy("message log", "channel"), max_length=32, blank=True, default="",)
+    recipient = models.CharField(_("recipient"), max_length=500, blank=True, default="")
     sender = models.CharField(_("sender"), max_length=254, blank=True, default="")
     subject = models.TextField(_("subject"), blank=True, default="")
     body = models.TextField(_("text"), blank=True, default="")
@@ -165,14 +162,14 @@ class Message(models.Model):
     lane = models.CharField(_("lane"), max_length=8, blank=True, default="",
                             help_text=_("tx: one subscriber's message (a password, a test) before the bulk"
                                         " ones; bulk: the rest"))
-    state = models.CharField(_("state"), max_length=16, db_index=True, choices=STATE_CHOICES)
+    state = models.CharField(_("state"), max_length=16, choices=STATE_CHOICES)
     reason = models.TextField(_("reason"), blank=True, default="")
     fault = models.CharField(
-        _("fault class"), max_length=24, blank=True, default="", db_index=True, choices=FAULT_CHOICES,
+        _("fault class"), max_length=24, blank=True, default="", choices=FAULT_CHOICES,
         help_text=FAULT_HELP,
     )
     reason_code = models.CharField(
-        _("reason code"), max_length=48, blank=True, default="", db_default="", db_index=True,
+        _("reason code"), max_length=48, blank=True, default="", db_default="",
         help_text=_("A failure's stable code (msgd/reasons.py), explained in the reader's language; the reason"
                     " beside it is in the far side's own words."))
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
@@ -198,7 +195,12 @@ class Message(models.Model):
         verbose_name_plural = _("messages")
         # An audit trail: rows are only read here; `msgd purge` alone removes old ones.
         default_permissions = ("view",)
+        # Plain B-tree indexes, not db_index=True: on PostgreSQL that adds a second, LIKE-prefix
+        # index per text column, which nothing queries (the admin's search is a substring match)
+        # and every change of a row had to update (the log is written twice per message).
         indexes = [
+            *(models.Index(fields=[name], name=f"msgd_message_{name}") for name in (
+                "event_id", "operator_code", "abonent_id", "channel", "recipient", "state", "fault", "reason_code")),
             # Matching a delivery report: the gateway's id within the slot that sent the message.
             models.Index(fields=["gateway_message_id", "settings_id"], name="msgd_message_gateway_id"),
             # The dlr stage's look for sent messages of a polled slot.
