@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -57,3 +58,24 @@ def test_precheck_passes_a_plain_event_and_stops_at_each_kind_of_bad_text() -> N
     assert storable.surely_storable(event)
     for bad in ({"a": "x\x00"}, {"a\x00": 1}, ["\ud800"], {"a": {"\udfff": 1}}, {1: "a"}, [2**64]):
         assert not storable.surely_storable(bad)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_VALUES, st.integers(min_value=0, max_value=40))
+def test_text_of_a_surely_storable_report_needs_no_replacement(value: Any, cut: int) -> None:
+    """The recorder keeps a report's text as it is when ``surely_storable(report)``: each field
+    it stores is ``str()`` of a part of the report, cut, and the details dumped by json."""
+    report = {"message": {"body": value}, "details": value}
+    if not storable.surely_storable(report):
+        return
+    text = str(value)[:cut]
+    assert storable.storable(text) == text
+    try:
+        expected: str | type[Exception] = json.dumps(storable.storable_json(value))
+    except (TypeError, ValueError) as exc:
+        expected = type(exc)
+    try:
+        got: str | type[Exception] = json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        got = type(exc)
+    assert got == expected

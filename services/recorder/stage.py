@@ -38,7 +38,7 @@ from msgd.envelope import (
 from msgd.reasons import REASONS, code_for
 from msgd.settings import Settings
 from msgd.stage import Received, park
-from msgd.storable import storable, storable_json
+from msgd.storable import storable, storable_json, surely_storable
 from msgd.store import sql
 from msgd.store.cache import ConfigCache
 from services.recorder import dlr, feedback
@@ -206,15 +206,19 @@ class RecorderStage:
             at = _when(report.get("at"), now)
             # Text a gateway or an error put in a report is stored with NUL and lone surrogates
             # replaced (msgd.storable): PostgreSQL refuses them, and the report must not be lost.
-            state, reason = report["state"], storable(str(report.get("reason") or ""))
+            # Most reports hold none (one orjson pass tells): their text is kept as it is.
+            clean = surely_storable(report)
+            keep = _as_is if clean else storable
+            state, reason = report["state"], keep(str(report.get("reason") or ""))
             mid = sql.uid(report["message_id"])
             attempt = int(report.get("attempt") or 0)
             tid = msg.get("template_id")
+            details = report.get("details") or {}
             row = [
-                mid, *(storable(str(msg.get(c) or "")[:LIMITS.get(c, 100_000)]) for c in COPIED),
+                mid, *(keep(str(msg.get(c) or "")[:LIMITS.get(c, 100_000)]) for c in COPIED),
                 int(tid) if tid is not None else None, state, reason, _fault(report), _code(report), attempt,
-                storable(str(report.get("gateway_message_id") or "")[:200]),
-                json.dumps(storable_json(report.get("details") or {})),
+                keep(str(report.get("gateway_message_id") or "")[:200]),
+                json.dumps(details if clean else storable_json(details)),
                 sql.when(_when(msg.get("created_at"), at)), sql.when(now),
                 sql.when(at) if state in FINAL_STATES else None,
                 _settings_id(report),
@@ -231,6 +235,12 @@ class RecorderStage:
         return out + feedback.message_events(
             [(str(r["message_id"]), r.get("message") or {}, FAILED, str(r.get("reason") or ""), _fault(r))
              for r in newly_failed], now)
+
+
+def _as_is(text: str) -> str:
+    """``storable`` for text known to hold neither NUL nor a lone surrogate (``surely_storable``:
+    ``str()`` of a number, list or dict escapes both, so no field converted to text holds one)."""
+    return text
 
 
 def _settings_id(report: dict[str, Any]) -> int | None:
