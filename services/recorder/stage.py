@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from django.db import transaction
@@ -201,6 +202,8 @@ class RecorderStage:
         newly_failed = self._newly_failed(reports)
         rows: dict[str, list[Any]] = {}
         attempts: dict[tuple[Any, int, str], tuple[Any, ...]] = {}
+        when = sql.when_adapter()
+        stamped = when(now)
         for report in reports:
             msg = report.get("message") or {}
             at = _when(report.get("at"), now)
@@ -214,20 +217,21 @@ class RecorderStage:
             attempt = int(report.get("attempt") or 0)
             tid = msg.get("template_id")
             details = report.get("details") or {}
+            copied = [str(msg.get(c) or "")[:limit] for c, limit in _COPIED_LIMITS]
             row = [
-                mid, *(keep(str(msg.get(c) or "")[:LIMITS.get(c, 100_000)]) for c in COPIED),
+                mid, *(copied if clean else map(storable, copied)),
                 int(tid) if tid is not None else None, state, reason, _fault(report), _code(report), attempt,
                 keep(str(report.get("gateway_message_id") or "")[:200]),
-                json.dumps(details if clean else storable_json(details)),
-                sql.when(_when(msg.get("created_at"), at)), sql.when(now),
-                sql.when(at) if state in FINAL_STATES else None,
+                _json_text(details) if clean else json.dumps(storable_json(details)),
+                when(_when(msg.get("created_at"), at)), stamped,
+                when(at) if state in FINAL_STATES else None,
                 _settings_id(report),
             ]
             key = str(report["message_id"])
             rows[key] = _fold(rows[key], row) if key in rows else row
             if state in (DELAYED, RETRYING) or (state in FINAL_STATES and attempt):
                 attempts.setdefault((mid, attempt, state), (mid, attempt, state, reason, _code(report),
-                                                            sql.when(at), report.get("seconds")))
+                                                            when(at), report.get("seconds")))
         with transaction.atomic():
             sql.insert_many(UPSERT_HEAD, VALUES, UPSERT_TAIL, list(rows.values()))
             sql.insert_many(ATTEMPT_HEAD, ["%s"] * 7, ATTEMPT_TAIL, list(attempts.values()))
@@ -235,6 +239,23 @@ class RecorderStage:
         return out + feedback.message_events(
             [(str(r["message_id"]), r.get("message") or {}, FAILED, str(r.get("reason") or ""), _fault(r))
              for r in newly_failed], now)
+
+
+_COPIED_LIMITS = tuple((c, LIMITS.get(c, 100_000)) for c in COPIED)
+# json.dumps's own C encoder (its defaults: ASCII, ", " and ": "), made once instead of per call.
+# Without the circular-reference check: only for details surely_storable passed, which orjson
+# wrote, so they hold no cycle.
+_C_ENCODER = c_make_encoder and c_make_encoder(None, json.JSONEncoder().default, encode_basestring_ascii, None,
+                                               ": ", ", ", False, False, True)
+
+
+def _json_text(details: Any) -> str:
+    """``json.dumps(details)`` for details that hold no cycle."""
+    if _C_ENCODER is None:  # an interpreter without the _json accelerator
+        return json.dumps(details)
+    if isinstance(details, str):
+        return encode_basestring_ascii(details)
+    return "".join(_C_ENCODER(details, 0))
 
 
 def _as_is(text: str) -> str:
