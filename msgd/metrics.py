@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import ipaddress
 import os
 import re
@@ -147,6 +148,7 @@ def _host_name(text: str) -> str | None:
         return None
 
 
+@functools.lru_cache(maxsize=256)  # a pure function of a setting; asked once per delivery
 def _url_host(value: str) -> str:
     value = value.strip()
     if "://" not in value:  # "smsc.ru/sys/send.php?psw=...": the part before the first "/", if a host
