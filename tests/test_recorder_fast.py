@@ -30,3 +30,23 @@ def _result(write: Any, value: Any) -> tuple[str, str]:
 @given(_VALUES)
 def test_json_text_equals_json_dumps(value: Any) -> None:
     assert _result(_json_text, value) == _result(json.dumps, value)
+
+
+_HEX = "0123456789abcdefABCDEF"
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(st.uuids().map(str), st.uuids().map(lambda u: str(u).upper()), st.uuids().map(lambda u: "{%s}" % u),
+                 st.uuids().map(lambda u: f"urn:uuid:{u}"), st.uuids().map(lambda u: u.hex),
+                 st.uuids().map(lambda u: str(u) + "\n"), st.uuids().map(lambda u: " " + str(u)),
+                 st.text(alphabet=_HEX + "-{}_+x: \n", min_size=30, max_size=40), st.text(max_size=40)))
+def test_is_uuid_equals_what_uuid_accepts(text: str) -> None:
+    import uuid
+
+    from services.recorder.stage import _is_uuid
+    try:
+        uuid.UUID(text)
+        accepted = True
+    except ValueError:
+        accepted = False
+    assert _is_uuid(text) == accepted

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -67,11 +68,24 @@ def _problem(report: dict[str, Any]) -> str | None:
         return f"not a status report (kind={report.get('kind')!r})"
     if report.get("state") not in STATES:
         return f"unknown state {report.get('state')!r}"
-    try:
-        uuid.UUID(str(report.get("message_id")))
-    except ValueError:
+    if not _is_uuid(str(report.get("message_id"))):
         return f"message_id {report.get('message_id')!r} is not a UUID"
     return None
+
+
+# How msgd writes a UUID (str(uuid.UUID)): such a text surely is one; any other form is asked of UUID.
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _is_uuid(text: str) -> bool:
+    """Whether ``uuid.UUID(text)`` accepts ``text`` (it also takes braces, "urn:uuid:", upper case...)."""
+    if _CANONICAL_UUID.fullmatch(text):
+        return True
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 # The order of states is envelope.STATE_RANK's; final states share the highest rank.
