@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -39,6 +39,13 @@ def uid(value: str | uuid.UUID) -> Any:
 
 def when(value: dt.datetime | None) -> Any:
     return None if value is None else connection.ops.adapt_datetimefield_value(value)
+
+
+def when_adapter() -> Callable[[dt.datetime | None], Any]:
+    """``when`` for many values in one thread: ``connection.ops`` is looked up once (each lookup
+    goes through Django's per-thread connection handler, dearer than the adaptation)."""
+    adapt = connection.ops.adapt_datetimefield_value
+    return lambda value: None if value is None else adapt(value)
 
 
 _vendor: list[str] = []

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from django.db import transaction
@@ -38,7 +40,7 @@ from msgd.envelope import (
 from msgd.reasons import REASONS, code_for
 from msgd.settings import Settings
 from msgd.stage import Received, park
-from msgd.storable import storable, storable_json
+from msgd.storable import storable, storable_json, surely_storable
 from msgd.store import sql
 from msgd.store.cache import ConfigCache
 from services.recorder import dlr, feedback
@@ -66,11 +68,24 @@ def _problem(report: dict[str, Any]) -> str | None:
         return f"not a status report (kind={report.get('kind')!r})"
     if report.get("state") not in STATES:
         return f"unknown state {report.get('state')!r}"
-    try:
-        uuid.UUID(str(report.get("message_id")))
-    except ValueError:
+    if not _is_uuid(str(report.get("message_id"))):
         return f"message_id {report.get('message_id')!r} is not a UUID"
     return None
+
+
+# How msgd writes a UUID (str(uuid.UUID)): such a text surely is one; any other form is asked of UUID.
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _is_uuid(text: str) -> bool:
+    """Whether ``uuid.UUID(text)`` accepts ``text`` (it also takes braces, "urn:uuid:", upper case...)."""
+    if _CANONICAL_UUID.fullmatch(text):
+        return True
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 # The order of states is envelope.STATE_RANK's; final states share the highest rank.
@@ -201,29 +216,36 @@ class RecorderStage:
         newly_failed = self._newly_failed(reports)
         rows: dict[str, list[Any]] = {}
         attempts: dict[tuple[Any, int, str], tuple[Any, ...]] = {}
+        when = sql.when_adapter()
+        stamped = when(now)
         for report in reports:
             msg = report.get("message") or {}
             at = _when(report.get("at"), now)
             # Text a gateway or an error put in a report is stored with NUL and lone surrogates
             # replaced (msgd.storable): PostgreSQL refuses them, and the report must not be lost.
-            state, reason = report["state"], storable(str(report.get("reason") or ""))
+            # Most reports hold none (one orjson pass tells): their text is kept as it is.
+            clean = surely_storable(report)
+            keep = _as_is if clean else storable
+            state, reason = report["state"], keep(str(report.get("reason") or ""))
             mid = sql.uid(report["message_id"])
             attempt = int(report.get("attempt") or 0)
             tid = msg.get("template_id")
+            details = report.get("details") or {}
+            copied = [str(msg.get(c) or "")[:limit] for c, limit in _COPIED_LIMITS]
             row = [
-                mid, *(storable(str(msg.get(c) or "")[:LIMITS.get(c, 100_000)]) for c in COPIED),
+                mid, *(copied if clean else map(storable, copied)),
                 int(tid) if tid is not None else None, state, reason, _fault(report), _code(report), attempt,
-                storable(str(report.get("gateway_message_id") or "")[:200]),
-                json.dumps(storable_json(report.get("details") or {})),
-                sql.when(_when(msg.get("created_at"), at)), sql.when(now),
-                sql.when(at) if state in FINAL_STATES else None,
+                keep(str(report.get("gateway_message_id") or "")[:200]),
+                _json_text(details) if clean else json.dumps(storable_json(details)),
+                when(_when(msg.get("created_at"), at)), stamped,
+                when(at) if state in FINAL_STATES else None,
                 _settings_id(report),
             ]
             key = str(report["message_id"])
             rows[key] = _fold(rows[key], row) if key in rows else row
             if state in (DELAYED, RETRYING) or (state in FINAL_STATES and attempt):
                 attempts.setdefault((mid, attempt, state), (mid, attempt, state, reason, _code(report),
-                                                            sql.when(at), report.get("seconds")))
+                                                            when(at), report.get("seconds")))
         with transaction.atomic():
             sql.insert_many(UPSERT_HEAD, VALUES, UPSERT_TAIL, list(rows.values()))
             sql.insert_many(ATTEMPT_HEAD, ["%s"] * 7, ATTEMPT_TAIL, list(attempts.values()))
@@ -231,6 +253,29 @@ class RecorderStage:
         return out + feedback.message_events(
             [(str(r["message_id"]), r.get("message") or {}, FAILED, str(r.get("reason") or ""), _fault(r))
              for r in newly_failed], now)
+
+
+_COPIED_LIMITS = tuple((c, LIMITS.get(c, 100_000)) for c in COPIED)
+# json.dumps's own C encoder (its defaults: ASCII, ", " and ": "), made once instead of per call.
+# Without the circular-reference check: only for details surely_storable passed, which orjson
+# wrote, so they hold no cycle.
+_C_ENCODER = c_make_encoder and c_make_encoder(None, json.JSONEncoder().default, encode_basestring_ascii, None,
+                                               ": ", ", ", False, False, True)
+
+
+def _json_text(details: Any) -> str:
+    """``json.dumps(details)`` for details that hold no cycle."""
+    if _C_ENCODER is None:  # an interpreter without the _json accelerator
+        return json.dumps(details)
+    if isinstance(details, str):
+        return encode_basestring_ascii(details)
+    return "".join(_C_ENCODER(details, 0))
+
+
+def _as_is(text: str) -> str:
+    """``storable`` for text known to hold neither NUL nor a lone surrogate (``surely_storable``:
+    ``str()`` of a number, list or dict escapes both, so no field converted to text holds one)."""
+    return text
 
 
 def _settings_id(report: dict[str, Any]) -> int | None:

@@ -79,7 +79,7 @@ class RouterStage:
             return [park(item.delivery, self.name, "event does not match schemas/event.v1.json: "
                          + "; ".join(_clip(e) for e in errors[:10]) + more)]
         etype = event["type"]
-        metrics.EVENTS_RECEIVED.labels(etype).inc()
+        metrics.child(metrics.EVENTS_RECEIVED, etype).inc()
         code = event["operator"]["code"]
         op = self.cache.operator(code)
         if op is None:
@@ -96,12 +96,12 @@ class RouterStage:
                     "channel": d.channel, "lane": lane,
                 }
                 out.append(Outgoing(route=topo.render_route(lane), body=dumps(job)))
-                metrics.EVENTS_ROUTED.labels(etype).inc()
+                metrics.child(metrics.EVENTS_ROUTED, etype).inc()
             else:
                 mid = outcome_id(base["event_id"], tid, d.channel, d.outcome)
                 fields = {**base, "template_id": tid, "channel": d.channel or "", "lane": lane}
                 out.append(status(mid, d.outcome, message=fields, reason=d.reason))
-                metrics.MESSAGES_FINAL.labels(d.channel or "", d.outcome).inc()
+                metrics.child(metrics.MESSAGES_FINAL, d.channel or "", d.outcome).inc()
                 log.info("event produced no message", message_id=mid, channel=d.channel or "",
                          outcome=d.outcome, reason=d.reason)
         return out

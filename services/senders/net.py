@@ -3,6 +3,7 @@ wrapped what (services/senders/http_errors.py words them), and per-thread sessio
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Iterator
@@ -68,6 +69,7 @@ def response_text(resp: requests.Response, limit: int | None = None) -> str:
     return decode_body(body, declared_charset(resp.headers.get("Content-Type")))
 
 
+@functools.lru_cache(maxsize=256)  # a pure function of a setting; asked once per delivery
 def host_port(url: str) -> str:
     """host:port of a URL: never its path or query, which may carry a password or a token."""
     try:

@@ -115,7 +115,7 @@ class SenderStage:
     def _final(self, msg: Outbound, state: str, reason: str, fault: str = "", gateway: str = "",
                **kw: object) -> Outgoing:
         """A final report; a failure carries its fault class (and counts by gateway host)."""
-        metrics.MESSAGES_FINAL.labels(msg.channel, state).inc()
+        metrics.child(metrics.MESSAGES_FINAL, msg.channel, state).inc()
         if state == FAILED:
             fault = fault or FAULT_UNKNOWN
             metrics.FAILURES.labels(msg.channel, gateway or "none", fault).inc()
@@ -214,7 +214,7 @@ class SenderStage:
 
     async def _send_one_bound(self, job: Job) -> Result:
         started = time.monotonic()
-        metrics.IN_FLIGHT.labels(self.channel).inc()
+        metrics.child(metrics.IN_FLIGHT, self.channel).inc()
         try:
             if not self.settings.enabled:
                 return Result(job, None, None, 0.0)
@@ -229,7 +229,7 @@ class SenderStage:
             log.exception("sender crashed on a message", message_id=job.msg.message_id)
             return Result(job, None, err, time.monotonic() - started)
         finally:
-            metrics.IN_FLIGHT.labels(self.channel).dec()
+            metrics.child(metrics.IN_FLIGHT, self.channel).dec()
 
     async def _via_gateways(self, job: Job) -> SendResult:
         """The main gateway, then each fallback while the failure is transient."""
@@ -256,7 +256,7 @@ class SenderStage:
                 log.warning("gateway failed, trying the fallback", gateway=job.gateway, position=position,
                             reason=exc.reason)
                 continue
-            metrics.SEND_ATTEMPTS.labels(job.msg.channel, job.gateway, "ok").inc()
+            metrics.child(metrics.SEND_ATTEMPTS, job.msg.channel, job.gateway, "ok").inc()
             if position > 1:
                 result.detail = f"via fallback gateway #{position}: {result.detail}"
                 result.extra["gateway"] = position
@@ -358,7 +358,7 @@ class SenderStage:
             out.append(self._final(msg, SUPPRESSED, reason))
             log.info("message suppressed", reason=reason)
             return
-        metrics.SEND_SECONDS.labels(msg.channel, r.job.gateway or "default").observe(r.seconds)
+        metrics.child(metrics.SEND_SECONDS, msg.channel, r.job.gateway or "default").observe(r.seconds)
         if r.ok is not None:
             finished.append(claims.Finish(msg.message_id, claims.DONE, SENT, r.ok.detail,
                                           r.ok.gateway_message_id))

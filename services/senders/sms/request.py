@@ -98,6 +98,7 @@ authenticates like the password).  The JSON types ignore it.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import re
@@ -135,16 +136,20 @@ def fill_params(template: str, phone: str, text: str, values: Mapping[str, str] 
     """
     ready = dict(encoded or {})
     filled = {"sms": phone, "text": text, **(values or {}), **ready}
-    pairs = template.split("&")
-    kept = [
-        pair for pair in pairs
-        if not any(pair.partition("=")[2] == f"%{name}%" and not filled.get(name)
-                   for name in OPTIONAL_PLACEHOLDERS)
-    ]
+    kept = [pair for pair, optional in _pairs(template) if not optional or filled.get(optional)]
     return _PLACEHOLDER_RE.sub(
         lambda m: (ready[m[1]] if m[1] in ready else quote(filled[m[1]], safe="")) if m[1] in filled else m[0],
         "&".join(kept),
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _pairs(template: str) -> tuple[tuple[str, str], ...]:
+    """The ``&``-separated pairs of a parameter string, each with the optional placeholder that is
+    its whole value (``sender=%sender%``: the pair goes when the value is empty), else ""; worked
+    out once per settings' string, not per message."""
+    return tuple((pair, next((name for name in OPTIONAL_PLACEHOLDERS if pair.partition("=")[2] == f"%{name}%"), ""))
+                 for pair in template.split("&"))
 
 
 def used_placeholders(template: str) -> set[str]:
