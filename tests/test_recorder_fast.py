@@ -36,7 +36,7 @@ _HEX = "0123456789abcdefABCDEF"
 
 
 @settings(max_examples=600, deadline=None)
-@given(st.one_of(st.uuids().map(str), st.uuids().map(lambda u: str(u).upper()), st.uuids().map(lambda u: "{%s}" % u),
+@given(st.one_of(st.uuids().map(str), st.uuids().map(lambda u: str(u).upper()), st.uuids().map(lambda u: f"{{{u}}}"),
                  st.uuids().map(lambda u: f"urn:uuid:{u}"), st.uuids().map(lambda u: u.hex),
                  st.uuids().map(lambda u: str(u) + "\n"), st.uuids().map(lambda u: " " + str(u)),
                  st.text(alphabet=_HEX + "-{}_+x: \n", min_size=30, max_size=40), st.text(max_size=40)))
