@@ -20,6 +20,7 @@ from typing import Any
 from msgd import safejson
 from msgd import topology as topo
 from msgd.broker.base import Broker, Delivery, Outgoing, body_bytes
+from msgd.broker.packs import PACK_HEADER
 from msgd.printable import ESCAPES as _ESCAPES
 from msgd.redact import redact, redact_head, redact_text
 from msgd.settings import Settings
@@ -114,8 +115,10 @@ class Parked:
         deaths = self._deaths()
         if deaths:
             d = deaths[0]
+            pack = self.headers.get(PACK_HEADER)
+            whole = f"; a pack of {header_text(pack)} messages, replayed together" if pack is not None else ""
             return (f"dead-lettered by RabbitMQ ({header_text(d.get('reason'))},"
-                    f" count {header_text(d.get('count'))})")
+                    f" count {header_text(d.get('count'))}){whole}")
         return "no reason recorded"
 
     @property

@@ -229,6 +229,7 @@ def test_a_dead_lettered_pack_is_parked_whole_and_replayed_as_its_messages(setti
         conn.close()
     [shown] = parking.peek(broker, settings, 10)
     assert shown.source_queue == render and shown.shown_body().count('"n"') == 3
+    assert shown.reason.endswith("; a pack of 3 messages, replayed together")
     assert parking.replay(broker, settings) == (1, 0)
     got = _drain(settings, render, 3)
     assert sorted(json.loads(d.body)["n"] for d in got) == [0, 1, 2]
