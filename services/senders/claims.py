@@ -163,7 +163,8 @@ def _together(statements: int, rows: int) -> contextlib.AbstractContextManager[o
     reset's claim, start and outcome are one statement each. ``rows`` of a multi-row INSERT
     over ``sql.insert_many``'s chunk are more than one statement."""
     if statements > 1 or rows > sql.INSERT_CHUNK:
-        return transaction.atomic()
+        atomic: contextlib.AbstractContextManager[object] = transaction.atomic()
+        return atomic
     return contextlib.nullcontext()
 
 
