@@ -52,6 +52,9 @@ class Settings:
     # while one batch waits for its gateway answers, the next is claimed. The fast lane has a
     # consumer of its own besides (msgd/runner.py consumers).
     sender_consumers: int = 2
+    # Of MSGD_SENDER_CONCURRENCY, request slots only the fast lane's batches take (services/
+    # senders/jobs.py Slots): a password reset does not wait for a bulk request to end.
+    sender_fast_slots: int = 2
     http_timeout: float = 15.0
     retry_base_seconds: float = 30.0
     retry_max_seconds: float = 3600.0
@@ -125,6 +128,7 @@ class Settings:
             batch_wait_ms=_int(e, "MSGD_BATCH_WAIT_MS", 20),
             sender_concurrency=_int(e, "MSGD_SENDER_CONCURRENCY", 32),
             sender_consumers=_int(e, "MSGD_SENDER_CONSUMERS", 2),
+            sender_fast_slots=_int(e, "MSGD_SENDER_FAST_SLOTS", 2),
             http_timeout=_float(e, "MSGD_HTTP_TIMEOUT", 15.0),
             retry_base_seconds=_float(e, "MSGD_RETRY_BASE_SECONDS", 30.0),
             retry_max_seconds=_float(e, "MSGD_RETRY_MAX_SECONDS", 3600.0),

@@ -107,3 +107,17 @@ def test_progress_records_outcomes_and_starts_the_next_wave_together(db: str) ->
     assert state[ids[0]] == ("done", "sent", "gw-1")
     assert state[ids[1]][0] == "retry"
     assert [state[m][0] for m in ids[2:]] == ["sending", "sending", "sending", "reserved"]
+
+
+def test_a_write_of_one_statement_commits_on_its_own_and_several_share_one_transaction() -> None:
+    """A password reset's claim, start and outcome are one statement each: no BEGIN and COMMIT
+    round trips around them; a batch's several statements still commit once."""
+    from django.db.transaction import Atomic
+
+    from msgd.store import sql
+    from services.senders.claims import _together
+
+    assert not isinstance(_together(1, 1), Atomic)
+    assert not isinstance(_together(1, sql.INSERT_CHUNK), Atomic)
+    assert isinstance(_together(2, 1), Atomic)
+    assert isinstance(_together(1, sql.INSERT_CHUNK + 1), Atomic), "a multi-row INSERT over one chunk is two statements"

@@ -100,3 +100,33 @@ def test_each_lane_has_its_own_consumer_on_rabbitmq_and_one_consumer_takes_both_
         assert plan[0][0] is sender and {id(one.slots) for one, _ in plan} == {id(sender.slots)}
     finally:
         sender.close()
+
+
+def test_slots_kept_for_the_fast_lane_are_never_taken_by_a_bulk_batch() -> None:
+    from services.senders.jobs import Slots
+
+    slots = Slots(4, reserved=1)
+    assert slots.free() == 3 and slots.free(fast=True) == 4
+    assert slots.take(10, wait=False) == 3, "bulk takes all but the reserved slot"
+    assert slots.take(1, wait=False) == 0
+    assert slots.free() == 0 and slots.free(fast=True) == 1
+    assert slots.take(5, wait=True, fast=True) == 1, "the fast lane finds its slot without waiting"
+    assert slots.take(1, wait=False, fast=True) == 0
+    slots.give(4)
+    assert slots.take(10, wait=False, fast=True) == 4, "the fast lane may take every free slot"
+    slots.give(4)
+
+
+def test_reserved_slots_leave_at_least_one_for_bulk_and_come_from_the_settings(db: str, tmp_path: Path) -> None:
+    from services.senders.jobs import Slots
+    from services.senders.stage import SenderStage
+
+    assert Slots(1, reserved=2).reserved == 0 and Slots(3, reserved=5).reserved == 2
+    assert Settings.from_env({}).sender_fast_slots == 2
+    settings = Settings.from_env({"MSGD_VAR_DIR": str(tmp_path), "MSGD_SENDER_CONCURRENCY": "10",
+                                  "MSGD_SENDER_FAST_SLOTS": "3"})
+    stage = SenderStage(settings, "sms")
+    try:
+        assert (stage.slots.limit, stage.slots.reserved) == (10, 3)
+    finally:
+        stage.close()

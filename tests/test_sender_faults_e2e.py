@@ -54,7 +54,8 @@ def test_sigkill_mid_batch_leaves_in_doubt_only_the_requests_in_flight(
     publish_with_pika(rabbit_url, namespace, [event(i) for i in range(n)])
     wait_for(lambda: len(messages(state="queued")) >= n, what="all messages rendered and queued")
 
-    sender_env = {"MSGD_SENDER_CONCURRENCY": str(in_flight), "MSGD_BATCH_SIZE": str(n),
+    # Every slot for this bulk batch: none kept for the fast lane (MSGD_SENDER_FAST_SLOTS).
+    sender_env = {"MSGD_SENDER_CONCURRENCY": str(in_flight), "MSGD_SENDER_FAST_SLOTS": "0", "MSGD_BATCH_SIZE": str(n),
                   "MSGD_CLAIM_LEASE_SECONDS": "2"}
     pipeline.start("sender:sms", **sender_env)
     gateway.wait_count(answered + in_flight)

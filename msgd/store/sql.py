@@ -130,8 +130,11 @@ def _unnest_statement(head: str, placeholders: Sequence[str], tail: str) -> str 
     return statement
 
 
+INSERT_CHUNK = 500  # rows of one multi-row INSERT (insert_many)
+
+
 def insert_many(head: str, placeholders: list[str], tail: str, rows: list[Sequence[Any]],
-                chunk: int = 500) -> None:
+                chunk: int = INSERT_CHUNK) -> None:
     """One multi-row INSERT per ``chunk`` rows: ``head`` VALUES (...), (...) ``tail``.
 
     ``head`` is ``INSERT INTO <table> [AS <alias>] (<columns>) VALUES ``; each placeholder holds

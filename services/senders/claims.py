@@ -26,6 +26,7 @@ Every statement is plain SQL that PostgreSQL and SQLite run alike (no
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -89,9 +90,10 @@ def claim(wanted: list[tuple[str, int]]) -> tuple[str, dict[str, Claim]]:
     owner = uuid.uuid4().hex
     now = sql.when(timezone.now())
     firsts = {sql.uid(m): (sql.uid(m), RESERVED, 1, owner, "", "", "", "", "", now) for m, a in wanted if a == 1}
-    with transaction.atomic():
+    nexts = [(a, owner, now, sql.uid(m), a - 1) for m, a in wanted if a > 1]
+    with _together(bool(firsts) + len(nexts), len(firsts)):
         sql.insert_many(CLAIM_FIRST[0], PLACEHOLDERS, CLAIM_FIRST[1], list(firsts.values()))
-        sql.executemany(CLAIM_NEXT, [(a, owner, now, sql.uid(m), a - 1) for m, a in wanted if a > 1])
+        sql.executemany(CLAIM_NEXT, nexts)
     rows = _rows([m for m, _ in wanted])
     attempts = dict(wanted)
     orphans = [r for m, r in rows.items()
@@ -131,7 +133,7 @@ def progress(owner: str, done: list[Finish], starting: Sequence[str]) -> set[str
         return set()
     now = sql.when(timezone.now())
     started: set[str] = set()
-    with transaction.atomic():
+    with _together(bool(done) + bool(starting), len(done)):
         _finish(done, now)
         if starting:
             ids = [sql.uid(m) for m in starting]
@@ -151,8 +153,19 @@ def finish(done: list[Finish]) -> None:
     """Record final (or retry) outcomes in one transaction."""
     if not done:
         return
-    with transaction.atomic():  # one commit for the batch, not one per message
+    with _together(1, len(done)):  # one commit for the batch, not one per message
         _finish(done, sql.when(timezone.now()))
+
+
+def _together(statements: int, rows: int) -> contextlib.AbstractContextManager[object]:
+    """One transaction around writes that take several statements (one commit for them all);
+    a single statement commits on its own, two round trips (BEGIN, COMMIT) sooner: a password
+    reset's claim, start and outcome are one statement each. ``rows`` of a multi-row INSERT
+    over ``sql.insert_many``'s chunk are more than one statement."""
+    if statements > 1 or rows > sql.INSERT_CHUNK:
+        atomic: contextlib.AbstractContextManager[object] = transaction.atomic()
+        return atomic
+    return contextlib.nullcontext()
 
 
 def _finish(done: list[Finish], now: object) -> None:

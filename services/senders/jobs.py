@@ -79,24 +79,35 @@ def unstorable_field(msg: Outbound) -> str | None:
 class Slots:
     """The requests a sender process may have in flight (``MSGD_SENDER_CONCURRENCY``), shared
     by its consumers (``MSGD_SENDER_CONSUMERS``): a batch takes slots for a wave and gives each
-    back when its request has ended."""
+    back when its request has ended.
 
-    def __init__(self, limit: int) -> None:
+    ``reserved`` of them (``MSGD_SENDER_FAST_SLOTS``, at most ``limit - 1``) are the fast lane's:
+    a batch of bulk messages never takes them, so a password reset finds a slot at once while
+    bulk batches hold all the others (``fast`` callers may take any free slot)."""
+
+    def __init__(self, limit: int, reserved: int = 0) -> None:
         self.limit = max(1, limit)
+        self.reserved = max(0, min(reserved, self.limit - 1))
         self._used = 0
         self._cond = threading.Condition()
 
-    def free(self) -> int:
-        with self._cond:
-            return self.limit - self._used
+    def _cap(self, fast: bool) -> int:
+        return self.limit if fast else self.limit - self.reserved
 
-    def take(self, want: int, wait: bool) -> int:
-        """Up to ``want`` slots, as many as are free; with ``wait``, at least one (blocks until
-        another batch gives one back: its requests end within their timeout)."""
+    def free(self, fast: bool = False) -> int:
+        """Slots a (``fast`` lane) batch could take now."""
         with self._cond:
-            while wait and want > 0 and self._used >= self.limit:
+            return max(0, self._cap(fast) - self._used)
+
+    def take(self, want: int, wait: bool, fast: bool = False) -> int:
+        """Up to ``want`` slots, as many as are free (to a ``fast`` lane batch: the reserved
+        ones too); with ``wait``, at least one (blocks until another batch gives one back: its
+        requests end within their timeout)."""
+        cap = self._cap(fast)
+        with self._cond:
+            while wait and want > 0 and self._used >= cap:
                 self._cond.wait(0.5)
-            n = max(0, min(want, self.limit - self._used))
+            n = max(0, min(want, cap - self._used))
             self._used += n
             return n
 

@@ -93,7 +93,7 @@ class SenderStage:
         self.name = f"sender:{channel}"
         self.cache = cache or ConfigCache(settings.config_refresh_seconds)
         self.sender = sender or sender_classes()[channel](settings)
-        self.slots = slots or Slots(settings.sender_concurrency)
+        self.slots = slots or Slots(settings.sender_concurrency, settings.sender_fast_slots)
         self.waves = Waves()
         metrics.count_failures_from_zero(channel, "none")  # failures before any gateway is tried
 
@@ -286,15 +286,16 @@ class SenderStage:
         completed: Completed = SimpleQueue()  # each request's result, as it ends
         running = 0  # our requests in flight, each holding one of the process's slots
         least = max(1, min(8, self.slots.limit // 4))  # fewer free slots wait for more (fewer round trips)
+        fast = any(j.msg.lane == "tx" for j in jobs)  # may take the slots kept for the fast lane
         lull = False
         try:
             while waiting or running or finished:
                 wave: list[Job] = []
-                if waiting and (not running or self.slots.free() >= min(least, len(waiting))):
-                    if not running and finished and not self.slots.free():
+                if waiting and (not running or self.slots.free(fast) >= min(least, len(waiting))):
+                    if not running and finished and not self.slots.free(fast):
                         claims.progress(owner, finished, [])  # written before waiting for a slot
                         finished.clear()
-                    taken = self.slots.take(len(waiting), wait=not running)
+                    taken = self.slots.take(len(waiting), wait=not running, fast=fast)
                     wave = [waiting.popleft() for _ in range(taken)]
                 if wave or (finished and (not running or lull or len(finished) >= least)):
                     try:
