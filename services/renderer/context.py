@@ -108,18 +108,18 @@ class Money(Decimal):
     __slots__ = ()
 
     def __new__(cls, value: object) -> Money:
-        if isinstance(value, bool):
-            raise TypeError("a truth value is not an amount")
-        if isinstance(value, float):
-            value = repr(value)  # the shortest text that reads back as this float
-        elif isinstance(value, str):
+        if isinstance(value, str):
             value = value.strip()
+        elif isinstance(value, float):
+            value = repr(value)  # the shortest text that reads back as this float
+        elif isinstance(value, bool):
+            raise TypeError("a truth value is not an amount")
         elif not isinstance(value, int | Decimal):
             raise TypeError(f"not a number: {type(value).__name__}")
-        number = Decimal(value)
+        number = super().__new__(cls, value)  # parsed once, straight into a Money
         if not number.is_finite():
             raise ValueError("not a finite number")
-        return super().__new__(cls, number.copy_abs() if number.is_zero() else number)
+        return super().__new__(cls, number.copy_abs()) if number.is_zero() else number
 
     def __str__(self) -> str:
         return Decimal.__format__(self, "f")
@@ -148,9 +148,21 @@ def to_money(value: Any) -> Money | None:
         return None
 
 
+def _money_or(value: Any) -> Any:
+    money = to_money(value)
+    return value if money is None else money
+
+
 def normalize(key: str | None, value: Any) -> Any:
     """Money for floats, Decimals and money fields' numbers; :class:`DateText` for
     date-like text (``services.renderer.dates``); anything else unchanged."""
+    kind = type(value)  # the common exact types first: the same answers, fewer checks
+    if kind is str:
+        return _money_or(value) if key in MONEY_FIELDS else date_like(key, value)
+    if kind is int:
+        return _money_or(value) if key in MONEY_FIELDS else value
+    if kind is float:
+        return _money_or(value)
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, float | Decimal) or (
@@ -166,6 +178,11 @@ def normalize(key: str | None, value: Any) -> Any:
 def is_related_list(value: Any) -> bool:
     """A list of related records (every item a mapping; an empty list counts)."""
     return isinstance(value, list | tuple) and all(isinstance(item, Mapping) for item in value)
+
+
+def _fields(obj: Any) -> Mapping[str, Any]:
+    """``obj``'s fields to read (a dict is used as it is: nothing here changes it)."""
+    return obj if type(obj) is dict else _as_mapping(obj)
 
 
 def _as_mapping(obj: Any) -> dict[str, Any]:
@@ -186,17 +203,22 @@ def operator_fields(event: Mapping[str, Any], operator: Any = None) -> dict[str,
 
     The same operator comes with every message, so the result is kept by what it is made of
     (the last ``_OPERATORS_KEPT`` kinds); each call gets its own copy."""
-    given, stored = _as_mapping(event.get("operator")), _as_mapping(operator)
-    try:
-        key = repr((sorted(given.items()), sorted(stored.items())))
-    except TypeError:  # keys that do not sort: not kept
-        return _operator_fields(given, stored)
+    return dict(operator_fields_shared(event, operator))
+
+
+def operator_fields_shared(event: Mapping[str, Any], operator: Any) -> Mapping[str, Any]:
+    """``operator_fields`` shared: the kept dict itself, which callers only read.
+
+    Kept by the text of what it is made of (``repr`` tells 1 from 1.0 and True, "1.0"
+    from "1"), so a changed operator -- a configuration refresh -- is worked out anew."""
+    given, stored = _fields(event.get("operator")), _fields(operator)
+    key = repr((given, stored))
     found = _OPERATORS.get(key)
     if found is None:
         if len(_OPERATORS) >= _OPERATORS_KEPT:
             _OPERATORS.clear()
-        found = _OPERATORS[key] = _operator_fields(given, stored)
-    return dict(found)
+        found = _OPERATORS[key] = _operator_fields(dict(given), dict(stored))
+    return found
 
 
 def _operator_fields(fields: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
@@ -241,17 +263,23 @@ class Flat(dict[str, Any]):
 
 def build_context(event: Mapping[str, Any], operator: Any = None) -> Flat:
     """The flat standard context for ``event`` (see the module docstring for every rule)."""
-    abonent = _as_mapping(event.get("abonent"))
-    data = _as_mapping(event.get("data"))
+    abonent = _fields(event.get("abonent"))
+    data = _fields(event.get("data"))
     ctx = Flat()
     for source in (abonent, data):
         for key, value in source.items():
-            if (source is abonent and key == "contacts") or is_related_list(value):
+            if source is abonent and key == "contacts":
                 continue
-            ctx[key] = normalize(key, value)
+            kind = type(value)
+            if kind is str:  # the common cases inline: what normalize() gives, without the call
+                ctx[key] = _money_or(value) if key in MONEY_FIELDS else date_like(key, value)
+            elif kind is int:
+                ctx[key] = _money_or(value) if key in MONEY_FIELDS else value
+            elif not is_related_list(value):
+                ctx[key] = normalize(key, value)
     ctx.normalized = frozenset(ctx)
 
-    op = operator_fields(event, operator)
+    op = operator_fields_shared(event, operator)
     ctx.setdefault("operator_name", op["name"])
 
     if "currecy" not in ctx and "currency" in ctx:

@@ -68,8 +68,14 @@ from django.template import (
 from django.template.base import VariableDoesNotExist, VariableNode
 
 from msgd.redact import redact_text
-from services.renderer.context import RenderError, is_related_list, normalize, operator_fields
-from services.renderer.dates import as_date
+from services.renderer.context import (
+    Money,
+    RenderError,
+    is_related_list,
+    normalize,
+    operator_fields_shared,
+)
+from services.renderer.dates import DateText, as_date
 
 ALLOWED_TAGS = (
     "autoescape", "comment", "cycle", "filter", "firstof", "for", "if", "ifchanged", "load",
@@ -246,8 +252,15 @@ class Related:
         return ", ".join(str(item) for item in self._items)
 
 
+_CONTAINERS = (Mapping, list, tuple, set, frozenset)
+#: exact types that are no container, tested before the (slower) ``Mapping`` check
+_SCALARS = frozenset({str, int, float, bool, type(None), Money, DateText})
+
+
 def readonly(key: str | None, value: Any) -> Any:
     """``value`` as template data: records, managers and tuples instead of dicts and lists."""
+    if type(value) in _SCALARS:
+        return normalize(key, value)
     if isinstance(value, Record | Related):
         return value
     if isinstance(value, Mapping):
@@ -259,9 +272,25 @@ def readonly(key: str | None, value: Any) -> Any:
     return normalize(key, value)
 
 
-def template_context(event: Mapping[str, Any], operator: Any, flat: Mapping[str, Any]) -> LazyFields:
-    """What a Django template sees (see the module docstring); fields are converted when read."""
-    ctx = LazyFields(flat, getattr(flat, "normalized", frozenset()))
+class TemplateData(dict[str, Any]):
+    """``template_context``'s result: the top level of a Django template's data, one dict
+    for one message's renders (subject, body), which ``render_django`` uses as it is."""
+
+
+def template_context(event: Mapping[str, Any], operator: Any, flat: Mapping[str, Any]) -> TemplateData:
+    """What a Django template sees (see the module docstring).
+
+    Top-level values are converted here (``build_context`` already normalised nearly all
+    of them: only its derived values and containers need ``readonly``), a plain dict that
+    Django reads at dict speed; records and related records convert their fields when a
+    template first reads them (``Record``)."""
+    normalized: frozenset[str] = getattr(flat, "normalized", frozenset())
+    if not all(type(key) is str for key in flat):
+        flat = {str(key): value for key, value in flat.items()}
+    ctx = TemplateData(flat)
+    for key, value in flat.items():
+        if key not in normalized or (type(value) not in _SCALARS and isinstance(value, _CONTAINERS)):
+            ctx[key] = readonly(key, value)  # normalize() gives its own output back unchanged
     data = event.get("data")
     if isinstance(data, Mapping):
         for key, value in data.items():
@@ -269,7 +298,7 @@ def template_context(event: Mapping[str, Any], operator: Any, flat: Mapping[str,
                 ctx.setdefault(str(key), Related(value))
     abonent = event.get("abonent")
     ctx["abonent"] = Record(abonent if isinstance(abonent, Mapping) else {})
-    ctx["operator"] = ctx["Operator"] = Record(operator_fields(event, operator))
+    ctx["operator"] = ctx["Operator"] = Record(operator_fields_shared(event, operator))
     return ctx
 
 
@@ -282,8 +311,9 @@ class _MarkupContext(Context):  # type: ignore[misc]
 
 
 def _escaped(context: Any, text: str) -> str:
-    escape = getattr(context, "markup_escape", None)
-    return escape(str(text)) if escape is not None and text else text
+    if not text or type(context) is not _MarkupContext:
+        return text
+    return context.markup_escape(str(text))
 
 
 class _VariableNode(VariableNode):  # type: ignore[misc]
@@ -348,7 +378,7 @@ def render_django(source: str, context: Mapping[str, Any], *, label: str = "temp
         raise RenderError(f"{label}: {exc}") from None
     engine = HTML if html else PLAIN
     try:
-        values = context if isinstance(context, LazyFields) else dict(context)
+        values = context if isinstance(context, TemplateData | LazyFields) else dict(context)
         ctx = (_MarkupContext(values, escape) if escape is not None and not html  # type: ignore[arg-type]
                else Context(values, autoescape=engine.autoescape))
         ctx.push()  # what the template sets ({% firstof ... as x %}) stays in this render

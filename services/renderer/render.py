@@ -32,7 +32,7 @@ from __future__ import annotations
 import difflib
 import html as htmllib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
@@ -67,10 +67,8 @@ class _Fields:
 
     @classmethod
     def of(cls, template: Any) -> _Fields:
-        def get(name: str, default: Any) -> Any:
-            if isinstance(template, Mapping):
-                return template.get(name, default)
-            return getattr(template, name, default)
+        get: Callable[[str, Any], Any] = (template.get if isinstance(template, Mapping)
+                                          else lambda name, default: getattr(template, name, default))
 
         return cls(
             id=get("id", None), name=str(get("name", "") or ""), subject=str(get("subject", "") or ""),
