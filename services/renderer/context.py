@@ -56,6 +56,7 @@ reading a bill would call wrong.)  ``%d`` keeps Python's truncation
 from __future__ import annotations
 
 import decimal
+import math
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -108,18 +109,26 @@ class Money(Decimal):
     __slots__ = ()
 
     def __new__(cls, value: object) -> Money:
+        kind = type(value)
+        if kind is int:  # exact and finite; Decimal(0) is no "-0"
+            return Decimal.__new__(cls, value)  # type: ignore[arg-type]
+        if kind is float:
+            if not math.isfinite(value):  # type: ignore[arg-type]
+                raise ValueError("not a finite number")
+            number = Decimal.__new__(cls, repr(value))  # the shortest text that reads back as it
+            return number if number else Decimal.__new__(cls, number.copy_abs())  # -0.0 -> 0.0
         if isinstance(value, str):
             value = value.strip()
-        elif isinstance(value, float):
-            value = repr(value)  # the shortest text that reads back as this float
         elif isinstance(value, bool):
             raise TypeError("a truth value is not an amount")
+        elif isinstance(value, float):
+            value = repr(value)
         elif not isinstance(value, int | Decimal):
             raise TypeError(f"not a number: {type(value).__name__}")
-        number = super().__new__(cls, value)  # parsed once, straight into a Money
+        number = Decimal.__new__(cls, value)
         if not number.is_finite():
             raise ValueError("not a finite number")
-        return super().__new__(cls, number.copy_abs()) if number.is_zero() else number
+        return number if number else Decimal.__new__(cls, number.copy_abs())  # never "-0"
 
     def __str__(self) -> str:
         return Decimal.__format__(self, "f")
@@ -149,8 +158,11 @@ def to_money(value: Any) -> Money | None:
 
 
 def _money_or(value: Any) -> Any:
-    money = to_money(value)
-    return value if money is None else money
+    """``to_money(value)``, or ``value`` itself when it is no finite number."""
+    try:
+        return Money(value)
+    except (TypeError, ValueError, ArithmeticError):
+        return value
 
 
 def normalize(key: str | None, value: Any) -> Any:
@@ -246,19 +258,26 @@ def _payment_defaults(ctx: dict[str, Any]) -> None:
         return
     if "minimal_pay_sum" not in ctx:
         limit = ctx.get("allow_limit")
-        threshold = limit if isinstance(limit, Money) else Decimal(0)
-        ctx["minimal_pay_sum"] = Money(max(Decimal(0), threshold - balance))
+        threshold = limit if isinstance(limit, Money) else _ZERO
+        ctx["minimal_pay_sum"] = Money(max(_ZERO, threshold - balance))
     if "recomend_pay_sum" not in ctx:
         total = ctx.get("total_abonpay")
-        ctx["recomend_pay_sum"] = (Money(max(Decimal(0), total - balance)) if isinstance(total, Money)
+        ctx["recomend_pay_sum"] = (Money(max(_ZERO, total - balance)) if isinstance(total, Money)
                                    else ctx.get("minimal_pay_sum"))
 
 
-class Flat(dict[str, Any]):
-    """``build_context``'s result: a dict, and which of its keys hold ``normalize``'s output
-    (``normalized``: normalizing them again gives the same, so a Django context skips it)."""
+_ZERO = Decimal(0)
 
-    normalized: frozenset[str] = frozenset()
+
+class Flat(dict[str, Any]):
+    """``build_context``'s result: a dict, plus what a Django context reuses.
+
+    ``normalized``: how many of its first keys (in order) hold ``normalize``'s output
+    (normalizing them again gives the same, so a Django context skips it); ``operator``:
+    ``operator_fields_shared`` of the event (read only), or None."""
+
+    normalized: int = 0
+    operator: Mapping[str, Any] | None = None
 
 
 def build_context(event: Mapping[str, Any], operator: Any = None) -> Flat:
@@ -277,9 +296,9 @@ def build_context(event: Mapping[str, Any], operator: Any = None) -> Flat:
                 ctx[key] = _money_or(value) if key in MONEY_FIELDS else value
             elif not is_related_list(value):
                 ctx[key] = normalize(key, value)
-    ctx.normalized = frozenset(ctx)
+    ctx.normalized = len(ctx)  # every key so far; below, keys are only added, never replaced
 
-    op = operator_fields_shared(event, operator)
+    op = ctx.operator = operator_fields_shared(event, operator)
     ctx.setdefault("operator_name", op["name"])
 
     if "currecy" not in ctx and "currency" in ctx:

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from functools import lru_cache
+from itertools import islice
 from typing import Any
 
 from django.template import (
@@ -138,24 +139,31 @@ class LazyFields(MutableMapping[str, Any]):
     """Template data converted (``readonly``) field by field when a template first reads it: a
     template names a few of an event's fields, and converting them all (dates parsed, amounts
     made exact, records wrapped) cost more than rendering. What a field becomes is the same
-    whenever it is converted; values set here are stored as they are."""
+    whenever it is converted; values set here are stored as they are.
 
-    __slots__ = ("_raw", "_done", "_normalized")
+    ``fields`` is copied when first used (most records a template is given it never reads),
+    so it must not change while the template renders."""
 
-    def __init__(self, fields: Mapping[str, Any], normalized: frozenset[str] = frozenset()) -> None:
-        self._raw: dict[str, Any] = {str(k): v for k, v in fields.items()}
+    __slots__ = ("_source", "_fields", "_done")
+
+    def __init__(self, fields: Mapping[str, Any]) -> None:
+        self._source: Mapping[str, Any] | None = fields
+        self._fields: dict[str, Any] | None = None
         self._done: dict[str, Any] = {}
-        self._normalized = normalized  # keys whose values normalize() already gave
+
+    @property
+    def _raw(self) -> dict[str, Any]:
+        raw = self._fields
+        if raw is None:
+            raw = self._fields = {str(k): v for k, v in (self._source or {}).items()}
+            self._source = None
+        return raw
 
     def __getitem__(self, key: str) -> Any:
         try:
             return self._done[key]
         except KeyError:
-            raw = self._raw[key]
-            if key in self._normalized and not isinstance(raw, Mapping | list | tuple | set | frozenset):
-                value = self._done[key] = raw  # normalize() gives its own output back unchanged
-            else:
-                value = self._done[key] = readonly(key, raw)
+            value = self._done[key] = readonly(key, self._raw[key])
             return value
 
     def __contains__(self, key: object) -> bool:
@@ -284,22 +292,43 @@ def template_context(event: Mapping[str, Any], operator: Any, flat: Mapping[str,
     of them: only its derived values and containers need ``readonly``), a plain dict that
     Django reads at dict speed; records and related records convert their fields when a
     template first reads them (``Record``)."""
-    normalized: frozenset[str] = getattr(flat, "normalized", frozenset())
-    if not all(type(key) is str for key in flat):
-        flat = {str(key): value for key, value in flat.items()}
-    ctx = TemplateData(flat)
-    for key, value in flat.items():
-        if key not in normalized or (type(value) not in _SCALARS and isinstance(value, _CONTAINERS)):
-            ctx[key] = readonly(key, value)  # normalize() gives its own output back unchanged
+    normalized: int = getattr(flat, "normalized", 0)
+    if all(type(key) is str for key in flat):
+        ctx = TemplateData(flat)
+    else:  # keys are read as text; normalized keys keep their place
+        ctx = TemplateData({str(key): value for key, value in flat.items()})
+    items = iter(ctx.items())  # values are replaced, no key added: iterating stays valid
+    for key, value in islice(items, normalized):  # normalize() gives its own output back unchanged
+        if type(value) not in _SCALARS and isinstance(value, _CONTAINERS):
+            ctx[key] = readonly(key, value)
+    for key, value in items:  # derived values
+        ctx[key] = readonly(key, value)
     data = event.get("data")
-    if isinstance(data, Mapping):
+    if type(data) is dict or isinstance(data, Mapping):
         for key, value in data.items():
             if is_related_list(value):
                 ctx.setdefault(str(key), Related(value))
     abonent = event.get("abonent")
-    ctx["abonent"] = Record(abonent if isinstance(abonent, Mapping) else {})
-    ctx["operator"] = ctx["Operator"] = Record(operator_fields_shared(event, operator))
+    ctx["abonent"] = Record(abonent if type(abonent) is dict or isinstance(abonent, Mapping) else {})
+    op = getattr(flat, "operator", None)
+    ctx["operator"] = ctx["Operator"] = _operator_record(operator_fields_shared(event, operator) if op is None else op)
     return ctx
+
+
+_OPERATOR_RECORDS: dict[int, tuple[Mapping[str, Any], Record]] = {}
+
+
+def _operator_record(fields: Mapping[str, Any]) -> Record:
+    """``Record(fields)`` for the shared operator fields: one per operator, reused by every
+    render (a record is read-only and converts a field the same way each time)."""
+    kept = _OPERATOR_RECORDS.get(id(fields))
+    if kept is not None and kept[0] is fields:
+        return kept[1]
+    if len(_OPERATOR_RECORDS) >= 256:
+        _OPERATOR_RECORDS.clear()
+    record = Record(fields)
+    _OPERATOR_RECORDS[id(fields)] = (fields, record)  # holds ``fields``: its id stays its own
+    return record
 
 
 class _MarkupContext(Context):  # type: ignore[misc]
