@@ -117,7 +117,9 @@ class Money(Decimal):
                 raise ValueError("not a finite number")
             number = Decimal.__new__(cls, repr(value))  # the shortest text that reads back as it
             return number if number else Decimal.__new__(cls, number.copy_abs())  # -0.0 -> 0.0
-        if isinstance(value, str):
+        if kind is Decimal or kind is Money:
+            pass
+        elif isinstance(value, str):
             value = value.strip()
         elif isinstance(value, bool):
             raise TypeError("a truth value is not an amount")
@@ -125,7 +127,7 @@ class Money(Decimal):
             value = repr(value)
         elif not isinstance(value, int | Decimal):
             raise TypeError(f"not a number: {type(value).__name__}")
-        number = Decimal.__new__(cls, value)
+        number = Decimal.__new__(cls, value)  # type: ignore[arg-type]
         if not number.is_finite():
             raise ValueError("not a finite number")
         return number if number else Decimal.__new__(cls, number.copy_abs())  # never "-0"

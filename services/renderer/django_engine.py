@@ -56,6 +56,7 @@ from functools import lru_cache
 from itertools import islice
 from typing import Any
 
+from django.conf import settings
 from django.template import (
     Context,
     Engine,
@@ -397,8 +398,6 @@ def render_django(source: str, context: Mapping[str, Any], *, label: str = "temp
                   html: bool = False, escape: Callable[[str], str] | None = None) -> str:
     """Render ``source``; ``html=True`` escapes values for an HTML body, ``escape``
     (``services.renderer.markup``) escapes each printed value for a message's markup."""
-    from django.conf import settings
-
     if not settings.configured:
         raise RenderError("Django is not configured in this process: call msgd.store.setup() first")
     try:
