@@ -194,3 +194,27 @@ def test_compiled_templates_are_cached_by_source() -> None:
     hits = compile_django.cache_info().hits
     assert render(t, event(), OPERATOR).body == "v2 Плановые работы"
     assert compile_django.cache_info().hits == hits + 1
+
+
+def test_a_changed_operator_is_seen_by_the_next_render() -> None:
+    """The operator's fields are kept between renders (services/renderer/context.py): a changed
+    configuration (a refresh gives a new snapshot) shows its new values, and the old come back."""
+    source = "{{ operator.name }}|{{ Operator.email }}|{{ operator_name }}|{{ currency }}"
+    ev = event({"currency": None})
+    del ev["abonent"]["currency"]
+    first = {**OPERATOR, "currency": "руб."}
+    changed = {**first, "name": "ООО Новое имя", "email": "new@best.example", "currency": "₸"}
+    assert body(source, ev) == "ООО Лучший провайдер|noc@best.example|ООО Лучший провайдер|"
+    assert render(tpl(source), ev, first).body == "ООО Лучший провайдер|noc@best.example|ООО Лучший провайдер|руб."
+    assert render(tpl(source), ev, changed).body == "ООО Новое имя|new@best.example|ООО Новое имя|₸"
+    assert render(tpl(source), ev, first).body == "ООО Лучший провайдер|noc@best.example|ООО Лучший провайдер|руб."
+    standard = {**tpl("%(operator_name)s %(currency)s"), "use_django": False}
+    assert render(standard, ev, changed).body == "ООО Новое имя ₸"
+    ev["operator"]["name"] = "Из события"  # the event's operator also changes: stored fields still win
+    assert render(tpl(source), ev, {**changed, "name": ""}).body == "Из события|new@best.example|Из события|₸"
+
+
+def test_operator_fields_of_equal_text_but_other_types_are_kept_apart() -> None:
+    """1, 1.0 and True compare equal; the kept operator tells them apart (they print differently)."""
+    for value, shown in ((1, "1"), (1.0, "1.0"), (True, "True"), (1, "1")):
+        assert render(tpl("{{ operator.warn_days }}"), event(), {**OPERATOR, "warn_days": value}).body == shown

@@ -56,6 +56,7 @@ reading a bill would call wrong.)  ``%d`` keeps Python's truncation
 from __future__ import annotations
 
 import decimal
+import math
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -108,18 +109,28 @@ class Money(Decimal):
     __slots__ = ()
 
     def __new__(cls, value: object) -> Money:
-        if isinstance(value, bool):
-            raise TypeError("a truth value is not an amount")
-        if isinstance(value, float):
-            value = repr(value)  # the shortest text that reads back as this float
+        kind = type(value)
+        if kind is int:  # exact and finite; Decimal(0) is no "-0"
+            return Decimal.__new__(cls, value)  # type: ignore[arg-type]
+        if kind is float:
+            if not math.isfinite(value):  # type: ignore[arg-type]
+                raise ValueError("not a finite number")
+            number = Decimal.__new__(cls, repr(value))  # the shortest text that reads back as it
+            return number if number else Decimal.__new__(cls, number.copy_abs())  # -0.0 -> 0.0
+        if kind is Decimal or kind is Money:
+            pass
         elif isinstance(value, str):
             value = value.strip()
+        elif isinstance(value, bool):
+            raise TypeError("a truth value is not an amount")
+        elif isinstance(value, float):
+            value = repr(value)
         elif not isinstance(value, int | Decimal):
             raise TypeError(f"not a number: {type(value).__name__}")
-        number = Decimal(value)
+        number = Decimal.__new__(cls, value)  # type: ignore[arg-type]
         if not number.is_finite():
             raise ValueError("not a finite number")
-        return super().__new__(cls, number.copy_abs() if number.is_zero() else number)
+        return number if number else Decimal.__new__(cls, number.copy_abs())  # never "-0"
 
     def __str__(self) -> str:
         return Decimal.__format__(self, "f")
@@ -148,9 +159,24 @@ def to_money(value: Any) -> Money | None:
         return None
 
 
+def _money_or(value: Any) -> Any:
+    """``to_money(value)``, or ``value`` itself when it is no finite number."""
+    try:
+        return Money(value)
+    except (TypeError, ValueError, ArithmeticError):
+        return value
+
+
 def normalize(key: str | None, value: Any) -> Any:
     """Money for floats, Decimals and money fields' numbers; :class:`DateText` for
     date-like text (``services.renderer.dates``); anything else unchanged."""
+    kind = type(value)  # the common exact types first: the same answers, fewer checks
+    if kind is str:
+        return _money_or(value) if key in MONEY_FIELDS else date_like(key, value)
+    if kind is int:
+        return _money_or(value) if key in MONEY_FIELDS else value
+    if kind is float:
+        return _money_or(value)
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, float | Decimal) or (
@@ -166,6 +192,11 @@ def normalize(key: str | None, value: Any) -> Any:
 def is_related_list(value: Any) -> bool:
     """A list of related records (every item a mapping; an empty list counts)."""
     return isinstance(value, list | tuple) and all(isinstance(item, Mapping) for item in value)
+
+
+def _fields(obj: Any) -> Mapping[str, Any]:
+    """``obj``'s fields to read (a dict is used as it is: nothing here changes it)."""
+    return obj if type(obj) is dict else _as_mapping(obj)
 
 
 def _as_mapping(obj: Any) -> dict[str, Any]:
@@ -186,17 +217,22 @@ def operator_fields(event: Mapping[str, Any], operator: Any = None) -> dict[str,
 
     The same operator comes with every message, so the result is kept by what it is made of
     (the last ``_OPERATORS_KEPT`` kinds); each call gets its own copy."""
-    given, stored = _as_mapping(event.get("operator")), _as_mapping(operator)
-    try:
-        key = repr((sorted(given.items()), sorted(stored.items())))
-    except TypeError:  # keys that do not sort: not kept
-        return _operator_fields(given, stored)
+    return dict(operator_fields_shared(event, operator))
+
+
+def operator_fields_shared(event: Mapping[str, Any], operator: Any) -> Mapping[str, Any]:
+    """``operator_fields`` shared: the kept dict itself, which callers only read.
+
+    Kept by the text of what it is made of (``repr`` tells 1 from 1.0 and True, "1.0"
+    from "1"), so a changed operator -- a configuration refresh -- is worked out anew."""
+    given, stored = _fields(event.get("operator")), _fields(operator)
+    key = repr((given, stored))
     found = _OPERATORS.get(key)
     if found is None:
         if len(_OPERATORS) >= _OPERATORS_KEPT:
             _OPERATORS.clear()
-        found = _OPERATORS[key] = _operator_fields(given, stored)
-    return dict(found)
+        found = _OPERATORS[key] = _operator_fields(dict(given), dict(stored))
+    return found
 
 
 def _operator_fields(fields: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
@@ -224,34 +260,47 @@ def _payment_defaults(ctx: dict[str, Any]) -> None:
         return
     if "minimal_pay_sum" not in ctx:
         limit = ctx.get("allow_limit")
-        threshold = limit if isinstance(limit, Money) else Decimal(0)
-        ctx["minimal_pay_sum"] = Money(max(Decimal(0), threshold - balance))
+        threshold = limit if isinstance(limit, Money) else _ZERO
+        ctx["minimal_pay_sum"] = Money(max(_ZERO, threshold - balance))
     if "recomend_pay_sum" not in ctx:
         total = ctx.get("total_abonpay")
-        ctx["recomend_pay_sum"] = (Money(max(Decimal(0), total - balance)) if isinstance(total, Money)
+        ctx["recomend_pay_sum"] = (Money(max(_ZERO, total - balance)) if isinstance(total, Money)
                                    else ctx.get("minimal_pay_sum"))
 
 
-class Flat(dict[str, Any]):
-    """``build_context``'s result: a dict, and which of its keys hold ``normalize``'s output
-    (``normalized``: normalizing them again gives the same, so a Django context skips it)."""
+_ZERO = Decimal(0)
 
-    normalized: frozenset[str] = frozenset()
+
+class Flat(dict[str, Any]):
+    """``build_context``'s result: a dict, plus what a Django context reuses.
+
+    ``normalized``: how many of its first keys (in order) hold ``normalize``'s output
+    (normalizing them again gives the same, so a Django context skips it); ``operator``:
+    ``operator_fields_shared`` of the event (read only), or None."""
+
+    normalized: int = 0
+    operator: Mapping[str, Any] | None = None
 
 
 def build_context(event: Mapping[str, Any], operator: Any = None) -> Flat:
     """The flat standard context for ``event`` (see the module docstring for every rule)."""
-    abonent = _as_mapping(event.get("abonent"))
-    data = _as_mapping(event.get("data"))
+    abonent = _fields(event.get("abonent"))
+    data = _fields(event.get("data"))
     ctx = Flat()
     for source in (abonent, data):
         for key, value in source.items():
-            if (source is abonent and key == "contacts") or is_related_list(value):
+            if source is abonent and key == "contacts":
                 continue
-            ctx[key] = normalize(key, value)
-    ctx.normalized = frozenset(ctx)
+            kind = type(value)
+            if kind is str:  # the common cases inline: what normalize() gives, without the call
+                ctx[key] = _money_or(value) if key in MONEY_FIELDS else date_like(key, value)
+            elif kind is int:
+                ctx[key] = _money_or(value) if key in MONEY_FIELDS else value
+            elif not is_related_list(value):
+                ctx[key] = normalize(key, value)
+    ctx.normalized = len(ctx)  # every key so far; below, keys are only added, never replaced
 
-    op = operator_fields(event, operator)
+    op = ctx.operator = operator_fields_shared(event, operator)
     ctx.setdefault("operator_name", op["name"])
 
     if "currecy" not in ctx and "currency" in ctx:

@@ -81,7 +81,12 @@ def date_like(key: str | None, value: str) -> str:
     """``value`` as :class:`DateText` when it is date-like, else unchanged."""
     if isinstance(value, DateText):
         return value
-    when = parse_date(value.strip(), named_as_date=bool(key) and str(key).endswith("_date"))
+    text = value.strip()
+    # Most text is no date: both forms are at least 10 characters, ISO has "-" at 4 and the
+    # Russian form "." at 2 (a cheap test before the patterns; the answer is the same).
+    if len(text) < 10 or (text[4] != "-" and text[2] != "."):
+        return value
+    when = parse_date(text, named_as_date=bool(key) and str(key).endswith("_date"))
     return value if when is None else DateText(value, when)
 
 

@@ -51,10 +51,11 @@ not depend on escaping, so one compiled template serves both engines.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
+from django.conf import settings
 from django.template import (
     Context,
     Engine,
@@ -68,8 +69,19 @@ from django.template import (
 from django.template.base import VariableDoesNotExist, VariableNode
 
 from msgd.redact import redact_text
-from services.renderer.context import RenderError, is_related_list, normalize, operator_fields
+from services.renderer.context import RenderError
 from services.renderer.dates import as_date
+from services.renderer.records import (  # re-exported: what a template sees is built there
+    LazyFields,
+    Record,
+    Related,
+    TemplateData,
+    readonly,
+    template_context,
+)
+
+__all__ = ["HTML", "PLAIN", "LazyFields", "Record", "Related", "TemplateData", "check_django",
+           "compile_django", "readonly", "render_django", "template_context"]
 
 ALLOWED_TAGS = (
     "autoescape", "comment", "cycle", "filter", "firstof", "for", "if", "ifchanged", "load",
@@ -128,151 +140,6 @@ PLAIN = _engine(autoescape=False)
 HTML = _engine(autoescape=True)
 
 
-class LazyFields(MutableMapping[str, Any]):
-    """Template data converted (``readonly``) field by field when a template first reads it: a
-    template names a few of an event's fields, and converting them all (dates parsed, amounts
-    made exact, records wrapped) cost more than rendering. What a field becomes is the same
-    whenever it is converted; values set here are stored as they are."""
-
-    __slots__ = ("_raw", "_done", "_normalized")
-
-    def __init__(self, fields: Mapping[str, Any], normalized: frozenset[str] = frozenset()) -> None:
-        self._raw: dict[str, Any] = {str(k): v for k, v in fields.items()}
-        self._done: dict[str, Any] = {}
-        self._normalized = normalized  # keys whose values normalize() already gave
-
-    def __getitem__(self, key: str) -> Any:
-        try:
-            return self._done[key]
-        except KeyError:
-            raw = self._raw[key]
-            if key in self._normalized and not isinstance(raw, Mapping | list | tuple | set | frozenset):
-                value = self._done[key] = raw  # normalize() gives its own output back unchanged
-            else:
-                value = self._done[key] = readonly(key, raw)
-            return value
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._raw
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._raw[key] = self._done[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self._raw[key]
-        self._done.pop(key, None)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._raw)
-
-    def __len__(self) -> int:
-        return len(self._raw)
-
-
-class Record(Mapping[str, Any]):
-    """A read-only record: ``rec.field`` and ``rec["field"]``; no mutating methods. Its fields
-    are converted when first read (``LazyFields``)."""
-
-    __slots__ = ("_fields",)
-
-    def __init__(self, fields: Mapping[str, Any]) -> None:
-        object.__setattr__(self, "_fields", LazyFields(fields))
-
-    def __getitem__(self, key: str) -> Any:
-        return self._fields[key]
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        try:
-            return self._fields[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("template data is read-only")
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._fields)
-
-    def __len__(self) -> int:
-        return len(self._fields)
-
-    def __repr__(self) -> str:
-        return f"Record({dict(self._fields.items())!r})"
-
-    def __str__(self) -> str:
-        return str({k: str(v) if not isinstance(v, str) else v for k, v in self._fields.items()})
-
-
-class Related:
-    """Related records as a read-only manager: ``.all``, ``.count``, ``.first``, iteration, ``.0``."""
-
-    __slots__ = ("_items",)
-
-    def __init__(self, items: Any) -> None:
-        self._items: tuple[Record, ...] = tuple(Record(item) for item in items)
-
-    def all(self) -> tuple[Record, ...]:
-        return self._items
-
-    def count(self) -> int:
-        return len(self._items)
-
-    def exists(self) -> bool:
-        return bool(self._items)
-
-    def first(self) -> Record | None:
-        return self._items[0] if self._items else None
-
-    def last(self) -> Record | None:
-        return self._items[-1] if self._items else None
-
-    def __getitem__(self, index: int) -> Record:
-        if not isinstance(index, int):
-            raise TypeError("related records are indexed by number")
-        return self._items[index]
-
-    def __iter__(self) -> Iterator[Record]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __bool__(self) -> bool:
-        return bool(self._items)
-
-    def __str__(self) -> str:
-        return ", ".join(str(item) for item in self._items)
-
-
-def readonly(key: str | None, value: Any) -> Any:
-    """``value`` as template data: records, managers and tuples instead of dicts and lists."""
-    if isinstance(value, Record | Related):
-        return value
-    if isinstance(value, Mapping):
-        return Record(value)
-    if is_related_list(value) and not isinstance(value, tuple):
-        return Related(value)
-    if isinstance(value, list | tuple | set | frozenset):
-        return tuple(readonly(None, item) for item in value)
-    return normalize(key, value)
-
-
-def template_context(event: Mapping[str, Any], operator: Any, flat: Mapping[str, Any]) -> LazyFields:
-    """What a Django template sees (see the module docstring); fields are converted when read."""
-    ctx = LazyFields(flat, getattr(flat, "normalized", frozenset()))
-    data = event.get("data")
-    if isinstance(data, Mapping):
-        for key, value in data.items():
-            if is_related_list(value):
-                ctx.setdefault(str(key), Related(value))
-    abonent = event.get("abonent")
-    ctx["abonent"] = Record(abonent if isinstance(abonent, Mapping) else {})
-    ctx["operator"] = ctx["Operator"] = Record(operator_fields(event, operator))
-    return ctx
-
-
 class _MarkupContext(Context):  # type: ignore[misc]
     """A Context that carries the escape function of the message's markup (Telegram)."""
 
@@ -282,8 +149,9 @@ class _MarkupContext(Context):  # type: ignore[misc]
 
 
 def _escaped(context: Any, text: str) -> str:
-    escape = getattr(context, "markup_escape", None)
-    return escape(str(text)) if escape is not None and text else text
+    if not text or type(context) is not _MarkupContext:
+        return text
+    return context.markup_escape(str(text))
 
 
 class _VariableNode(VariableNode):  # type: ignore[misc]
@@ -338,8 +206,6 @@ def render_django(source: str, context: Mapping[str, Any], *, label: str = "temp
                   html: bool = False, escape: Callable[[str], str] | None = None) -> str:
     """Render ``source``; ``html=True`` escapes values for an HTML body, ``escape``
     (``services.renderer.markup``) escapes each printed value for a message's markup."""
-    from django.conf import settings
-
     if not settings.configured:
         raise RenderError("Django is not configured in this process: call msgd.store.setup() first")
     try:
@@ -348,7 +214,7 @@ def render_django(source: str, context: Mapping[str, Any], *, label: str = "temp
         raise RenderError(f"{label}: {exc}") from None
     engine = HTML if html else PLAIN
     try:
-        values = context if isinstance(context, LazyFields) else dict(context)
+        values = context if isinstance(context, TemplateData | LazyFields) else dict(context)
         ctx = (_MarkupContext(values, escape) if escape is not None and not html  # type: ignore[arg-type]
                else Context(values, autoescape=engine.autoescape))
         ctx.push()  # what the template sets ({% firstof ... as x %}) stays in this render

@@ -32,10 +32,10 @@ from __future__ import annotations
 import difflib
 import html as htmllib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, NamedTuple
 
 from msgd import storable
 from services.renderer.context import RenderError, build_context
@@ -57,8 +57,7 @@ class Rendered:
     warnings: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Fields:
+class _Fields(NamedTuple):
     id: Any
     name: str
     subject: str
@@ -67,15 +66,10 @@ class _Fields:
 
     @classmethod
     def of(cls, template: Any) -> _Fields:
-        def get(name: str, default: Any) -> Any:
-            if isinstance(template, Mapping):
-                return template.get(name, default)
-            return getattr(template, name, default)
-
-        return cls(
-            id=get("id", None), name=str(get("name", "") or ""), subject=str(get("subject", "") or ""),
-            body=str(get("body", "") or ""), use_django=bool(get("use_django", False)),
-        )
+        get: Callable[[str, Any], Any] = (template.get if isinstance(template, Mapping)
+                                          else lambda name, default: getattr(template, name, default))
+        return cls(get("id", None), str(get("name", "") or ""), str(get("subject", "") or ""),
+                   str(get("body", "") or ""), bool(get("use_django", False)))
 
     @property
     def label(self) -> str:
