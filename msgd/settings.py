@@ -52,8 +52,9 @@ class Settings:
     # while one batch waits for its gateway answers, the next is claimed. The fast lane has a
     # consumer of its own besides (msgd/runner.py consumers).
     sender_consumers: int = 2
-    # Of MSGD_SENDER_CONCURRENCY, request slots only the fast lane's batches take (services/
-    # senders/jobs.py Slots): a password reset does not wait for a bulk request to end.
+    # Request slots beyond MSGD_SENDER_CONCURRENCY that only the fast lane's batches take
+    # (services/senders/jobs.py Slots): a password reset does not wait for a bulk request to end,
+    # and bulk keeps its whole MSGD_SENDER_CONCURRENCY.
     sender_fast_slots: int = 2
     http_timeout: float = 15.0
     retry_base_seconds: float = 30.0
@@ -109,6 +110,12 @@ class Settings:
     @property
     def outbox_dir(self) -> Path:
         return self.var_dir / "outbox"
+
+    @property
+    def sender_slots(self) -> int:
+        """Requests a sender process may have in flight: ``sender_concurrency`` for any batch plus
+        ``sender_fast_slots`` only the fast lane takes (its HTTP pool and worker threads too)."""
+        return max(1, self.sender_concurrency) + max(0, self.sender_fast_slots)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

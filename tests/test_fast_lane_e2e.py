@@ -21,7 +21,7 @@ def test_a_password_reset_is_sent_while_bulk_requests_are_stuck_in_a_slow_gatewa
     seed.sms_gateway(op, gateway.url)
     seed.template(channel="sms", body="bulk %(name)s")
     seed.template("password_reset", channel="sms", body="reset %(name)s")
-    pipeline.start("router", "renderer", "sender:sms", MSGD_SENDER_CONCURRENCY="4", MSGD_SENDER_FAST_SLOTS="1",
+    pipeline.start("router", "renderer", "sender:sms", MSGD_SENDER_CONCURRENCY="3", MSGD_SENDER_FAST_SLOTS="1",
                    MSGD_SENDER_CONSUMERS="2", MSGD_HTTP_TIMEOUT="120")
     pipeline.wait_started()
     publish_with_pika(rabbit_url, namespace, [event(i) for i in range(8)])

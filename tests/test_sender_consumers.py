@@ -52,7 +52,7 @@ def test_consumers_share_the_sender_the_snapshot_and_the_concurrency(db: str, tm
         assert {id(s.sender) for s in stages} == {id(first.sender)}
         assert {id(s.cache) for s in stages} == {id(first.cache)}
         assert {id(s.slots) for s in stages} == {id(first.slots)}
-        assert first.slots.limit == 10
+        assert first.slots.free() == 10 and first.slots.free(fast=True) == 12  # 2 more for the fast lane
     finally:
         first.close()
 
@@ -127,6 +127,21 @@ def test_reserved_slots_leave_at_least_one_for_bulk_and_come_from_the_settings(d
                                   "MSGD_SENDER_FAST_SLOTS": "3"})
     stage = SenderStage(settings, "sms")
     try:
-        assert (stage.slots.limit, stage.slots.reserved) == (10, 3)
+        assert (stage.slots.limit, stage.slots.reserved) == (13, 3)
+    finally:
+        stage.close()
+
+
+def test_the_fast_lane_s_slots_come_on_top_of_the_bulk_concurrency(tmp_path: Path) -> None:
+    """Bulk keeps its whole MSGD_SENDER_CONCURRENCY (a batch of that size goes out in one round
+    trip); the fast lane's slots are extra, and the HTTP pool has room for both."""
+    from services.senders.stage import SenderStage
+
+    settings = Settings.from_env({"MSGD_VAR_DIR": str(tmp_path), "MSGD_SENDER_CONCURRENCY": "200",
+                                  "MSGD_SENDER_FAST_SLOTS": "2"})
+    stage = SenderStage(settings, "sms")
+    try:
+        assert stage.slots.free() == 200 and stage.slots.free(fast=True) == 202
+        assert stage.sender.http.limit == 202  # type: ignore[attr-defined]
     finally:
         stage.close()

@@ -204,7 +204,7 @@ class ChannelSender(ABC):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         # Started on first use; its worker threads run blocking sends (MSGD_SENDER_CONCURRENCY).
-        self.aio = LoopThread(f"send-{self.channel}", settings.sender_concurrency)
+        self.aio = LoopThread(f"send-{self.channel}", settings.sender_slots)
 
     @classmethod
     def recipients(cls, contacts: dict[str, Any]) -> list[str]:

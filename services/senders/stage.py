@@ -93,7 +93,7 @@ class SenderStage:
         self.name = f"sender:{channel}"
         self.cache = cache or ConfigCache(settings.config_refresh_seconds)
         self.sender = sender or sender_classes()[channel](settings)
-        self.slots = slots or Slots(settings.sender_concurrency, settings.sender_fast_slots)
+        self.slots = slots or Slots(settings.sender_slots, settings.sender_fast_slots)
         self.waves = Waves()
         metrics.count_failures_from_zero(channel, "none")  # failures before any gateway is tried
 

@@ -129,7 +129,7 @@ class SmsSender(HttpSender):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         accounts.export()  # msgd_gateway_* gauges: a "no money" answer is seen at the next scrape
-        self.http = AioHttp(self.user_agent, settings.sender_concurrency)
+        self.http = AioHttp(self.user_agent, settings.sender_slots)
 
     def close(self) -> None:
         self.aio.close(self.http.close())
