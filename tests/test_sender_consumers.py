@@ -145,3 +145,47 @@ def test_the_fast_lane_s_slots_come_on_top_of_the_bulk_concurrency(tmp_path: Pat
         assert stage.sender.http.limit == 202  # type: ignore[attr-defined]
     finally:
         stage.close()
+
+
+def test_a_batch_takes_a_slot_another_batch_gives_back_while_its_own_requests_still_wait(
+        db: str, tmp_path: Path) -> None:
+    """Two bulk batches of one sender share two slots: batch A's request holds one, batch B's
+    first request the other. When A's request ends, B's second message goes out at once, not
+    only after B's own first request has ended (which here is never, until the test says so)."""
+    from django.db import connections
+
+    from tests.support import Gateway
+    from tests.test_sender_stage import item, make_stage, outbound
+
+    fast_gw, slow_gw = Gateway(hold=threading.Event()).start(), Gateway(hold=threading.Event()).start()
+    seed.sms_gateway(seed.operator("a"), fast_gw.url)
+    seed.sms_gateway(seed.operator("b"), slow_gw.url)
+    stage = make_stage(tmp_path, MSGD_SENDER_CONCURRENCY="2", MSGD_SENDER_FAST_SLOTS="0", MSGD_HTTP_TIMEOUT="120")
+    first, second = stage.consumers(2)
+
+    def run(one: object, payloads: list[dict[str, object]]) -> None:
+        try:
+            one.handle([item(p) for p in payloads])  # type: ignore[attr-defined]
+        finally:
+            connections.close_all()
+
+    a = threading.Thread(target=run, args=(first, [outbound(1, operator_code="a")]))
+    b = threading.Thread(target=run, args=(second, [outbound(2, operator_code="b"), outbound(3, operator_code="b")]))
+    try:
+        a.start()
+        fast_gw.wait_count(1)  # A's request holds one slot
+        b.start()
+        slow_gw.wait_count(1)  # B's first request the other; B's second waits for a slot
+        assert fast_gw.hold is not None and slow_gw.hold is not None
+        fast_gw.hold.set()  # A's request ends: its slot is free
+        slow_gw.wait_count(2, timeout=20)  # B's second message takes it while B's first is unanswered
+    finally:
+        for gw in (fast_gw, slow_gw):
+            if gw.hold is not None:
+                gw.hold.set()
+        a.join(30)
+        b.join(30)
+        stage.close()
+        fast_gw.stop()
+        slow_gw.stop()
+    assert sorted(slow_gw.received()) == ["Сообщение №2 & <ok>", "Сообщение №3 & <ok>"]

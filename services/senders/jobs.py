@@ -21,6 +21,8 @@ from services.senders.base import (
 
 # Seconds a recorded outcome may wait to be written together with the next ones.
 FLUSH_AFTER = 0.05
+# Seconds between looks for free request slots while a batch's messages wait for one.
+SLOT_POLL = 0.005
 UNKNOWN_OUTCOME = (
     "outcome unknown: the sender stopped while the gateway was handling this message;"
     " not sent again so the subscriber does not get it twice"

@@ -63,6 +63,7 @@ from services.senders.base import (
 )
 from services.senders.jobs import (
     FLUSH_AFTER,
+    SLOT_POLL,
     UNKNOWN_OUTCOME,
     Completed,
     Job,
@@ -287,7 +288,7 @@ class SenderStage:
         running = 0  # our requests in flight, each holding one of the process's slots
         least = max(1, min(8, self.slots.limit // 4))  # fewer free slots wait for more (fewer round trips)
         fast = any(j.msg.lane == "tx" for j in jobs)  # may take the slots kept for the fast lane
-        lull = False
+        lull, last_done = False, time.monotonic()
         try:
             while waiting or running or finished:
                 wave: list[Job] = []
@@ -314,12 +315,17 @@ class SenderStage:
                         out.extend(self._taken(lost, finished))
                 if not running:
                     continue
+                # Messages still waiting for a slot look again every SLOT_POLL seconds: another
+                # batch of this process may give slots back before any of ours ends.
+                timeout = FLUSH_AFTER if finished else None
+                if waiting:
+                    timeout = SLOT_POLL if timeout is None else min(timeout, SLOT_POLL)
                 try:
-                    done = [completed.get(timeout=FLUSH_AFTER if finished else None)]
+                    done = [completed.get(timeout=timeout)]
                 except Empty:
-                    lull = True
+                    lull = bool(finished) and time.monotonic() - last_done >= FLUSH_AFTER
                     continue
-                lull = False
+                lull, last_done = False, time.monotonic()
                 with contextlib.suppress(Empty):
                     while True:
                         done.append(completed.get_nowait())
