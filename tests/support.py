@@ -394,3 +394,20 @@ class Pipeline:
 
     def logs_text(self) -> str:
         return "\n".join(p.log_text() for p in self.procs.values())
+
+
+def promtool_rules_pass(promtool: str, folder: Path, alerts: Path, input_series: list[dict[str, str]],
+                        alert_rule_test: list[dict[str, Any]]) -> None:
+    """promtool's rule unit test of ``alerts`` (a Prometheus rules file) on one-minute samples:
+    asserts that every expected alert, and no other, fires at each ``eval_time``."""
+    import shutil
+
+    import yaml
+
+    shutil.copy(alerts, folder / "alerts.yml")
+    (folder / "test.yml").write_text(yaml.safe_dump({
+        "rule_files": ["alerts.yml"], "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": input_series, "alert_rule_test": alert_rule_test}],
+    }))
+    r = subprocess.run([promtool, "test", "rules", "test.yml"], cwd=folder, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import yaml
 
-from tests.support import ROOT
+from tests.support import ROOT, promtool_rules_pass
 
 DEPLOY = ROOT / "deploy"
 METRIC_RE = re.compile(r"\b(msgd_[a-z0-9_]+)")
@@ -42,62 +41,42 @@ def test_alert_rules_and_scrape_config_pass_promtool(promtool: str) -> None:
 
 def test_parked_alert_fires(promtool: str, tmp_path: Path) -> None:
     """promtool's rule unit test: a parked message raises MsgdMessagesParked after 5 minutes."""
-    shutil.copy(DEPLOY / "prometheus" / "alerts.yml", tmp_path / "alerts.yml")
-    (tmp_path / "test.yml").write_text(yaml.safe_dump({
-        "rule_files": ["alerts.yml"],
-        "evaluation_interval": "1m",
-        "tests": [{
-            "interval": "1m",
-            "input_series": [
-                {"series": 'msgd_messages_parked_total{stage="router",type="low_balance"}', "values": "0 1 1 1 1 1 1 1"},
-                {"series": 'msgd_queue_messages{queue="msgd.parking"}', "values": "0 1 1 1 1 1 1 1"},
-            ],
-            "alert_rule_test": [
-                {"eval_time": "2m", "alertname": "MsgdMessagesParked", "exp_alerts": []},
-                {"eval_time": "7m", "alertname": "MsgdMessagesParked", "exp_alerts": [{
-                    "exp_labels": {"severity": "warning"},
-                    "exp_annotations": {
-                        "summary": "msgd parked messages",
-                        "description": "Messages are in the parking queue. Read the reason (msgd parking"
-                                       " list), fix it, then msgd parking replay.",
-                    }}]},
-            ],
-        }],
-    }))
-    r = subprocess.run([promtool, "test", "rules", "test.yml"], cwd=tmp_path, capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout + r.stderr
+    promtool_rules_pass(promtool, tmp_path, DEPLOY / "prometheus" / "alerts.yml", [
+        {"series": 'msgd_messages_parked_total{stage="router",type="low_balance"}', "values": "0 1 1 1 1 1 1 1"},
+        {"series": 'msgd_queue_messages{queue="msgd.parking"}', "values": "0 1 1 1 1 1 1 1"},
+    ], [
+        {"eval_time": "2m", "alertname": "MsgdMessagesParked", "exp_alerts": []},
+        {"eval_time": "7m", "alertname": "MsgdMessagesParked", "exp_alerts": [{
+            "exp_labels": {"severity": "warning"},
+            "exp_annotations": {
+                "summary": "msgd parked messages",
+                "description": "Messages are in the parking queue. Read the reason (msgd parking"
+                               " list), fix it, then msgd parking replay.",
+            }}]},
+    ])
 
 
 def test_backlog_alert_counts_packs_on_render_and_send_queues(promtool: str, tmp_path: Path) -> None:
     """A growing backlog raises MsgdBacklogGrowing after 10 minutes: over 1,000 events in a
     router queue, or over 20 packs in a send queue (a pack holds up to 100 messages); a
     steady or small one does not."""
-    shutil.copy(DEPLOY / "prometheus" / "alerts.yml", tmp_path / "alerts.yml")
-    rising = " ".join(str(1000 + 10 * i) for i in range(30))
-    (tmp_path / "test.yml").write_text(yaml.safe_dump({
-        "rule_files": ["alerts.yml"],
-        "evaluation_interval": "1m",
-        "tests": [{
-            "interval": "1m",
-            "input_series": [
-                {"series": 'msgd_queue_messages{queue="msgd.router.bulk"}', "values": rising},
-                {"series": 'msgd_queue_messages{queue="msgd.send.sms.bulk"}', "values": " ".join(str(15 + i) for i in range(30))},
-                {"series": 'msgd_queue_messages{queue="msgd.render.bulk"}', "values": " ".join(["5000"] * 30)},
-                {"series": 'msgd_queue_messages{queue="msgd.send.email.bulk"}', "values": " ".join(str(i % 3) for i in range(30))},
-            ],
-            "alert_rule_test": [
-                {"eval_time": "25m", "alertname": "MsgdBacklogGrowing", "exp_alerts": [
-                    {"exp_labels": {"severity": "warning", "queue": q},
-                     "exp_annotations": {
-                         "summary": f"msgd queue {q} backlog keeps growing ({rate})",
-                         "description": f"Scale the stage that consumes {q} (docs/operations.md, Scaling senders)"
-                                        " or check its log and msgd doctor."}}
-                    for q, rate in (("msgd.router.bulk", "166.7m/s"), ("msgd.send.sms.bulk", "16.67m/s"))]},
-            ],
-        }],
-    }))
-    r = subprocess.run([promtool, "test", "rules", "test.yml"], cwd=tmp_path, capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout + r.stderr
+    def ramp(start: int, step: int) -> str:
+        return " ".join(str(start + step * i) for i in range(30))
+
+    promtool_rules_pass(promtool, tmp_path, DEPLOY / "prometheus" / "alerts.yml", [
+        {"series": 'msgd_queue_messages{queue="msgd.router.bulk"}', "values": ramp(1000, 10)},
+        {"series": 'msgd_queue_messages{queue="msgd.send.sms.bulk"}', "values": ramp(15, 1)},
+        {"series": 'msgd_queue_messages{queue="msgd.render.bulk"}', "values": ramp(5000, 0)},
+        {"series": 'msgd_queue_messages{queue="msgd.send.email.bulk"}', "values": " ".join(str(i % 3) for i in range(30))},
+    ], [
+        {"eval_time": "25m", "alertname": "MsgdBacklogGrowing", "exp_alerts": [
+            {"exp_labels": {"severity": "warning", "queue": q},
+             "exp_annotations": {
+                 "summary": f"msgd queue {q} backlog keeps growing ({rate})",
+                 "description": f"Scale the stage that consumes {q} (docs/operations.md, Scaling senders)"
+                                " or check its log and msgd doctor."}}
+            for q, rate in (("msgd.router.bulk", "166.7m/s"), ("msgd.send.sms.bulk", "16.67m/s"))]},
+    ])
 
 
 def test_dashboard_loads_and_uses_only_exported_metrics() -> None:
