@@ -159,7 +159,7 @@ def burst_scenario(services: Services, n: int, rounds: int, profile_to: Path | N
     ours = [b.rate for b in runs if b.kind == "msgd"]
     if not refs:
         figure("msgd, burst", statistics.median(ours), f"{statistics.median(ours):,.0f} msg/s",
-               note="no reference in this run (--no-reference)")
+               note="no reference in this run: --no-reference")
         cpu_table(runs)
         total = statistics.median([b.total_us() for b in runs])
         figure("msgd CPU per delivered message, all processes", total / 1000, f"{total / 1000:.2f} ms",

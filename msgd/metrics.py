@@ -249,7 +249,7 @@ class QueueDepthCollector(Collector):
     def collect(self) -> Iterable[GaugeMetricFamily]:
         with self._lock:
             self._refresh()
-            depth = GaugeMetricFamily("msgd_queue_messages", "Messages ready in a broker queue",
+            depth = GaugeMetricFamily("msgd_queue_messages", "Messages ready in a broker queue (a pack or status batch counts once)",
                                       labels=["queue"])
             for q in self._queues:
                 if q in self._cached:

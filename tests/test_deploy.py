@@ -58,8 +58,8 @@ def test_parked_alert_fires(promtool: str, tmp_path: Path) -> None:
 
 def test_backlog_alert_counts_packs_on_render_and_send_queues(promtool: str, tmp_path: Path) -> None:
     """A growing backlog raises MsgdBacklogGrowing after 10 minutes: over 1,000 events in a
-    router queue, or over 20 packs in a send queue (a pack holds up to 100 messages); a
-    steady or small one does not."""
+    router queue, or over 20 packs in a send queue or status batches in the recorder's queue
+    (each holds up to 100 messages); a steady or small one does not."""
     def ramp(start: int, step: int) -> str:
         return " ".join(str(start + step * i) for i in range(30))
 
@@ -68,6 +68,7 @@ def test_backlog_alert_counts_packs_on_render_and_send_queues(promtool: str, tmp
         {"series": 'msgd_queue_messages{queue="msgd.send.sms.bulk"}', "values": ramp(15, 1)},
         {"series": 'msgd_queue_messages{queue="msgd.render.bulk"}', "values": ramp(5000, 0)},
         {"series": 'msgd_queue_messages{queue="msgd.send.email.bulk"}', "values": " ".join(str(i % 3) for i in range(30))},
+        {"series": 'msgd_queue_messages{queue="msgd.status"}', "values": ramp(15, 1)},
     ], [
         {"eval_time": "25m", "alertname": "MsgdBacklogGrowing", "exp_alerts": [
             {"exp_labels": {"severity": "warning", "queue": q},
@@ -75,7 +76,8 @@ def test_backlog_alert_counts_packs_on_render_and_send_queues(promtool: str, tmp
                  "summary": f"msgd queue {q} backlog keeps growing ({rate})",
                  "description": f"Scale the stage that consumes {q} (docs/operations.md, Scaling senders)"
                                 " or check its log and msgd doctor."}}
-            for q, rate in (("msgd.router.bulk", "166.7m/s"), ("msgd.send.sms.bulk", "16.67m/s"))]},
+            for q, rate in (("msgd.router.bulk", "166.7m/s"), ("msgd.send.sms.bulk", "16.67m/s"),
+                            ("msgd.status", "16.67m/s"))]},
     ])
 
 

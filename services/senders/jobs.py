@@ -79,9 +79,10 @@ def unstorable_field(msg: Outbound) -> str | None:
 
 
 class Slots:
-    """The requests a sender process may have in flight (``MSGD_SENDER_CONCURRENCY``), shared
-    by its consumers (``MSGD_SENDER_CONSUMERS``): a batch takes slots for a wave and gives each
-    back when its request has ended.
+    """The requests a sender process may have in flight (``limit``: ``Settings.sender_slots``,
+    ``MSGD_SENDER_CONCURRENCY`` + ``MSGD_SENDER_FAST_SLOTS``), shared by its consumers
+    (``MSGD_SENDER_CONSUMERS``): a batch takes slots for a wave and gives each back when its
+    request has ended.
 
     ``reserved`` of them (``MSGD_SENDER_FAST_SLOTS``, at most ``limit - 1``) are the fast lane's:
     a batch of bulk messages never takes them, so a password reset finds a slot at once while
