@@ -79,7 +79,8 @@ def pack(items: Sequence[Outgoing], max_items: int = PACK_MAX_ITEMS,
 def prefetch(batch_size: int, packed: bool) -> int:
     """The prefetch count (RabbitMQ messages) of a consumer taking batches of ``batch_size``
     deliveries from a queue that carries packs (``packed``: render, send, status) or not
-    (billing's events): two batches, in messages of one delivery or in packs of many."""
+    (billing's events): two batches of single messages, or a tenth as many (at least 2) packs,
+    which hold at most ten times as many messages."""
     whole = PREFETCH_BATCHES * max(1, batch_size)
     return max(PREFETCH_BATCHES, whole // PACKED_PREFETCH_SHARE) if packed else whole
 
