@@ -19,6 +19,11 @@ from urllib.parse import parse_qs, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 RABBIT_URL = os.environ.get("MSGD_TEST_RABBIT_URL", "amqp://guest:guest@127.0.0.1:5672//")
 PG_DSN = os.environ.get("MSGD_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432")
+# "A server slower than the timeout": the timeout must still leave time to connect (and, for SMTP,
+# to greet) while two test passes share two cores — 0.3 s lost that race in CI once — and the
+# server's slowness is well past it, so the test never depends on which of the two is late.
+SEND_TIMEOUT_S = 1.0
+SLOWER_THAN_TIMEOUT_S = 3.0
 
 
 def _port_open(host: str, port: int) -> bool:

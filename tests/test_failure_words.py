@@ -49,6 +49,7 @@ from services.senders.base import (
 from services.senders.email.errors import after_data, classify
 from services.senders.http_errors import network_error
 from services.senders.sms.sender import SmsSender
+from tests.support import SEND_TIMEOUT_S, SLOWER_THAN_TIMEOUT_S
 
 SECRET = "Tok-3n-S3cret-77"
 URL = f"https://gw.example:8443/bot{SECRET}/send?psw={SECRET}"
@@ -346,9 +347,9 @@ GATEWAYS: dict[str, tuple[Callable[[socket.socket], None], str]] = {
     "closed without an answer": (lambda c: None, "closed the connection without an answer"),
     "reset": (_linger_reset, "the connection"),
     "not HTTP": (lambda c: c.sendall(b"\x15\x03\x01\x00\x02\x02\r\n\r\n"), "answered with something that is not HTTP"),
-    "body too slow": (lambda c: (c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nOK"), threading.Event().wait(1)),
-                      "did not answer within 0.3 s after the request was sent"),
-    "no answer": (lambda c: threading.Event().wait(1), "did not answer within 0.3 s after the request was sent"),
+    "body too slow": (lambda c: (c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nOK"), threading.Event().wait(SLOWER_THAN_TIMEOUT_S)),
+                      f"did not answer within {SEND_TIMEOUT_S:g} s after the request was sent"),
+    "no answer": (lambda c: threading.Event().wait(SLOWER_THAN_TIMEOUT_S), f"did not answer within {SEND_TIMEOUT_S:g} s after the request was sent"),
 }
 
 
@@ -362,7 +363,7 @@ def test_a_misbehaving_gateway_is_reported_in_plain_words(name: str) -> None:
     url = next(gen)
     try:
         params = {"url": url, "request_type": "post", "params": f"psw={SECRET}&phones=%sms%&mes=%text%",
-                  "timeout": 0.3}
+                  "timeout": SEND_TIMEOUT_S}
         with pytest.raises(MaybeSent) as err:
             sender.send(msg, ChannelConfig("sms", params, {}))
     finally:

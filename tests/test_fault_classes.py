@@ -18,7 +18,15 @@ import yaml
 
 from msgd.settings import Settings
 from tests import seed
-from tests.support import ROOT, Gateway, event, msgd, stage_env
+from tests.support import (
+    ROOT,
+    SEND_TIMEOUT_S,
+    SLOWER_THAN_TIMEOUT_S,
+    Gateway,
+    event,
+    msgd,
+    stage_env,
+)
 from tests.test_sender_stage import item, outbound
 
 pytestmark = pytest.mark.store
@@ -85,8 +93,8 @@ def test_each_failure_reaches_the_log_with_its_fault_class(
         assert [(r["state"], r["fault"]) for r in first] == [("retrying", "")]
         msg = outbound(1, attempt=2)  # the last of the operator's two attempts
     elif case == "gateway silent":
-        gateway.delay = 1.0
-        seed.sms_gateway(op, gateway.url, timeout=0.3)
+        gateway.delay = SLOWER_THAN_TIMEOUT_S
+        seed.sms_gateway(op, gateway.url, timeout=SEND_TIMEOUT_S)
     found = reports(sender_stage(tmp_path).handle([item(msg)]))
     assert [r["state"] for r in found] == ["failed"]
     assert found[0]["fault"] == fault

@@ -30,7 +30,7 @@ from services.senders.base import (
 )
 from services.senders.email.sender import EmailSender
 from services.senders.registry import sender_classes
-from tests.support import free_port, port_zero_controller
+from tests.support import SEND_TIMEOUT_S, SLOWER_THAN_TIMEOUT_S, free_port, port_zero_controller
 
 SUBJECT = "Напоминание об оплате — договор №42"
 BODY = "Здравствуйте, Иван!\n\nБаланс: -15 руб.\n/etc/hostname\n<b>не HTML</b>\n  отступ сохранён\n"
@@ -311,10 +311,10 @@ def test_a_runaway_text_fails_as_content_before_any_connection(sender: EmailSend
 
 def test_no_confirmation_after_the_message_was_sent_may_have_been_delivered(smtp: Smtp, sender: EmailSender) -> None:
     """The server got the whole message and did not confirm it in time: maybe sent, never resent."""
-    smtp.sink.data_delay = 1.0
+    smtp.sink.data_delay = SLOWER_THAN_TIMEOUT_S
     with pytest.raises(MaybeSent) as err:
-        sender.send(msg(), cfg(smtp.port, timeout=0.3))
-    assert err.value.reason == (f"SMTP server 127.0.0.1:{smtp.port} did not confirm the message within 0.3 s"
+        sender.send(msg(), cfg(smtp.port, timeout=SEND_TIMEOUT_S))
+    assert err.value.reason == (f"SMTP server 127.0.0.1:{smtp.port} did not confirm the message within {SEND_TIMEOUT_S:g} s"
                                 " after it was sent — it may have been delivered")
     assert len(smtp.sink.received) == 1
 

@@ -21,7 +21,15 @@ from typing import Any
 import pytest
 
 from tests import seed
-from tests.support import Gateway, Pipeline, event, publish_with_pika, wait_for
+from tests.support import (
+    SEND_TIMEOUT_S,
+    SLOWER_THAN_TIMEOUT_S,
+    Gateway,
+    Pipeline,
+    event,
+    publish_with_pika,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.store]
 
@@ -90,10 +98,10 @@ def test_timeouts_broken_answers_and_runaway_texts_reach_the_log_in_plain_words(
 ) -> None:
     from msgd.envelope import FINAL_STATES
 
-    slow, cut, plain = Gateway(delay=1.0).start(), Gateway(cut=True).start(), Gateway().start()
+    slow, cut, plain = Gateway(delay=SLOWER_THAN_TIMEOUT_S).start(), Gateway(cut=True).start(), Gateway().start()
     try:
         for code, gw in (("slow", slow), ("cut", cut), ("long", plain)):
-            seed.sms_gateway(seed.operator(code=code, attempts=3), gw.url, timeout=0.3)
+            seed.sms_gateway(seed.operator(code=code, attempts=3), gw.url, timeout=SEND_TIMEOUT_S)
         seed.template(body="msg %(contract_number)s")
         seed.template(owner=seed_operator("long"), body="Уведомление о балансе. " * 40)  # 920 UCS-2 units: 14 parts
         pipeline.start("router", "renderer", "recorder", "sender:sms")
@@ -110,7 +118,7 @@ def test_timeouts_broken_answers_and_runaway_texts_reach_the_log_in_plain_words(
         for gw in (slow, cut, plain):
             gw.stop()
     assert reasons["slow"].state == "failed" and reasons["slow"].reason.startswith("outcome unknown: SMS gateway")
-    assert "did not answer within 0.3 s after the request was sent — it may have been delivered" in reasons["slow"].reason
+    assert f"did not answer within {SEND_TIMEOUT_S:g} s after the request was sent — it may have been delivered" in reasons["slow"].reason
     assert reasons["cut"].state == "failed"
     assert "closed the connection in the middle of its answer — it may have been delivered" in reasons["cut"].reason
     assert "Error" not in reasons["cut"].reason
@@ -129,14 +137,14 @@ def test_embedded_mode_gives_the_same_outcomes(tmp_path: Path) -> None:
     a text over max_segments fails before any request."""
     from tests.support import StageProcess, msgd, stage_env
 
-    slow, plain = Gateway(delay=1.0).start(), Gateway().start()
+    slow, plain = Gateway(delay=SLOWER_THAN_TIMEOUT_S).start(), Gateway().start()
     env = stage_env(MSGD_VAR_DIR=str(tmp_path / "var"))
     body = "Уважаемый абонент, баланс по договору %(contract_number)s отрицательный: пополните счёт, чтобы не остаться без связи."
     config = {
         "operators": [
             {"code": code, "name": code, "attempts": 3, "timezone": "Europe/Moscow",
              "channels": {"sms": {"url": gw.url, "request_type": "post", "params": "phones=%sms%&mes=%text%",
-                                  "timeout": 0.3, **extra}}}
+                                  "timeout": SEND_TIMEOUT_S, **extra}}}
             for code, gw, extra in (("slow", slow, {}), ("long", plain, {"max_segments": 1}))
         ],
         "templates": [{"event": "low_balance", "channel": "sms", "body": body}],

@@ -17,7 +17,7 @@ from msgd.settings import Settings
 from services.senders.base import ChannelConfig, Outbound, PermanentError, TransientError
 from services.senders.registry import sender_classes
 from services.senders.sms.sender import SmsSender, fill_params, gateway_id
-from tests.support import free_port, serve_http, stop_http
+from tests.support import SEND_TIMEOUT_S, free_port, serve_http, stop_http
 
 TEXT = "Уважаемый абонент! Баланс: 100 руб. & 50% скидка + бонус"
 PHONE = "+79121234567"
@@ -278,8 +278,8 @@ def test_timeout_after_the_request_was_sent_may_have_been_delivered(gateway: Gat
 
     gateway.release = threading.Event()
     with pytest.raises(MaybeSent) as err:
-        sender.send(msg(), cfg(gateway.url, timeout=0.3))
-    assert err.value.reason == (f"SMS gateway 127.0.0.1:{gateway.port} did not answer within 0.3 s after the"
+        sender.send(msg(), cfg(gateway.url, timeout=SEND_TIMEOUT_S))
+    assert err.value.reason == (f"SMS gateway 127.0.0.1:{gateway.port} did not answer within {SEND_TIMEOUT_S:g} s after the"
                                 " request was sent — it may have been delivered")
 
 

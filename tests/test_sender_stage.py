@@ -15,7 +15,7 @@ from msgd.broker.base import Delivery, Outgoing
 from msgd.settings import Settings
 from msgd.stage import Received
 from tests import seed
-from tests.support import Gateway
+from tests.support import SEND_TIMEOUT_S, SLOWER_THAN_TIMEOUT_S, Gateway
 
 pytestmark = pytest.mark.store
 
@@ -222,20 +222,20 @@ def test_finishing_nothing_opens_no_transaction(db: str, monkeypatch: pytest.Mon
 def test_a_gateway_slower_than_the_timeout_gets_the_message_once_by_default(
     db: str, gateway: Gateway, tmp_path: Path
 ) -> None:
-    gateway.delay = 1.0
-    seed.sms_gateway(seed.operator(attempts=3), gateway.url, timeout=0.3)
+    gateway.delay = SLOWER_THAN_TIMEOUT_S
+    seed.sms_gateway(seed.operator(attempts=3), gateway.url, timeout=SEND_TIMEOUT_S)
     out = make_stage(tmp_path).handle([item(outbound(1))])
     assert states(out) == ["failed"] and resends(out) == []
     reason = json.loads(out[0].body)["reason"]
     assert reason.startswith("outcome unknown: SMS gateway 127.0.0.1:")
-    assert "did not answer within 0.3 s after the request was sent — it may have been delivered" in reason
+    assert f"did not answer within {SEND_TIMEOUT_S:g} s after the request was sent — it may have been delivered" in reason
     assert "not sent again so the subscriber does not get it twice (on_timeout: unknown)" in reason
     assert len(gateway.requests) == 1
 
 
 def test_on_timeout_retry_sends_again_and_says_the_risk(db: str, gateway: Gateway, tmp_path: Path) -> None:
-    gateway.delay = 1.0
-    seed.sms_gateway(seed.operator(attempts=3), gateway.url, timeout=0.3, on_timeout="retry")
+    gateway.delay = SLOWER_THAN_TIMEOUT_S
+    seed.sms_gateway(seed.operator(attempts=3), gateway.url, timeout=SEND_TIMEOUT_S, on_timeout="retry")
     out = make_stage(tmp_path).handle([item(outbound(1))])
     assert states(out) == ["retrying"] and [a for a, _ in resends(out)] == [2]
     assert "(on_timeout: retry — the subscriber may get it twice)" in json.loads(out[-1].body)["reason"]
@@ -244,8 +244,8 @@ def test_on_timeout_retry_sends_again_and_says_the_risk(db: str, gateway: Gatewa
 def test_a_gateway_that_drops_repeats_of_the_message_id_is_retried_safely(
     db: str, gateway: Gateway, tmp_path: Path
 ) -> None:
-    gateway.delay = 1.0
-    seed.sms_gateway(seed.operator(attempts=3), gateway.url, timeout=0.3, dedupes_message_id=True,
+    gateway.delay = SLOWER_THAN_TIMEOUT_S
+    seed.sms_gateway(seed.operator(attempts=3), gateway.url, timeout=SEND_TIMEOUT_S, dedupes_message_id=True,
                      params="id=%message_id%&phones=%sms%&mes=%text%")
     msg = outbound(1)
     out = make_stage(tmp_path).handle([item(msg)])

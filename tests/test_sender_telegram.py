@@ -31,7 +31,7 @@ from services.senders.base import (
 )
 from services.senders.registry import sender_classes
 from services.senders.telegram.sender import MESSAGE_LIMIT, TelegramSender, split_message, utf16_len
-from tests.support import free_port, serve_http, stop_http
+from tests.support import SEND_TIMEOUT_S, SLOWER_THAN_TIMEOUT_S, free_port, serve_http, stop_http
 
 TOKEN = "1876073174:AAFmQXtNzLk_aCFguXk6ZX0EfamGhQz9aps"
 CHAT = "123456789"
@@ -153,7 +153,7 @@ class BotApi:
                 with api.changed:
                     api.changed.notify_all()
                 if status == 0:  # "sleep": never answer in time
-                    time.sleep(2)
+                    time.sleep(SLOWER_THAN_TIMEOUT_S)
                     return
                 body = json.dumps(data).encode()
                 self.send_response(status)
@@ -393,10 +393,10 @@ def test_a_later_part_that_may_have_been_delivered_is_not_sent_again(api: BotApi
     """Part 2 timed out after its request was sent: retrying it here could show it twice."""
     api.script[CHAT] = ["ok", "sleep"]
     with pytest.raises(PermanentError) as err:
-        sender.send(msg(body="в" * 5000), cfg(api.url, timeout=0.3))
+        sender.send(msg(body="в" * 5000), cfg(api.url, timeout=SEND_TIMEOUT_S))
     assert len(api.calls) == 2, "the part that may have been delivered was requested again"
     assert err.value.reason.startswith("only 1 of 2 parts were delivered (Telegram message ids 101); part 2 failed:"
-                                       f" Telegram Bot API 127.0.0.1:{api.port} did not answer within 0.3 s after")
+                                       f" Telegram Bot API 127.0.0.1:{api.port} did not answer within {SEND_TIMEOUT_S:g} s after")
     assert err.value.fault == "unknown"
 
 
@@ -503,8 +503,8 @@ def test_network_failures_are_transient_in_plain_words(api: BotApi, sender: Tele
 
     api.script[CHAT] = ["sleep"]
     with pytest.raises(MaybeSent) as err:
-        sender.send(msg(), cfg(api.url, timeout=0.3))
-    assert err.value.reason == (f"Telegram Bot API 127.0.0.1:{api.port} did not answer within 0.3 s after the"
+        sender.send(msg(), cfg(api.url, timeout=SEND_TIMEOUT_S))
+    assert err.value.reason == (f"Telegram Bot API 127.0.0.1:{api.port} did not answer within {SEND_TIMEOUT_S:g} s after the"
                                 " request was sent — it may have been delivered")
 
 
@@ -512,7 +512,7 @@ def test_token_never_in_reasons_or_logs(api: BotApi, sender: TelegramSender, cap
     caplog.set_level(logging.DEBUG, logger="urllib3")
     reasons: list[str] = []
     api.script[CHAT] = [chat_not_found(), (500, {"ok": False, "description": "Internal Server Error"}), "sleep"]
-    configs = [cfg(api.url), cfg(api.url), cfg(api.url, timeout=0.3), cfg(f"http://127.0.0.1:{free_port()}"),
+    configs = [cfg(api.url), cfg(api.url), cfg(api.url, timeout=SEND_TIMEOUT_S), cfg(f"http://127.0.0.1:{free_port()}"),
                cfg("https://api.telegram.invalid"), cfg(api.url, token=TOKEN + "x"),
                cfg("http://api.telegram.invalid", proxy=f"http://127.0.0.1:{free_port()}")]
     with structlog.testing.capture_logs() as logs:
