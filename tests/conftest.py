@@ -19,6 +19,7 @@ from tests.support import (
     RABBIT_URL,
     Gateway,
     Pipeline,
+    close_opened_stages,
     msgd,
     pg_reachable,
     rabbit_reachable,
@@ -189,6 +190,14 @@ def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         check=True, capture_output=True,
     )
     return crt, key
+
+
+@pytest.fixture(autouse=True)
+def _close_sender_stages() -> Iterator[None]:
+    """Sender stages a test built with tests.support.opened are closed after it (and after its
+    gateway, whose held requests are released first)."""
+    yield
+    close_opened_stages()
 
 
 @pytest.fixture

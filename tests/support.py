@@ -116,6 +116,23 @@ def stop_http(server: ThreadingHTTPServer | None) -> None:
         server.server_close()
 
 
+# -- sender stages a test builds -------------------------------------------------------
+OPENED_STAGES: list[Any] = []
+
+
+def opened(stage: Any) -> Any:
+    """Remember a sender stage so that tests/conftest.py closes it after the test: its aiohttp
+    session and event loop thread are released, not left for the garbage collector (which
+    logs "Unclosed client session")."""
+    OPENED_STAGES.append(stage)
+    return stage
+
+
+def close_opened_stages() -> None:
+    while OPENED_STAGES:
+        OPENED_STAGES.pop().close()
+
+
 # -- a real HTTP server that plays an SMS gateway ------------------------------------
 @dataclass
 class GatewayRequest:

@@ -25,6 +25,7 @@ from tests.support import (
     Gateway,
     event,
     msgd,
+    opened,
     stage_env,
 )
 from tests.test_sender_stage import item, outbound
@@ -35,8 +36,8 @@ pytestmark = pytest.mark.store
 def sender_stage(tmp_path: Path, **env: str) -> Any:
     from services.senders.stage import SenderStage
 
-    return SenderStage(Settings.from_env({"MSGD_VAR_DIR": str(tmp_path), "MSGD_RETRY_BASE_SECONDS": "10",
-                                          "MSGD_CLAIM_LEASE_SECONDS": "60", **env}), "sms")
+    return opened(SenderStage(Settings.from_env({"MSGD_VAR_DIR": str(tmp_path), "MSGD_RETRY_BASE_SECONDS": "10",
+                                                 "MSGD_CLAIM_LEASE_SECONDS": "60", **env}), "sms"))
 
 
 def reports(out: list[Any]) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from msgd.broker.base import Delivery, Outgoing
 from msgd.settings import Settings
 from msgd.stage import Received
 from tests import seed
-from tests.support import SEND_TIMEOUT_S, SLOWER_THAN_TIMEOUT_S, Gateway
+from tests.support import SEND_TIMEOUT_S, SLOWER_THAN_TIMEOUT_S, Gateway, opened
 
 pytestmark = pytest.mark.store
 
@@ -47,7 +47,7 @@ def make_stage(tmp_path: Path, **env: str) -> Any:
     from services.senders.stage import SenderStage
 
     settings = Settings.from_env({"MSGD_VAR_DIR": str(tmp_path), "MSGD_RETRY_BASE_SECONDS": "10", **env})
-    return SenderStage(settings, "sms")
+    return opened(SenderStage(settings, "sms"))
 
 
 def test_sends_and_reports_sent_with_gateway_text(db: str, gateway: Gateway, tmp_path: Path) -> None:
