@@ -27,7 +27,12 @@ def _read_events(source: str) -> list[dict[str, Any]]:
     naming the problem otherwise."""
     from msgd.safejson import InvalidJSON, loads
 
-    raw = (sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()).strip()
+    try:
+        raw = (sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()).strip()
+    except FileNotFoundError:
+        raise SystemExit(f"{source}: no such file") from None
+    except OSError as exc:  # a directory, no permission...
+        raise SystemExit(f"{source}: cannot read ({exc.strerror or exc})") from None
     if not raw:
         raise SystemExit("no event given")
     try:
@@ -164,10 +169,10 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_template(args: argparse.Namespace, settings: Settings) -> int:
+    events = _read_events(args.event)  # a file that cannot be read is named before the store opens
     _store(settings, migrate=settings.embedded)
     from services.renderer.preview import PreviewError, RenderError, find_template, preview
 
-    events = _read_events(args.event)
     try:
         template = find_template(args.template)
         channel, rendered = preview(template, events[0], args.channel)

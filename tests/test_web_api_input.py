@@ -246,3 +246,52 @@ def test_nul_in_an_admin_url_is_a_400_page_not_a_500(staff: Any, url: str) -> No
     """The same kind outside the API: PostgreSQL refuses NUL even in a lookup."""
     resp = staff.get(url)
     assert resp.status_code == 400, resp.status_code
+
+
+def oversized_event() -> dict[str, Any]:
+    """An event the router parks before its schema is checked: over 5,000 fields and items."""
+    from msgd.schemas import MAX_EVENT_VALUES
+
+    event = example("low_balance")
+    event["data"] = {f"k{i}": i for i in range(MAX_EVENT_VALUES + 1)}
+    return event
+
+
+def test_an_event_the_router_would_park_for_its_size_is_400_not_202(client: Any, best: Any,
+                                                                    embedded: Settings) -> None:
+    """The API accepted it (202) and the router parked it: billing was told it was taken."""
+    body = is_json_error(post(client, "/api/v1/events", oversized_event()), 400)
+    assert body["errors"][0]["field"] == "(body)"
+    assert "more than 5000 values" in body["errors"][0]["message"]
+    listed = is_json_error(post(client, "/api/v1/events", [example("low_balance"), oversized_event()]), 400)
+    assert [e["field"] for e in listed["errors"]] == ["[1]"]
+    items = {f"k{i}": [0] * 2000 for i in range(3)}  # list items count too, however deep
+    deep = example("low_balance")
+    deep["data"] = {"rows": items}
+    assert is_json_error(post(client, "/api/v1/events", deep), 400)["errors"][0]["field"] == "(body)"
+    assert queued(embedded) == []
+
+
+def test_msgd_publish_refuses_what_the_router_would_park_for_its_size(db: str, embedded: Settings,
+                                                                    tmp_path: Any,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from msgd.cli import main
+
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(oversized_event()), encoding="utf-8")
+    assert main(["publish", str(path)]) == 2
+    assert "more than 5000 values" in capsys.readouterr().err
+    assert queued(embedded) == []
+
+
+@pytest.mark.parametrize("command", [["publish"], ["template", "render", "Низкий баланс (SMS)", "--event"]])
+def test_an_event_file_that_cannot_be_read_is_named_not_a_traceback(db: str, embedded: Settings, tmp_path: Any,
+                                                                    command: list[str]) -> None:
+    from msgd.cli import main
+
+    for path, words in [(tmp_path / "missing.json", "no such file"), (tmp_path, "cannot read")]:
+        with pytest.raises(SystemExit) as refused:
+            main([*command, str(path)])
+        assert str(refused.value) == f"{path}: " + (words if words == "no such file" else
+                                                   "cannot read (Is a directory)")
+    assert queued(embedded) == []

@@ -11,7 +11,7 @@ from msgd import logs, metrics
 from msgd import topology as topo
 from msgd.broker.base import Outgoing
 from msgd.envelope import RENDER_JOB_KIND, dumps, outcome_id
-from msgd.schemas import validate_event
+from msgd.schemas import too_many_values, validate_event
 from msgd.settings import Settings
 from msgd.stage import Received, park
 from msgd.status import event_fields, status
@@ -21,25 +21,8 @@ from services.senders.registry import sender_classes
 
 log = structlog.get_logger("msgd.router")
 
-# Objects' fields and arrays' items of one event, counted before the schema is checked (its
-# cost grows with them): a billing event has a few dozen; far more is a publishing mistake.
-MAX_EVENT_VALUES = 5_000
 # Characters of one schema error quoted in a parking reason (an unknown field's name, a value).
 ERROR_SHOWN = 300
-
-
-def count_values(value: Any, limit: int) -> int:
-    """Fields and items in ``value``, counted without recursion; stops once over ``limit``."""
-    count, stack = 0, [value]
-    while stack and count <= limit:
-        node = stack.pop()
-        if isinstance(node, dict):
-            count += len(node)
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            count += len(node)
-            stack.extend(node)
-    return count
 
 
 def _clip(text: str, limit: int = ERROR_SHOWN) -> str:
@@ -68,11 +51,9 @@ class RouterStage:
 
     def route(self, item: Received) -> list[Outgoing]:
         event = item.payload
-        values = count_values(event, MAX_EVENT_VALUES)
-        if values > MAX_EVENT_VALUES:
-            return [park(item.delivery, self.name,
-                         f"event holds more than {MAX_EVENT_VALUES} values (fields and list items together):"
-                         " billing events hold a few dozen; check what was published")]
+        oversized = too_many_values(event)
+        if oversized:
+            return [park(item.delivery, self.name, oversized)]
         errors = validate_event(event)
         if errors:
             more = f" (and {len(errors) - 10} more)" if len(errors) > 10 else ""
