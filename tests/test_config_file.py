@@ -587,3 +587,15 @@ def test_aliases_that_expand_past_the_limit_are_refused_before_anything_is_built
     shared = ("operators:\n  - &d {code: a, name: A, timezone: Europe/Moscow, attempts: 2}\n"
               "  - {<<: *d, code: b}\n")
     assert load_config(shared).created["operators"] == 2  # an alias used as intended still loads
+
+
+def test_a_file_not_in_utf8_names_the_line_in_plain_words(db: str, tmp_path: Path) -> None:
+    """A file saved as Windows-1251 was refused with Python's codec message."""
+    path = tmp_path / "cp1251.yaml"
+    path.write_bytes("operators:\n  - code: cp\n    name: Тест\n".encode("cp1251"))
+    assert refused(path) == [f"{path}, line 3: not UTF-8 text (byte 34): save the file as UTF-8"
+                             " (an editor's \"Windows-1251\" or \"ANSI\" encoding is not read)"]
+    assert refused(tmp_path) == [f"{tmp_path}: cannot read (Is a directory)"]
+    with_bom = tmp_path / "bom.yaml"
+    with_bom.write_bytes(b"\xef\xbb\xbf" + "operators:\n  - {code: bom, name: Тест}\n".encode())
+    assert load_config(with_bom).created["operators"] == 1

@@ -172,11 +172,17 @@ def read(source: str | os.PathLike[str] | Mapping[str, Any]) -> tuple[Any, Marks
     if isinstance(source, os.PathLike) or _looks_like_path(source):
         path = Path(source)
         try:
-            text = path.read_text(encoding="utf-8")
+            raw = path.read_bytes()
         except FileNotFoundError:
             raise ConfigError([f"{path}: no such file"]) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError([f"{path}: cannot read ({exc})"]) from None
+        except OSError as exc:
+            raise ConfigError([f"{path}: cannot read ({exc.strerror or exc})"]) from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            raise ConfigError([f"{path}, line {line}: not UTF-8 text (byte {exc.start}): save the file as"
+                               " UTF-8 (an editor's \"Windows-1251\" or \"ANSI\" encoding is not read)"]) from None
         return load_yaml(text)
     return load_yaml(source)
 
