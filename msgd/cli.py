@@ -244,6 +244,8 @@ def cmd_i18n(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    from msgd.cli_staff import count
+
     p = argparse.ArgumentParser(prog="msgd", description="Notification pipeline for ISP billing systems")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -294,9 +296,9 @@ def parser() -> argparse.ArgumentParser:
     park = sub.add_parser("parking", help="list parked messages with the reason, or replay them")
     park_sub = park.add_subparsers(dest="action", required=True)
     pl = park_sub.add_parser("list", help="show parked messages (they stay parked)")
-    pl.add_argument("--limit", type=int, default=20)
+    pl.add_argument("--limit", type=count, default=20, help="at most this many (default 20)")
     pr = park_sub.add_parser("replay", help="send parked messages back to the queue they came from")
-    pr.add_argument("--limit", type=int, default=None, help="at most this many (default: all)")
+    pr.add_argument("--limit", type=count, default=None, help="at most this many (default: all)")
     park.set_defaults(func=cmd_parking)
 
     i18n = sub.add_parser("i18n", help="the Russian and English catalogs of the admin and the CLI")
