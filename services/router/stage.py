@@ -15,8 +15,8 @@ from msgd.schemas import too_many_values, validate_event
 from msgd.settings import Settings
 from msgd.stage import Received, park
 from msgd.status import event_fields, status
-from msgd.store.cache import ConfigCache
-from services.router.matching import RENDER, decide
+from msgd.store.cache import ConfigCache, TemplateView
+from services.router.matching import MANUAL, RENDER, decide
 from services.senders.registry import sender_classes
 
 log = structlog.get_logger("msgd.router")
@@ -49,6 +49,17 @@ class RouterStage:
                 out.extend(self.route(item))
         return out
 
+    def templates(self, event: dict[str, Any]) -> list[TemplateView]:
+        """The templates of the event's type; for a manual send, also the chosen template whatever
+        its type (the manual's form offers every template: a password-reset template sent by hand)."""
+        templates = self.cache.templates_for(event["type"])
+        chosen = (event.get("manual") or {}).get("template_id") if event["type"] == MANUAL else None
+        if isinstance(chosen, int) and all(t.id != chosen for t in templates):
+            template = self.cache.template(chosen)
+            if template is not None:
+                return [*templates, template]
+        return templates
+
     def route(self, item: Received) -> list[Outgoing]:
         event = item.payload
         oversized = too_many_values(event)
@@ -69,7 +80,7 @@ class RouterStage:
         lane = topo.lane_for(etype, self.settings.transactional_types)
         base = event_fields(event)
         out: list[Outgoing] = []
-        for d in decide(event, op, self.cache.templates_for(etype), self.senders):
+        for d in decide(event, op, self.templates(event), self.senders):
             tid = d.template.id if d.template else None
             if d.outcome == RENDER:
                 job: dict[str, Any] = {
