@@ -295,3 +295,24 @@ def test_an_event_file_that_cannot_be_read_is_named_not_a_traceback(db: str, emb
         assert str(refused.value) == f"{path}: " + (words if words == "no such file" else
                                                    "cannot read (Is a directory)")
     assert queued(embedded) == []
+
+
+def test_an_offset_whose_plus_the_url_turned_into_a_space_is_explained(client: Any) -> None:
+    """`?since=2026-11-30T10:00:00+03:00` unencoded reads as "...T10:00:00 03:00"."""
+    answer = is_json_error(client.get("/api/v1/messages?since=2026-11-30T10:00:00+03:00"), 400)
+    assert answer["errors"] == [{"field": "since", "message": "an ISO 8601 date or date-time, e.g. 2024-05-01 or"
+                                 " 2024-05-01T00:00:00+03:00 (a '+' in a URL's query reads as a space: write"
+                                 " its offset as %2B03:00)"}]
+    plain = is_json_error(client.get("/api/v1/messages?since=yesterday"), 400)
+    assert "%2B" not in plain["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("operator", [{"code": "best"}, ["best"], 7])
+def test_a_manual_send_operator_that_is_not_text_says_so(client: Any, best: Any, embedded: Settings,
+                                                        operator: Any) -> None:
+    """`"operator": {"code": "best"}` (the event's shape) got "no operator with code {'code': 'best'}"."""
+    body = {"operator": operator, "abonent": ABONENT, "template_id": None, "all_templates": True, "text": "x",
+            "admin_email": "admin@best.example"}
+    answer = is_json_error(post(client, "/api/v1/messages", body), 400)
+    assert answer["errors"] == [{"field": "operator", "message": "must be the operator's code as text, e.g. \"best\""}]
+    assert queued(embedded) == []
