@@ -377,6 +377,19 @@ def test_unknown_channel_key_names_the_place(db: str) -> None:
             "operators:\n  - {code: best, name: B, quiet_hours: {start: '22:00'}}\n",
             "operators[best].quiet_hours.end: is required",
         ),
+        (  # YAML reads an unquoted 8 as a number: it was stored as 00:00:08 UTC (SQLite: a traceback)
+            "operators:\n  - {code: best, name: B, quiet_hours: {start: '22:00', end: 8}}\n",
+            "operators[best].quiet_hours.end: 8 is not a time \"HH:MM\" or \"HH:MM:SS\": write it in quotes,"
+            " e.g. \"08:00\" (line 2)",
+        ),
+        (
+            "operators:\n  - {code: best, name: B, quiet_hours: {start: 1320, end: '08:00'}}\n",
+            "operators[best].quiet_hours.start: 1320 is not a time",
+        ),
+        (
+            "operators:\n  - {code: best, name: B, quiet_hours: {start: 2024-01-01 22:00:00, end: '08:00'}}\n",
+            "operators[best].quiet_hours.start: 2024-01-01 22:00:00 is not a time",
+        ),
         (
             "operators:\n  - {code: best, name: B, quiet_hours: {start: '22:00', end: '22:00'}}\n",
             "operators[best].quiet_hours: start and end are equal",
