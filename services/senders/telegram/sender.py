@@ -73,6 +73,7 @@ from services.senders.base import (
     SendError,
     SendResult,
     TransientError,
+    outbox_limit,
     stored_settings,
 )
 from services.senders.http_errors import network_error
@@ -187,6 +188,21 @@ def chat_id(recipient: str) -> str:
     return chat
 
 
+def message_parts(body: str, max_parts: int) -> list[str]:
+    """The Telegram messages ``body`` goes as; ContentError when it is empty or needs more than
+    ``max_parts`` (before any request, and before an outbox file is written)."""
+    parts = split_message(body)
+    if not parts:
+        raise ContentError("the message is empty: Telegram does not accept an empty text")
+    if len(parts) > max_parts:
+        raise ContentError(
+            f"the text needs {len(parts)} Telegram messages ({utf16_len(body):,} characters; Telegram"
+            f" takes {MESSAGE_LIMIT} per message), more than max_parts {max_parts} — check the template"
+            " and the event's data, or raise max_parts in the Telegram settings"
+        )
+    return parts
+
+
 class TelegramSender(HttpSender):
     channel = "telegram"
     title = "Telegram"
@@ -197,6 +213,9 @@ class TelegramSender(HttpSender):
 
     def check_recipient(self, message: Outbound, config: ChannelConfig) -> None:
         chat_id(message.recipient)
+
+    def check_content(self, message: Outbound, config: ChannelConfig) -> None:
+        message_parts(message.body, outbox_limit(config, "max_parts", DEFAULT_MAX_PARTS))
 
     def deliver(self, message: Outbound, config: ChannelConfig) -> SendResult:
         return self._send(message, self._settled(config))
@@ -214,15 +233,7 @@ class TelegramSender(HttpSender):
 
     def _send(self, message: Outbound, t: BotTarget) -> SendResult:
         chat = chat_id(message.recipient)
-        parts = split_message(message.body)
-        if not parts:
-            raise ContentError("the message is empty: Telegram does not accept an empty text")
-        if len(parts) > t.max_parts:
-            raise ContentError(
-                f"the text needs {len(parts)} Telegram messages ({utf16_len(message.body):,} characters; Telegram"
-                f" takes {MESSAGE_LIMIT} per message), more than max_parts {t.max_parts} — check the template"
-                " and the event's data, or raise max_parts in the Telegram settings"
-            )
+        parts = message_parts(message.body, t.max_parts)
         ids: list[str] = []
         notes: list[str] = []
         for index, part in enumerate(parts):
