@@ -316,3 +316,23 @@ def test_a_manual_send_operator_that_is_not_text_says_so(client: Any, best: Any,
     answer = is_json_error(post(client, "/api/v1/messages", body), 400)
     assert answer["errors"] == [{"field": "operator", "message": "must be the operator's code as text, e.g. \"best\""}]
     assert queued(embedded) == []
+
+
+@pytest.mark.parametrize(("place", "value", "message"), [
+    ("event_id", "  ", "must hold a character that is not a space (got '  ')"),
+    ("event_id", "\t", "must hold a character that is not a space (got '\\t')"),
+    ("abonent.id", "", "must be a number, or text with a character that is not a space (got '')"),
+    ("abonent.id", " ", "must be a number, or text with a character that is not a space (got ' ')"),
+])
+def test_a_blank_idempotency_key_or_subscriber_id_is_400(client: Any, best: Any, embedded: Settings,
+                                                       place: str, value: str, message: str) -> None:
+    """A blank event_id or subscriber id was taken (202): every such event of billing one key."""
+    event = example("low_balance")
+    node = event
+    *parents, last = place.split(".")
+    for step in parents:
+        node = node[step]
+    node[last] = value
+    answer = is_json_error(post(client, "/api/v1/events", event), 400)
+    assert answer["errors"] == [{"field": place, "message": message}]
+    assert queued(embedded) == []
