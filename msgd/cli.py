@@ -33,6 +33,7 @@ def _read_events(source: str) -> list[dict[str, Any]]:
         raise SystemExit(f"{source}: no such file") from None
     except OSError as exc:  # a directory, no permission...
         raise SystemExit(f"{source}: cannot read ({exc.strerror or exc})") from None
+    raw = raw.removeprefix(b"\xef\xbb\xbf").strip()  # a file saved "UTF-8 with BOM" (as config load reads it)
     if not raw:
         raise SystemExit("no event given")
     try:

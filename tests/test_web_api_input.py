@@ -336,3 +336,22 @@ def test_a_blank_idempotency_key_or_subscriber_id_is_400(client: Any, best: Any,
     answer = is_json_error(post(client, "/api/v1/events", event), 400)
     assert answer["errors"] == [{"field": place, "message": message}]
     assert queued(embedded) == []
+
+
+def test_a_body_with_a_byte_order_mark_is_refused_in_plain_words(client: Any, best: Any,
+                                                                 embedded: Settings) -> None:
+    """The API said "Unexpected UTF-8 BOM (decode using utf-8-sig)": Python's codec, not the client's fix."""
+    answer = is_json_error(raw_post(client, "/api/v1/events", "\ufeff" + EVENT_JSON), 400)
+    assert answer["errors"] == [{"field": "(body)", "message": "body is not valid JSON: it starts with a byte order"
+                                 " mark (BOM, bytes EF BB BF); send UTF-8 without one"}]
+    assert queued(embedded) == []
+
+
+def test_msgd_publish_reads_a_file_saved_with_a_bom(db: str, embedded: Settings, tmp_path: Any) -> None:
+    """Windows editors save "UTF-8 with BOM"; msgd config load reads such a file, msgd publish refused it."""
+    from msgd.cli import main
+
+    path = tmp_path / "event.json"
+    path.write_bytes(b"\xef\xbb\xbf" + EVENT_JSON.encode())
+    assert main(["publish", str(path)]) == 0
+    assert len(queued(embedded)) == 1
