@@ -27,7 +27,8 @@ Sandbox -- a template reaches nothing outside its context:
 * ``{% load %}`` knows only ``mathfilters``; the engines have no template
   loaders and no directories;
 * no filter or tag makes text of any size: a width, precision or count over
-  1,000 fails the message (``services.renderer.django_limits``);
+  1,000 fails the message, and so do loops that run more than 100,000 times in
+  one message (``services.renderer.django_limits``);
 * names starting with ``_`` are refused by Django at compile time;
 * every value is data: read-only records (no dict/list methods a template
   could call to mutate the event, e.g. ``.clear``/``.pop``), tuples, strings,
@@ -73,7 +74,7 @@ from django.template.base import VariableDoesNotExist, VariableNode
 from msgd.redact import redact_text
 from services.renderer.context import RenderError
 from services.renderer.dates import as_date
-from services.renderer.django_limits import bounded_filters, lorem
+from services.renderer.django_limits import TooLarge, bounded_filters, budget_loops, lorem
 from services.renderer.records import (  # re-exported: what a template sees is built there
     LazyFields,
     Record,
@@ -192,10 +193,12 @@ def compile_django(source: str) -> Template:
     The nodes that print values are swapped for subclasses that escape for a
     message's markup when the render asks for it (and behave as Django's otherwise)."""
     template = PLAIN.from_string(source)
-    for node in template.nodelist.get_nodes_by_type(Node):
+    nodes = template.nodelist.get_nodes_by_type(Node)
+    for node in nodes:
         swap = _ESCAPING.get(type(node))
         if swap is not None:
             node.__class__ = swap
+    budget_loops(nodes)  # at most MAX_ITERATIONS loop iterations per message
     return template
 
 
@@ -238,4 +241,6 @@ def _explain(exc: Exception) -> str:
         return "division by zero"
     if isinstance(exc, ArithmeticError):
         return "invalid arithmetic on this event's numbers"
+    if isinstance(exc, TooLarge):  # msgd's own words
+        return str(exc)
     return f"{type(exc).__name__}: {redact_text(str(exc))}"

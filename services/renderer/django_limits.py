@@ -14,10 +14,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from django.template import Library, defaultfilters, defaulttags
+from django.template import Library, Node, defaultfilters, defaulttags
 from mathfilters.templatetags import mathfilters
 
 MAX_WIDTH = 1000
+MAX_ITERATIONS = 100_000
+"""``{% for %}`` iterations of one render, nested loops' together (an event holds at most 5,000
+values: one loop over all of them is far below; three nested loops over them would be 10^11)."""
 _NUMBERS = re.compile(r"\d+")
 
 
@@ -95,6 +98,26 @@ def _numbers_only(name: str) -> Any:
         return original(value, arg)
 
     return numeric
+
+
+class LoopBudget(Node):  # type: ignore[misc]
+    """Put first in every ``{% for %}`` body: counts the render's iterations, TooLarge past
+    MAX_ITERATIONS (nested loops over an event's lists could keep a renderer for hours)."""
+
+    def render(self, context: Any) -> str:
+        done = context.render_context.get("msgd:iterations", 0) + 1
+        if done > MAX_ITERATIONS:
+            raise TooLarge(f"the template's loops ran more than {MAX_ITERATIONS:,} times in one message"
+                           " (nested {% for %} over the event's lists?)")
+        context.render_context["msgd:iterations"] = done
+        return ""
+
+
+def budget_loops(nodes: Any) -> None:
+    """Give every ``{% for %}`` among ``nodes`` (a compiled template's) a LoopBudget."""
+    for node in nodes:
+        if isinstance(node, defaulttags.ForNode) and not any(isinstance(n, LoopBudget) for n in node.nodelist_loop):
+            node.nodelist_loop.insert(0, LoopBudget())
 
 
 register = Library()
