@@ -27,7 +27,13 @@ def _read_events(source: str) -> list[dict[str, Any]]:
     naming the problem otherwise."""
     from msgd.safejson import InvalidJSON, loads
 
-    raw = (sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()).strip()
+    try:
+        raw = (sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()).strip()
+    except FileNotFoundError:
+        raise SystemExit(f"{source}: no such file") from None
+    except OSError as exc:  # a directory, no permission...
+        raise SystemExit(f"{source}: cannot read ({exc.strerror or exc})") from None
+    raw = raw.removeprefix(b"\xef\xbb\xbf").strip()  # a file saved "UTF-8 with BOM" (as config load reads it)
     if not raw:
         raise SystemExit("no event given")
     try:
@@ -164,10 +170,10 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_template(args: argparse.Namespace, settings: Settings) -> int:
+    events = _read_events(args.event)  # a file that cannot be read is named before the store opens
     _store(settings, migrate=settings.embedded)
     from services.renderer.preview import PreviewError, RenderError, find_template, preview
 
-    events = _read_events(args.event)
     try:
         template = find_template(args.template)
         channel, rendered = preview(template, events[0], args.channel)
@@ -239,6 +245,8 @@ def cmd_i18n(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    from msgd.cli_staff import count
+
     p = argparse.ArgumentParser(prog="msgd", description="Notification pipeline for ISP billing systems")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -289,9 +297,9 @@ def parser() -> argparse.ArgumentParser:
     park = sub.add_parser("parking", help="list parked messages with the reason, or replay them")
     park_sub = park.add_subparsers(dest="action", required=True)
     pl = park_sub.add_parser("list", help="show parked messages (they stay parked)")
-    pl.add_argument("--limit", type=int, default=20)
+    pl.add_argument("--limit", type=count, default=20, help="at most this many (default 20)")
     pr = park_sub.add_parser("replay", help="send parked messages back to the queue they came from")
-    pr.add_argument("--limit", type=int, default=None, help="at most this many (default: all)")
+    pr.add_argument("--limit", type=count, default=None, help="at most this many (default: all)")
     park.set_defaults(func=cmd_parking)
 
     i18n = sub.add_parser("i18n", help="the Russian and English catalogs of the admin and the CLI")

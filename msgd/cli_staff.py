@@ -15,6 +15,17 @@ from msgd.printable import printable
 from msgd.settings import Settings
 
 
+def count(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (``--limit -1`` ended in a traceback)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return value
+
+
 def _store(settings: Settings) -> None:
     from msgd import store
 
@@ -252,13 +263,13 @@ def add_commands(sub: Any, tpl_sub: Any) -> None:
                                     " recipient, state, fault class, reason (paths under the current directory"
                                     " shown relative to it).")
     logquery.add_arguments(lg)
-    lg.add_argument("--limit", type=int, default=50,
+    lg.add_argument("--limit", type=count, default=50,
                     help="at most this many of the newest messages (default 50), shown oldest first")
     lg.add_argument("--json", action="store_true",
                     help="print JSON: every field, sender and delivery details included, times with their offset;"
                          " oldest first, as the text")
     lg.add_argument("--details", action="store_true", help="also print each message's delivery details")
-    lg.add_argument("--width", type=int, default=80, help="cut reasons to this many characters, ending with …")
+    lg.add_argument("--width", type=count, default=80, help="cut reasons to this many characters, ending with …")
     lg.set_defaults(func=cmd_log)
 
     rs = sub.add_parser("resend", help="send failed messages again (after the cause is fixed)",
@@ -271,7 +282,7 @@ def add_commands(sub: Any, tpl_sub: Any) -> None:
                     help="this message: its id, or the start of it as msgd log shows it (8 hex digits) while"
                          " that names one message (repeat for more)")
     rs.add_argument("--to", metavar="CONTACT", help="the corrected phone number, e-mail or chat id (one message)")
-    rs.add_argument("--limit", type=int, default=10000, help="at most this many messages (default 10000)")
+    rs.add_argument("--limit", type=count, default=10000, help="at most this many messages (default 10000)")
     rs.add_argument("--dry-run", action="store_true", help="say what would be sent again; send nothing")
     rs.set_defaults(func=cmd_resend)
 

@@ -81,6 +81,9 @@ def _loads_stdlib(body: bytes | str, max_depth: int) -> Any:
         if not isinstance(exc, json.JSONDecodeError) and "digits" in str(exc):
             limit = sys.get_int_max_str_digits()
             raise InvalidJSON(f"body is not valid JSON: an integer has more than {limit} digits") from None
+        if str(exc).startswith("Unexpected UTF-8 BOM"):  # Python's words name a Python codec
+            raise InvalidJSON("body is not valid JSON: it starts with a byte order mark (BOM, bytes EF BB BF);"
+                              " send UTF-8 without one") from None
         raise InvalidJSON(f"body is not valid JSON: {str(exc)[:200]}") from None
     _check(value, max_depth)
     return value

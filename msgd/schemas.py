@@ -195,12 +195,46 @@ def validate(kind: str, obj: Any) -> list[str]:
     return _unique(describe(error, load_schema(kind)) for error in sorted(errors, key=_order))
 
 
+# Objects' fields and arrays' items of one event, counted before the schema is checked (its
+# cost grows with them): a billing event has a few dozen; far more is a publishing mistake.
+MAX_EVENT_VALUES = 5_000
+
+
+def count_values(value: Any, limit: int) -> int:
+    """Fields and items in ``value``, counted without recursion; stops once over ``limit``."""
+    count, stack = 0, [value]
+    while stack and count <= limit:
+        node = stack.pop()
+        if isinstance(node, dict):
+            count += len(node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            count += len(node)
+            stack.extend(node)
+    return count
+
+
+def too_many_values(event: Any) -> str | None:
+    """Why ``event`` is refused before its schema is checked (more than ``MAX_EVENT_VALUES``
+    fields and list items), or None. The router parks such an event with these words; the API
+    and ``msgd publish`` refuse it with them, so what they accept the router does not park."""
+    if count_values(event, MAX_EVENT_VALUES) <= MAX_EVENT_VALUES:
+        return None
+    return (f"event holds more than {MAX_EVENT_VALUES} values (fields and list items together):"
+            " billing events hold a few dozen; check what was published")
+
+
 def validate_event(obj: Any) -> list[str]:
     """Readable errors of a billing event; empty when valid.
 
-    Beyond the schema, no string of an event (value or field name) may hold text the
-    message log cannot store: NUL (U+0000) or a lone surrogate (see ``msgd.storable``).
+    An event of more than ``MAX_EVENT_VALUES`` values gets that one error (its schema is not
+    checked: the cost grows with it). Beyond the schema, no string of an event (value or field
+    name) may hold text the message log cannot store: NUL (U+0000) or a lone surrogate (see
+    ``msgd.storable``).
     """
+    oversized = too_many_values(obj)
+    if oversized:
+        return [oversized]
     unstorable = [f"{json_path(path) or '(root)'}: {why}" for path, why in unstorable_paths(obj)]
     return _unique([*validate("event", obj), *unstorable])
 

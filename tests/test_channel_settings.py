@@ -67,6 +67,17 @@ def refused(text: str) -> list[str]:
      ["password: is required with a login (the server would refuse an empty password)"]),
     ("push", "{vapid_subject: 'mailto:noc@best.example'}",
      ["vapid_private_key: is required: the key browsers' subscriptions are signed with"]),
+    # a server's address written as a URL or with its port: taken as the name, a DNS error at the
+    # first message; a proxy without a scheme was named "?:80"
+    ("email", "{host: 'ssl://smtp.yandex.ru'}", ["host: 'ssl://smtp.yandex.ru' is not a server name: write the"
+                                                 " host alone, e.g. smtp.yandex.ru (security and port are"
+                                                 " settings of their own)"]),
+    ("email", "{host: 'smtp yandex.ru'}", ["host: 'smtp yandex.ru' is not a server name: write the host alone,"
+                                           " e.g. smtp.yandex.ru (security and port are settings of their own)"]),
+    ("email", "{host: 'smtp.yandex.ru:465'}", ["host: 'smtp.yandex.ru:465': write the host alone, e.g."
+                                               " smtp.yandex.ru, and the number after ':' as port"]),
+    ("telegram", "{token: '1:A', proxy: 'proxy.local:3128'}",
+     ["proxy: is not a proxy URL: write it with its scheme, http://host:port or socks5h://host:port"]),
     ("push", "{vapid_private_key: 'not a key', vapid_subject: 'mailto:noc@best.example'}",
      ["vapid_private_key: is not a VAPID key: use the PEM file's text, or the base64url private key (32 bytes)"
       " that web-push generate-vapid-keys prints"]),
@@ -92,6 +103,9 @@ def test_settings_that_could_only_fail_later_are_refused_at_load(db: str, channe
     ("sms", "{outbox: true}"),  # an outbox sends nothing: the gateway may be left out
     ("sms", "{outbox: true, preset: rostelecom}"),
     ("telegram", "{outbox: true}"),
+    ("email", "{host: smtp.пример.рф}"),  # an IDN host, an IPv6 address with or without brackets
+    ("email", "{host: '::1'}"),
+    ("email", "{host: '[::1]'}"),
 ])
 def test_complete_settings_load(db: str, channel: str, settings: str) -> None:
     assert load_config(one_slot(channel, settings)).created["channels"] == 1

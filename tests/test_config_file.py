@@ -377,6 +377,19 @@ def test_unknown_channel_key_names_the_place(db: str) -> None:
             "operators:\n  - {code: best, name: B, quiet_hours: {start: '22:00'}}\n",
             "operators[best].quiet_hours.end: is required",
         ),
+        (  # YAML reads an unquoted 8 as a number: it was stored as 00:00:08 UTC (SQLite: a traceback)
+            "operators:\n  - {code: best, name: B, quiet_hours: {start: '22:00', end: 8}}\n",
+            "operators[best].quiet_hours.end: 8 is not a time \"HH:MM\" or \"HH:MM:SS\": write it in quotes,"
+            " e.g. \"08:00\" (line 2)",
+        ),
+        (
+            "operators:\n  - {code: best, name: B, quiet_hours: {start: 1320, end: '08:00'}}\n",
+            "operators[best].quiet_hours.start: 1320 is not a time",
+        ),
+        (
+            "operators:\n  - {code: best, name: B, quiet_hours: {start: 2024-01-01 22:00:00, end: '08:00'}}\n",
+            "operators[best].quiet_hours.start: 2024-01-01 22:00:00 is not a time",
+        ),
         (
             "operators:\n  - {code: best, name: B, quiet_hours: {start: '22:00', end: '22:00'}}\n",
             "operators[best].quiet_hours: start and end are equal",
@@ -559,3 +572,43 @@ def test_a_masked_dump_cannot_seed_an_empty_store(db: str) -> None:
 def test_yaml_text_on_one_long_line_is_not_taken_for_a_file_name(db: str) -> None:
     one_line = "operators: [{code: best, name: '" + "Лучший провайдер " * 10 + "'}]"
     assert load_config(one_line).created["operators"] == 1
+
+
+def test_an_alias_inside_its_own_anchor_is_refused_not_looped_over() -> None:
+    """`name: &a [*a]` made `msgd config load` run forever (a list that contains itself): the
+    reading refuses it, so nothing after it (load_config, the admin) ever sees one."""
+    for text, line in [("operators:\n  - code: x\n    name: &a [*a]\n", 3),
+                       ("base: &b\n  nested: {again: *b}\noperators: []\n", 1),
+                       ("operators:\n  - &op\n    code: x\n    <<: *op\n", 2)]:
+        with pytest.raises(ConfigError) as refused:
+            parse_yaml(text)
+        [error] = refused.value.errors
+        assert error.startswith(f"line {line}, column "), (text, error)  # where the anchor is
+        assert error.endswith(": this anchor's value refers to itself through an alias (*name): it would never end")
+
+
+def test_aliases_that_expand_past_the_limit_are_refused_before_anything_is_built(db: str) -> None:
+    """A "billion laughs": 10 levels of 10 aliases is 10**10 values from a few lines."""
+    from msgd.config.yamlio import MAX_VALUES
+
+    lines = ["l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 6)]
+    with pytest.raises(ConfigError) as refused:
+        load_config("\n".join([*lines, "operators: []"]))
+    assert refused.value.errors == [f"the file expands to more than {MAX_VALUES} values through its"
+                                    " aliases (*name): write the repeated parts out, or repeat them less"]
+    shared = ("operators:\n  - &d {code: a, name: A, timezone: Europe/Moscow, attempts: 2}\n"
+              "  - {<<: *d, code: b}\n")
+    assert load_config(shared).created["operators"] == 2  # an alias used as intended still loads
+
+
+def test_a_file_not_in_utf8_names_the_line_in_plain_words(db: str, tmp_path: Path) -> None:
+    """A file saved as Windows-1251 was refused with Python's codec message."""
+    path = tmp_path / "cp1251.yaml"
+    path.write_bytes("operators:\n  - code: cp\n    name: Тест\n".encode("cp1251"))
+    assert refused(path) == [f"{path}, line 3: not UTF-8 text (byte 34): save the file as UTF-8"
+                             " (an editor's \"Windows-1251\" or \"ANSI\" encoding is not read)"]
+    assert refused(tmp_path) == [f"{tmp_path}: cannot read (Is a directory)"]
+    with_bom = tmp_path / "bom.yaml"
+    with_bom.write_bytes(b"\xef\xbb\xbf" + "operators:\n  - {code: bom, name: Тест}\n".encode())
+    assert load_config(with_bom).created["operators"] == 1

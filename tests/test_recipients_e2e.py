@@ -174,16 +174,19 @@ def test_the_same_in_embedded_mode(tmp_path: Path) -> None:
 
 def test_the_outbox_splits_and_checks_recipients_as_the_gateways_do(tmp_path: Path) -> None:
     """`make run`'s delivery (files in var/outbox/): one file per recipient, and a malformed
-    address or number fails as it would against a real gateway instead of being "sent" to a file."""
+    address, number or Telegram chat id fails as it would against a real gateway instead of being
+    "sent" to a file (a chat id and a number with letters were written out as sent)."""
     env = stage_env(MSGD_VAR_DIR=str(tmp_path / "var"))
     config = {
         "operators": [{"code": "best", "name": "ООО Лучший провайдер", "email": "noc@best.example",
                        "timezone": "Europe/Moscow",
-                       "channels": {"sms": {"outbox": True}, "email": {"outbox": True}}}],
+                       "channels": {"sms": {"outbox": True}, "email": {"outbox": True},
+                                    "telegram": {"outbox": True}}}],
         "templates": [{"event": "low_balance", "channel": None, "subject": SUBJECT, "body": "Работы 15.05."}],
     }
     (tmp_path / "config.json").write_text(json.dumps(config), encoding="utf-8")
-    e = event(1, sms="8(912)1234567; 8(913)765", email="kuz@mail.ru, petrov@mail..ru")
+    e = event(1, sms="8(912)1234567; 8(913)765; 8912abc4567", email="kuz@mail.ru, petrov@mail..ru")
+    e["abonent"]["contacts"]["telegram_id"] = "12345 Иван １２３"
     (tmp_path / "event.json").write_text(json.dumps(e, ensure_ascii=False), encoding="utf-8")
     msgd("migrate", env=env)
     msgd("config", "load", str(tmp_path / "config.json"), env=env)
@@ -194,15 +197,19 @@ def test_the_outbox_splits_and_checks_recipients_as_the_gateways_do(tmp_path: Pa
         def final() -> dict[str, dict[str, Any]]:
             got = {r["recipient"]: r for r in json.loads(msgd("log", "--json", env=env).stdout)
                    if r["state"] in ("sent", "failed")}
-            return got if len(got) >= 4 else {}
+            return got if len(got) >= 8 else {}
 
-        rows = wait_for(final, timeout=60, what="the four recipients' messages final")
+        rows = wait_for(final, timeout=60, what="the eight recipients' messages final")
     finally:
         proc.stop()
     assert {r: row["state"] for r, row in rows.items()} == {
-        "8(912)1234567": "sent", "8(913)765": "failed", "kuz@mail.ru": "sent", "petrov@mail..ru": "failed"}
+        "8(912)1234567": "sent", "8(913)765": "failed", "8912abc4567": "failed", "kuz@mail.ru": "sent",
+        "petrov@mail..ru": "failed", "12345": "sent", "Иван": "failed", "１２３": "failed"}
+    assert {rows[r]["fault"] for r in ("8(913)765", "8912abc4567", "petrov@mail..ru", "Иван", "１２３")} == {"recipient"}
+    assert "letters where digits should be" in rows["8912abc4567"]["reason"]
+    assert rows["１２３"]["reason"].startswith("'１２３' is not a Telegram chat id")
     assert rows["petrov@mail..ru"]["reason"].startswith("invalid e-mail address 'petrov@mail..ru': ")
     assert rows["8(913)765"]["reason"].startswith("invalid phone number '8(913)765': ")
     files = sorted((tmp_path / "var" / "outbox").glob("*.txt"))
     assert sorted(line for f in files for line in f.read_text(encoding="utf-8").splitlines()
-                  if line.startswith("To: ")) == ["To: 8(912)1234567", "To: kuz@mail.ru"]
+                  if line.startswith("To: ")) == ["To: 12345", "To: 8(912)1234567", "To: kuz@mail.ru"]

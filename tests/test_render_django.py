@@ -218,3 +218,42 @@ def test_operator_fields_of_equal_text_but_other_types_are_kept_apart() -> None:
     """1, 1.0 and True compare equal; the kept operator tells them apart (they print differently)."""
     for value, shown in ((1, "1"), (1.0, "1.0"), (True, "True"), (1, "1")):
         assert render(tpl("{{ operator.warn_days }}"), event(), {**OPERATOR, "warn_days": value}).body == shown
+
+
+@pytest.mark.parametrize(("source", "name"), [
+    ('{{ abonent.name|rjust:"100000000" }}', 'rjust:"100000000"'),
+    ('{{ abonent.name|ljust:"5000" }}', 'ljust:"5000"'),
+    ('{{ abonent.name|center:"1001" }}', 'center:"1001"'),
+    ('{{ abonent.name|stringformat:"100000000s" }}', 'stringformat:"100000000s"'),
+    ('{{ abonent.balance|floatformat:"100000" }}', 'floatformat:"100000"'),
+    ("{% lorem 100000000 w %}", 'lorem:"100000000"'),
+    ('{% for c in abonent.name|rjust:"100000000" %}{% endfor %}', 'rjust:"100000000"'),
+])
+def test_a_width_or_count_over_1000_fails_the_message_instead_of_building_it(source: str, name: str) -> None:
+    """`{% for c in name|rjust:"100000000" %}` kept a renderer on one message for 30 s (the standard
+    syntax refuses a width over 1000: %(name)100000000s); now the same limit fails it at once."""
+    with pytest.raises(RenderError) as failed:
+        body(source)
+    assert str(failed.value).endswith(f'rendering failed: {name} is over 1000 (a width, precision or count;'
+                                      " the standard syntax's limit too): no message needs it")
+
+
+def test_mathfilters_mul_and_mod_compute_numbers_and_never_repeat_text() -> None:
+    """mathfilters fell back to Python's `*` and `%` on text: "x"|mul:100000000 was 100 MB."""
+    assert body('{% load mathfilters %}{{ "x"|mul:100000000 }}|{{ "%100000000s"|mod:"x" }}|') == "||"
+    assert body('{% load mathfilters %}{{ 2|mul:3 }} {{ "2.5"|mul:2 }} {{ 7|mod:3 }} {{ 10|div:4 }}') == "6 5.0 1 2.5"
+    assert body('{{ abonent.name|rjust:"1000"|length }} {{ 2.5|floatformat }} {% lorem 3 w %}') == (
+        "1000 2.5 lorem ipsum dolor")
+
+
+def test_loops_that_run_past_the_budget_fail_the_message() -> None:
+    """Nested loops over an event's lists had no bound (three over 2,000 accounts: 8 * 10^9
+    iterations, hours); two over 400 (160,000) now fail, one over all of them still renders."""
+    accounts = [{"login": f"u{i}", "service_type_id": 1} for i in range(400)]
+    ev = event({"abonent_id_users": accounts})
+    loop = "{% for u in abonent.abonent_id_users.all %}"
+    assert body(loop + "{{ u.login }};{% endfor %}", ev).count(";") == 400
+    with pytest.raises(RenderError) as failed:
+        body(loop * 2 + "x" + "{% endfor %}" * 2, ev)
+    assert str(failed.value).endswith("rendering failed: the template's loops ran more than 100,000 times in one"
+                                      " message (nested {% for %} over the event's lists?)")

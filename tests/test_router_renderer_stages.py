@@ -274,3 +274,25 @@ def test_n_day_warning_goes_once_per_subscriber_per_local_day(db: str, tmp_path:
         (morning["event_id"], "sent", 1, "До блокировки 3 дн."),
         (next_day["event_id"], "sent", 1, "До блокировки 2 дн."),
     ]
+
+
+def test_a_manual_send_of_a_template_of_another_event_type_is_sent(db: str, tmp_path: Path) -> None:
+    """The manual's form (and msgd's admin and API) offers every template; the router looked for
+    the chosen one among the "manual" templates only and filtered it as "does not exist or
+    belongs to another operator"."""
+    from msgd.store.models import Operator
+
+    op = seed.operator()
+    other = Operator.objects.create(code="other", name="Другой")
+    chosen = seed.template(event_type="password_reset", channel="sms", body="Ваш договор %(contract_number)s")
+    theirs = seed.template(event_type="password_reset", channel="sms", body="x", owner=other)
+    manual = {"admin_email": "admin@best.example", "channel": None}
+    sent = event(1, etype="manual", data={"text": "hi"}, manual={**manual, "template_id": chosen.id})
+    refused = event(2, etype="manual", data={"text": "hi"}, manual={**manual, "template_id": theirs.id})
+    out = route(tmp_path, sent, refused)
+    assert [(j["template_id"], j["channel"], j["lane"]) for j in bodies(out, "render.")] == [(chosen.id, "sms", "tx")]
+    [report] = bodies(out, "status")
+    assert report["state"] == "filtered" and report["message"]["event_id"] == refused["event_id"]
+    assert report["reason"] == f"template #{theirs.id} does not exist or belongs to another operator"
+    [outbound] = bodies(render(tmp_path, bodies(out, "render.")), "send.")
+    assert outbound["body"] == f"Ваш договор {sent['abonent']['contract_number']}" and op.code == "best"

@@ -448,3 +448,27 @@ def test_tls_certificate_is_checked(cert: tuple[Path, Path], sender: PushSender,
         assert len(service.payloads("judy")) == 1 and not service.problems
     finally:
         service.stop()
+
+
+def test_the_outbox_refuses_the_subscriptions_a_send_refuses(service: PushService, sender: PushSender,
+                                                            vapid: Vapid) -> None:
+    """`make run` wrote a subscription with broken keys to the outbox as sent; a real send fails it
+    as the recipient's before any request. Now both do, with the same words."""
+    outbox = ChannelConfig("push", {}, {}, outbox=True)
+    good = service.subscribe("olga").subscription
+    sender.check_recipient(msg(PushSender.recipients({"push": [good]})[0]), outbox)  # a usable one passes
+    off_curve = json.loads(json.dumps(good))
+    off_curve["keys"]["p256dh"] = b64(b"\x04" + b"\x01" * 64)
+    short = json.loads(json.dumps(good))
+    short["keys"]["p256dh"] = "BPub"
+    for sub in (off_curve, short):
+        (to,) = PushSender.recipients({"push": [sub]})
+        with pytest.raises(PermanentError, match="the subscription's keys cannot be used to encrypt") as err:
+            sender.check_recipient(msg(to), outbox)
+        assert err.value.fault == "recipient"
+        with pytest.raises(PermanentError, match="the subscription's keys cannot be used to encrypt") as err:
+            sender.send(msg(to), cfg(vapid.raw))
+        assert err.value.fault == "recipient"
+    with pytest.raises(PermanentError, match="not a browser subscription"):
+        sender.check_recipient(msg("+79121234567"), outbox)
+    assert service.deliveries == []

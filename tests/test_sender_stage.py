@@ -315,3 +315,34 @@ def test_a_store_outage_mid_batch_keeps_what_was_sent_and_the_retry_sends_the_re
     again = stage.handle(batch)
     assert states(again) == ["sent", "sent", "sent"]
     assert sorted(gateway.received()) == sorted(outbound(n)["body"] for n in (1, 2, 3)), "each sent exactly once"
+
+
+@pytest.mark.parametrize(("channel", "params", "recipient", "body", "words"), [
+    ("sms", {}, "+79121234567", "x" * 2000, "more than max_segments 10"),  # 14 parts of 153
+    ("sms", {"max_segments": 2}, "+79121234567", "x" * 400, "more than max_segments 2"),
+    ("sms", {"encoding": "gsm7"}, "+79121234567", "Баланс 12,50 руб.", "cannot write"),
+    ("telegram", {}, "12345", "слово " * 4000, "more than max_parts 5"),
+    ("telegram", {}, "12345", " \n ", "the message is empty"),
+    ("email", {"max_bytes": 2000}, "a@example.net", "Текст письма. " * 200, "more than max_bytes 2,000"),
+])
+def test_the_outbox_fails_what_a_real_send_fails_for_its_content(db: str, tmp_path: Path, channel: str,
+                                                                 params: dict[str, Any], recipient: str,
+                                                                 body: str, words: str) -> None:
+    """`make run` wrote a 200,000-character SMS to the outbox as sent; a gateway slot fails it as
+    content before any request (max_segments, max_parts, max_bytes, the text's encoding)."""
+    from msgd.envelope import message_id
+    from msgd.store.models import ChannelSettings
+    from services.senders.stage import SenderStage
+
+    ChannelSettings.objects.create(operator=seed.operator(), channel=channel, outbox=True, params=params)
+    msg = outbound(1, channel=channel, recipient=recipient, body=body,
+                   message_id=message_id("ev1", 1, channel, recipient))
+    settings = Settings.from_env({"MSGD_VAR_DIR": str(tmp_path)})
+    out = SenderStage(settings, channel).handle([item(msg)])
+    [report] = [json.loads(o.body) for o in out if o.route == "status"]
+    assert (report["state"], report["fault"]) == ("failed", "content"), report
+    assert words in report["reason"], report["reason"]
+    assert not (tmp_path / "outbox").exists() or list((tmp_path / "outbox").iterdir()) == []
+    within = outbound(2, channel=channel, recipient=recipient, body="Balance 12.50 RUB",
+                      message_id=message_id("ev2", 1, channel, recipient))
+    assert states(SenderStage(settings, channel).handle([item(within)])) == ["sent"]  # a text within it goes

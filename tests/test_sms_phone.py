@@ -28,6 +28,9 @@ from tests.test_sms_gateways import FakeGateway, make_gateway, msg, sender  # no
         ("+375 29 123-45-67", "RU", "+375291234567"),
         ("8 029 123-45-67", "BY", "+375291234567"),
         ("8 (701) 123-45-67", "kz", "+77011234567"),
+        ("+7 912 123 45 67 доб. 5", None, "+79121234567"),  # an extension is left off
+        ("８９１２１２３４５６７", None, "+79121234567"),  # full-width digits are digits
+        ("tel:+79121234567", None, "+79121234567"),
     ],
 )
 def test_normalised_to_e164(raw: str, region: str | None, e164: str) -> None:
@@ -49,6 +52,29 @@ def test_invalid_numbers_say_why(raw: str, why: str) -> None:
     with pytest.raises(InvalidPhone) as err:
         normalize_phone(raw)
     assert str(err.value) == f"invalid phone number {raw!r}: {why}"
+
+
+@pytest.mark.parametrize("raw", ["8912abc4567", "8912ABC4567", "+7 912 CALL NOW", "8 (912) DEF-45-67",
+                                 "7912123AAAA"])
+def test_letters_are_not_read_as_keypad_digits(raw: str) -> None:
+    """phonenumbers reads 8912abc4567 as the vanity number +79122224567: a stranger's phone."""
+    with pytest.raises(InvalidPhone) as err:
+        normalize_phone(raw)
+    assert str(err.value) == (f"invalid phone number {raw!r}: letters where digits should be"
+                              " (they are not read as a phone keypad's digits)")
+
+
+def test_a_number_with_letters_fails_as_the_recipients_and_sends_nothing(
+    make_gateway: Callable[..., FakeGateway], sender: SmsSender  # noqa: F811
+) -> None:
+    gw = make_gateway(lambda hit: (200, "OK - 1 SMS, ID - 1", {}))
+    config = ChannelConfig("sms", {"url": gw.url, "params": "to=%sms%&t=%text%"}, {})
+    with pytest.raises(PermanentError) as err:
+        sender.send(msg("8912abc4567"), config)
+    assert err.value.fault == "recipient" and "letters where digits should be" in err.value.reason
+    with pytest.raises(PermanentError):  # the outbox (make run) fails it the same way
+        sender.check_recipient(msg("8912abc4567"), ChannelConfig("sms", {}, {}, outbox=True))
+    assert gw.hits == []
 
 
 def test_invalid_number_is_permanent_and_sends_nothing(

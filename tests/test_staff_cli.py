@@ -130,3 +130,19 @@ def test_a_closed_pipe_is_no_traceback(db: str, tmp_path: Path, args: list[str])
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141, err
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+@pytest.mark.parametrize("command", [["log", "--limit"], ["log", "--width"], ["parking", "list", "--limit"],
+                                     ["parking", "replay", "--limit"],
+                                     ["resend", "--state", "failed", "--operator", "best", "--dry-run", "--limit"]])
+@pytest.mark.parametrize("value", ["-1", "0", "x"])
+def test_a_count_below_one_is_refused_in_words_not_a_traceback(command: list[str], value: str,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """`msgd log --limit -1` and `msgd resend --limit -1` ended in "Negative indexing is not
+    supported"; `parking list --limit -1` showed all but the last."""
+    from msgd.cli import parser
+
+    with pytest.raises(SystemExit) as refused:
+        parser().parse_args([*command, value])
+    assert refused.value.code == 2
+    assert f"must be a whole number of at least 1, got {value!r}" in capsys.readouterr().err

@@ -246,3 +246,112 @@ def test_nul_in_an_admin_url_is_a_400_page_not_a_500(staff: Any, url: str) -> No
     """The same kind outside the API: PostgreSQL refuses NUL even in a lookup."""
     resp = staff.get(url)
     assert resp.status_code == 400, resp.status_code
+
+
+def oversized_event() -> dict[str, Any]:
+    """An event the router parks before its schema is checked: over 5,000 fields and items."""
+    from msgd.schemas import MAX_EVENT_VALUES
+
+    event = example("low_balance")
+    event["data"] = {f"k{i}": i for i in range(MAX_EVENT_VALUES + 1)}
+    return event
+
+
+def test_an_event_the_router_would_park_for_its_size_is_400_not_202(client: Any, best: Any,
+                                                                    embedded: Settings) -> None:
+    """The API accepted it (202) and the router parked it: billing was told it was taken."""
+    body = is_json_error(post(client, "/api/v1/events", oversized_event()), 400)
+    assert body["errors"][0]["field"] == "(body)"
+    assert "more than 5000 values" in body["errors"][0]["message"]
+    listed = is_json_error(post(client, "/api/v1/events", [example("low_balance"), oversized_event()]), 400)
+    assert [e["field"] for e in listed["errors"]] == ["[1]"]
+    items = {f"k{i}": [0] * 2000 for i in range(3)}  # list items count too, however deep
+    deep = example("low_balance")
+    deep["data"] = {"rows": items}
+    assert is_json_error(post(client, "/api/v1/events", deep), 400)["errors"][0]["field"] == "(body)"
+    assert queued(embedded) == []
+
+
+def test_msgd_publish_refuses_what_the_router_would_park_for_its_size(db: str, embedded: Settings,
+                                                                    tmp_path: Any,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from msgd.cli import main
+
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(oversized_event()), encoding="utf-8")
+    assert main(["publish", str(path)]) == 2
+    assert "more than 5000 values" in capsys.readouterr().err
+    assert queued(embedded) == []
+
+
+@pytest.mark.parametrize("command", [["publish"], ["template", "render", "Низкий баланс (SMS)", "--event"]])
+def test_an_event_file_that_cannot_be_read_is_named_not_a_traceback(db: str, embedded: Settings, tmp_path: Any,
+                                                                    command: list[str]) -> None:
+    from msgd.cli import main
+
+    for path, words in [(tmp_path / "missing.json", "no such file"), (tmp_path, "cannot read")]:
+        with pytest.raises(SystemExit) as refused:
+            main([*command, str(path)])
+        assert str(refused.value) == f"{path}: " + (words if words == "no such file" else
+                                                   "cannot read (Is a directory)")
+    assert queued(embedded) == []
+
+
+def test_an_offset_whose_plus_the_url_turned_into_a_space_is_explained(client: Any) -> None:
+    """`?since=2026-11-30T10:00:00+03:00` unencoded reads as "...T10:00:00 03:00"."""
+    answer = is_json_error(client.get("/api/v1/messages?since=2026-11-30T10:00:00+03:00"), 400)
+    assert answer["errors"] == [{"field": "since", "message": "an ISO 8601 date or date-time, e.g. 2024-05-01 or"
+                                 " 2024-05-01T00:00:00+03:00 (a '+' in a URL's query reads as a space: write"
+                                 " its offset as %2B03:00)"}]
+    plain = is_json_error(client.get("/api/v1/messages?since=yesterday"), 400)
+    assert "%2B" not in plain["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("operator", [{"code": "best"}, ["best"], 7])
+def test_a_manual_send_operator_that_is_not_text_says_so(client: Any, best: Any, embedded: Settings,
+                                                        operator: Any) -> None:
+    """`"operator": {"code": "best"}` (the event's shape) got "no operator with code {'code': 'best'}"."""
+    body = {"operator": operator, "abonent": ABONENT, "template_id": None, "all_templates": True, "text": "x",
+            "admin_email": "admin@best.example"}
+    answer = is_json_error(post(client, "/api/v1/messages", body), 400)
+    assert answer["errors"] == [{"field": "operator", "message": "must be the operator's code as text, e.g. \"best\""}]
+    assert queued(embedded) == []
+
+
+@pytest.mark.parametrize(("place", "value", "message"), [
+    ("event_id", "  ", "must hold a character that is not a space (got '  ')"),
+    ("event_id", "\t", "must hold a character that is not a space (got '\\t')"),
+    ("abonent.id", "", "must be a number, or text with a character that is not a space (got '')"),
+    ("abonent.id", " ", "must be a number, or text with a character that is not a space (got ' ')"),
+])
+def test_a_blank_idempotency_key_or_subscriber_id_is_400(client: Any, best: Any, embedded: Settings,
+                                                       place: str, value: str, message: str) -> None:
+    """A blank event_id or subscriber id was taken (202): every such event of billing one key."""
+    event = example("low_balance")
+    node = event
+    *parents, last = place.split(".")
+    for step in parents:
+        node = node[step]
+    node[last] = value
+    answer = is_json_error(post(client, "/api/v1/events", event), 400)
+    assert answer["errors"] == [{"field": place, "message": message}]
+    assert queued(embedded) == []
+
+
+def test_a_body_with_a_byte_order_mark_is_refused_in_plain_words(client: Any, best: Any,
+                                                                 embedded: Settings) -> None:
+    """The API said "Unexpected UTF-8 BOM (decode using utf-8-sig)": Python's codec, not the client's fix."""
+    answer = is_json_error(raw_post(client, "/api/v1/events", "\ufeff" + EVENT_JSON), 400)
+    assert answer["errors"] == [{"field": "(body)", "message": "body is not valid JSON: it starts with a byte order"
+                                 " mark (BOM, bytes EF BB BF); send UTF-8 without one"}]
+    assert queued(embedded) == []
+
+
+def test_msgd_publish_reads_a_file_saved_with_a_bom(db: str, embedded: Settings, tmp_path: Any) -> None:
+    """Windows editors save "UTF-8 with BOM"; msgd config load reads such a file, msgd publish refused it."""
+    from msgd.cli import main
+
+    path = tmp_path / "event.json"
+    path.write_bytes(b"\xef\xbb\xbf" + EVENT_JSON.encode())
+    assert main(["publish", str(path)]) == 0
+    assert len(queued(embedded)) == 1

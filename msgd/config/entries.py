@@ -42,8 +42,10 @@ class Entry(BaseModel):
 
 
 def _time(value: Any) -> Any:
-    if not isinstance(value, str):
+    if isinstance(value, dt.time):  # a mapping built in Python (the admin)
         return value
+    if not isinstance(value, str):  # pydantic would read 8 as 8 seconds after midnight, in UTC
+        raise ValueError(f'{value} is not a time "HH:MM" or "HH:MM:SS": write it in quotes, e.g. "08:00"')
     match = TIME_RE.match(value.strip())
     if not match:
         raise ValueError(f'{value!r} is not a time "HH:MM" or "HH:MM:SS"')

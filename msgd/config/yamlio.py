@@ -4,6 +4,10 @@ The loader is PyYAML's safe loader without base-60 numbers (``22:00`` stays text
 1320) and without duplicate keys (a key given twice in one mapping is an error). Reading keeps
 :data:`Marks`: the line of each key and list item by its path (``("operators", 0, "channels",
 "sms", "url")``), so every problem can say where it is.
+
+Aliases (``*name``) are read, but a file whose aliases refer to a node that contains them (it
+would never end) or expand it past :data:`MAX_VALUES` values ("billion laughs") is refused before
+it is built: such a file made ``msgd config load`` run forever.
 """
 
 from __future__ import annotations
@@ -36,6 +40,39 @@ class ConfigError(ValueError):
     def __init__(self, errors: list[str]) -> None:
         self.errors = list(errors)
         super().__init__("\n".join(f"- {e}" for e in self.errors))
+
+
+MAX_VALUES = 200_000
+"""Keys, values and items of one file, aliases counted each time they are used."""
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """ConfigError when aliases make ``root`` cyclic or larger than MAX_VALUES (a walk that stops
+    at the first of either, so its cost is bounded whatever the file)."""
+    count, on_path = 0, set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, leaving = stack.pop()
+        if leaving:
+            on_path.discard(id(node))
+            continue
+        if id(node) in on_path:
+            mark = node.start_mark
+            raise ConfigError([f"line {mark.line + 1}, column {mark.column + 1}: this anchor's value refers"
+                               " to itself through an alias (*name): it would never end"])
+        count += 1
+        if count > MAX_VALUES:
+            raise ConfigError([f"the file expands to more than {MAX_VALUES} values through its aliases"
+                               " (*name): write the repeated parts out, or repeat them less"])
+        if isinstance(node, yaml.SequenceNode):
+            children: list[yaml.Node] = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        else:
+            continue
+        on_path.add(id(node))
+        stack.append((node, True))
+        stack.extend((child, False) for child in reversed(children))
 
 
 class Loader(yaml.SafeLoader):
@@ -100,6 +137,8 @@ def load_yaml(text: str) -> tuple[Any, Marks]:
     loader = Loader(text)
     try:
         node = loader.get_single_node()
+        if node is not None:
+            _check_expansion(node)
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -133,11 +172,17 @@ def read(source: str | os.PathLike[str] | Mapping[str, Any]) -> tuple[Any, Marks
     if isinstance(source, os.PathLike) or _looks_like_path(source):
         path = Path(source)
         try:
-            text = path.read_text(encoding="utf-8")
+            raw = path.read_bytes()
         except FileNotFoundError:
             raise ConfigError([f"{path}: no such file"]) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError([f"{path}: cannot read ({exc})"]) from None
+        except OSError as exc:
+            raise ConfigError([f"{path}: cannot read ({exc.strerror or exc})"]) from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            raise ConfigError([f"{path}, line {line}: not UTF-8 text (byte {exc.start}): save the file as"
+                               " UTF-8 (an editor's \"Windows-1251\" or \"ANSI\" encoding is not read)"]) from None
         return load_yaml(text)
     return load_yaml(source)
 

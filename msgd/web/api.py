@@ -204,7 +204,8 @@ def build_manual_event(data: Any) -> dict[str, Any]:
     code = data.get("operator")
     operator = Operator.objects.filter(code=code).first() if isinstance(code, str) else None
     if operator is None:
-        errors.append(field_error("operator", f"no operator with code {code!r}" if code else "required"))
+        errors.append(field_error("operator", "required" if not code else f"no operator with code {code!r}"
+                                  if isinstance(code, str) else "must be the operator's code as text, e.g. \"best\""))
 
     template_id = data.get("template_id")
     tpl = None

@@ -115,8 +115,10 @@ def filters(request: HttpRequest) -> dict[str, Any]:
         elif name == "since":
             query[name] = parse_since(raw)
             if query[name] is None:
+                plus = (" (a '+' in a URL's query reads as a space: write its offset as %2B03:00)"
+                        if parse_since(raw.replace(" ", "+")) is not None else "")
                 errors.append(field_error(
-                    name, "an ISO 8601 date or date-time, e.g. 2024-05-01 or 2024-05-01T00:00:00+03:00"))
+                    name, "an ISO 8601 date or date-time, e.g. 2024-05-01 or 2024-05-01T00:00:00+03:00" + plus))
         else:
             lo, hi = (1, MAX_PAGE) if name == "limit" else (0, MAX_OFFSET)
             query[name] = _integer(raw, name, lo, hi, errors)

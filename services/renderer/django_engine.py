@@ -26,6 +26,9 @@ Sandbox -- a template reaches nothing outside its context:
   ``block`` and the excluded tags fail at compile time with a plain message;
 * ``{% load %}`` knows only ``mathfilters``; the engines have no template
   loaders and no directories;
+* no filter or tag makes text of any size: a width, precision or count over
+  1,000 fails the message, and so do loops that run more than 100,000 times in
+  one message (``services.renderer.django_limits``);
 * names starting with ``_`` are refused by Django at compile time;
 * every value is data: read-only records (no dict/list methods a template
   could call to mutate the event, e.g. ``.clear``/``.pop``), tuples, strings,
@@ -71,6 +74,7 @@ from django.template.base import VariableDoesNotExist, VariableNode
 from msgd.redact import redact_text
 from services.renderer.context import RenderError
 from services.renderer.dates import as_date
+from services.renderer.django_limits import TooLarge, bounded_filters, budget_loops, lorem
 from services.renderer.records import (  # re-exported: what a template sees is built there
     LazyFields,
     Record,
@@ -89,12 +93,15 @@ ALLOWED_TAGS = (
     "widthratio", "with",
 )
 FORBIDDEN_TAGS = ("include", "extends", "block", "debug", "url", "csrf_token", "querystring", "ssi")
-LIBRARIES = {"mathfilters": "mathfilters.templatetags.mathfilters"}
+# mathfilters' filters, with mul and mod on numbers only (services.renderer.django_limits)
+LIBRARIES = {"mathfilters": "services.renderer.django_limits"}
 
 register = Library()
 for _name in ALLOWED_TAGS:
     register.tags[_name] = defaulttags.register.tags[_name]
+register.tags["lorem"] = lorem  # at most MAX_WIDTH words or paragraphs
 register.filters.update(defaultfilters.register.filters)
+register.filters.update(bounded_filters())  # no width or precision over MAX_WIDTH
 
 
 def _dated(name: str) -> None:
@@ -186,10 +193,12 @@ def compile_django(source: str) -> Template:
     The nodes that print values are swapped for subclasses that escape for a
     message's markup when the render asks for it (and behave as Django's otherwise)."""
     template = PLAIN.from_string(source)
-    for node in template.nodelist.get_nodes_by_type(Node):
+    nodes = template.nodelist.get_nodes_by_type(Node)
+    for node in nodes:
         swap = _ESCAPING.get(type(node))
         if swap is not None:
             node.__class__ = swap
+    budget_loops(nodes)  # at most MAX_ITERATIONS loop iterations per message
     return template
 
 
@@ -232,4 +241,6 @@ def _explain(exc: Exception) -> str:
         return "division by zero"
     if isinstance(exc, ArithmeticError):
         return "invalid arithmetic on this event's numbers"
+    if isinstance(exc, TooLarge):  # msgd's own words
+        return str(exc)
     return f"{type(exc).__name__}: {redact_text(str(exc))}"

@@ -11,35 +11,18 @@ from msgd import logs, metrics
 from msgd import topology as topo
 from msgd.broker.base import Outgoing
 from msgd.envelope import RENDER_JOB_KIND, dumps, outcome_id
-from msgd.schemas import validate_event
+from msgd.schemas import too_many_values, validate_event
 from msgd.settings import Settings
 from msgd.stage import Received, park
 from msgd.status import event_fields, status
-from msgd.store.cache import ConfigCache
-from services.router.matching import RENDER, decide
+from msgd.store.cache import ConfigCache, TemplateView
+from services.router.matching import MANUAL, RENDER, decide
 from services.senders.registry import sender_classes
 
 log = structlog.get_logger("msgd.router")
 
-# Objects' fields and arrays' items of one event, counted before the schema is checked (its
-# cost grows with them): a billing event has a few dozen; far more is a publishing mistake.
-MAX_EVENT_VALUES = 5_000
 # Characters of one schema error quoted in a parking reason (an unknown field's name, a value).
 ERROR_SHOWN = 300
-
-
-def count_values(value: Any, limit: int) -> int:
-    """Fields and items in ``value``, counted without recursion; stops once over ``limit``."""
-    count, stack = 0, [value]
-    while stack and count <= limit:
-        node = stack.pop()
-        if isinstance(node, dict):
-            count += len(node)
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            count += len(node)
-            stack.extend(node)
-    return count
 
 
 def _clip(text: str, limit: int = ERROR_SHOWN) -> str:
@@ -66,13 +49,22 @@ class RouterStage:
                 out.extend(self.route(item))
         return out
 
+    def templates(self, event: dict[str, Any]) -> list[TemplateView]:
+        """The templates of the event's type; for a manual send, also the chosen template whatever
+        its type (the manual's form offers every template: a password-reset template sent by hand)."""
+        templates = self.cache.templates_for(event["type"])
+        chosen = (event.get("manual") or {}).get("template_id") if event["type"] == MANUAL else None
+        if isinstance(chosen, int) and all(t.id != chosen for t in templates):
+            template = self.cache.template(chosen)
+            if template is not None:
+                return [*templates, template]
+        return templates
+
     def route(self, item: Received) -> list[Outgoing]:
         event = item.payload
-        values = count_values(event, MAX_EVENT_VALUES)
-        if values > MAX_EVENT_VALUES:
-            return [park(item.delivery, self.name,
-                         f"event holds more than {MAX_EVENT_VALUES} values (fields and list items together):"
-                         " billing events hold a few dozen; check what was published")]
+        oversized = too_many_values(event)
+        if oversized:
+            return [park(item.delivery, self.name, oversized)]
         errors = validate_event(event)
         if errors:
             more = f" (and {len(errors) - 10} more)" if len(errors) > 10 else ""
@@ -88,7 +80,7 @@ class RouterStage:
         lane = topo.lane_for(etype, self.settings.transactional_types)
         base = event_fields(event)
         out: list[Outgoing] = []
-        for d in decide(event, op, self.cache.templates_for(etype), self.senders):
+        for d in decide(event, op, self.templates(event), self.senders):
             tid = d.template.id if d.template else None
             if d.outcome == RENDER:
                 job: dict[str, Any] = {

@@ -167,6 +167,13 @@ class Outbound:
         return out
 
 
+def outbox_limit(config: ChannelConfig, name: str, default: int) -> int:
+    """A whole-number limit (``max_segments``...) of a slot whose other settings may be left out
+    (an outbox slot): the stored value, else ``default``."""
+    value = config.params.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else default
+
+
 def stored_settings(model: type[M], config: ChannelConfig, label: str) -> M:
     """``config``'s stored params and secrets parsed by the channel's settings ``model``, once per
     stored settings (kept in ``config.memo``); PermanentError naming every problem when they cannot
@@ -241,6 +248,12 @@ class ChannelSender(ABC):
         """InvalidRecipient when ``message.recipient`` cannot be this channel's address; called
         before a message is written to the outbox too, so a malformed contact fails the same way
         with and without a real gateway. ``deliver`` checks again on its own."""
+
+    def check_content(self, message: Outbound, config: ChannelConfig) -> None:  # noqa: B027 - optional hook
+        """ContentError when the message cannot go out as it is through ``config`` (more SMS parts or
+        Telegram messages than allowed, a text the encoding cannot write, an e-mail over its size);
+        called before a message is written to the outbox, so `make run` fails it as a real send
+        does before any request. ``deliver`` checks again on its own."""
 
     def send(self, message: Outbound, config: ChannelConfig) -> SendResult:
         """Deliver one message or raise PermanentError / TransientError. A failure's reason leaves

@@ -241,6 +241,7 @@ class SenderStage:
             try:
                 if config.outbox:
                     self.sender.check_recipient(job.msg, config)
+                    self.sender.check_content(job.msg, config)
                     path = await asyncio.to_thread(self._outbox, job.msg)
                     result = SendResult(gateway_message_id=path.name, detail=f"written to {path}")
                 else:

@@ -45,6 +45,7 @@ from services.senders.base import (
     PerThread,
     SendError,
     SendResult,
+    outbox_limit,
     stored_settings,
 )
 from services.senders.email.address import (
@@ -56,7 +57,7 @@ from services.senders.email.address import (
 )
 from services.senders.email.errors import after_data, classify
 from services.senders.email.message import Built, build_message, check_size
-from services.senders.email.settings import EmailSettings
+from services.senders.email.settings import DEFAULT_MAX_BYTES, EmailSettings
 
 __all__ = ["EmailSender", "SmtpTarget", "build_message", "classify", "smtp_target", "tls_context"]
 
@@ -271,6 +272,11 @@ class EmailSender(ChannelSender):
 
     def check_recipient(self, message: Outbound, config: ChannelConfig) -> None:
         parse_recipient(message.recipient)
+
+    def check_content(self, message: Outbound, config: ChannelConfig) -> None:
+        sender = message.sender.strip() or f"root@{self.settings.domain}"
+        built = build_message(message, sender, self.settings.domain)
+        check_size(built.data, outbox_limit(config, "max_bytes", DEFAULT_MAX_BYTES))
 
     def deliver(self, message: Outbound, config: ChannelConfig) -> SendResult:
         # The login is not masked: it is often the sender address, which reasons must show.

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 import requests
 import structlog
+from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 from pywebpush import WebPusher, WebPushException
 
@@ -42,6 +43,7 @@ from msgd.redact import register_secrets
 from services.senders.base import (
     ChannelConfig,
     ContentError,
+    InvalidRecipient,
     Outbound,
     PermanentError,
     SendResult,
@@ -155,6 +157,20 @@ class PushSender(HttpSender):
             target = _Target(Vapid02(private_key=key), s.vapid_subject, s.ttl, timeout, verify)
             config.memo["push:target"] = target
         return target
+
+    def check_recipient(self, message: Outbound, config: ChannelConfig) -> None:
+        """A subscription whose keys cannot encrypt a message fails before an outbox file is
+        written, as it fails before any request when sent (``_send``)."""
+        sub = decode_recipient(message.recipient)
+        try:
+            pusher = WebPusher(sub)
+            ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), pusher.receiver_key or b"")
+            usable = bool(pusher.auth_key)
+        except (WebPushException, ValueError, binascii.Error, TypeError, IndexError):
+            usable = False
+        if not usable:
+            raise InvalidRecipient("the subscription's keys cannot be used to encrypt the message — the browser"
+                                   " has to subscribe again")
 
     def deliver(self, message: Outbound, config: ChannelConfig) -> SendResult:
         return self._send(message, self._settled(config))

@@ -11,11 +11,17 @@ contacted.
 One fallback: digits written without "+" that are not valid in the default
 region are tried once more as an international number (``380501234567`` is
 the Ukrainian ``+380501234567``, not a Russian number).
+
+Letters are never read as a phone keypad's digits: ``phonenumbers`` turns the
+"vanity number" ``8912abc4567`` into ``+79122224567``, a stranger's number, so a
+number whose digits are not all typed as digits is refused (a mistyped contact
+is the subscriber's to correct, not msgd's to guess).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
@@ -59,6 +65,20 @@ def _why_invalid(number: phonenumbers.PhoneNumber, region: str) -> str:
     return f"not a valid number in {where}"
 
 
+def _typed_digits(text: str) -> str:
+    """The digits as typed (any script's: ``８`` is 8), letters left out."""
+    return "".join(str(d) for d in (unicodedata.digit(c, None) for c in text) if d is not None)
+
+
+def _as_typed(number: phonenumbers.PhoneNumber, text: str) -> str:
+    """E.164 of ``number``, or InvalidPhone when its digits are not all in ``text`` as digits
+    (``phonenumbers`` read letters as keypad digits)."""
+    if phonenumbers.national_significant_number(number) not in _typed_digits(text):
+        raise InvalidPhone(f"invalid phone number {text!r}: letters where digits should be"
+                           " (they are not read as a phone keypad's digits)")
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
 def normalize_phone(raw: str, region: str | None = None) -> str:
     """``raw`` as E.164 (``+79121234567``) or InvalidPhone("invalid phone number 'raw': why")."""
     text = (raw or "").strip()
@@ -71,7 +91,7 @@ def normalize_phone(raw: str, region: str | None = None) -> str:
         why = _PARSE_ERRORS.get(exc.error_type, str(exc))
         raise InvalidPhone(f"invalid phone number {text!r}: {why}") from None
     if phonenumbers.is_valid_number(number):
-        return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+        return _as_typed(number, text)
     why = _why_invalid(number, region)
     digits = re.sub(r"\D", "", text)
     if not text.startswith("+") and digits and not digits.startswith(("0", "8")):
@@ -80,7 +100,7 @@ def normalize_phone(raw: str, region: str | None = None) -> str:
         except NumberParseException:
             international = None
         if international is not None and phonenumbers.is_valid_number(international):
-            return phonenumbers.format_number(international, PhoneNumberFormat.E164)
+            return _as_typed(international, text)
     raise InvalidPhone(f"invalid phone number {text!r}: {why}")
 
 

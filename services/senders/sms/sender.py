@@ -44,6 +44,7 @@ from services.senders.base import (
     SendError,
     SendResult,
     TransientError,
+    outbox_limit,
     stored_settings,
 )
 from services.senders.net import (
@@ -55,12 +56,13 @@ from services.senders.net import (
     retry_after,
 )
 from services.senders.sms import accounts, ratelimit
+from services.senders.sms.encoding import encoded_text
 from services.senders.sms.phone import InvalidPhone, normalize_phone, phone_identity, split_phones
 from services.senders.sms.problems import classify_words, problem
 from services.senders.sms.replies import read_reply
 from services.senders.sms.request import fill_params, md5_hex, params_secrets, plan_request
 from services.senders.sms.segments import sms_segments
-from services.senders.sms.settings import SmsSettings
+from services.senders.sms.settings import DEFAULT_MAX_SEGMENTS, SmsSettings
 
 __all__ = ["SmsSender", "fill_params", "gateway_id"]
 
@@ -143,6 +145,12 @@ class SmsSender(HttpSender):
             raise
         except PermanentError:
             pass  # an unknown region is a setting: reported when the message is really sent
+
+    def check_content(self, message: Outbound, config: ChannelConfig) -> None:
+        sms_segments(message.body, outbox_limit(config, "max_segments", DEFAULT_MAX_SEGMENTS))
+        encoding = config.params.get("encoding")
+        if isinstance(encoding, str) and encoding:
+            encoded_text(message.body, encoding)
 
     def deliver(self, message: Outbound, config: ChannelConfig) -> SendResult:
         """Blocking callers (the admin's test message, msgd doctor): the request runs on the loop."""

@@ -66,12 +66,14 @@ from msgd.settings import Settings
 from services.senders.base import (
     ChannelConfig,
     ContentError,
+    InvalidRecipient,
     MaybeSent,
     Outbound,
     PermanentError,
     SendError,
     SendResult,
     TransientError,
+    outbox_limit,
     stored_settings,
 )
 from services.senders.http_errors import network_error
@@ -86,7 +88,8 @@ log = structlog.get_logger("msgd.sender.telegram")
 
 PART_RETRY_BUDGET = 30.0  # seconds a later part of a split message may wait in total
 PART_TRIES = 3
-_CHAT_ID_RE = re.compile(r"^(-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$")
+# ASCII digits only: \d also takes "１２３" and "١٢٣", which no chat id is written in.
+_CHAT_ID_RE = re.compile(r"^(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$")
 
 # Telegram's descriptions that mean the bot cannot reach this chat (lowercase), with a hint.
 # Words of Telegram's 400 answers about the text itself (Bot API sendMessage descriptions).
@@ -176,6 +179,30 @@ class _Api:
         return params if isinstance(params, dict) else {}
 
 
+def chat_id(recipient: str) -> str:
+    """The chat id or @channel name as Telegram takes it; InvalidRecipient (before any request, and
+    before an outbox file is written) when it cannot be one."""
+    chat = recipient.strip()
+    if not _CHAT_ID_RE.match(chat):
+        raise InvalidRecipient(f"{chat!r} is not a Telegram chat id — check the subscriber's TELEGRAM ID")
+    return chat
+
+
+def message_parts(body: str, max_parts: int) -> list[str]:
+    """The Telegram messages ``body`` goes as; ContentError when it is empty or needs more than
+    ``max_parts`` (before any request, and before an outbox file is written)."""
+    parts = split_message(body)
+    if not parts:
+        raise ContentError("the message is empty: Telegram does not accept an empty text")
+    if len(parts) > max_parts:
+        raise ContentError(
+            f"the text needs {len(parts)} Telegram messages ({utf16_len(body):,} characters; Telegram"
+            f" takes {MESSAGE_LIMIT} per message), more than max_parts {max_parts} — check the template"
+            " and the event's data, or raise max_parts in the Telegram settings"
+        )
+    return parts
+
+
 class TelegramSender(HttpSender):
     channel = "telegram"
     title = "Telegram"
@@ -183,6 +210,12 @@ class TelegramSender(HttpSender):
     settings_model = TelegramSettings
 
     user_agent = "msgd-telegram/1"
+
+    def check_recipient(self, message: Outbound, config: ChannelConfig) -> None:
+        chat_id(message.recipient)
+
+    def check_content(self, message: Outbound, config: ChannelConfig) -> None:
+        message_parts(message.body, outbox_limit(config, "max_parts", DEFAULT_MAX_PARTS))
 
     def deliver(self, message: Outbound, config: ChannelConfig) -> SendResult:
         return self._send(message, self._settled(config))
@@ -199,19 +232,8 @@ class TelegramSender(HttpSender):
         return target
 
     def _send(self, message: Outbound, t: BotTarget) -> SendResult:
-        chat = message.recipient.strip()
-        if not _CHAT_ID_RE.match(chat):
-            raise PermanentError(f"{chat!r} is not a Telegram chat id — check the subscriber's TELEGRAM ID",
-                                 fault=FAULT_RECIPIENT)
-        parts = split_message(message.body)
-        if not parts:
-            raise ContentError("the message is empty: Telegram does not accept an empty text")
-        if len(parts) > t.max_parts:
-            raise ContentError(
-                f"the text needs {len(parts)} Telegram messages ({utf16_len(message.body):,} characters; Telegram"
-                f" takes {MESSAGE_LIMIT} per message), more than max_parts {t.max_parts} — check the template"
-                " and the event's data, or raise max_parts in the Telegram settings"
-            )
+        chat = chat_id(message.recipient)
+        parts = message_parts(message.body, t.max_parts)
         ids: list[str] = []
         notes: list[str] = []
         for index, part in enumerate(parts):

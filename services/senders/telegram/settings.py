@@ -35,7 +35,10 @@ def _proxy(value: str) -> str:
     except ValueError:
         usable = False
     if not usable:  # never echo it: a proxy URL may carry a password
-        raise ValueError(f"{host_port(value)} is not a proxy URL (use http://host:port or socks5h://host:port)")
+        shown = host_port(value)
+        where = "" if shown.startswith("?") else f"{shown} "  # no host read: nothing to name ("?:80")
+        raise ValueError(f"{where}is not a proxy URL: write it with its scheme, http://host:port or"
+                         " socks5h://host:port")
     return value
 
 
