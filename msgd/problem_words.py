@@ -42,12 +42,83 @@ _SENTENCES: list[tuple[re.Pattern[str], Any]] = [(re.compile(p, re.S), t) for p,
      _("%(address)s is not a valid http(s) URL: it must start with http:// or https:// and a host")),
     (r"is not a valid http\(s\) URL: it must start with http:// or https:// and a host",
      _("is not a valid http(s) URL: it must start with http:// or https:// and a host")),
+    # an e-mail address (services/senders/email/address.py and email-validator's reasons)
+    (r"invalid sender e-mail address (?P<address>'.*'): (?P<rest>.*)",
+     _("invalid sender e-mail address %(address)s: %(rest)s")),
+    (r"invalid e-mail address (?P<address>'.*'): (?P<rest>.*)", _("invalid e-mail address %(address)s: %(rest)s")),
+    (r"an email address must have an @-sign", _("an email address must have an @-sign")),
+    (r"there must be something before the @-sign", _("there must be something before the @-sign")),
+    (r"there must be something after the @-sign", _("there must be something after the @-sign")),
+    (r"an email address cannot have two periods in a row", _("an email address cannot have two periods in a row")),
+    (r"an email address cannot start with a period", _("an email address cannot start with a period")),
+    (r"an email address cannot end with a period", _("an email address cannot end with a period")),
+    (r"an email address cannot have a period immediately before the @-sign",
+     _("an email address cannot have a period immediately before the @-sign")),
+    (r"an email address cannot have a hyphen immediately after the @-sign",
+     _("an email address cannot have a hyphen immediately after the @-sign")),
+    (r"the email address contains invalid characters before the @-sign: (?P<chars>.*)",
+     _("the email address contains invalid characters before the @-sign: %(chars)s")),
+    (r"the part after the @-sign contains invalid characters: (?P<chars>.*)",
+     _("the part after the @-sign contains invalid characters: %(chars)s")),
+    (r"the part after the @-sign is not valid\. It should have a period",
+     _("the part after the @-sign is not valid. It should have a period")),
+    (r"the part after the @-sign is a special-use or reserved name that cannot be used with email",
+     _("the part after the @-sign is a special-use or reserved name that cannot be used with email")),
+    (r"a bracketed IP address after the @-sign is not allowed here",
+     _("a bracketed IP address after the @-sign is not allowed here")),
+    (r"after the @-sign, periods cannot be separated by so many characters \((?P<n>\d+) characters too many\)",
+     _("after the @-sign, periods cannot be separated by so many characters (%(n)s characters too many)")),
     # the template check (services/renderer/standard.py)
     (r"line (?P<line>\d+), column (?P<column>\d+): (?P<rest>.*)", _("line %(line)s, column %(column)s: %(rest)s")),
     (r'a lone "%": write "%%" for a percent sign', _('a lone "%%": write "%%%%" for a percent sign')),
     (r"variable (?P<name>'[^']*') is not in the event \(did you mean (?P<near>'[^']*')\?\)",
      _("variable %(name)s is not in the event (did you mean %(near)s?)")),
     (r"variable (?P<name>'[^']*') is not in the event", _("variable %(name)s is not in the event")),
+    (r'"(?P<snippet>.*)" is not closed with "\)"', _("“%(snippet)s” is not closed with “)”")),
+    (r'"\{%" is Django syntax: turn on "use Django templating" for this template, or write "%%" for a percent sign',
+     _("“{%%” is Django syntax: tick “use Django templating” for this template, or write “%%%%” for a percent"
+       " sign")),
+    (r'"(?P<written>.*)" has no conversion letter after "\)": write "(?P<fixed>.*)" for text'
+     r' \(or d, f, \.2f for numbers\)',
+     _("“%(written)s” has no letter after “)”: write “%(fixed)s” for text (or d, f, .2f for numbers)")),
+    (r'"(?P<snippet>.*)" has no variable name: write (?P<fixed>\S+), or "%%" for a percent sign',
+     _("“%(snippet)s” has no variable name: write %(fixed)s, or “%%%%” for a percent sign")),
+    (r'"(?P<snippet>.*)" is incomplete: it needs a conversion letter \(s, d, f\)',
+     _("“%(snippet)s” is incomplete: it needs a letter after it (s, d, f)")),
+    (r"unsupported conversion character (?P<conv>'.*') in \"(?P<snippet>.*)\" \(use s for text, d for whole"
+     r" numbers, f or \.2f for amounts\)",
+     _("unknown letter %(conv)s in “%(snippet)s” (s for text, d for whole numbers, f or .2f for amounts)")),
+    (r'"%\(\)" has no variable name', _("“%%()” has no variable name")),
+    (r'"(?P<snippet>.*)": "\*" widths are not supported', _("“%(snippet)s”: “*” widths are not supported")),
+    (r'"(?P<snippet>.*)": width or precision over (?P<limit>\d+)',
+     _("“%(snippet)s”: width or precision over %(limit)s")),
+    # Django's template syntax errors (services/renderer/django_engine.py)
+    (r"\{% (?P<tag>\w+) %\} is not allowed in message templates: a template may use only its own variables"
+     r" and \{% load mathfilters %\}",
+     _("{%% %(tag)s %%} is not allowed in message templates: a template may use only its own variables and"
+       " {%% load mathfilters %%}")),
+    (r"Unexpected end of expression in if tag\.", _("the condition of {%% if %%} is not finished")),
+    (r"Unused (?P<word>'.*') at end of if expression\.", _("%(word)s is left over at the end of the {%% if %%} condition")),
+    (r"Unclosed tag on line (?P<line>\d+): (?P<tag>'[^']*')\. Looking for one of: (?P<ends>.*)\.",
+     _("line %(line)s: the tag %(tag)s is not closed: one of %(ends)s is missing")),
+    (r"Invalid block tag on line (?P<line>\d+): (?P<tag>'[^']*'), expected (?P<expected>.*)\. Did you forget to"
+     r" register or load this tag\?",
+     _("line %(line)s: unexpected tag %(tag)s, expected %(expected)s")),
+    (r"Invalid block tag on line (?P<line>\d+): (?P<tag>'[^']*')\. Did you forget to register or load this tag\?",
+     _("line %(line)s: unknown tag %(tag)s (or a closing tag without its opening one)")),
+    (r"Invalid filter: (?P<name>'.*')", _("unknown filter %(name)s")),
+    (r"(?P<name>'.*') is not a registered tag library\. Must be one of:\s*(?P<known>.*)",
+     _("there is no tag library %(name)s: only %(known)s can be loaded")),
+    (r"Empty variable tag on line (?P<line>\d+)", _("line %(line)s: an empty {{ }}")),
+    (r"Empty block tag on line (?P<line>\d+)", _("line %(line)s: an empty {%% %%}")),
+    (r"Could not parse the remainder: (?P<rest>'.*') from (?P<whole>'.*')",
+     _("could not read %(rest)s in %(whole)s")),
+    (r"(?P<name>\w+) requires 2 arguments, 1 provided", _("the filter %(name)s needs a value: write %(name)s:value")),
+    (r"(?P<name>\w+) requires 1 arguments, 2 provided", _("the filter %(name)s takes no value: write just %(name)s")),
+    (r"Variables and attributes may not begin with underscores: (?P<name>'.*')",
+     _("names may not begin with an underscore: %(name)s")),
+    (r"'for' statements should have at least four words: (?P<tag>.*)",
+     _("{%% for %%} is written as {%% for item in list %%}, not “%(tag)s”")),
 ]]
 _KEYED = re.compile(r"(?P<key>[\w.\[\]-]+): (?P<rest>.*)", re.S)
 
@@ -65,6 +136,10 @@ def _one(text: str) -> str:
             groups = found.groupdict()
             if "rest" in groups:
                 groups["rest"] = _one(groups["rest"])
+            if "expected" in groups:  # Django's "'empty' or 'endfor'"
+                groups["expected"] = groups["expected"].replace("' or '", f"' {_('or')} '")
+            if "chars" in groups:  # email-validator names a space SPACE
+                groups["chars"] = groups["chars"].replace("SPACE", str(_("SPACE")))
             return str(words) % groups
     keyed = _KEYED.fullmatch(text)
     if keyed and keyed["rest"] != text:
