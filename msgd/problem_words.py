@@ -17,6 +17,61 @@ from django.utils.translation import gettext_lazy as _
 # (the sentence as written, with named groups; its text in the reader's language). A group named
 # ``rest`` is itself a problem and is translated in turn.
 _SENTENCES: list[tuple[re.Pattern[str], Any]] = [(re.compile(p, re.S), t) for p, t in [
+    # the channels' settings models (services/senders/*/settings.py): before the general sentences below
+    ("(?P<address>'[^']*') is not a valid http\\(s\\) URL: it holds a space or a control character \\(write a space as %20\\)",
+     _('%(address)s is not a valid http(s) URL: it holds a space or a control character (write a space as %%20)')),
+    ("(?P<address>'[^']*') is not a valid http\\(s\\) URL: its port must be a number 1\\.\\.65535",
+     _('%(address)s is not a valid http(s) URL: its port must be a number 1..65535')),
+    ('(?P<address>\'[^\']*\') is not a valid http\\(s\\) URL: its host is not a host name \\(letters, digits, \\"-\\" and dots\\)',
+     _('%(address)s is not a valid http(s) URL: its host is not a host name (letters, digits, "-" and dots)')),
+    ("(?P<host>'.*') is not a host name: write the server's name alone, such as smtp\\.example\\.ru \\(no http://, no port: the port has its own setting\\)",
+     _("%(host)s is not a host name: write the server's name alone, such as smtp.example.ru (no http://, no port: the port has its own setting)")),
+    ("(?P<got>'.*') is not a region code such as RU, KZ, BY \\(ISO 3166-1 alpha-2\\)",
+     _('%(got)s is not a region code such as RU, KZ, BY (ISO 3166-1 alpha-2)')),
+    ("region (?P<got>'.*') is not a known ISO 3166 country code \\(e\\.g\\. RU, KZ, BY\\)",
+     _('region %(got)s is not a known ISO 3166 country code (e.g. RU, KZ, BY)')),
+    ("(?P<got>'.*') is not a regular expression msgd can run: (?P<why>.*)",
+     _('%(got)s is not a regular expression msgd can run: %(why)s')),
+    ("request type (?P<got>'[^']*') is not one of (?P<choices>.*)",
+     _('request type %(got)s is not one of %(choices)s')),
+    ("unknown SMS preset (?P<got>'.*') \\(known: (?P<known>.*)\\)",
+     _('unknown SMS preset %(got)s (known: %(known)s)')),
+    ("msgd can ask only (?P<formats>.*) for delivery reports \\(this gateway's format is (?P<fmt>\\S+)\\); a gateway that calls back needs no polling: msgd dlr url SLOT",
+     _("msgd can ask only %(formats)s for delivery reports (this gateway's format is %(fmt)s); a gateway that calls back needs no polling: msgd dlr url SLOT")),
+    ("needs %message_id% in params \\(the gateway's client message id parameter, e\\.g\\. id=%message_id%\\); the JSON request types cannot carry it",
+     _("needs %%message_id%% in params (the gateway's client message id parameter, e.g. id=%%message_id%%); the JSON request types cannot carry it")),
+    ('must be utf-8 for request type (?P<kind>\\S+) \\(JSON is UTF-8\\)',
+     _('must be utf-8 for request type %(kind)s (JSON is UTF-8)')),
+    ('must be a JSON object such as \\{"ttl": 3600\\} for Digital Direct JSON',
+     _('must be a JSON object such as {"ttl": 3600} for Digital Direct JSON')),
+    ('must be text for request type (?P<kind>\\S+) \\(a parameter string\\)',
+     _('must be text for request type %(kind)s (a parameter string)')),
+    ("'tls' is ambiguous: say ssl \\(implicit TLS, usually port 465\\) or starttls \\(port 587\\)",
+     _("'tls' is ambiguous: say ssl (implicit TLS, usually port 465) or starttls (port 587)")),
+    ('is required with a login \\(the server would refuse an empty password\\)',
+     _('is required with a login (the server would refuse an empty password)')),
+    ('has spaces or slashes in it — paste it as @BotFather gave it',
+     _('has spaces or slashes in it — paste it as @BotFather gave it')),
+    ('is required: the bot token from @BotFather',
+     _('is required: the bot token from @BotFather')),
+    ('(?P<where>\\S+) is not a proxy URL \\(use http://host:port or socks5h://host:port\\)',
+     _('%(where)s is not a proxy URL (use http://host:port or socks5h://host:port)')),
+    ("is required: the key browsers' subscriptions are signed with",
+     _("is required: the key browsers' subscriptions are signed with")),
+    ('is required: mailto:admin@your\\.domain or an https:// URL',
+     _('is required: mailto:admin@your.domain or an https:// URL')),
+    ("(?P<got>'.*') must be mailto:admin@your\\.domain or an https:// URL",
+     _('%(got)s must be mailto:admin@your.domain or an https:// URL')),
+    ("is not a VAPID key: use the PEM file's text, or the base64url private key \\(32 bytes\\) that web-push generate-vapid-keys prints",
+     _("is not a VAPID key: use the PEM file's text, or the base64url private key (32 bytes) that web-push generate-vapid-keys prints")),
+    ('is encrypted with a passphrase: store it unencrypted',
+     _('is encrypted with a passphrase: store it unencrypted')),
+    ('must be an EC key on the P-256 \\(prime256v1\\) curve',
+     _('must be an EC key on the P-256 (prime256v1) curve')),
+    ('does not belong to vapid_private_key — browsers subscribed with the public key, so both must come from one key pair',
+     _('does not belong to vapid_private_key — browsers subscribed with the public key, so both must come from one key pair')),
+    ("(?P<got>'.*') is not one of HTML, MarkdownV2, Markdown \\(or empty for plain text\\)",
+     _('%(got)s is not one of HTML, MarkdownV2, Markdown (or empty for plain text)')),
     (r"is required", _("is required")),
     (r"is required: the gateway's address \(or choose a preset\)",
      _("is required: the gateway's address (or choose a preset)")),
@@ -130,14 +185,20 @@ def shown_problem(text: str) -> str:
 
 
 def _one(text: str) -> str:
+    keyed = _KEYED.fullmatch(text)
+    if keyed and keyed["rest"] != text:  # the key first: "key: 'x' is not one of ..." is not a value 'key: x'
+        rest = _one(keyed["rest"])
+        if rest != keyed["rest"]:
+            return f"{keyed['key']}: {rest}"
     for pattern, words in _SENTENCES:
         found = pattern.fullmatch(text)
         if found:
             groups = found.groupdict()
             if "rest" in groups:
                 groups["rest"] = _one(groups["rest"])
-            if "expected" in groups:  # Django's "'empty' or 'endfor'"
-                groups["expected"] = groups["expected"].replace("' or '", f"' {_('or')} '")
+            for name in ("expected", "choices"):  # Django's "'empty' or 'endfor'", "semysms or jasmin"
+                if name in groups:
+                    groups[name] = groups[name].replace(" or ", f" {_('or')} ")
             if "chars" in groups:  # email-validator names a space SPACE
                 groups["chars"] = groups["chars"].replace("SPACE", str(_("SPACE")))
             return str(words) % groups

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
-from services.senders.model import HttpSettings, Problem, Secret, Whole
+from services.senders.model import HttpSettings, Problem, Secret, Whole, server_host
 
 DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 DEFAULT_MAX_BYTES = 1024 * 1024
@@ -46,7 +46,7 @@ Security = Annotated[Literal["none", "ssl", "starttls"], BeforeValidator(_securi
 class EmailSettings(HttpSettings):
     """An SMTP server (``timeout``, ``verify``, ``ca_bundle`` and ``on_timeout`` as for HTTP channels)."""
 
-    host: str = Field("localhost", title="Server address",
+    host: Annotated[str, AfterValidator(server_host)] = Field("localhost", title="Server address",
                       description="the SMTP server; default the relay on this machine")
     port: Annotated[int | None, BeforeValidator(_port)] = Field(None, title="Port",
                              description="default by security: 465 (ssl), 587 (starttls), 25 (none)")
