@@ -123,6 +123,21 @@ _SENTENCES: list[tuple[re.Pattern[str], Any]] = [(re.compile(p, re.S), t) for p,
      _("a bracketed IP address after the @-sign is not allowed here")),
     (r"after the @-sign, periods cannot be separated by so many characters \((?P<n>\d+) characters too many\)",
      _("after the @-sign, periods cannot be separated by so many characters (%(n)s characters too many)")),
+    # the manual send's refusals (msgd/web/api.py build_manual_event), shown in the admin's form
+    ('choose a template, or set all_templates: true to send every matching template',
+     _('choose a template, or set all_templates: true to send every matching template')),
+    ('choose a template or all matching templates, not both',
+     _('choose a template or all matching templates, not both')),
+    ('required when every matching template is sent \\(their %\\(text\\)s\\); or choose a template',
+     _('required when every matching template is sent (their %%(text)s); or choose a template')),
+    ('required: the chosen template shows it \\(%\\(text\\)s\\)',
+     _('required: the chosen template shows it (%%(text)s)')),
+    ('the template belongs to another operator',
+     _('the template belongs to another operator')),
+    ('no template (?P<n>\\d+)',
+     _('no template %(n)s')),
+    ("unknown channel (?P<got>'.*'); one of (?P<known>.*)",
+     _('unknown channel %(got)s; one of %(known)s')),
     # the template check (services/renderer/standard.py)
     (r"line (?P<line>\d+), column (?P<column>\d+): (?P<rest>.*)", _("line %(line)s, column %(column)s: %(rest)s")),
     (r'a lone "%": write "%%" for a percent sign', _('a lone "%%": write "%%%%" for a percent sign')),
@@ -181,6 +196,9 @@ _KEYED = re.compile(r"(?P<key>[\w.\[\]-]+): (?P<rest>.*)", re.S)
 def shown_problem(text: str) -> str:
     """``text`` (a problem, or ``key: problem``; several joined by "; or ") in the reader's
     language where known, else as it is."""
+    whole = _one(text)  # a sentence that itself says "; or" (the manual send's text)
+    if whole != text:
+        return whole
     return f"; {_('or')} ".join(_one(part) for part in text.split("; or "))
 
 

@@ -17,6 +17,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from msgd.envelope import DLR_STATES, FINAL_STATES
+from msgd.problem_words import shown_problem
 from msgd.settings import ROOT, Settings
 from msgd.web import access
 
@@ -140,7 +141,7 @@ class ManualSendForm(forms.Form):
     abonent_id = forms.CharField(label=_("Subscriber id"))
     abonent_name = forms.CharField(label=_("Subscriber name"), required=False)
     sms = forms.CharField(label=_("SMS number"), required=False)
-    email = forms.EmailField(label=_("E-mail"), required=False)
+    email = forms.CharField(label=_("E-mail"), required=False)
     telegram_id = forms.CharField(label=_("Telegram id"), required=False)
     template = forms.ChoiceField(label=_("Template"), required=False,
                                  help_text=_("--- = no template (see the checkbox below)"))
@@ -152,7 +153,27 @@ class ManualSendForm(forms.Form):
     text = forms.CharField(label=_("Text"), widget=forms.Textarea(attrs={"rows": 4}), required=False,
                            help_text=_("%(text)s in the template; needed when the template shows it"
                                        " and when every matching template is sent"))
-    admin_email = forms.EmailField(label=_("Your e-mail (the sender)"))
+    admin_email = forms.CharField(label=_("Your e-mail (the sender)"))
+
+    def clean_email(self) -> str:
+        """Checked as the e-mail sender will check it (international addresses too), not by
+        Django's stricter ASCII rule."""
+        from services.senders.email.address import recipient_problem
+
+        value = str(self.cleaned_data.get("email") or "").strip()
+        problem = recipient_problem(value) if value else None
+        if problem:
+            raise forms.ValidationError(shown_problem(problem))
+        return value
+
+    def clean_admin_email(self) -> str:
+        from services.senders.email.address import sender_problem
+
+        value = str(self.cleaned_data.get("admin_email") or "").strip()
+        problem = sender_problem(value)
+        if problem:
+            raise forms.ValidationError(shown_problem(problem))
+        return value
 
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         from msgd.store.models import Template
@@ -186,7 +207,7 @@ def manual_send(request: HttpRequest) -> HttpResponse:
         except Invalid as exc:
             for e in exc.errors:
                 name = {"template_id": "template"}.get(e["field"], e["field"])
-                form.add_error(name if name in form.fields else None, e["message"])
+                form.add_error(name if name in form.fields else None, shown_problem(e["message"]))
         else:
             if publish(request, event):
                 return HttpResponseRedirect(reverse("msgd-event-status", args=[event["event_id"]]))
