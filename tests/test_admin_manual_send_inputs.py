@@ -78,3 +78,31 @@ def test_a_resend_takes_a_corrected_international_address(db: str) -> None:
     for bad in ("nope", "a@", "a@b c.example"):
         with pytest.raises(ResendError):
             check_recipient(m, bad)
+
+
+@pytest.mark.parametrize("recipient", [
+    "[]", '"str"', "{not json", '{"endpoint": "https://fcm.example/x"}',
+    '{"endpoint": "https://fcm.example/x", "keys": {}}',
+    '{"endpoint": "javascript:alert(1)", "keys": {"p256dh": "BXk", "auth": "a1"}}',
+    '[{"endpoint": "https://fcm.example/x", "keys": {"p256dh": "BXk", "auth": "a1"}}, {}]',
+])
+def test_a_test_push_to_what_is_no_subscription_is_refused_in_russian(
+        staff: Any, embedded: Settings, recipient: str) -> None:  # noqa: F811
+    """The push sender's own judgement of a subscription (endpoint http(s), keys p256dh and auth):
+    before, "[]" and a javascript: endpoint were published and "keys: required field is missing"
+    was shown in English."""
+    seed.operator()
+    page = ru_post(staff, "/admin/tools/test-message/",
+                   {"operator": "best", "channel": "push", "recipient": recipient, "text": "Проверка"})
+    assert errors(page) == {"recipient": ["Для push вставьте подписку браузера: JSON с endpoint и keys."]}
+    assert router_bodies(embedded) == []
+
+
+def test_a_test_push_to_a_subscription_is_published(staff: Any, embedded: Settings) -> None:  # noqa: F811
+    seed.operator()
+    sub = '{"endpoint": "https://fcm.example/x", "keys": {"p256dh": "BXk", "auth": "a1"}}'
+    page = ru_post(staff, "/admin/tools/test-message/",
+                   {"operator": "best", "channel": "push", "recipient": sub, "text": "Проверка"})
+    assert page.status_code == 302, errors(page)
+    (event,) = router_bodies(embedded)
+    assert event["abonent"]["contacts"]["push"][0]["endpoint"] == "https://fcm.example/x"

@@ -85,10 +85,16 @@ class TestMessageForm(forms.Form):
         if data.get("channel") == "push" and data.get("recipient"):
             import json
 
+            from services.senders.push.sender import usable_subscription
+
             try:
                 sub = json.loads(data["recipient"])
-                data["recipient"] = sub if isinstance(sub, list) else [sub]  # the event takes a list
             except ValueError:
+                sub = None
+            subs = sub if isinstance(sub, list) else [sub]  # the event takes a list
+            if subs and all(usable_subscription(s) is not None for s in subs):
+                data["recipient"] = subs
+            else:  # as the push sender would refuse it: no endpoint, no keys, not http(s)
                 self.add_error("recipient", _("For push, paste the browser's subscription: JSON with"
                                               " endpoint and keys."))
         return data
@@ -111,7 +117,7 @@ def test_message(request: HttpRequest) -> HttpResponse:
 
         problems = validate_event(event)
         if problems:
-            form.add_error(None, "; ".join(problems))
+            form.add_error(None, "; ".join(shown_problem(p) for p in problems))
         elif publish(request, event):
             return HttpResponseRedirect(reverse("msgd-event-status", args=[event["event_id"]]))
     return render(request, "admin/msgd_tools/form.html",
