@@ -1,0 +1,58 @@
+"""The router's reasons in the reader's language (a new operator's trial: a test message after the
+test_message template was deleted showed "no template for event type 'test_message' for operator
+best" in English on the admin's event page). Every reason ``decide`` writes is made here by the
+router itself and must read in Russian in the admin (msgd/own_words.py), unchanged in English."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from msgd.own_words import shown_reason
+from services.router.matching import RENDER, decide
+from tests.test_routing import OP, SENDERS, ev, tpl
+
+ND = "days_before_block"
+CASES: list[tuple[str, dict[str, Any], Any, list[Any]]] = [
+    ("no template for the operator", ev("test_message"), OP, []),
+    ("no contact on a channel", ev(contacts={"email": "a@b.c"}), OP, [tpl(1, "sms")]),
+    ("no contact at all", ev(contacts={}), OP, [tpl(1, None)]),
+    ("disabled", ev(), OP, [tpl(1, enabled=False)]),
+    ("status filter", ev(), OP, [tpl(1, status_filter=("blocked",))]),
+    ("contract type", ev(), OP, [tpl(1, contract_type="legal")]),
+    ("no warn days", ev(ND, data={"days_left": 3}), dataclasses.replace(OP, warn_days=None), [tpl(1, event_type=ND)]),
+    ("no days_left", ev(ND), OP, [tpl(1, event_type=ND)]),
+    ("other day", ev(ND, data={"days_left": 5}), OP, [tpl(1, event_type=ND)]),
+    ("other day, every day", ev(ND, data={"days_left": 5}), OP, [tpl(1, event_type=ND, every_day=True)]),
+    ("replaced", ev(), OP, [tpl(1, "sms"), tpl(2, "sms", owner=1)]),
+    ("legacy channel", ev(), OP, [tpl(1, "winpop")]),
+    ("manual template gone", ev("manual", manual={"template_id": 99, "channel": None, "all_templates": False,
+                                                  "admin_email": "a@b.c"}), OP, []),
+]
+
+
+@pytest.mark.parametrize(("case", "event", "op", "templates"), CASES, ids=[c[0] for c in CASES])
+def test_every_reason_the_router_writes_reads_in_russian(case: str, event: dict[str, Any], op: Any,
+                                                          templates: list[Any]) -> None:
+    from django.utils import translation
+
+    reasons = [d.reason for d in decide(event, op, templates, SENDERS) if d.outcome != RENDER]
+    assert reasons, case
+    for reason in reasons:
+        with translation.override("ru"):
+            russian = shown_reason(reason)
+        with translation.override("en"):
+            assert shown_reason(reason) == reason
+        assert russian != reason and any("а" <= ch <= "я" for ch in russian.lower()), (reason, russian)
+
+
+@pytest.mark.parametrize("reason", ["template #5 was deleted before the message was rendered",
+                                    "operator 'best' was deleted before the message was rendered"])
+def test_the_renderers_reasons_read_in_russian(reason: str) -> None:
+    """services/renderer/stage.py: the template or operator deleted while its message was queued."""
+    from django.utils import translation
+
+    with translation.override("ru"):
+        assert "удалён до того, как сообщение было составлено" in shown_reason(reason)
