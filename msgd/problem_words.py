@@ -138,6 +138,11 @@ _SENTENCES: list[tuple[re.Pattern[str], Any]] = [(re.compile(p, re.S), t) for p,
      _('no template %(n)s')),
     ("unknown channel (?P<got>'.*'); one of (?P<known>.*)",
      _('unknown channel %(got)s; one of %(known)s')),
+    # a template's warning against its type's sample event (services/renderer/preview.py)
+    (r"(?P<rest>.*) \(sample (?P<where>\S+)\)", _("%(rest)s (sample %(where)s)")),
+    # a publish the broker did not confirm (msgd/web/api.py log_publish_failure)
+    (r"the broker did not accept the event: (?P<error>\w+)",
+     _("the broker did not accept the event: %(error)s")),
     # the template check (services/renderer/standard.py)
     (r"line (?P<line>\d+), column (?P<column>\d+): (?P<rest>.*)", _("line %(line)s, column %(column)s: %(rest)s")),
     (r'a lone "%": write "%%" for a percent sign', _('a lone "%%": write "%%%%" for a percent sign')),

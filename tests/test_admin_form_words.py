@@ -160,3 +160,25 @@ def test_a_sender_address_problem_is_in_russian(address: str, words: str) -> Non
         assert words in shown_problem(problem)
     with translation.override("en"):
         assert shown_problem(problem) == problem
+
+
+def test_a_saved_templates_warnings_read_in_russian(staff: Any) -> None:  # noqa: F811
+    """The variables the sample event lacks, warned after a save, were English on a Russian page."""
+    from tests.test_web_admin import template_form
+
+    page = ru_post(staff, "/admin/msgd/template/add/", template_form(name="t", body="%(nmae)s %(nosuch)s"))
+    assert page.status_code == 302
+    shown = [str(m) for m in page.wsgi_request._messages]
+    assert any("переменной 'nmae' нет в событии (может быть, 'name'?) (пример examples/events/low_balance.json)" in m
+               for m in shown), shown
+    assert any("переменной 'nosuch' нет в событии (пример " in m for m in shown), shown
+
+
+def test_a_broker_that_refuses_is_said_in_russian(staff: Any, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    seed.operator()
+    monkeypatch.setenv("MSGD_BROKER_URL", "amqp://guest:secretpw@127.0.0.1:1//")
+    page = ru_post(staff, "/admin/tools/test-message/", {"operator": "best", "channel": "sms",
+                                                         "recipient": "+79121234567", "text": "Проверка"})
+    text = page.content.decode()
+    assert "Брокер не принял событие (OperationalError): ничего не отправлено" in text
+    assert "did not accept" not in text and "secretpw" not in text

@@ -206,10 +206,11 @@ class TemplateAdmin(OperatorScoped, admin.ModelAdmin):
         """Save, then warn about variables the sample event of its type lacks (not an error:
         billing may send them; a Django template would render them empty)."""
         super().save_model(request, obj, form, change)
+        from msgd.problem_words import shown_problem
         from services.renderer.preview import sample_warnings
 
         for warning in sample_warnings(obj):
-            messages.warning(request, f"{obj}: {warning}")
+            messages.warning(request, f"{obj}: {shown_problem(warning)}")
 
     @admin.action(description=_("Switch sending on for the selected templates"), permissions=["change"])
     def enable(self, request: Any, queryset: Any) -> None:

@@ -61,7 +61,7 @@ def publish(request: HttpRequest, event: dict[str, Any]) -> bool:
 
     problem = try_publish([event])
     if problem:
-        messages.error(request, problem)
+        messages.error(request, shown_problem(problem))
     return not problem
 
 
