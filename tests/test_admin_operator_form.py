@@ -57,6 +57,12 @@ def test_a_refused_operator_is_named_at_its_field_in_russian_and_not_saved(
     assert not Operator.objects.exists()
 
 
+def test_a_code_already_taken_is_said_plainly(staff: Any) -> None:  # noqa: F811
+    seed.operator("north")
+    page = ru_post(staff, ADD, operator_form())
+    assert errors(page)["code"] == ["Оператор связи с таким кодом уже есть."]  # not "с таким Код уже существует"
+
+
 @pytest.mark.parametrize("fields", [
     {}, {"timezone": "Asia/Yekaterinburg", "quiet_start": "22:00", "quiet_end": "07:00"},
     {"code": "best-2.north_1", "email": "noc@пример.рф", "attempts": "20", "warn_days": "365"},

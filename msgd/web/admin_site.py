@@ -10,6 +10,7 @@ from django import forms
 from django.contrib import admin
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from msgd.config.entries import ATTEMPTS_MAX, OPERATOR_CODE_RE, WARN_DAYS_MAX, known_zone
 from msgd.problem_words import shown_problem
@@ -40,6 +41,7 @@ class OperatorForm(forms.ModelForm):
     class Meta:
         model = Operator
         fields = "__all__"
+        error_messages = {"code": {"unique": _lazy("An operator with this code already exists.")}}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
