@@ -13,6 +13,8 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
+from msgd.problem_words import shown_problem
+
 # (the sentence as msgd writes it, with named groups; its text in the reader's language). Writers:
 # msgd/resend.py (resend notes), services/senders/stage.py, services/router/matching.py and
 # services/renderer/stage.py (the rest).
@@ -31,6 +33,9 @@ _SENTENCES: list[tuple[re.Pattern[str], Any]] = [
     (re.compile(r"(?P<words>.*) \(attempt (?P<attempt>\d+) of (?P<of>\d+); next in (?P<next>\d+) s\)", re.S),
      _("%(words)s (attempt %(attempt)s of %(of)s; next in %(next)s s)")),
     (re.compile(r"not sent: (?P<problem>.*)", re.S), _("not sent: %(problem)s")),
+    # a failed send's verdict (services/senders/stage.py): the channel's words before it are read in turn
+    (re.compile('(?P<words>.*) \\(permanent error\\)', re.S), _('%(words)s (permanent error)')),
+    (re.compile('(?P<words>.*) \\(gave up after (?P<n>\\d+) attempt\\(s\\)\\)', re.S), _('%(words)s (gave up after %(n)s attempt(s))')),
     (re.compile(r"written to (?P<path>\S+)"), _("written to %(path)s")),  # an outbox slot's file
     # the router's and the renderer's reasons (services/router/matching.py, services/renderer/stage.py)
     (re.compile("no template for event type (?P<type>'[^']*') for operator (?P<operator>\\S+)"),
@@ -75,5 +80,8 @@ def shown_reason(reason: str) -> str:
     for pattern, text in _SENTENCES:
         found = pattern.fullmatch(reason)
         if found:
-            return str(text) % found.groupdict()
+            groups = found.groupdict()
+            if groups.get("words"):  # the channel's own sentence (an address, a number) where msgd knows it
+                groups["words"] = shown_problem(groups["words"])
+            return str(text) % groups
     return reason

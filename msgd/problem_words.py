@@ -143,6 +143,16 @@ _SENTENCES: list[tuple[re.Pattern[str], Any]] = [(re.compile(p, re.S), t) for p,
     # a publish the broker did not confirm (msgd/web/api.py log_publish_failure)
     (r"the broker did not accept the event: (?P<error>\w+)",
      _("the broker did not accept the event: %(error)s")),
+    # a subscriber's phone number (services/senders/sms/phone.py)
+    ("invalid phone number (?P<number>'.*'): (?P<rest>.*)", _('invalid phone number %(number)s: %(rest)s')),
+    ('empty', _('empty')),
+    ('unknown country code', _('unknown country code')),
+    ('not a phone number', _('not a phone number')),
+    ('too short after the international prefix', _('too short after the international prefix')),
+    ('too short', _('too short')),
+    ('too long', _('too long')),
+    ('wrong number of digits', _('wrong number of digits')),
+    ('not a valid number in (?P<where>\\S+)', _('not a valid number in %(where)s')),
     # the template check (services/renderer/standard.py)
     (r"line (?P<line>\d+), column (?P<column>\d+): (?P<rest>.*)", _("line %(line)s, column %(column)s: %(rest)s")),
     (r'a lone "%": write "%%" for a percent sign', _('a lone "%%": write "%%%%" for a percent sign')),

@@ -56,3 +56,28 @@ def test_the_renderers_reasons_read_in_russian(reason: str) -> None:
 
     with translation.override("ru"):
         assert "удалён до того, как сообщение было составлено" in shown_reason(reason)
+
+
+@pytest.mark.parametrize(("contact", "russian"), [
+    ("12", "неверный номер телефона '12': слишком короткий (постоянная ошибка)"),
+    ("абв", "неверный номер телефона 'абв': это не номер телефона (постоянная ошибка)"),
+    ("+7912123456789012345", "неверный номер телефона '+7912123456789012345': слишком длинный (постоянная ошибка)"),
+    ("ivan@", "неверный адрес e-mail 'ivan@': после знака @ должно что-то быть (постоянная ошибка)"),
+])
+def test_a_bad_contacts_failure_reads_in_russian(contact: str, russian: str) -> None:
+    """The log's reason for a test message to '12' or 'ivan@' was "invalid phone number '12': too
+    short (permanent error)" in English beside the Russian explanation of its code."""
+    from django.utils import translation
+
+    from services.senders.base import InvalidRecipient
+    from services.senders.email.address import parse_recipient
+    from services.senders.sms.phone import InvalidPhone, normalize_phone
+
+    with pytest.raises((InvalidRecipient, InvalidPhone)) as caught:
+        parse_recipient(contact) if "@" in contact else normalize_phone(contact, "RU")
+    said = caught.value.reason if isinstance(caught.value, InvalidRecipient) else str(caught.value)
+    reason = f"{said} (permanent error)"  # as services/senders/stage.py words a final failure
+    with translation.override("ru"):
+        assert shown_reason(reason) == russian
+    with translation.override("en"):
+        assert shown_reason(reason) == reason
