@@ -128,6 +128,7 @@ def test_message(request: HttpRequest) -> HttpResponse:
 def event_status(request: HttpRequest, event_id: str) -> HttpResponse:
     """The messages of one event, refreshing until every one has reached its final state."""
     from msgd.logview import shown_recipient
+    from msgd.own_words import shown_reason
     from msgd.reasons import explain
     from msgd.store.models import Message
 
@@ -136,6 +137,7 @@ def event_status(request: HttpRequest, event_id: str) -> HttpResponse:
     for m in rows:
         m.shown_recipient = shown_recipient(m.channel, m.recipient)
         m.reason_text = explain(m.reason_code, m.event_type)  # the code in the reader's language, the words beside it
+        m.reason_shown = shown_reason(m.reason)  # msgd's own sentences in the reader's language too
     done = bool(rows) and all(m.state in FINAL_STATES or m.state in DLR_STATES for m in rows)
     return render(request, "admin/msgd_tools/event_status.html",
                   ctx(request, gettext("Event %(id)s") % {"id": event_id}, rows=rows, done=done, event_id=event_id))
