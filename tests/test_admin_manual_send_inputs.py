@@ -106,3 +106,33 @@ def test_a_test_push_to_a_subscription_is_published(staff: Any, embedded: Settin
     assert page.status_code == 302, errors(page)
     (event,) = router_bodies(embedded)
     assert event["abonent"]["contacts"]["push"][0]["endpoint"] == "https://fcm.example/x"
+
+
+@pytest.mark.parametrize(("number", "words"), [
+    ("абв", "неверный номер телефона 'абв': это не номер телефона"),
+    ("12", "неверный номер телефона '12': слишком короткий"),
+    ("+7912123456789012345", "слишком длинный"),
+    ("+79121234567, 12345678", "неверный номер телефона '12345678'"),
+])
+def test_a_number_the_sms_sender_would_refuse_is_refused_at_the_field(
+        staff: Any, embedded: Settings, number: str, words: str) -> None:  # noqa: F811
+    """'абв' or '12' as a test message's or manual send's SMS number was published and failed in the
+    log ("correct it in the test message form"); it is refused at the field now, in Russian."""
+    seed.operator()
+    page = ru_post(staff, "/admin/tools/test-message/",
+                   {"operator": "best", "channel": "sms", "recipient": number, "text": "Проверка"})
+    assert any(words in e for e in errors(page).get("recipient", [])), errors(page)
+    page = ru_post(staff, URL, BASE | {"all_templates": "on", "sms": number})
+    assert any(words in e for e in errors(page).get("sms", [])), errors(page)
+    assert router_bodies(embedded) == []
+
+
+@pytest.mark.parametrize("number", ["8-912-123-45-67", "+7 (912) 123-45-67", "89121234567", "9121234567",
+                                    "+79121234567, +79131234567"])
+def test_the_ways_operators_write_numbers_are_taken(staff: Any, embedded: Settings, number: str) -> None:  # noqa: F811
+    seed.operator()
+    page = ru_post(staff, "/admin/tools/test-message/",
+                   {"operator": "best", "channel": "sms", "recipient": number, "text": "Проверка"})
+    assert page.status_code == 302, errors(page)
+    (event,) = router_bodies(embedded)
+    assert event["abonent"]["contacts"]["sms"] == number  # as typed: the sender normalises it

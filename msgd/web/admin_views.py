@@ -65,6 +65,27 @@ def publish(request: HttpRequest, event: dict[str, Any]) -> bool:
     return not problem
 
 
+def phone_problem(operator_code: str, text: str) -> str | None:
+    """Why the SMS sender would refuse ``text`` (one number, or several as a contact holds them)
+    for this operator (read in the region of its first SMS slot), or None."""
+    from msgd.store.models import ChannelSettings
+    from services.senders.sms.phone import InvalidPhone, check_region, normalize_phone, split_phones
+
+    slot = ChannelSettings.objects.filter(operator__code=operator_code, channel="sms", enabled=True) \
+        .order_by("position").first()
+    region = (slot.params or {}).get("region") if slot else None
+    try:
+        region = check_region(region if isinstance(region, str) else None)
+    except ValueError:
+        return None  # a setting's problem, said where the slot is saved and when it is used
+    for number in split_phones(text) or [text]:
+        try:
+            normalize_phone(number, region)
+        except InvalidPhone as exc:
+            return str(exc)
+    return None
+
+
 # -- send a test message -------------------------------------------------------------------------
 class TestMessageForm(forms.Form):
     operator = forms.ChoiceField(label=_("Operator"))
@@ -82,6 +103,10 @@ class TestMessageForm(forms.Form):
 
     def clean(self) -> Any:
         data = super().clean()
+        if data.get("channel") == "sms" and data.get("recipient") and data.get("operator"):
+            problem = phone_problem(data["operator"], data["recipient"])
+            if problem:  # as the SMS sender would refuse it: said here, not only in the log
+                self.add_error("recipient", shown_problem(problem))
         if data.get("channel") == "push" and data.get("recipient"):
             import json
 
@@ -173,6 +198,14 @@ class ManualSendForm(forms.Form):
         if problem:
             raise forms.ValidationError(shown_problem(problem))
         return value
+
+    def clean(self) -> Any:
+        data = super().clean()
+        if data.get("sms") and data.get("operator"):
+            problem = phone_problem(data["operator"], data["sms"])
+            if problem:
+                self.add_error("sms", shown_problem(problem))
+        return data
 
     def clean_admin_email(self) -> str:
         from services.senders.email.address import sender_problem
