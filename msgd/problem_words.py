@@ -123,6 +123,13 @@ _SENTENCES: list[tuple[re.Pattern[str], Any]] = [(re.compile(p, re.S), t) for p,
      _("a bracketed IP address after the @-sign is not allowed here")),
     (r"after the @-sign, periods cannot be separated by so many characters \((?P<n>\d+) characters too many\)",
      _("after the @-sign, periods cannot be separated by so many characters (%(n)s characters too many)")),
+    # what needs a missing setting (services/senders/sms/request.py missing_settings)
+    (r"%(?P<name>\w+)% in params: (?P<needs>.*)", _("%%%(name)s%% in params: %(needs)s")),
+    (r"the Rostelecom JSON request", _("the Rostelecom JSON request")),
+    (r"the Digital Direct JSON request: the sender name agreed with Digital Direct",
+     _("the Digital Direct JSON request: the sender name agreed with Digital Direct")),
+    (r"the Digital Direct JSON request: the API key from the Digital Direct account, or api_key",
+     _("the Digital Direct JSON request: the API key from the Digital Direct account, or api_key")),
     # the manual send's refusals (msgd/web/api.py build_manual_event), shown in the admin's form
     ('choose a template, or set all_templates: true to send every matching template',
      _('choose a template, or set all_templates: true to send every matching template')),
@@ -227,9 +234,10 @@ def _one(text: str) -> str:
         found = pattern.fullmatch(text)
         if found:
             groups = found.groupdict()
-            if "rest" in groups:
-                groups["rest"] = _one(groups["rest"])
-            for name in ("expected", "choices"):  # Django's "'empty' or 'endfor'", "semysms or jasmin"
+            for name in ("rest", "why"):  # itself a problem, or a reason in msgd's words
+                if groups.get(name):
+                    groups[name] = _one(groups[name])
+            for name in ("expected", "choices", "needs"):  # "'empty' or 'endfor'", "semysms or jasmin"
                 if name in groups:
                     groups[name] = groups[name].replace(" or ", f" {_('or')} ")
             if "chars" in groups:  # email-validator names a space SPACE

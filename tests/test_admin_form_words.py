@@ -47,8 +47,8 @@ def test_a_russian_browser_reads_the_channel_form_s_problems_in_russian(staff: A
         "setting_rate_limit": ["rate_limit: должно быть числом, а не 'быстро'"],
         "setting_strip_plus": ["strip_plus: должно быть «да» или «нет» (true или false), а не 'да'"],
         "setting_max_segments": ["max_segments: должно быть не меньше 1, а не '0'"],
-        "setting_login": ["login: обязательно для пресета smsc (%login% in params: login)"],
-        "setting_password": ["password: обязательно для пресета smsc (%password% in params: password)"],
+        "setting_login": ["login: обязательно для пресета smsc (%login% в параметрах: login)"],
+        "setting_password": ["password: обязательно для пресета smsc (%password% в параметрах: password)"],
     }
     page = ru_post(staff, f"{ADD}?channel=sms", form(op, url="ftp://x", params="to=%sms%&text=%text%"))
     assert errors(page) == {"setting_url": [

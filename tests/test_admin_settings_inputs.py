@@ -134,3 +134,23 @@ def test_every_settings_refusal_reads_in_russian(model: Any, raw: dict[str, Any]
             assert shown_problem(english) == english
         head = russian.split(": ", 1)[1]  # after the setting's key
         assert russian != english and any("а" <= ch <= "я" for ch in head[:40].lower()), russian
+
+
+@pytest.mark.parametrize(("raw", "russian"), [
+    ({"preset": "smsc"}, "login: обязательно для пресета smsc (%login% в параметрах: login)"),
+    ({"url": "http://a.ru", "params": "sig=%md5%&to=%sms%&t=%text%"},
+     "password: обязательно для типа запроса post (%md5% в параметрах: md5_key или password)"),
+    ({"url": "http://a.ru", "request_type": "rostelecom_json", "sender_name": "x", "password": "p"},
+     "login: обязательно для типа запроса rostelecom_json (запрос Ростелеком JSON)"),
+])
+def test_what_needs_a_missing_setting_reads_in_russian(raw: dict[str, Any], russian: str) -> None:
+    """The part in brackets ("%login% in params: login", "the Rostelecom JSON request") was English."""
+    from django.utils import translation
+
+    from msgd.problem_words import shown_problem
+
+    with pytest.raises(SettingsInvalid) as caught:
+        SmsSettings.parse(raw)
+    with translation.override("ru"):
+        shown = [shown_problem(str(p)) for p in caught.value.problems]
+    assert russian in shown, shown
