@@ -13,7 +13,7 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
-from msgd.problem_words import shown_problem
+from msgd.problem_words import shown_sentence
 
 # (the sentence as msgd writes it, with named groups; its text in the reader's language). Writers:
 # msgd/resend.py (resend notes), services/senders/stage.py, services/router/matching.py and
@@ -82,6 +82,6 @@ def shown_reason(reason: str) -> str:
         if found:
             groups = found.groupdict()
             if groups.get("words"):  # the channel's own sentence (an address, a number) where msgd knows it
-                groups["words"] = shown_problem(groups["words"])
+                groups["words"] = shown_sentence(groups["words"])
             return str(text) % groups
     return reason

@@ -224,10 +224,21 @@ def shown_problem(text: str) -> str:
     return f"; {_('or')} ".join(_one(part) for part in text.split("; or "))
 
 
-def _one(text: str) -> str:
+_MAX_DEPTH = 8  # keys and nested problems a sentence is read through (a gateway's words may hold many "a: ")
+
+
+def shown_sentence(text: str) -> str:
+    """One sentence (never split at "; or ": the far side's words may hold it) in the reader's
+    language where known, else as it is: for the words inside a log row's reason."""
+    return _one(text)
+
+
+def _one(text: str, depth: int = 0) -> str:
+    if depth > _MAX_DEPTH:
+        return text
     keyed = _KEYED.fullmatch(text)
     if keyed and keyed["rest"] != text:  # the key first: "key: 'x' is not one of ..." is not a value 'key: x'
-        rest = _one(keyed["rest"])
+        rest = _one(keyed["rest"], depth + 1)
         if rest != keyed["rest"]:
             return f"{keyed['key']}: {rest}"
     for pattern, words in _SENTENCES:
@@ -236,14 +247,11 @@ def _one(text: str) -> str:
             groups = found.groupdict()
             for name in ("rest", "why"):  # itself a problem, or a reason in msgd's words
                 if groups.get(name):
-                    groups[name] = _one(groups[name])
+                    groups[name] = _one(groups[name], depth + 1)
             for name in ("expected", "choices", "needs"):  # "'empty' or 'endfor'", "semysms or jasmin"
                 if name in groups:
                     groups[name] = groups[name].replace(" or ", f" {_('or')} ")
             if "chars" in groups:  # email-validator names a space SPACE
                 groups["chars"] = groups["chars"].replace("SPACE", str(_("SPACE")))
             return str(words) % groups
-    keyed = _KEYED.fullmatch(text)
-    if keyed and keyed["rest"] != text:
-        return f"{keyed['key']}: {_one(keyed['rest'])}"
-    return text
+    return text  # (a keyed text whose problem is unknown was tried above: it reads as written)

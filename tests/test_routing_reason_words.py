@@ -97,3 +97,16 @@ def test_the_event_page_shows_msgds_own_reasons_in_russian(db: str) -> None:
     assert "нет шаблона для типа события &#x27;test_message&#x27; у оператора связи best" in page
     assert "неверный номер телефона &#x27;12&#x27;: слишком короткий (постоянная ошибка)" in page
     assert "no template for event type" not in page and "too short" not in page
+
+
+@pytest.mark.parametrize("words", ["a: " * 5000, "x: " * 9 + "line 1, column 2: " * 800 + "q", "'" * 16000,
+                                   "; or " * 3000])
+def test_a_gateways_words_of_any_shape_are_shown(words: str) -> None:
+    """A failure's words are read through the problem words now: a gateway answer holding thousands
+    of "a: " (each a key to read past) raised RecursionError there, which would have made the message
+    log's page fail; the depth is bounded and each level is read once."""
+    from django.utils import translation
+
+    with translation.override("ru"):
+        shown = shown_reason(f"{words} (permanent error)")
+    assert shown.endswith("(постоянная ошибка)") and shown.startswith(words[:20])
