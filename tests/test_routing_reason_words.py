@@ -92,8 +92,11 @@ def test_the_event_page_shows_msgds_own_reasons_in_russian(db: str) -> None:
             reason="no template for event type 'test_message' for operator best")
     message(event_id="test_message-1", recipient="12", reason_code="recipient.invalid_contact",
             reason="invalid phone number '12': too short (permanent error)")
-    page = client_for(user("boss", superuser=True)).get("/admin/tools/events/test_message-1/",
-                                                         HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    from django.utils import translation
+
+    with translation.override(None):  # the request's language does not stay active after it
+        page = client_for(user("boss", superuser=True)).get("/admin/tools/events/test_message-1/",
+                                                             HTTP_ACCEPT_LANGUAGE="ru").content.decode()
     assert "нет шаблона для типа события &#x27;test_message&#x27; у оператора связи best" in page
     assert "неверный номер телефона &#x27;12&#x27;: слишком короткий (постоянная ошибка)" in page
     assert "no template for event type" not in page and "too short" not in page
