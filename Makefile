@@ -19,8 +19,8 @@ install: $(STAMP)
 # Brings msgd up with embedded defaults: SQLite store, SQLite broker, outbox delivery.
 run: install
 	$(PY) -m msgd migrate
-	@if [ ! -f var/.example-config-loaded ]; then \
-		$(PY) -m msgd config load --preinstalled examples/config.yaml && touch var/.example-config-loaded; fi
+	@if [ ! -f "$${MSGD_VAR_DIR:-var}/.example-config-loaded" ]; then \
+		$(PY) -m msgd config load --preinstalled examples/config.yaml && touch "$${MSGD_VAR_DIR:-var}/.example-config-loaded"; fi
 	$(PY) -m msgd run all
 
 # Full suite on PostgreSQL and, at the same time, the store-dependent tests again on SQLite

@@ -112,22 +112,18 @@ def plan(messages: Iterable[Any]) -> Plan:
 
 def check_recipient(m: Any, recipient: str) -> str:
     """A corrected contact for ``m``'s channel, stripped; ResendError saying what is wrong."""
-    from django.core.exceptions import ValidationError
-    from django.core.validators import validate_email
     from django.utils.translation import gettext as _
 
     from msgd import storable
+    from services.senders.email.address import recipient_problem
 
     value = recipient.strip()
     if not value or len(value) > 500 or storable.problem(value) is not None:
         raise ResendError(_("the corrected contact must be 1 to 500 characters of text"))
     if m.channel == "push":
         raise ResendError(_("a push subscription comes from the subscriber's browser: it cannot be typed in"))
-    if m.channel == "email":
-        try:
-            validate_email(value)
-        except ValidationError:
-            raise ResendError(_("%(value)r is not an e-mail address") % {"value": value}) from None
+    if m.channel == "email" and recipient_problem(value):  # as the e-mail sender checks it
+        raise ResendError(_("%(value)r is not an e-mail address") % {"value": value})
     return value
 
 

@@ -69,13 +69,10 @@ def refused(text: str) -> list[str]:
      ["vapid_private_key: is required: the key browsers' subscriptions are signed with"]),
     # a server's address written as a URL or with its port: taken as the name, a DNS error at the
     # first message; a proxy without a scheme was named "?:80"
-    ("email", "{host: 'ssl://smtp.yandex.ru'}", ["host: 'ssl://smtp.yandex.ru' is not a server name: write the"
-                                                 " host alone, e.g. smtp.yandex.ru (security and port are"
-                                                 " settings of their own)"]),
-    ("email", "{host: 'smtp yandex.ru'}", ["host: 'smtp yandex.ru' is not a server name: write the host alone,"
-                                           " e.g. smtp.yandex.ru (security and port are settings of their own)"]),
-    ("email", "{host: 'smtp.yandex.ru:465'}", ["host: 'smtp.yandex.ru:465': write the host alone, e.g."
-                                               " smtp.yandex.ru, and the number after ':' as port"]),
+    *(("email", f"{{host: '{host}'}}", [f"host: '{host}' is not a host name: write the server's name alone,"
+                                         " such as smtp.example.ru (no http://, no port: the port has its own"
+                                         " setting)"])
+      for host in ("ssl://smtp.yandex.ru", "smtp yandex.ru", "smtp.yandex.ru:465")),
     ("telegram", "{token: '1:A', proxy: 'proxy.local:3128'}",
      ["proxy: is not a proxy URL: write it with its scheme, http://host:port or socks5h://host:port"]),
     ("push", "{vapid_private_key: 'not a key', vapid_subject: 'mailto:noc@best.example'}",

@@ -17,6 +17,16 @@ from tests.test_staff_access import client_for, embedded, pages, user, world  # 
 CYRILLIC_WORD = re.compile(r"[А-Яа-яЁё]{3,}")
 
 
+@pytest.fixture(autouse=True)
+def _language_kept() -> Any:
+    """The pages' requests activate their language; it must not stay active for the next test
+    (tests/test_resend.py read its reasons in Russian after this module)."""
+    from django.utils import translation
+
+    with translation.override(None):
+        yield
+
+
 class _Text(HTMLParser):
     """What a person reads: text outside scripts and styles, and the words of buttons, titles,
     placeholders and option labels."""

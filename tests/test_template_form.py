@@ -148,3 +148,33 @@ def test_admin_shows_times_in_the_configured_zone(boss: Any) -> None:
         detail = boss.get(f"/admin/msgd/message/{m.id}/change/").content.decode()
     assert "2026-11-27 13:51 MSK" in listing and "10:51" not in listing
     assert "2026-11-27 13:51:42 MSK" in detail
+
+
+def test_a_template_config_load_could_not_tell_apart_is_refused(boss: Any) -> None:
+    """A new operator's trial saved two templates "Проба" for low_balance/sms: msgd config dump then
+    could not be loaded back ("same owner, event, channel and name"). The admin refuses the second
+    at its name, in Russian; another channel, owner or name, or the same template saved again, is
+    fine, and what the admin holds dumps and loads back."""
+    from msgd.config import load_config
+    from msgd.config.dump import dump_config
+    from msgd.store.models import Operator, Template
+    from tests.test_admin_channel_form import errors
+    from tests.test_admin_form_words import ru_post
+    from tests.test_web_admin import template_form
+
+    client = boss
+    op = Operator.objects.get(code="best")
+    add = "/admin/msgd/template/add/"
+    assert ru_post(client, add, template_form(name="Проба")).status_code == 302
+    page = ru_post(client, add, template_form(name=" Проба "))
+    assert errors(page)["name"][0].startswith("У другого шаблона того же оператора связи, типа события")
+    assert ru_post(client, add, template_form(name="", channel="email")).status_code == 302
+    page = ru_post(client, add, template_form(name="low_balance/email", channel="email"))  # the blank one's key
+    assert "name" in errors(page)
+    for ok in (template_form(name="Проба", channel="email"), template_form(name="Проба", owner=str(op.id)),
+               template_form(name="Проба 2")):
+        assert ru_post(client, add, ok).status_code == 302, errors(ru_post(client, add, ok))
+    first = Template.objects.filter(name="Проба", owner=None, channel="sms").get()
+    page = ru_post(client, f"/admin/msgd/template/{first.id}/change/", template_form(name="Проба", body="Новый"))
+    assert page.status_code == 302, errors(page)
+    load_config(dump_config())

@@ -32,6 +32,17 @@ FORMAT_VERSION = 1
 EVENT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 OPERATOR_CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 TIME_RE = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?$")
+ATTEMPTS_MAX = 20
+WARN_DAYS_MAX = 365
+
+
+def known_zone(value: str) -> bool:
+    """Whether ``value`` is an IANA time zone name this machine knows (``Europe/Moscow``)."""
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 class Entry(BaseModel):
@@ -79,11 +90,11 @@ class OperatorEntry(Entry):
     timezone: str = Field("Europe/Moscow", max_length=64, title="Часовой пояс",
                           description="an IANA zone name; quiet hours are in it")
     quiet_hours: QuietHours | None = Field(None, title="Тихий час", description="omit or null = none")
-    attempts: Whole = Field(3, ge=1, le=20, title="Количество попыток отправки",
+    attempts: Whole = Field(3, ge=1, le=ATTEMPTS_MAX, title="Количество попыток отправки",
                             description="send attempts when the far side does not answer")
     default_subject: str = Field("", max_length=200, title="Заголовок сообщения",
                                  description="subject when the template has none")
-    warn_days: Annotated[int, Ge(0), Le(365), BeforeValidator(no_bool)] | None = Field(None, title="Предупреждать о блокировке за n дней",
+    warn_days: Annotated[int, Ge(0), Le(WARN_DAYS_MAX), BeforeValidator(no_bool)] | None = Field(None, title="Предупреждать о блокировке за n дней",
                                     description="days_before_block: warn this many days ahead; null = off")
     feedback_messages: bool = Field(False, title="Final states to billing",
                                     description="also publish every message's final state (message.delivered,"
@@ -120,10 +131,8 @@ class OperatorEntry(Entry):
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use a name like Europe/Moscow)") from None
+        if not known_zone(value):
+            raise ValueError(f"unknown time zone {value!r} (use a name like Europe/Moscow)")
         return value
 
     def store_fields(self) -> dict[str, Any]:

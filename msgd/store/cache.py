@@ -18,9 +18,22 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import structlog
 
 from msgd.redact import is_secret_key, register_secrets
+
+
+def _zone(code: str, name: str) -> ZoneInfo:
+    """The operator's zone; a name this machine does not know (a row written before the admin
+    checked it, or by hand) gives UTC with an error in the log rather than stopping every stage."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        structlog.get_logger("msgd.config").error(
+            "unknown time zone: quiet hours are kept in UTC until it is corrected", operator=code, timezone=name)
+        return ZoneInfo("UTC")
 
 
 @dataclass
@@ -137,7 +150,7 @@ class ConfigCache:
             codes[op.id] = op.code
             operators[op.code] = OperatorView(
                 id=op.id, code=op.code, name=op.name, email=op.email,
-                timezone=ZoneInfo(op.timezone or "UTC"), quiet_start=op.quiet_start,
+                timezone=_zone(op.code, op.timezone), quiet_start=op.quiet_start,
                 quiet_end=op.quiet_end, attempts=max(1, op.attempts), default_subject=op.default_subject,
                 warn_days=op.warn_days, channels={k: list(v) for k, v in channels[op.id].items()},
                 feedback_messages=op.feedback_messages,

@@ -36,9 +36,10 @@ def _do(request: HttpRequest, rows: list[Any], recipient: str | None) -> list[st
         messages.error(request, str(exc))
         return None
     except Exception as exc:  # noqa: BLE001 - the broker did not confirm: nothing was recorded
+        from msgd.problem_words import shown_problem
         from msgd.web.api import log_publish_failure
 
-        messages.error(request, log_publish_failure([str(m.event_id) for m in rows[:20]], exc))
+        messages.error(request, shown_problem(log_publish_failure([str(m.event_id) for m in rows[:20]], exc)))
         return None
     text = _("%(sent)d message(s) sent again.") % {"sent": len(ids)}
     if chosen.skipped:

@@ -124,7 +124,27 @@ class TemplateForm(forms.ModelForm):
         data = super().clean()
         other = [s.strip() for s in (data.get("status_other") or "").split(",") if s.strip()]
         data["status_filter"] = list(dict.fromkeys([*(data.get("status_filter") or []), *other]))
+        if self._same_key_exists(data):
+            self.add_error("name", _("Another template of the same operator, event type and channel has this name:"
+                                     " give this one another name (the configuration file tells templates apart"
+                                     " by it, and msgd config dump could not be loaded back)."))
         return data
+
+    def _same_key_exists(self, data: dict[str, Any]) -> bool:
+        """Whether another template has this one's (owner, event type, channel, name), the key
+        ``msgd config load`` matches templates by (a blank name counts as "event/channel")."""
+        event_type, channel = data.get("event_type"), data.get("channel") or None
+        if not event_type or "name" not in data:
+            return False
+        owner = data["owner"].pk if data.get("owner") is not None else (
+            self.instance.owner_id if "owner" not in self.fields else None)
+
+        def key_name(name: str, channel: str | None) -> str:
+            return name.strip() or f"{event_type}/{channel or 'any'}"
+
+        mine = key_name(str(data.get("name") or ""), channel)
+        others = Template.objects.filter(owner_id=owner, event_type=event_type).exclude(pk=self.instance.pk)
+        return any((t.channel or None) == channel and key_name(t.name, t.channel) == mine for t in others)
 
 
 def variables_panel(event_type: str) -> Any:
@@ -206,10 +226,11 @@ class TemplateAdmin(OperatorScoped, admin.ModelAdmin):
         """Save, then warn about variables the sample event of its type lacks (not an error:
         billing may send them; a Django template would render them empty)."""
         super().save_model(request, obj, form, change)
+        from msgd.problem_words import shown_problem
         from services.renderer.preview import sample_warnings
 
         for warning in sample_warnings(obj):
-            messages.warning(request, f"{obj}: {warning}")
+            messages.warning(request, f"{obj}: {shown_problem(warning)}")
 
     @admin.action(description=_("Switch sending on for the selected templates"), permissions=["change"])
     def enable(self, request: Any, queryset: Any) -> None:

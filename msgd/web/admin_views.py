@@ -17,6 +17,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from msgd.envelope import DLR_STATES, FINAL_STATES
+from msgd.problem_words import shown_problem
 from msgd.settings import ROOT, Settings
 from msgd.web import access
 
@@ -60,8 +61,29 @@ def publish(request: HttpRequest, event: dict[str, Any]) -> bool:
 
     problem = try_publish([event])
     if problem:
-        messages.error(request, problem)
+        messages.error(request, shown_problem(problem))
     return not problem
+
+
+def phone_problem(operator_code: str, text: str) -> str | None:
+    """Why the SMS sender would refuse ``text`` (one number, or several as a contact holds them)
+    for this operator (read in the region of its first SMS slot), or None."""
+    from msgd.store.models import ChannelSettings
+    from services.senders.sms.phone import InvalidPhone, check_region, normalize_phone, split_phones
+
+    slot = ChannelSettings.objects.filter(operator__code=operator_code, channel="sms", enabled=True) \
+        .order_by("position").first()
+    region = (slot.params or {}).get("region") if slot else None
+    try:
+        region = check_region(region if isinstance(region, str) else None)
+    except ValueError:
+        return None  # a setting's problem, said where the slot is saved and when it is used
+    for number in split_phones(text) or [text]:
+        try:
+            normalize_phone(number, region)
+        except InvalidPhone as exc:
+            return str(exc)
+    return None
 
 
 # -- send a test message -------------------------------------------------------------------------
@@ -81,13 +103,23 @@ class TestMessageForm(forms.Form):
 
     def clean(self) -> Any:
         data = super().clean()
+        if data.get("channel") == "sms" and data.get("recipient") and data.get("operator"):
+            problem = phone_problem(data["operator"], data["recipient"])
+            if problem:  # as the SMS sender would refuse it: said here, not only in the log
+                self.add_error("recipient", shown_problem(problem))
         if data.get("channel") == "push" and data.get("recipient"):
             import json
 
+            from services.senders.push.sender import usable_subscription
+
             try:
                 sub = json.loads(data["recipient"])
-                data["recipient"] = sub if isinstance(sub, list) else [sub]  # the event takes a list
             except ValueError:
+                sub = None
+            subs = sub if isinstance(sub, list) else [sub]  # the event takes a list
+            if subs and all(usable_subscription(s) is not None for s in subs):
+                data["recipient"] = subs
+            else:  # as the push sender would refuse it: no endpoint, no keys, not http(s)
                 self.add_error("recipient", _("For push, paste the browser's subscription: JSON with"
                                               " endpoint and keys."))
         return data
@@ -110,7 +142,7 @@ def test_message(request: HttpRequest) -> HttpResponse:
 
         problems = validate_event(event)
         if problems:
-            form.add_error(None, "; ".join(problems))
+            form.add_error(None, "; ".join(shown_problem(p) for p in problems))
         elif publish(request, event):
             return HttpResponseRedirect(reverse("msgd-event-status", args=[event["event_id"]]))
     return render(request, "admin/msgd_tools/form.html",
@@ -121,6 +153,7 @@ def test_message(request: HttpRequest) -> HttpResponse:
 def event_status(request: HttpRequest, event_id: str) -> HttpResponse:
     """The messages of one event, refreshing until every one has reached its final state."""
     from msgd.logview import shown_recipient
+    from msgd.own_words import shown_reason
     from msgd.reasons import explain
     from msgd.store.models import Message
 
@@ -129,6 +162,7 @@ def event_status(request: HttpRequest, event_id: str) -> HttpResponse:
     for m in rows:
         m.shown_recipient = shown_recipient(m.channel, m.recipient)
         m.reason_text = explain(m.reason_code, m.event_type)  # the code in the reader's language, the words beside it
+        m.reason_shown = shown_reason(m.reason)  # msgd's own sentences in the reader's language too
     done = bool(rows) and all(m.state in FINAL_STATES or m.state in DLR_STATES for m in rows)
     return render(request, "admin/msgd_tools/event_status.html",
                   ctx(request, gettext("Event %(id)s") % {"id": event_id}, rows=rows, done=done, event_id=event_id))
@@ -140,7 +174,7 @@ class ManualSendForm(forms.Form):
     abonent_id = forms.CharField(label=_("Subscriber id"))
     abonent_name = forms.CharField(label=_("Subscriber name"), required=False)
     sms = forms.CharField(label=_("SMS number"), required=False)
-    email = forms.EmailField(label=_("E-mail"), required=False)
+    email = forms.CharField(label=_("E-mail"), required=False)
     telegram_id = forms.CharField(label=_("Telegram id"), required=False)
     template = forms.ChoiceField(label=_("Template"), required=False,
                                  help_text=_("--- = no template (see the checkbox below)"))
@@ -152,7 +186,35 @@ class ManualSendForm(forms.Form):
     text = forms.CharField(label=_("Text"), widget=forms.Textarea(attrs={"rows": 4}), required=False,
                            help_text=_("%(text)s in the template; needed when the template shows it"
                                        " and when every matching template is sent"))
-    admin_email = forms.EmailField(label=_("Your e-mail (the sender)"))
+    admin_email = forms.CharField(label=_("Your e-mail (the sender)"))
+
+    def clean_email(self) -> str:
+        """Checked as the e-mail sender will check it (international addresses too), not by
+        Django's stricter ASCII rule."""
+        from services.senders.email.address import recipient_problem
+
+        value = str(self.cleaned_data.get("email") or "").strip()
+        problem = recipient_problem(value) if value else None
+        if problem:
+            raise forms.ValidationError(shown_problem(problem))
+        return value
+
+    def clean(self) -> Any:
+        data = super().clean()
+        if data.get("sms") and data.get("operator"):
+            problem = phone_problem(data["operator"], data["sms"])
+            if problem:
+                self.add_error("sms", shown_problem(problem))
+        return data
+
+    def clean_admin_email(self) -> str:
+        from services.senders.email.address import sender_problem
+
+        value = str(self.cleaned_data.get("admin_email") or "").strip()
+        problem = sender_problem(value)
+        if problem:
+            raise forms.ValidationError(shown_problem(problem))
+        return value
 
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         from msgd.store.models import Template
@@ -186,7 +248,7 @@ def manual_send(request: HttpRequest) -> HttpResponse:
         except Invalid as exc:
             for e in exc.errors:
                 name = {"template_id": "template"}.get(e["field"], e["field"])
-                form.add_error(name if name in form.fields else None, e["message"])
+                form.add_error(name if name in form.fields else None, shown_problem(e["message"]))
         else:
             if publish(request, event):
                 return HttpResponseRedirect(reverse("msgd-event-status", args=[event["event_id"]]))

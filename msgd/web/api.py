@@ -185,12 +185,10 @@ def uses_text(template: Any) -> bool:
 
 def build_manual_event(data: Any) -> dict[str, Any]:
     """The ``manual`` event for a manual send (the original's form), or Invalid."""
-    from django.core.exceptions import ValidationError
-    from django.core.validators import validate_email
-
     from msgd.schemas import json_path, validate_event
     from msgd.storable import unstorable_paths
     from msgd.store.models import Operator, Template
+    from services.senders.email.address import sender_problem
     from services.senders.registry import known_channels, normalize_channel
 
     if not isinstance(data, dict):
@@ -251,11 +249,8 @@ def build_manual_event(data: Any) -> dict[str, Any]:
         errors.append(field_error("text", "required: the chosen template shows it (%(text)s)"))
 
     admin_email = data.get("admin_email")
-    try:
-        if not isinstance(admin_email, str):
-            raise ValidationError("required")
-        validate_email(admin_email)
-    except ValidationError:
+    if not isinstance(admin_email, str) or not admin_email.strip() or sender_problem(admin_email):
+        # the e-mail sender's own check (international addresses too), not Django's ASCII rule
         errors.append(field_error("admin_email", "an e-mail address is required (the sender)"))
 
     abonent = data.get("abonent")

@@ -119,14 +119,60 @@ def scheme_host(url: str) -> str:
     return f"{parts.scheme.lower()}://{host}" + (f":{port}" if port is not None else "")
 
 
+_LABEL = re.compile(r"^[^\W_](?:[\w-]*[^\W_])?$|^\w+$")
+
+
+def host_name_ok(host: str) -> bool:
+    """Whether ``host`` is a host name (letters of any script, digits, "-" and "_" between the
+    dots; IDNA-encodable) or an IP address: never one with a space, a scheme, a port or markup."""
+    import ipaddress
+
+    text = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        pass
+    labels = host.rstrip(".").split(".")
+    if not host or not all(_LABEL.match(label) for label in labels):
+        return False
+    try:
+        host.rstrip(".").encode("idna")
+    except UnicodeError:  # a label over 63 characters, a name over 253
+        return False
+    return True
+
+
 def http_url(value: str) -> str:
     """An http(s) URL with a host, kept as typed (no trailing slash added); the refusal shows its
-    scheme and host only (a gateway may carry an API key in the path or query)."""
+    scheme and host only (a gateway may carry an API key in the path or query). A space (write
+    %20) or a control character anywhere, a host that is no host name, a port outside 1..65535
+    are refused: each would fail only when a message is sent."""
+    shown = scheme_host(value)
+    start = (f"{shown!r} " if shown else "") + "is not a valid http(s) URL: "
     if not re.match(r"^https?://[^\s/?#]+", value, re.IGNORECASE):
-        shown = scheme_host(value)
-        raise ValueError((f"{shown!r} " if shown else "") + "is not a valid http(s) URL: it must start with"
-                         " http:// or https:// and a host")
+        raise ValueError(start + "it must start with http:// or https:// and a host")
+    if re.search(r"[\s\x00-\x1f\x7f]", value):
+        raise ValueError(start + "it holds a space or a control character (write a space as %20)")
+    parts = urlsplit(value)
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:  # 0, over 65535, or not a number
+        raise ValueError(start + "its port must be a number 1..65535")
+    if not host_name_ok(parts.hostname or ""):
+        raise ValueError(start + "its host is not a host name (letters, digits, \"-\" and dots)")
     return value
+
+
+def server_host(value: str) -> str:
+    """A server's host name or IP address alone (the SMTP server's): no scheme, port or space."""
+    text = value.strip()
+    if text and not host_name_ok(text):
+        raise ValueError(f"{text!r} is not a host name: write the server's name alone, such as smtp.example.ru"
+                         " (no http://, no port: the port has its own setting)")
+    return text[1:-1] if text.startswith("[") and text.endswith("]") else text  # [::1]: smtplib wants ::1
 
 
 HttpUrl = Annotated[str, AfterValidator(http_url)]

@@ -125,6 +125,17 @@ def sender_problem(value: str) -> str | None:
     return None
 
 
+def recipient_problem(value: str) -> str | None:
+    """Why ``value`` (one address, or several as a subscriber's contact holds them) cannot be
+    sent to, as the e-mail sender would refuse it, or None: for a contact typed in the admin."""
+    for entry in split_emails(value) or [value]:
+        try:
+            parse_recipient(entry)
+        except InvalidAddress as exc:
+            return exc.reason
+    return None
+
+
 # -- several addresses in one contact (services/senders/contacts.py) ---------------------------
 
 

@@ -7,13 +7,12 @@ Field titles are the original manual's labels where it has them ("Адрес с�
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
-from services.senders.model import HttpSettings, Problem, Secret, Whole
+from services.senders.model import HttpSettings, Problem, Secret, Whole, server_host
 
 DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 DEFAULT_MAX_BYTES = 1024 * 1024
@@ -28,25 +27,6 @@ def _security(value: Any) -> Any:
     if text == "tls":
         raise ValueError("'tls' is ambiguous: say ssl (implicit TLS, usually port 465) or starttls (port 587)")
     return SECURITY_ALIASES.get(text, text)
-
-
-def _host(value: Any) -> Any:
-    """The SMTP server's name or IP address alone: no scheme, path or port (they were taken as part
-    of the name and failed at the first message as a DNS error)."""
-    if not isinstance(value, str) or not value.strip():
-        return value
-    text = value.strip()
-    if "://" in text or "/" in text or "@" in text or any(c.isspace() for c in text):
-        raise ValueError(f"{text!r} is not a server name: write the host alone, e.g. smtp.yandex.ru"
-                         " (security and port are settings of their own)")
-    if ":" in text:
-        try:
-            ipaddress.IPv6Address(text.strip("[]"))
-        except ValueError:
-            raise ValueError(f"{text!r}: write the host alone, e.g. smtp.yandex.ru, and the number after"
-                             " ':' as port") from None
-        return text.strip("[]")
-    return text
 
 
 def _port(value: Any) -> Any:
@@ -66,7 +46,7 @@ Security = Annotated[Literal["none", "ssl", "starttls"], BeforeValidator(_securi
 class EmailSettings(HttpSettings):
     """An SMTP server (``timeout``, ``verify``, ``ca_bundle`` and ``on_timeout`` as for HTTP channels)."""
 
-    host: Annotated[str, BeforeValidator(_host)] = Field("localhost", title="Server address",
+    host: Annotated[str, AfterValidator(server_host)] = Field("localhost", title="Server address",
                       description="the SMTP server; default the relay on this machine")
     port: Annotated[int | None, BeforeValidator(_port)] = Field(None, title="Port",
                              description="default by security: 465 (ssl), 587 (starttls), 25 (none)")

@@ -73,8 +73,9 @@ MAX_PAYLOAD = 3993
 # -- subscriptions as recipients ------------------------------------------------------------
 
 
-def _subscription(item: Any) -> dict[str, Any] | None:
-    """The usable part of one subscription (a mapping, or the same as JSON text), else None."""
+def usable_subscription(item: Any) -> dict[str, Any] | None:
+    """The usable part of one subscription (a mapping, or the same as JSON text), else None: what
+    the sender sends to, and what the admin's test message form takes."""
     if isinstance(item, str):
         try:
             item = safejson.loads(item)  # event data: size and depth checked
@@ -100,7 +101,7 @@ def encode_recipient(subscription: dict[str, Any]) -> str:
 
 
 def decode_recipient(recipient: str) -> dict[str, Any]:
-    sub = _subscription(recipient)
+    sub = usable_subscription(recipient)
     if sub is None:
         raise PermanentError("the push recipient is not a browser subscription (endpoint and keys p256dh, auth)",
                              fault=FAULT_RECIPIENT)
@@ -133,7 +134,7 @@ class PushSender(HttpSender):
         items = value if isinstance(value, list) else [value] if value else []
         out: list[str] = []
         for item in items:
-            sub = _subscription(item)
+            sub = usable_subscription(item)
             if sub is not None:
                 encoded = encode_recipient(sub)
                 if encoded not in out:

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from services.senders.model import HttpSettings, HttpUrl, Problem, Secret, Whole
+from services.senders.model import HttpSettings, HttpUrl, Problem, Secret, Whole, host_name_ok
 from services.senders.net import host_port
 
 DEFAULT_API_URL = "https://api.telegram.org"
@@ -31,7 +31,8 @@ def _parse_mode(value: Any) -> Any:
 def _proxy(value: str) -> str:
     try:
         parts = urlsplit(value)
-        usable = parts.scheme.lower() in PROXY_SCHEMES and bool(parts.hostname) and parts.port != 0
+        usable = (parts.scheme.lower() in PROXY_SCHEMES and host_name_ok(parts.hostname or "")
+                  and parts.port != 0 and not re.search(r"\s", value))
     except ValueError:
         usable = False
     if not usable:  # never echo it: a proxy URL may carry a password
